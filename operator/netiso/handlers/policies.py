@@ -1,0 +1,22 @@
+"""Managed NetworkPolicy events: the fast path of drift detection.
+
+Handlers layer. Any change to a netiso-labelled policy (edit, delete, label change) re-checks
+its namespace within the batching window; the reconcile decides whether it is drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from netiso.handlers.indexes import MANAGED
+from netiso.handlers.runtime import runtime_of
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="policy-event")
+async def policy_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Re-check the policy's namespace."""
+    runtime = runtime_of(memo)
+    runtime.reconciler.start_bootstrap()
+    runtime.reconciler.policy_event(namespace or "", name)

@@ -1,0 +1,601 @@
+"""The IsolationProfile as a validated value: parse_profile() and the frozen dataclasses it builds.
+
+Model layer, pure. The CR body is validated here once, collecting every Problem with its field
+path; defaults are the CRD's (tests/unit/test_crd_schema.py keeps the two in agreement).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from netiso import conventions
+from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
+from netiso.model.names import (
+    DNS1123_LABEL_RULE,
+    LABEL_VALUE_MAX,
+    dns1123_label_problem,
+    dns1123_subdomain_problem,
+    port_name_problem,
+)
+
+# Re-exported: callers that parse profiles catch ProfileError from here.
+from netiso.model.problems import Problem as Problem
+from netiso.model.problems import ProfileError as ProfileError
+from netiso.model.selection import SELECTOR_FIELDS, LabelSelector, parse_label_selector
+
+MAX_PORTS: Final = 32
+MAX_NAMESPACES: Final = 64
+MAX_OWNER_LENGTH: Final = 256
+MAX_REASON_LENGTH: Final = 1024
+MIN_PORT: Final = 1
+MAX_PORT: Final = 65535
+# The broadest node-local cache block we accept: a cache address is one IP, and anything wider
+# than a /8 (IPv4) or /32 (IPv6) would open egress to much of the network.
+MIN_PREFIX_V4: Final = 8
+MIN_PREFIX_V6: Final = 32
+
+
+class Mode(enum.StrEnum):
+    """Enforce applies the planned policies; DryRun only reports what it would change."""
+
+    ENFORCE = "Enforce"
+    DRY_RUN = "DryRun"
+
+
+class DriftAction(enum.StrEnum):
+    """What to do when someone edits or deletes a managed policy: put it back, or only report."""
+
+    REPAIR = "Repair"
+    REPORT = "Report"
+
+
+class OnDelete(enum.StrEnum):
+    """When the profile is deleted: Delete removes its managed policies, Orphan leaves them."""
+
+    DELETE = "Delete"
+    ORPHAN = "Orphan"
+
+
+class Protocol(enum.StrEnum):
+    """The protocols a NetworkPolicy port can name."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+@dataclass(frozen=True)
+class PortRule:
+    """One NetworkPolicy port: a number or a named container port, and an optional range end.
+
+    `end_port` is only ever set with a numeric `port`, and is then >= `port`.
+    """
+
+    protocol: Protocol
+    port: int | str
+    end_port: int | None = None
+
+    def to_kubernetes(self) -> dict[str, Any]:
+        """The port as the API server stores it; protocol always explicit."""
+        body: dict[str, Any] = {"protocol": str(self.protocol), "port": self.port}
+        if self.end_port is not None:
+            body["endPort"] = self.end_port
+        return body
+
+
+@dataclass(frozen=True)
+class DefaultDeny:
+    """Which directions the baseline policy denies; both false means no baseline policy."""
+
+    ingress: bool = True
+    egress: bool = True
+
+
+DEFAULT_NODE_LOCAL_ADDRESS: Final = "169.254.20.10"
+
+
+@dataclass(frozen=True)
+class NodeLocalCache:
+    """NodeLocal DNSCache: pods resolve via a link-local IP on each node, not kube-dns pods."""
+
+    enabled: bool = False
+    # An IP or a CIDR, validated by parse_profile; `cidr` gives the ipBlock form.
+    address: str = DEFAULT_NODE_LOCAL_ADDRESS
+
+    @property
+    def cidr(self) -> str:
+        """The address as an ipBlock cidr: a bare IP becomes /32 (IPv4) or /128 (IPv6)."""
+        return str(ipaddress.ip_network(self.address, strict=False))
+
+
+DEFAULT_DNS_NAMESPACE: Final = "kube-system"
+DEFAULT_DNS_POD_SELECTOR: Final = LabelSelector.of({"k8s-app": "kube-dns"})
+DEFAULT_DNS_PORTS: Final = (PortRule(Protocol.UDP, 53), PortRule(Protocol.TCP, 53))
+DEFAULT_MONITORING_POD_SELECTOR: Final = LabelSelector.of({"app.kubernetes.io/name": "prometheus"})
+
+
+@dataclass(frozen=True)
+class Dns:
+    """Egress from every pod to the cluster DNS pods (and the node-local cache if enabled)."""
+
+    enabled: bool = True
+    namespace: str = DEFAULT_DNS_NAMESPACE
+    pod_selector: LabelSelector = DEFAULT_DNS_POD_SELECTOR
+    ports: tuple[PortRule, ...] = DEFAULT_DNS_PORTS
+    node_local_cache: NodeLocalCache = field(default_factory=NodeLocalCache)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """Ingress from the gateway pods in `namespaces` to the target pods on `ports`.
+
+    `pod_selector` None admits every pod of those namespaces; when enabled, `namespaces` and
+    `ports` are non-empty.
+    """
+
+    enabled: bool = False
+    namespaces: tuple[str, ...] = ()
+    pod_selector: LabelSelector | None = None
+    target_pod_selector: LabelSelector = field(default_factory=LabelSelector)
+    ports: tuple[PortRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Ingress from the scraper pods in `namespaces` to the target pods on `ports`."""
+
+    enabled: bool = False
+    namespaces: tuple[str, ...] = ()
+    pod_selector: LabelSelector = DEFAULT_MONITORING_POD_SELECTOR
+    target_pod_selector: LabelSelector = field(default_factory=LabelSelector)
+    ports: tuple[PortRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated IsolationProfile: identity from metadata plus the defaulted spec.
+
+    `uid` is "" and `generation` 0 for a profile read from a file rather than the API server.
+    """
+
+    name: str
+    uid: str = ""
+    generation: int = 0
+    mode: Mode = Mode.ENFORCE
+    drift_action: DriftAction = DriftAction.REPAIR
+    on_delete: OnDelete = OnDelete.DELETE
+    owner: str = ""
+    reason: str = ""
+    default_deny: DefaultDeny = field(default_factory=DefaultDeny)
+    dns: Dns = field(default_factory=Dns)
+    gateway: Gateway = field(default_factory=Gateway)
+    monitoring: Monitoring = field(default_factory=Monitoring)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The spec in CRD form with every default filled in, as the API server would store it
+        (absent optional selectors and empty lists omitted). parse_profile() reads it back."""
+        return {
+            "mode": str(self.mode),
+            "driftAction": str(self.drift_action),
+            "onDelete": str(self.on_delete),
+            "owner": self.owner,
+            "reason": self.reason,
+            "defaultDeny": {
+                "ingress": self.default_deny.ingress,
+                "egress": self.default_deny.egress,
+            },
+            "dns": _omit_empty(
+                {
+                    "enabled": self.dns.enabled,
+                    "namespace": self.dns.namespace,
+                    "podSelector": self.dns.pod_selector.to_kubernetes(),
+                    "ports": [port.to_kubernetes() for port in self.dns.ports],
+                    "nodeLocalCache": {
+                        "enabled": self.dns.node_local_cache.enabled,
+                        "address": self.dns.node_local_cache.address,
+                    },
+                }
+            ),
+            "gateway": _omit_empty(
+                {
+                    "enabled": self.gateway.enabled,
+                    "namespaces": list(self.gateway.namespaces),
+                    "podSelector": (
+                        None
+                        if self.gateway.pod_selector is None
+                        else self.gateway.pod_selector.to_kubernetes()
+                    ),
+                    "targetPodSelector": self.gateway.target_pod_selector.to_kubernetes(),
+                    "ports": [port.to_kubernetes() for port in self.gateway.ports],
+                }
+            ),
+            "monitoring": _omit_empty(
+                {
+                    "enabled": self.monitoring.enabled,
+                    "namespaces": list(self.monitoring.namespaces),
+                    "podSelector": self.monitoring.pod_selector.to_kubernetes(),
+                    "targetPodSelector": self.monitoring.target_pod_selector.to_kubernetes(),
+                    "ports": [port.to_kubernetes() for port in self.monitoring.ports],
+                }
+            ),
+        }
+
+
+def _omit_empty(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if value is not None and value != []}
+
+
+# Every field parse_profile() accepts, by object. The CRD schema test walks SPEC_FIELDS.
+PORT_FIELDS: Final[FieldTree] = {"protocol": {}, "port": {}, "endPort": {}}
+DEFAULT_DENY_FIELDS: Final[FieldTree] = {"ingress": {}, "egress": {}}
+NODE_LOCAL_CACHE_FIELDS: Final[FieldTree] = {"enabled": {}, "address": {}}
+DNS_FIELDS: Final[FieldTree] = {
+    "enabled": {},
+    "namespace": {},
+    "podSelector": SELECTOR_FIELDS,
+    "ports": PORT_FIELDS,
+    "nodeLocalCache": NODE_LOCAL_CACHE_FIELDS,
+}
+PEERS_FIELDS: Final[FieldTree] = {
+    "enabled": {},
+    "namespaces": {},
+    "podSelector": SELECTOR_FIELDS,
+    "targetPodSelector": SELECTOR_FIELDS,
+    "ports": PORT_FIELDS,
+}
+SPEC_FIELDS: Final[FieldTree] = {
+    "mode": {},
+    "driftAction": {},
+    "onDelete": {},
+    "owner": {},
+    "reason": {},
+    "defaultDeny": DEFAULT_DENY_FIELDS,
+    "dns": DNS_FIELDS,
+    "gateway": PEERS_FIELDS,
+    "monitoring": PEERS_FIELDS,
+}
+# Top-level fields of the object; metadata is read leniently (the server adds many fields).
+OBJECT_FIELDS: Final[FieldTree] = {
+    "apiVersion": {},
+    "kind": {},
+    "metadata": {},
+    "spec": SPEC_FIELDS,
+    "status": {},
+}
+
+
+def parse_profile(body: Mapping[str, Any]) -> Profile:
+    """Validate a whole IsolationProfile object (as from the API server or a YAML file).
+
+    Raises ProfileError listing every problem found, not just the first. Absent and null
+    fields take the CRD's defaults; unknown spec fields are rejected; `status` is ignored.
+    """
+    if not isinstance(body, Mapping):
+        raise ProfileError([Problem("", f"must be an object, got {json_type(body)}")])
+    # Another kind of object (a Kustomization in the same file, say): its fields mean nothing
+    # to us, so say only that.
+    identity = [
+        problem
+        for key, expected in (("apiVersion", conventions.API_VERSION), ("kind", conventions.KIND))
+        if (problem := _identity_problem(body, key=key, expected=expected))
+    ]
+    if identity:
+        raise ProfileError(identity)
+    problems: list[Problem] = []
+    top = ObjectReader(body, path="", fields=OBJECT_FIELDS, problems=problems)
+    name, uid, generation = _parse_metadata(top.get("metadata"), problems=problems)
+    spec = ObjectReader(top.get("spec"), path="spec", fields=SPEC_FIELDS, problems=problems)
+    profile = Profile(
+        name=name,
+        uid=uid,
+        generation=generation,
+        mode=spec.choice("mode", Mode, default=Mode.ENFORCE),
+        drift_action=spec.choice("driftAction", DriftAction, default=DriftAction.REPAIR),
+        on_delete=spec.choice("onDelete", OnDelete, default=OnDelete.DELETE),
+        owner=spec.string("owner", default="", max_length=MAX_OWNER_LENGTH),
+        reason=spec.string("reason", default="", max_length=MAX_REASON_LENGTH),
+        default_deny=_parse_default_deny(spec),
+        dns=_parse_dns(spec),
+        gateway=_parse_gateway(spec),
+        monitoring=_parse_monitoring(spec),
+    )
+    if problems:
+        raise ProfileError(problems)
+    return profile
+
+
+def profile_warnings(profile: Profile) -> tuple[Problem, ...]:
+    """Legal settings that are probably mistakes, as Problems with the field path to look at.
+
+    Warnings never block: the operator reports them (Events, status) and the CLI prints them.
+    """
+    warnings: list[Problem] = []
+    deny = profile.default_deny
+    if not deny.ingress and not deny.egress:
+        warnings.append(
+            Problem(
+                "spec.defaultDeny",
+                "neither ingress nor egress is denied: netiso creates no policies",
+            )
+        )
+    if deny.egress and not profile.dns.enabled:
+        warnings.append(
+            Problem(
+                "spec.dns.enabled",
+                "egress is denied and DNS is disabled: pods cannot resolve names",
+            )
+        )
+    if (deny.ingress or deny.egress) and not (
+        profile.dns.enabled or profile.gateway.enabled or profile.monitoring.enabled
+    ):
+        warnings.append(Problem("spec", "every allow is disabled: the namespace is fully isolated"))
+    if profile.dns.node_local_cache.enabled and not profile.dns.enabled:
+        warnings.append(
+            Problem(
+                "spec.dns.nodeLocalCache.enabled",
+                "has no effect while spec.dns.enabled is false",
+            )
+        )
+    for part, enabled in (
+        ("gateway", profile.gateway.enabled),
+        ("monitoring", profile.monitoring.enabled),
+    ):
+        if enabled and not deny.ingress:
+            warnings.append(
+                Problem(
+                    f"spec.{part}.enabled",
+                    "has no effect while spec.defaultDeny.ingress is false: "
+                    "ingress is not denied, so nothing needs allowing",
+                )
+            )
+    return tuple(warnings)
+
+
+def _identity_problem(body: Mapping[str, Any], *, key: str, expected: str) -> Problem | None:
+    value = body.get(key)
+    if value is None:
+        return Problem(key, f"required, must be {expected}")
+    if value != expected:
+        return Problem(key, f"must be {expected}, got {shown(value)}")
+    return None
+
+
+def _parse_metadata(raw: object, *, problems: list[Problem]) -> tuple[str, str, int]:
+    if raw is None:
+        problems.append(Problem("metadata.name", "required"))
+        return "", "", 0
+    if not isinstance(raw, Mapping):
+        problems.append(Problem("metadata", f"must be an object, got {json_type(raw)}"))
+        return "", "", 0
+    name = raw.get("name")
+    if name is None:
+        problems.append(Problem("metadata.name", "required"))
+        name = ""
+    elif not isinstance(name, str):
+        problems.append(Problem("metadata.name", f"must be a string, got {json_type(name)}"))
+        name = ""
+    elif problem := dns1123_subdomain_problem(name):
+        problems.append(Problem("metadata.name", f"{problem}, got {shown(name)}"))
+    elif len(name) > LABEL_VALUE_MAX:
+        # Namespaces name their profile in a label, whose values are at most 63 characters.
+        problems.append(
+            Problem(
+                "metadata.name",
+                f"must be at most {LABEL_VALUE_MAX} characters (it is used as a label value), "
+                f"got {len(name)}",
+            )
+        )
+    uid = raw.get("uid")
+    generation = raw.get("generation")
+    return (
+        name,
+        uid if isinstance(uid, str) else "",
+        generation if isinstance(generation, int) and not isinstance(generation, bool) else 0,
+    )
+
+
+def _parse_default_deny(spec: ObjectReader) -> DefaultDeny:
+    reader = spec.child("defaultDeny", DEFAULT_DENY_FIELDS)
+    return DefaultDeny(
+        ingress=reader.boolean("ingress", default=True),
+        egress=reader.boolean("egress", default=True),
+    )
+
+
+def _parse_dns(spec: ObjectReader) -> Dns:
+    reader = spec.child("dns", DNS_FIELDS)
+    enabled = reader.boolean("enabled", default=True)
+    namespace = _parse_namespace_name(reader, "namespace", default=DEFAULT_DNS_NAMESPACE)
+    pod_selector = (
+        parse_label_selector(
+            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
+        )
+        if reader.has("podSelector")
+        else DEFAULT_DNS_POD_SELECTOR
+    )
+    ports = _parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
+    cache = reader.child("nodeLocalCache", NODE_LOCAL_CACHE_FIELDS)
+    cache_enabled = cache.boolean("enabled", default=False)
+    address = cache.string("address", default=DEFAULT_NODE_LOCAL_ADDRESS, max_length=64)
+    problem = _address_problem(address) if isinstance(cache.get("address"), str) else None
+    if problem:
+        cache.problem("address", problem)
+        address = DEFAULT_NODE_LOCAL_ADDRESS
+    return Dns(
+        enabled=enabled,
+        namespace=namespace,
+        pod_selector=pod_selector,
+        ports=ports,
+        node_local_cache=NodeLocalCache(enabled=cache_enabled, address=address),
+    )
+
+
+def _parse_gateway(spec: ObjectReader) -> Gateway:
+    reader = spec.child("gateway", PEERS_FIELDS)
+    enabled = reader.boolean("enabled", default=False)
+    namespaces = _parse_peer_namespaces(reader, part="gateway", enabled=enabled)
+    pod_selector = (
+        parse_label_selector(
+            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
+        )
+        if reader.has("podSelector")
+        else None
+    )
+    target = parse_label_selector(
+        reader.get("targetPodSelector"),
+        path=reader.path_of("targetPodSelector"),
+        problems=reader.problems,
+    )
+    ports = _parse_ports(reader, default=(), part="gateway", enabled=enabled)
+    return Gateway(
+        enabled=enabled,
+        namespaces=namespaces,
+        pod_selector=pod_selector,
+        target_pod_selector=target,
+        ports=ports,
+    )
+
+
+def _parse_monitoring(spec: ObjectReader) -> Monitoring:
+    reader = spec.child("monitoring", PEERS_FIELDS)
+    enabled = reader.boolean("enabled", default=False)
+    namespaces = _parse_peer_namespaces(reader, part="monitoring", enabled=enabled)
+    pod_selector = (
+        parse_label_selector(
+            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
+        )
+        if reader.has("podSelector")
+        else DEFAULT_MONITORING_POD_SELECTOR
+    )
+    target = parse_label_selector(
+        reader.get("targetPodSelector"),
+        path=reader.path_of("targetPodSelector"),
+        problems=reader.problems,
+    )
+    ports = _parse_ports(reader, default=(), part="monitoring", enabled=enabled)
+    return Monitoring(
+        enabled=enabled,
+        namespaces=namespaces,
+        pod_selector=pod_selector,
+        target_pod_selector=target,
+        ports=ports,
+    )
+
+
+def _parse_namespace_name(reader: ObjectReader, key: str, *, default: str) -> str:
+    value = reader.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        reader.problem(key, f"must be a string, got {json_type(value)}")
+        return default
+    if dns1123_label_problem(value):
+        reader.problem(key, f"{DNS1123_LABEL_RULE}, got {shown(value)}")
+        return default
+    return value
+
+
+def _parse_peer_namespaces(reader: ObjectReader, *, part: str, enabled: bool) -> tuple[str, ...]:
+    path = reader.path_of("namespaces")
+    raw_items = items_of(
+        reader.get("namespaces"), path=path, problems=reader.problems, max_items=MAX_NAMESPACES
+    )
+    names: list[str] = []
+    for index, item in enumerate(raw_items):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, str):
+            reader.problems.append(Problem(item_path, f"must be a string, got {json_type(item)}"))
+        elif dns1123_label_problem(item):
+            reader.problems.append(Problem(item_path, f"{DNS1123_LABEL_RULE}, got {shown(item)}"))
+        elif item in names:
+            reader.problems.append(Problem(item_path, f"duplicate namespace {shown(item)}"))
+        else:
+            names.append(item)
+    # A value of the wrong type was reported already; "empty" would only repeat it.
+    if enabled and not raw_items and reader.get("namespaces") in (None, []):
+        reader.problem("namespaces", f"must not be empty when {part} is enabled")
+    return tuple(names)
+
+
+def _parse_ports(
+    reader: ObjectReader, *, default: tuple[PortRule, ...], part: str, enabled: bool
+) -> tuple[PortRule, ...]:
+    """The `ports` of a part; when the part is enabled, the list must not be empty."""
+    if not reader.has("ports"):
+        if enabled and not default:
+            reader.problem("ports", f"must not be empty when {part} is enabled")
+        return default
+    path = reader.path_of("ports")
+    items = items_of(reader.get("ports"), path=path, problems=reader.problems, max_items=MAX_PORTS)
+    if enabled and isinstance(reader.get("ports"), list) and not items:
+        reader.problem("ports", f"must not be empty when {part} is enabled")
+    rules: list[PortRule] = []
+    for index, item in enumerate(items):
+        if (
+            rule := _parse_port(item, path=f"{path}[{index}]", problems=reader.problems)
+        ) is not None:
+            rules.append(rule)
+    return tuple(rules)
+
+
+def _parse_port(raw: object, *, path: str, problems: list[Problem]) -> PortRule | None:
+    reader = ObjectReader(raw, path=path, fields=PORT_FIELDS, problems=problems)
+    before = len(problems)
+    protocol = reader.choice("protocol", Protocol, default=Protocol.TCP)
+    port = reader.get("port")
+    if port is None:
+        reader.problem("port", "required")
+    elif isinstance(port, bool) or not isinstance(port, int | str):
+        reader.problem("port", f"must be a port number or name, got {json_type(port)}")
+    elif isinstance(port, int) and not MIN_PORT <= port <= MAX_PORT:
+        reader.problem("port", f"must be {MIN_PORT}..{MAX_PORT}, got {port}")
+    elif isinstance(port, str) and (problem := port_name_problem(port)):
+        reader.problem("port", f"{problem}, got {shown(port)}")
+    end_port = reader.get("endPort")
+    if end_port is None:
+        pass
+    elif isinstance(end_port, bool) or not isinstance(end_port, int):
+        reader.problem("endPort", f"must be an integer, got {json_type(end_port)}")
+    elif not MIN_PORT <= end_port <= MAX_PORT:
+        reader.problem("endPort", f"must be {MIN_PORT}..{MAX_PORT}, got {end_port}")
+    elif isinstance(port, str):
+        reader.problem("endPort", f"needs a numeric port, got port {shown(port)}")
+    elif isinstance(port, int) and not isinstance(port, bool) and end_port < port:
+        reader.problem("endPort", f"must be >= port {port}, got {end_port}")
+    if len(problems) > before or not isinstance(port, int | str):
+        return None
+    return PortRule(
+        protocol=protocol, port=port, end_port=end_port if isinstance(end_port, int) else None
+    )
+
+
+# A CIDR must spell its prefix length; ipaddress would also take "10.0.0.0/255.0.0.0".
+_CIDR_SHAPE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
+
+
+def _address_problem(address: str) -> str | None:
+    """None if `address` is an IP or a CIDR no broader than /8 (IPv4) or /32 (IPv6)."""
+    if "/" not in address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return f"must be an IP address or a CIDR, got {shown(address)}"
+        return None
+    if not _CIDR_SHAPE.fullmatch(address):
+        return f"must be an IP address or a CIDR, got {shown(address)}"
+    try:
+        network = ipaddress.ip_network(address, strict=True)
+    except ValueError as error:
+        if "host bits set" in str(error):
+            suggestion = ipaddress.ip_network(address, strict=False)
+            return f"has host bits set, got {shown(address)} (did you mean {suggestion}?)"
+        return f"must be an IP address or a CIDR, got {shown(address)}"
+    minimum = MIN_PREFIX_V4 if network.version == 4 else MIN_PREFIX_V6
+    if network.prefixlen < minimum:
+        return f"must not be broader than /{minimum}, got {shown(address)}"
+    return None

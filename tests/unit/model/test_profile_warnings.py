@@ -1,0 +1,110 @@
+"""profile_warnings(): legal settings that are probably mistakes, and none for sensible ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from netiso.model.problems import Problem
+from netiso.model.profiles import parse_profile, profile_warnings
+
+GATEWAY = {"enabled": True, "namespaces": ["ingress-nginx"], "ports": [{"port": 8080}]}
+
+
+def warnings_for(spec: dict[str, Any]) -> list[str]:
+    profile = parse_profile(
+        {
+            "apiVersion": "netiso.io/v1alpha1",
+            "kind": "IsolationProfile",
+            "metadata": {"name": "p"},
+            "spec": spec,
+        }
+    )
+    return [str(warning) for warning in profile_warnings(profile)]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"gateway": GATEWAY},
+        {"defaultDeny": {"egress": False}, "gateway": GATEWAY},
+        {"defaultDeny": {"egress": False}, "dns": {"enabled": False}, "gateway": GATEWAY},
+        {"dns": {"nodeLocalCache": {"enabled": True}}},
+    ],
+    ids=["defaults", "baseline", "ingress only", "ingress only without dns", "node-local cache"],
+)
+def test_sensible_profiles_get_no_warnings(spec: dict[str, Any]) -> None:
+    assert warnings_for(spec) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {"dns": {"enabled": False}, "gateway": GATEWAY},
+            ["spec.dns.enabled: egress is denied and DNS is disabled: pods cannot resolve names"],
+        ),
+        (
+            {"dns": {"enabled": False}},
+            [
+                "spec.dns.enabled: egress is denied and DNS is disabled: pods cannot resolve names",
+                "spec: every allow is disabled: the namespace is fully isolated",
+            ],
+        ),
+        (
+            {"defaultDeny": {"ingress": False, "egress": False}},
+            ["spec.defaultDeny: neither ingress nor egress is denied: netiso creates no policies"],
+        ),
+        (
+            {"defaultDeny": {"ingress": False}, "gateway": GATEWAY},
+            [
+                "spec.gateway.enabled: has no effect while spec.defaultDeny.ingress is false: "
+                "ingress is not denied, so nothing needs allowing"
+            ],
+        ),
+        (
+            {
+                "defaultDeny": {"ingress": False},
+                "monitoring": GATEWAY | {"namespaces": ["monitoring"]},
+            },
+            [
+                "spec.monitoring.enabled: has no effect while spec.defaultDeny.ingress is false: "
+                "ingress is not denied, so nothing needs allowing"
+            ],
+        ),
+        (
+            {
+                "defaultDeny": {"egress": False},
+                "dns": {"enabled": False, "nodeLocalCache": {"enabled": True}},
+                "gateway": GATEWAY,
+            },
+            ["spec.dns.nodeLocalCache.enabled: has no effect while spec.dns.enabled is false"],
+        ),
+    ],
+    ids=[
+        "egress denied without dns",
+        "every allow disabled",
+        "nothing denied",
+        "gateway without ingress deny",
+        "monitoring without ingress deny",
+        "node-local cache without dns",
+    ],
+)
+def test_probable_mistakes_are_warned_about(spec: dict[str, Any], expected: list[str]) -> None:
+    assert warnings_for(spec) == expected
+
+
+def test_warnings_are_problems_with_a_field_path() -> None:
+    profile = parse_profile(
+        {
+            "apiVersion": "netiso.io/v1alpha1",
+            "kind": "IsolationProfile",
+            "metadata": {"name": "p"},
+            "spec": {"dns": {"enabled": False}, "gateway": GATEWAY},
+        }
+    )
+    (warning,) = profile_warnings(profile)
+    assert isinstance(warning, Problem)
+    assert warning.path == "spec.dns.enabled"
