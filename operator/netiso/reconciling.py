@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import jinja2
 
 from netiso import __version__, conventions
+from netiso.cluster import reading
 from netiso.cluster.applying import StepFailed, execute
-from netiso.cluster.client import ApiClient
+from netiso.cluster.client import ApiClient, ApiError
 from netiso.cluster.drifts import Changes, DriftReason, LivePolicy, compare
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.profiles import Profile, ProfileError, parse_profile
@@ -317,10 +318,22 @@ class Reconciler:
         if not self._bootstrapped and self._bootstrap_task is None:
             self._bootstrap_task = asyncio.create_task(self.bootstrap(), name="netiso-bootstrap")
 
-    def mark_ready_if_idle(self) -> None:
-        """With nothing to watch at all, there is nothing to wait for."""
-        if not self._bootstrapped and not self._sources.all_namespaces():
-            self._bootstrapped = True
+    async def ready_if_idle(self) -> None:
+        """Report ready when the cluster holds nothing for netiso to do.
+
+        With no opted-in namespace and no managed policy, no event ever starts the bootstrap;
+        two one-item lists tell that case apart from a slow initial listing.
+        """
+        if self._bootstrapped or self._bootstrap_task is not None:
+            return
+        try:
+            empty = not await reading.any_opted_in(self._api) and not await reading.any_managed(
+                self._api
+            )
+        except ApiError as exc:
+            log.warning("readiness check failed: %s", exc)
+            return
+        if empty and not self._ready.is_set():
             self._ready.set()
             self._metrics.ready.set(1)
 
@@ -406,7 +419,8 @@ class Reconciler:
         first = entry.name not in self._profile_generations
         self._profile_generations[entry.name] = key
         self._dirty_profiles.add(entry.name)
-        if entry.problems and not first:
+        # A profile seen in the initial listing already had its Event; a new one gets it now.
+        if entry.problems and (self.ready or not first):
             asyncio.get_running_loop().create_task(
                 self._events.post(
                     involved=profile_ref(entry.name, entry.uid),

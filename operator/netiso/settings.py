@@ -6,6 +6,7 @@ Bottom layer: imports only conventions.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    # nan compares False with everything, so it would slip past the minimum check.
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}: must be a finite number, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name}: must be >= {minimum}, got {value}")
     return value

@@ -220,7 +220,8 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
         assert {p["port"] for p in ports["ports"]} == {8080, 8443}
 
     label_namespace(kube_api, names[0], None)
-    wait_for("opt-out removes policies", lambda: not managed_in(kube_api, names[0]))
+    # Well inside the module operator's 20 s resync: the watch event alone must do it.
+    wait_for("opt-out removes policies", lambda: not managed_in(kube_api, names[0]), timeout=5)
     wait_for("OptedOut event", lambda: events_for(kube_api, names[0], "OptedOut"))
     assert matches_rendered(kube_api, profile, names[1])
 

@@ -76,6 +76,11 @@ METRICS: Final[Mapping[str, Metric]] = {
                 "code": _ANY,
             },
         ),
+        Metric(
+            "netiso_dry_run_pending_changes",
+            "gauge",
+            {"profile": _ANY, "action": frozenset({"create", "update", "delete"})},
+        ),
         Metric("netiso_queue_depth", "gauge", {}),
         Metric("netiso_ready", "gauge", {}),
         Metric("netiso_build_info", "gauge", {"version": _ANY}),

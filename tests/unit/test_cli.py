@@ -1,4 +1,7 @@
-"""The netiso command: render and validate, their output formats, exit codes and error lines."""
+"""The netiso command: render and validate, their output formats, exit codes and error lines.
+
+Unit tests of the top layer (netiso.cli), run in-process through main(argv) plus one subprocess.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def write(tmp_path: Path, name: str, content: Any) -> Path:
-    path = tmp_path / name
+def write(directory: Path, *, name: str, content: Any) -> Path:
+    path = directory / name
     path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
     return path
 
@@ -119,7 +122,7 @@ def test_render_ingress_only_sample_denies_only_ingress(capsys: pytest.CaptureFi
 def test_render_prints_warnings_on_stderr_and_still_renders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "p.yaml", profile(dns={"enabled": False}))
+    path = write(tmp_path, name="p.yaml", content=profile(dns={"enabled": False}))
     code, out, err = run(capsys, "render", "--profile", str(path), "--namespace", "team-a")
     assert code == 0
     assert err.splitlines() == [
@@ -240,7 +243,7 @@ def test_render_fails_cleanly_on_bad_input(
     code: int,
     expected: list[str],
 ) -> None:
-    path = write(tmp_path, name, content)
+    path = write(tmp_path, name=name, content=content)
     argv = ["render", "--profile", str(path), "--namespace", "team-a", *extra]
     if "--namespace" in extra:
         argv = ["render", "--profile", str(path), *extra]
@@ -297,8 +300,8 @@ def test_validate_prints_one_line_per_problem_and_exits_one(
 ) -> None:
     bad = write(
         tmp_path,
-        "bad.yaml",
-        profile(dns={"ports": [{"protocol": "UDP", "port": 53}, {"port": 0}], "foo": 1}),
+        name="bad.yaml",
+        content=profile(dns={"ports": [{"protocol": "UDP", "port": 53}, {"port": 0}], "foo": 1}),
     )
     code, out, err = run(capsys, "validate", str(BASELINE), str(bad))
     assert code == 1
@@ -312,7 +315,11 @@ def test_validate_prints_one_line_per_problem_and_exits_one(
 def test_validate_prints_warnings_but_exits_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "quiet.yaml", profile(defaultDeny={"ingress": False, "egress": False}))
+    path = write(
+        tmp_path,
+        name="quiet.yaml",
+        content=profile(defaultDeny={"ingress": False, "egress": False}),
+    )
     code, out, _ = run(capsys, "validate", str(path))
     assert code == 0
     assert out == (
@@ -326,8 +333,8 @@ def test_validate_names_the_document_in_multi_document_files(
 ) -> None:
     path = write(
         tmp_path,
-        "many.yaml",
-        yaml.safe_dump(profile("a")) + "---\n" + yaml.safe_dump(profile("b", mode="Later")),
+        name="many.yaml",
+        content=yaml.safe_dump(profile("a")) + "---\n" + yaml.safe_dump(profile("b", mode="Later")),
     )
     code, out, _ = run(capsys, "validate", str(path))
     assert code == 1
@@ -353,7 +360,7 @@ def test_validate_names_the_document_in_multi_document_files(
 def test_validate_reports_unusable_files_as_problems(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
 ) -> None:
-    path = write(tmp_path, "f.yaml", content)
+    path = write(tmp_path, name="f.yaml", content=content)
     code, out, _ = run(capsys, "validate", str(path))
     assert code == 1
     assert out.splitlines()[0] == expected.format(path=path)
@@ -386,7 +393,7 @@ def test_validate_catches_a_template_that_does_not_render(
 
 
 def test_validate_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = write(tmp_path, "bad.yaml", profile(gateway={"enabled": True}))
+    bad = write(tmp_path, name="bad.yaml", content=profile(gateway={"enabled": True}))
     code, out, _ = run(capsys, "validate", str(BASELINE), str(bad), "--output", "json")
     assert code == 1
     assert json.loads(out) == {
@@ -451,7 +458,7 @@ def test_a_usage_error_raised_by_a_command_is_one_line_and_exit_two(
 
 
 def test_the_installed_entry_point_runs_without_a_traceback(tmp_path: Path) -> None:
-    bad = write(tmp_path, "bad.yaml", "apiVersion: [\n")
+    bad = write(tmp_path, name="bad.yaml", content="apiVersion: [\n")
     result = subprocess.run(
         [sys.executable, "-m", "netiso.cli", "validate", str(bad)],
         capture_output=True,

@@ -25,8 +25,8 @@ from netiso.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 # With nothing at all to watch, no event ever triggers the initial reconcile; after this
-# grace period an empty operator reports ready.
-IDLE_READY_AFTER = 3.0
+# many seconds without one, the operator checks whether there is anything to do at all.
+IDLE_READY_AFTER = 1.0
 
 
 def tune(settings: kopf.OperatorSettings) -> None:
@@ -107,7 +107,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
             port=config.metrics_port,
         )
     memo["netiso"] = runtime
-    asyncio.get_running_loop().call_later(IDLE_READY_AFTER, reconciler.mark_ready_if_idle)
+    runtime.idle_check = asyncio.get_running_loop().call_later(
+        IDLE_READY_AFTER, lambda: asyncio.ensure_future(reconciler.ready_if_idle())
+    )
     log.info(
         "netiso %s started: metrics on %s:%s, %d workers, resync every %ss",
         __version__,
@@ -124,6 +126,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("netiso")
     if not isinstance(runtime, Runtime):
         return
+    if runtime.idle_check is not None:
+        runtime.idle_check.cancel()
     await runtime.reconciler.stop()
     if runtime.endpoint is not None:
         await runtime.endpoint.cleanup()

@@ -10,13 +10,13 @@ from typing import Any
 
 import kopf
 
-from netiso import conventions
 from netiso.handlers.runtime import runtime_of
 
 
-@kopf.on.event(
-    "v1", "namespaces", labels={conventions.PROFILE_LABEL: kopf.PRESENT}, id="namespace-event"
-)
+# No client-side label filter: a namespace whose label was removed arrives as DELETED with
+# the unlabelled body, which such a filter would drop. The server-side selector (lifecycle)
+# already limits the watch to opted-in namespaces.
+@kopf.on.event("v1", "namespaces", id="namespace-event")
 async def namespace_event(name: str, memo: kopf.Memo, **_: Any) -> None:
     """Reconcile the namespace (the first event of the process also starts the bootstrap)."""
     runtime = runtime_of(memo)

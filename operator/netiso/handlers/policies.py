@@ -10,11 +10,12 @@ from typing import Any
 
 import kopf
 
-from netiso.handlers.indexes import MANAGED
 from netiso.handlers.runtime import runtime_of
 
 
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, id="policy-event")
+# No client-side label filter, for the same reason as on namespaces: removing our label from a
+# policy arrives as DELETED with the unlabelled body, and that must still trigger a check.
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", id="policy-event")
 async def policy_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Re-check the policy's namespace."""
     runtime = runtime_of(memo)

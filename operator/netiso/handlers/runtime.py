@@ -6,6 +6,7 @@ Handlers layer. Built in the startup handler; every other handler reaches it thr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ class Runtime:
     sources: IndexSources
     endpoint: web.AppRunner | None = None
     last_resync: dict[str, float] = field(default_factory=dict)
+    idle_check: asyncio.TimerHandle | None = None
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:

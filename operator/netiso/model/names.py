@@ -39,7 +39,7 @@ def dns1123_subdomain_problem(value: str) -> str | None:
     """Dot-separated DNS-1123 labels, at most 253 characters (label key prefixes)."""
     if len(value) > DNS1123_SUBDOMAIN_MAX or not _DNS1123_SUBDOMAIN.fullmatch(value):
         return (
-            "prefix must be a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', "
+            "must be a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', "
             "at most 253 characters)"
         )
     return None
@@ -52,7 +52,7 @@ def label_key_problem(key: str) -> str | None:
         if not prefix:
             return "prefix before '/' must not be empty"
         if problem := dns1123_subdomain_problem(prefix):
-            return problem
+            return f"prefix {problem}"
     if not name:
         return "name part must not be empty"
     if len(name) > LABEL_VALUE_MAX:

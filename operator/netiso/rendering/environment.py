@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 
+
 def shipped_templates_dir() -> Path:
     """The templates netiso ships: inside the installed package, else the checkout's templates/."""
     package = Path(__file__).resolve().parent.parent

@@ -100,4 +100,6 @@ class EventPoster:
         except ApiError as exc:
             # A namespace being deleted refuses new Events (403/404); that is expected.
             level = logging.DEBUG if exc.status in (403, 404) else logging.WARNING
-            log.log(level, "event %s on %s/%s not posted: %s", reason, namespace, involved.name, exc)
+            log.log(
+                level, "event %s on %s/%s not posted: %s", reason, namespace, involved.name, exc
+            )

@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 NAMESPACE_STATES = ("isolated", "drifted", "dry_run", "error", "missing_profile", "protected")
+RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
 # States that deserve a per-namespace series: someone should look at this namespace.
 OUT_OF_SYNC_STATES = frozenset({"drifted", "dry_run", "error", "missing_profile"})
 
@@ -74,6 +75,9 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # Every result starts at 0 so rate() sees the first error after a restart.
+        for result in RECONCILE_RESULTS:
+            self.reconciles.labels(result=result)
         self.reconcile_seconds = Histogram(
             "netiso_reconcile_duration_seconds",
             "Time to reconcile one namespace, API writes included.",

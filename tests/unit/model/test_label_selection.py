@@ -1,4 +1,7 @@
-"""LabelSelector: Kubernetes matching semantics, the stored form, and label syntax checks."""
+"""LabelSelector: Kubernetes matching semantics, the stored form, and label syntax checks.
+
+Unit tests of the model layer (netiso.model.selection, netiso.model.names); pure and fast.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""NamespaceFacts: a frozen view of a namespace that always carries its metadata.name label."""
+"""NamespaceFacts: a frozen view of a namespace that always carries its metadata.name label.
+
+Unit tests of the model layer (netiso.model.namespaces); pure and fast.
+"""
 
 from __future__ import annotations
 

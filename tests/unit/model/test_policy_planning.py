@@ -1,4 +1,7 @@
-"""plan_policies(): which policies a namespace gets, in which order, with which template values."""
+"""plan_policies(): which policies a namespace gets, in which order, with which template values.
+
+Unit tests of the model layer (netiso.model.planning); rendering is tested separately.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""parse_profile(): defaults, accepted shapes, and the exact problem for every kind of bad input."""
+"""parse_profile(): defaults, accepted shapes, and the exact problem for every kind of bad input.
+
+Unit tests of the model layer (netiso.model.profiles); table-driven, exact messages.
+"""
 
 from __future__ import annotations
 
@@ -522,7 +525,7 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         (
             body({}, name="Not_Valid"),
             [
-                "metadata.name: prefix must be a DNS-1123 subdomain (lowercase alphanumerics, "
+                "metadata.name: must be a DNS-1123 subdomain (lowercase alphanumerics, "
                 "'-' and '.', at most 253 characters), got \"Not_Valid\""
             ],
         ),

@@ -1,4 +1,7 @@
-"""profile_warnings(): legal settings that are probably mistakes, and none for sensible ones."""
+"""profile_warnings(): legal settings that are probably mistakes, and none for sensible ones.
+
+Unit tests of the model layer (netiso.model.profiles.profile_warnings).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""policy_hash(): equal for a live object nobody touched, different once anybody changed it."""
+"""policy_hash(): equal for a live object nobody touched, different once anybody changed it.
+
+Unit tests of the rendering layer; the cluster layer's drift check relies on these properties.
+"""
 
 from __future__ import annotations
 

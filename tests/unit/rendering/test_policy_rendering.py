@@ -1,4 +1,7 @@
-"""render_policies(): identity in code, spec from templates, a clean RenderError for bad ones."""
+"""render_policies(): identity in code, spec from templates, a clean RenderError for bad ones.
+
+Unit tests of the rendering layer (netiso.rendering.policies); broken templates use tmp dirs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""spec_problems(): what a template's output must look like to be applied as it is."""
+"""spec_problems(): what a template's output must look like to be applied as it is.
+
+Unit tests of the rendering layer (netiso.rendering.specs); table-driven, exact messages.
+"""
 
 from __future__ import annotations
 

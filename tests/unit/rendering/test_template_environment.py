@@ -1,4 +1,7 @@
-"""make_environment() and shipped_templates_dir(): where templates come from and how Jinja runs."""
+"""make_environment() and shipped_templates_dir(): where templates come from and how Jinja runs.
+
+Unit tests of the rendering layer (netiso.rendering.environment).
+"""
 
 from __future__ import annotations
 
