@@ -112,14 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_cluster_facing_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register the subcommands that talk to a cluster (`cluster`, `diff`, `status`).
+    """Register the subcommands that talk to a cluster: `cluster`, `diff`, `status`, `demo`.
 
-    Owned by the operator side; deliberately empty here so the offline CLI stays importable
-    without the cluster layer. Contract for each command: `subparsers.add_parser(name, ...)`,
-    then `set_defaults(handler=fn)` with `fn(args: argparse.Namespace) -> int` returning the
-    exit status (0 ok, 1 findings or failure, 2 usage). A handler may raise UsageError for a
-    bad argument; anything else it must turn into a clean message itself (no tracebacks).
+    Imported here, not at module level, so `render` and `validate` never load the cluster
+    layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
     """
+    from netiso.demo import add_demo_command
+    from netiso.inspection import add_inspection_commands
+    from netiso.localcluster.commands import add_cluster_commands
+
+    add_inspection_commands(subparsers)
+    add_cluster_commands(subparsers)
+    add_demo_command(subparsers)
 
 
 def _add_templates_option(parser: argparse.ArgumentParser) -> None:

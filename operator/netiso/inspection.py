@@ -7,22 +7,28 @@ what would change. Writes nothing.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import difflib
-from collections.abc import Mapping, Sequence
+import json
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 
 from netiso import conventions
-from netiso.cluster.client import ApiClient
+from netiso.cluster.client import ApiClient, ApiError, load_credentials
 from netiso.cluster.drifts import LivePolicy
 from netiso.cluster.reading import get_object, managed_policies, opted_in_namespaces, profile_path
 from netiso.cluster.reading import profiles as list_profiles
-from netiso.model.namespaces import NamespaceFacts
 from netiso.reconciling import Assessment, NamespaceEntry, ProfileEntry, assess
+from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import RenderError, render_policies
+from netiso.settings import Settings
 
 _OWNED_LABELS = (
     conventions.MANAGED_BY_LABEL,
@@ -200,4 +206,95 @@ def format_table(lines: Sequence[StatusLine]) -> str:
     )
 
 
-__all__ = ["NamespaceFacts", "NamespaceReport", "StatusLine", "diff_namespace", "format_table"]
+# ----- CLI handlers --------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(load_credentials(args.kubeconfig, context=args.context), timeout=30)
+
+
+def _protected() -> frozenset[str]:
+    return Settings.from_env().protected_namespaces
+
+
+async def _run_diff(args: argparse.Namespace) -> int:
+    api = _client(args)
+    try:
+        report = await diff_namespace(
+            api,
+            namespace=args.namespace,
+            environment=make_environment(args.templates),
+            protected=_protected(),
+        )
+    finally:
+        await api.close()
+    assessment = report.assessment
+    print(f"# namespace {args.namespace}: {assessment.state}", end="")
+    print(f" (profile {assessment.profile})" if assessment.profile else "")
+    if assessment.message:
+        print(f"# {assessment.message}")
+    for line in assessment.changes.describe():
+        print(f"# would {line}")
+    for drift in assessment.changes.reported_only:
+        print(f"# drift left in place (driftAction: Report): {drift.policy} {drift.reason}")
+    if report.diff:
+        print(report.diff, end="")
+    return 1 if report.changes else 0
+
+
+async def _run_status(args: argparse.Namespace) -> int:
+    api = _client(args)
+    try:
+        lines = await status_lines(
+            api, environment=make_environment(args.templates), protected=_protected()
+        )
+    finally:
+        await api.close()
+    if args.output == "json":
+        print(json.dumps([line.as_dict() for line in lines], indent=2))
+    elif lines:
+        print(format_table(lines))
+    else:
+        print("no namespace is opted in")
+    return 0
+
+
+def _handle(
+    coroutine: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return asyncio.run(coroutine(args))
+        except (ApiError, OSError, ValueError) as exc:
+            # kubeconfig problems, an unreachable server, refused credentials.
+            print(f"netiso {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return handler
+
+
+def add_inspection_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register `netiso diff` and `netiso status`."""
+    diff = subparsers.add_parser(
+        "diff",
+        help="show what netiso would change in a namespace, as a unified diff",
+        description="Compare a namespace's managed policies with what its profile renders. "
+        "Exit 0: nothing to change; 1: changes or drift; 2: error.",
+    )
+    diff.add_argument("--namespace", "-n", required=True, help="the namespace to compare")
+    status = subparsers.add_parser(
+        "status",
+        help="one line per opted-in namespace: profile, state, drift",
+        description="The state of every namespace that is opted in or holds managed policies.",
+    )
+    status.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    for parser in (diff, status):
+        parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
+        parser.add_argument("--context", default=None, help="kubeconfig context to use")
+        parser.add_argument(
+            "--templates", type=Path, default=None, metavar="DIR", help="policy templates directory"
+        )
+    diff.set_defaults(handler=_handle(_run_diff))
+    status.set_defaults(handler=_handle(_run_status))

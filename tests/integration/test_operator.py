@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -574,3 +577,94 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
             "netiso-default-deny",
         ]
     assert names[0] not in per_ns
+
+
+# --- the CLI against the live cluster ---------------------------------------------------------
+
+
+def netiso_cli(admin_kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(admin_kubeconfig)}
+    netiso = str(Path(sys.executable).with_name("netiso"))
+    return subprocess.run(
+        [netiso, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_cli_diff_and_status_show_drift_that_report_mode_leaves(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    admin_kubeconfig: Path,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    profile = profiles(driftAction="Report")
+    ns = make_namespace("cli", labels={"netiso.io/profile": profile})
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+
+    clean = netiso_cli(admin_kubeconfig, "diff", "--namespace", ns)
+    assert clean.returncode == 0, clean.stderr
+    assert f"# namespace {ns}: isolated (profile {profile})" in clean.stdout
+
+    net(kube_api).delete_namespaced_network_policy("netiso-allow-dns-egress", ns)
+    wait_for(
+        "drift reported",
+        lambda: operator.metric_sum("netiso_policy_drift", namespace=ns, reason="missing") == 1,
+    )
+    drifted = netiso_cli(admin_kubeconfig, "diff", "--namespace", ns)
+    assert drifted.returncode == 1, drifted.stderr
+    assert "drift left in place (driftAction: Report): netiso-allow-dns-egress missing" in (
+        drifted.stdout
+    )
+    assert f"+++ desired/{ns}/netiso-allow-dns-egress" in drifted.stdout
+
+    status = netiso_cli(admin_kubeconfig, "status", "--output", "json")
+    assert status.returncode == 0, status.stderr
+    rows = {row["namespace"]: row for row in json.loads(status.stdout)}
+    assert rows[ns]["state"] == "drifted"
+    assert rows[ns]["drift"] == "netiso-allow-dns-egress:missing"
+    table = netiso_cli(admin_kubeconfig, "status").stdout
+    assert any(line.split()[:3] == [ns, profile, "drifted"] for line in table.splitlines())
+
+
+def test_cli_reports_an_unreachable_cluster_without_a_traceback(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: x, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: x, user: x}}]\n"
+    )
+    result = netiso_cli(kubeconfig, "status")
+    assert result.returncode == 2
+    assert result.stderr.startswith("netiso status: error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env.update({"HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    # Keep the shared binary cache although HOME moved.
+    env.setdefault("NETISO_CACHE_DIR", str(Path.home() / ".cache" / "netiso"))
+    netiso = str(Path(sys.executable).with_name("netiso"))
+    result = subprocess.run(
+        [netiso, "demo", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "no cluster configured: starting the local control plane" in out
+    assert "netiso isolated namespace 'netiso-demo' with profile 'baseline'" in out
+    for name in (
+        "netiso-allow-dns-egress",
+        "netiso-allow-gateway-ingress",
+        "netiso-allow-monitoring-scrape",
+        "netiso-default-deny",
+    ):
+        assert f"  - {name}:" in out
+    assert 'netiso_namespaces{profile="baseline",state="isolated"} 1.0' in out
+    assert "export KUBECONFIG=" in out
+    assert "stopping the local control plane" in out

@@ -1,0 +1,287 @@
+"""`netiso demo`: netiso end to end on one machine, in one command.
+
+Top layer beside the CLI. With no cluster configured it starts the local control plane (and
+stops it on exit); then it installs the CRD and the baseline sample profile, opts a demo
+namespace in, runs the operator in the foreground exactly as production does
+(`kopf run -A -m netiso.main`), and prints what happened and how to look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from netiso import conventions
+from netiso.localcluster.controlplane import ControlPlane
+
+DEMO_NAMESPACE = "netiso-demo"
+DEMO_PROFILE = "baseline"
+
+
+def _package_or_repo(name: str, repo_dir: str) -> Path:
+    """A data directory shipped in the wheel as netiso/<name>, or the checkout's copy."""
+    package = Path(__file__).resolve().parent
+    packaged = package / name
+    return packaged if packaged.is_dir() else package.parent.parent / repo_dir
+
+
+def crd_file() -> Path:
+    """The IsolationProfile CRD netiso ships."""
+    return _package_or_repo("crds", "crds") / f"{conventions.CRD_NAME}.yaml"
+
+
+def sample_file(name: str) -> Path:
+    """A sample profile netiso ships (manifests/samples in a checkout)."""
+    return _package_or_repo("samples", "manifests/samples") / f"{name}.yaml"
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _configured_kubeconfig() -> str | None:
+    explicit = os.environ.get("KUBECONFIG")
+    if explicit:
+        return explicit
+    default = Path.home() / ".kube" / "config"
+    return str(default) if default.is_file() else None
+
+
+@contextlib.contextmanager
+def _cluster(say: Any) -> Iterator[tuple[str, str | None]]:
+    """(kubeconfig, kubectl path or None): the configured cluster, or a local one for now."""
+    configured = _configured_kubeconfig()
+    if configured:
+        say(f"using the cluster configured in {configured}")
+        yield configured, None
+        return
+    say("no cluster configured: starting the local control plane (first run builds it, ~10 min)")
+    plane = ControlPlane(progress=lambda message: say(f"  {message}"))
+    plane.start(timeout=1800)
+    try:
+        yield str(plane.admin_kubeconfig), str(plane.binaries.kubectl)
+    finally:
+        say("stopping the local control plane")
+        plane.stop()
+
+
+def _kubectl(kubectl: str, kubeconfig: str, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), ""
+    except OSError:
+        return 0, ""
+
+
+def _wait(what: str, probe: Any, *, timeout: float, operator: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if operator.poll() is not None:
+            raise RuntimeError(f"the operator exited ({operator.returncode}) before {what}")
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The `netiso demo` handler."""
+
+    def say(message: str) -> None:
+        print(f"netiso demo: {message}", flush=True)
+
+    try:
+        with _cluster(say) as (kubeconfig, kubectl):
+            kubectl = kubectl or "kubectl"
+            return _demo(kubeconfig=kubeconfig, kubectl=kubectl, once=args.once, say=say)
+    except (RuntimeError, OSError) as exc:
+        print(f"netiso demo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
+    say(f"installing the CRD {conventions.CRD_NAME}")
+    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", str(crd_file()))
+    _kubectl(
+        kubectl,
+        kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        f"crd/{conventions.CRD_NAME}",
+        "--timeout=60s",
+    )
+    say(f"applying the sample IsolationProfile {DEMO_PROFILE!r}")
+    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", str(sample_file(DEMO_PROFILE)))
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": DEMO_NAMESPACE,
+            "labels": {conventions.PROFILE_LABEL: DEMO_PROFILE},
+        },
+    }
+    say(f"opting namespace {DEMO_NAMESPACE!r} in ({conventions.PROFILE_LABEL}={DEMO_PROFILE})")
+    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(namespace))
+
+    metrics_port = _free_port(8080)
+    liveness_port = _free_port(8081)
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "netiso-demo-operator.log"
+    command = [
+        str(Path(sys.executable).with_name("kopf")),
+        "run",
+        "-A",
+        "-m",
+        "netiso.main",
+        "--standalone",
+        f"--liveness=http://127.0.0.1:{liveness_port}/healthz",
+    ]
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "NETISO_METRICS_HOST": "127.0.0.1",
+        "NETISO_METRICS_PORT": str(metrics_port),
+    }
+    say(f"running the operator: {' '.join(command[:5])} (log: {log_path})")
+    with log_path.open("wb") as log:
+        operator = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        _wait(
+            "readiness",
+            lambda: _get(f"{metrics_url}/readyz")[0] == 200,
+            timeout=60,
+            operator=operator,
+        )
+
+        def isolated() -> list[dict[str, Any]] | None:
+            out = _kubectl(
+                kubectl, kubeconfig, "get", "networkpolicies", "-n", DEMO_NAMESPACE, "-o", "json"
+            )
+            items: list[dict[str, Any]] = json.loads(out).get("items") or []
+            managed = [
+                p
+                for p in items
+                if (p["metadata"].get("labels") or {}).get(conventions.MANAGED_BY_LABEL)
+                == conventions.MANAGED_BY_VALUE
+            ]
+            return (
+                managed
+                if any(p["metadata"]["name"].endswith("default-deny") for p in managed)
+                else None
+            )
+
+        policies = _wait("isolation", isolated, timeout=60, operator=operator)
+        _report(
+            policies=policies,
+            metrics=_get(f"{metrics_url}/metrics")[1],
+            kubeconfig=kubeconfig,
+            kubectl=kubectl,
+            metrics_url=metrics_url,
+            log_path=log_path,
+        )
+        if once:
+            return 0
+        say("the operator keeps running; press Ctrl-C to stop")
+        while operator.poll() is None:
+            time.sleep(0.5)
+        return int(operator.returncode or 0)
+    finally:
+        if operator.poll() is None:
+            os.killpg(operator.pid, signal.SIGTERM)
+            try:
+                operator.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(operator.pid, signal.SIGKILL)
+                operator.wait()
+
+
+def _report(
+    *,
+    policies: list[dict[str, Any]],
+    metrics: str,
+    kubeconfig: str,
+    kubectl: str,
+    metrics_url: str,
+    log_path: Path,
+) -> None:
+    print()
+    print(f"netiso isolated namespace {DEMO_NAMESPACE!r} with profile {DEMO_PROFILE!r}:")
+    for policy in sorted(policies, key=lambda p: str(p["metadata"]["name"])):
+        spec = policy["spec"]
+        print(f"  - {policy['metadata']['name']}: policyTypes {spec.get('policyTypes')}")
+    print()
+    print("Metrics now (netiso_namespaces, netiso_reconcile_total):")
+    for line in metrics.splitlines():
+        if line.startswith(("netiso_namespaces{", "netiso_reconcile_total{")):
+            print(f"  {line}")
+    bin_dir = Path(kubectl).parent if os.sep in kubectl else None
+    print()
+    print("Look for yourself, in another terminal:")
+    print(f"  export KUBECONFIG={kubeconfig}")
+    if bin_dir is not None:
+        print(f"  export PATH={bin_dir}:$PATH")
+    print(f"  kubectl get networkpolicies -n {DEMO_NAMESPACE}")
+    print(f"  kubectl get events -n {DEMO_NAMESPACE} --field-selector source=netiso")
+    print(f"  kubectl get isolationprofiles {DEMO_PROFILE}")
+    print(f"  curl -s {metrics_url}/metrics | grep ^netiso_")
+    print(f"  netiso status; netiso diff --namespace {DEMO_NAMESPACE}")
+    print(f"  kubectl delete networkpolicy netiso-default-deny -n {DEMO_NAMESPACE}  # repaired")
+    print(f"Operator log: {log_path}")
+    print()
+
+
+def add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `netiso demo`."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="start a local cluster if none is configured, isolate a demo namespace, run",
+        description=(
+            "Install the CRD and the baseline sample profile, opt a demo namespace in and run "
+            "the operator in the foreground. With no KUBECONFIG and no ~/.kube/config, a local "
+            "control plane is started for the duration."
+        ),
+    )
+    demo.add_argument(
+        "--once", action="store_true", help="exit after the demo namespace is isolated"
+    )
+    demo.set_defaults(handler=run_demo)
+
+
+__all__ = ["add_demo_command", "crd_file", "run_demo", "sample_file"]
