@@ -7,6 +7,7 @@ objects to tell whether anybody changed what netiso wrote.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -133,10 +134,32 @@ def render_spec(env: jinja2.Environment, planned: PlannedPolicy) -> dict[str, An
         # Templates are user-replaceable code: a filter or expression can raise anything
         # (TypeError from tojson on an odd value, ZeroDivisionError, ...). It is their bug.
         raise RenderError(name, f"cannot render: {type(error).__name__}: {error}") from None
+    spec: dict[str, Any] = json.loads(_checked_spec(name, text))
+    return spec
+
+
+# libyaml's parser when PyYAML was built with it: the pure-Python one dominated reconcile time.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_spec(name: str, text: str) -> str:
+    """Parse and check one rendered template; the result as JSON text, cached by input.
+
+    Every namespace of a profile renders the same text for a role, so parsing and checking
+    happen once per distinct text; callers get a fresh dict each time from json.loads.
+    Failures raise and are not cached.
+    """
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as error:
-        raise RenderError(name, f"rendered invalid YAML: {_yaml_reason(error)}") from None
+        documents = [doc for doc in yaml.load_all(text, Loader=_SAFE_LOADER) if doc is not None]
+    except yaml.YAMLError:
+        # Re-parse with the pure-Python loader for the error: its wording does not depend on
+        # whether PyYAML was built with libyaml, and errors are rare enough not to matter.
+        try:
+            list(yaml.safe_load_all(text))
+        except yaml.YAMLError as error:
+            raise RenderError(name, f"rendered invalid YAML: {_yaml_reason(error)}") from None
+        raise RenderError(name, "rendered invalid YAML") from None
     if len(documents) != 1:
         raise RenderError(name, f"must render exactly one YAML document, got {len(documents)}")
     spec = documents[0]
@@ -149,7 +172,7 @@ def render_spec(env: jinja2.Environment, planned: PlannedPolicy) -> dict[str, An
             name,
             "not a valid NetworkPolicy spec: " + "; ".join(str(problem) for problem in problems),
         )
-    return spec
+    return json.dumps(spec)
 
 
 def policy_hash(body: Mapping[str, Any]) -> str:
