@@ -1,7 +1,7 @@
 """Fixtures for the shipping tests: the repository root, tool paths and the rendered manifests.
 
-kubectl and promtool are required; a test skips (with the install hint) only when the tool is
-genuinely missing from PATH. CI installs both.
+kubectl is the one the local control plane builds; promtool is required from PATH, and a test
+skips (with the install hint) only when it is genuinely missing. CI installs it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from netiso.localcluster.binaries import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +34,9 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    return require_tool("kubectl", hint="kubectl >= 1.27 with built-in kustomize v5")
+    """The kubectl netiso's local control plane builds (cached; .ci/run builds it first), so
+    the tests do not depend on whichever kubectl a machine happens to have."""
+    return str(ensure_binaries().kubectl)
 
 
 @pytest.fixture(scope="session")
