@@ -130,7 +130,9 @@ def cluster_up(args: argparse.Namespace) -> int:
         _say(f"netiso: cluster already running at {ready['server']}")
         _print_exports(state, ready, path=False)
         return 0
-    _cleanup(state, quiet=True)
+    # Leftovers of a crashed or half-started run: stop and remove them before starting anew.
+    if not _cleanup(state, quiet=True):
+        return 1
     try:
         binaries = ensure_binaries(progress=_say)
     except BinariesError as error:

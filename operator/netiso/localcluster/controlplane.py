@@ -146,6 +146,7 @@ class ControlPlane:
 
     @property
     def running(self) -> bool:
+        """True while every started component is alive; False before start() and after stop()."""
         return bool(self._processes) and all(p.poll() is None for p in self._processes.values())
 
     def user_kubeconfig(self, name: str, groups: Sequence[str] = ()) -> Path:
