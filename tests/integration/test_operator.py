@@ -327,12 +327,16 @@ def test_missing_profile_warns_and_converges_when_it_appears(
     api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name))
     try:
         wait_for("converged", lambda: matches_rendered(kube_api, name, ns))
-        assert (
-            operator.metric(
+        # Metrics follow the writes, so the series goes a moment after the policies appear.
+        wait_for(
+            "missing_profile series gone",
+            lambda: operator.metric(
                 "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
             )
-            is None
+            is None,
+            timeout=5,
         )
+        assert operator.metric("netiso_namespaces", profile=name, state="isolated") == 1
     finally:
         api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
 
