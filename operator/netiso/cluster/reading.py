@@ -71,19 +71,3 @@ async def profiles(api: ApiClient) -> list[dict[str, Any]]:
     """All IsolationProfiles."""
     return [item async for item in list_all(api, PROFILES)]
 
-
-async def _any(api: ApiClient, path: str, selector: str) -> bool:
-    _, payload = await api.request(
-        "GET", path, verb="list", params={"limit": "1", "labelSelector": selector}
-    )
-    return bool(payload.get("items"))
-
-
-async def any_opted_in(api: ApiClient) -> bool:
-    """Whether at least one namespace carries the opt-in label."""
-    return await _any(api, "/api/v1/namespaces", OPTED_IN_SELECTOR)
-
-
-async def any_managed(api: ApiClient) -> bool:
-    """Whether at least one managed NetworkPolicy exists anywhere."""
-    return await _any(api, f"{NETWORKING}/networkpolicies", MANAGED_SELECTOR)

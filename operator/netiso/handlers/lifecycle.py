@@ -6,7 +6,6 @@ Kopf's memo; cleanup closes it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -14,19 +13,14 @@ import kopf
 
 from netiso import __version__, conventions
 from netiso.cluster.client import ApiClient, load_credentials
-from netiso.cluster.drifts import LivePolicy
-from netiso.handlers.runtime import IndexSources, Runtime
-from netiso.reconciling import NamespaceEntry, ProfileEntry, Reconciler
+from netiso.handlers.runtime import Runtime
+from netiso.reconciling import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.endpoint import serve
 from netiso.reporting.metrics import Metrics
 from netiso.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
-
-# With nothing at all to watch, no event ever triggers the initial reconcile; after this
-# many seconds without one, the operator checks whether there is anything to do at all.
-IDLE_READY_AFTER = 1.0
 
 
 def tune(settings: kopf.OperatorSettings) -> None:
@@ -63,15 +57,11 @@ def tune(settings: kopf.OperatorSettings) -> None:
 
 
 @kopf.on.startup(id="netiso-startup")
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Build the runtime; a bad setting stops the operator with a clear message.
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Build the runtime and start the initial listing and reconcile in the background.
 
-    Kopf passes the (still empty, live-updated) indexes as kwargs named by their ids.
+    A bad setting stops the operator with a clear message.
     """
-    opted_in: kopf.Index[str, NamespaceEntry] = kwargs["opted_in"]
-    by_profile: kopf.Index[str, str] = kwargs["by_profile"]
-    profiles: kopf.Index[str, ProfileEntry] = kwargs["profiles"]
-    policies: kopf.Index[str, LivePolicy] = kwargs["policies"]
     tune(settings)
     try:
         config = Settings.from_env()
@@ -85,20 +75,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         observer=metrics.observe_request,
         connections=max(config.max_concurrency * 4, 16),
     )
-    sources = IndexSources(
-        namespaces=opted_in, by_profile=by_profile, profiles=profiles, policies=policies
-    )
     reconciler = Reconciler(
         api=api,
-        sources=sources,
         environment=make_environment(config.templates_dir),
         settings=config,
         metrics=metrics,
     )
     reconciler.start()
-    runtime = Runtime(
-        settings=config, api=api, metrics=metrics, reconciler=reconciler, sources=sources
-    )
+    runtime = Runtime(settings=config, api=api, metrics=metrics, reconciler=reconciler)
     if config.metrics_port:
         runtime.endpoint = await serve(
             metrics=metrics,
@@ -107,9 +91,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
             port=config.metrics_port,
         )
     memo["netiso"] = runtime
-    runtime.idle_check = asyncio.get_running_loop().call_later(
-        IDLE_READY_AFTER, lambda: asyncio.ensure_future(reconciler.ready_if_idle())
-    )
     log.info(
         "netiso %s started: metrics on %s:%s, %d workers, resync every %ss",
         __version__,
@@ -126,8 +107,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("netiso")
     if not isinstance(runtime, Runtime):
         return
-    if runtime.idle_check is not None:
-        runtime.idle_check.cancel()
     await runtime.reconciler.stop()
     if runtime.endpoint is not None:
         await runtime.endpoint.cleanup()

@@ -17,8 +17,6 @@ from netiso.handlers.runtime import runtime_of
 # the unlabelled body, which such a filter would drop. The server-side selector (lifecycle)
 # already limits the watch to opted-in namespaces.
 @kopf.on.event("v1", "namespaces", id="namespace-event")
-async def namespace_event(name: str, memo: kopf.Memo, **_: Any) -> None:
-    """Reconcile the namespace (the first event of the process also starts the bootstrap)."""
-    runtime = runtime_of(memo)
-    runtime.reconciler.start_bootstrap()
-    runtime.reconciler.enqueue(name)
+async def namespace_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Record the namespace in the operator's view and reconcile it."""
+    runtime_of(memo).reconciler.namespace_event(body, deleted=type == "DELETED")

@@ -16,8 +16,6 @@ from netiso.handlers.runtime import runtime_of
 # No client-side label filter, for the same reason as on namespaces: removing our label from a
 # policy arrives as DELETED with the unlabelled body, and that must still trigger a check.
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", id="policy-event")
-async def policy_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Re-check the policy's namespace."""
-    runtime = runtime_of(memo)
-    runtime.reconciler.start_bootstrap()
-    runtime.reconciler.policy_event(namespace or "", name)
+async def policy_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Record the policy in the operator's view and re-check its namespace."""
+    runtime_of(memo).reconciler.policy_event(body, deleted=type == "DELETED")

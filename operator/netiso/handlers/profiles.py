@@ -14,7 +14,6 @@ import kopf
 
 from netiso import conventions
 from netiso.handlers.runtime import runtime_of
-from netiso.reconciling import ProfileEntry
 
 # Kopf fixes a timer's interval when the decorator runs, i.e. at import; settings are read at
 # startup. So the timer ticks often and each tick checks whether the profile's resync is due.
@@ -26,9 +25,7 @@ PROFILES = (conventions.GROUP, conventions.VERSION, conventions.PLURAL)
 @kopf.on.event(*PROFILES, id="profile-event")
 async def profile_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Fan a spec change out to the profile's namespaces; ignore status-only updates."""
-    runtime = runtime_of(memo)
-    runtime.reconciler.start_bootstrap()
-    runtime.reconciler.profile_event(ProfileEntry.from_body(body), deleted=type == "DELETED")
+    runtime_of(memo).reconciler.profile_event(body, deleted=type == "DELETED")
 
 
 @kopf.timer(*PROFILES, id="profile-resync", interval=RESYNC_TICK, initial_delay=RESYNC_TICK)
@@ -47,7 +44,7 @@ async def profile_delete(name: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any) 
     """Remove the profile's policies (default-deny first) unless it says onDelete: Orphan."""
     runtime = runtime_of(memo)
     runtime.last_resync.pop(name, None)
-    namespaces = runtime.sources.namespaces_of(name)
+    namespaces = runtime.reconciler.view.namespaces_of(name)
     if spec.get("onDelete") == "Orphan":
         return
     outcomes = await runtime.reconciler.settle(namespaces)
