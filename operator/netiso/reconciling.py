@@ -730,6 +730,9 @@ class Reconciler:
             )
             self._records[namespace] = new
 
+        if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
+            log.warning("namespace %s: %s", namespace, new.message)
+
         # Events: only on transitions, never on a steady state.
         uid = entry.uid if entry else ""
         for reason, type_, message in _transition_events(old, new, outcome, fresh, repaired):
@@ -742,28 +745,34 @@ class Reconciler:
             await asyncio.sleep(min(1.0, max(self._settings.status_interval, 0.1)))
             if not self._bootstrapped:
                 continue
-            for name in list(self._dirty_profiles):
-                entry = self._sources.profile(name)
-                if entry is None or entry.deleting:
+            try:
+                await self._flush_once()
+            except Exception:  # one bad profile must not stop status for all of them
+                log.exception("writing profile statuses failed; retrying")
+
+    async def _flush_once(self) -> None:
+        for name in list(self._dirty_profiles):
+            entry = self._sources.profile(name)
+            if entry is None or entry.deleting:
+                self._dirty_profiles.discard(name)
+                continue
+            status = profile_status(
+                generation=entry.generation,
+                tally=self.tally(
+                    name, dry_run=bool(entry.profile and entry.profile.mode == "DryRun")
+                ),
+                problems=entry.problems,
+                previous=self._statuses.previous(name) or entry.status,
+                now=datetime.now(UTC),
+            )
+            if not self._statuses.due(name, status):
+                if same_status(self._statuses.previous(name) or entry.status, status):
                     self._dirty_profiles.discard(name)
-                    continue
-                status = profile_status(
-                    generation=entry.generation,
-                    tally=self.tally(
-                        name, dry_run=bool(entry.profile and entry.profile.mode == "DryRun")
-                    ),
-                    problems=entry.problems,
-                    previous=self._statuses.previous(name) or entry.status,
-                    now=datetime.now(UTC),
-                )
-                if not self._statuses.due(name, status):
-                    if same_status(self._statuses.previous(name) or entry.status, status):
-                        self._dirty_profiles.discard(name)
-                    continue
-                before = self._statuses.previous(name) or entry.status
-                if await self._statuses.write(name, status):
-                    self._dirty_profiles.discard(name)
-                    await self._ready_event(entry, before, status)
+                continue
+            before = self._statuses.previous(name) or entry.status
+            if await self._statuses.write(name, status):
+                self._dirty_profiles.discard(name)
+                await self._ready_event(entry, before, status)
 
     async def _ready_event(
         self, entry: ProfileEntry, before: Mapping[str, Any] | None, after: Mapping[str, Any]

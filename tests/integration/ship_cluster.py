@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final, cast
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
@@ -24,7 +24,7 @@ from netiso.rendering.policies import render_policies
 GROUP, VERSION, PLURAL = conventions.GROUP, conventions.VERSION, conventions.PLURAL
 DEFAULT_DENY = "netiso-default-deny"
 DNS_EGRESS = "netiso-allow-dns-egress"
-GATEWAY = {
+GATEWAY: Final[dict[str, Any]] = {
     "enabled": True,
     "namespaces": ["ingress-nginx"],
     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
@@ -47,6 +47,12 @@ def holds_within(seconds: float, probe: Callable[[], object], *, interval: float
         time.sleep(interval)
 
 
+def as_dict(api: client.ApiClient, obj: object) -> dict[str, Any]:
+    """A client model object in its JSON form (camelCase keys, no None values)."""
+    body: dict[str, Any] = api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return body
+
+
 # --- profiles --------------------------------------------------------------------------------
 
 
@@ -65,7 +71,7 @@ def create_profile(api: client.ApiClient, name: str, **spec: Any) -> None:
     )
 
 
-def patch_profile_spec(api: client.ApiClient, name: str, spec: dict[str, Any]) -> None:
+def patch_profile_spec(api: client.ApiClient, name: str, *, spec: dict[str, Any]) -> None:
     client.CustomObjectsApi(api).patch_cluster_custom_object(
         GROUP, VERSION, PLURAL, name, {"spec": spec}
     )
@@ -74,17 +80,15 @@ def patch_profile_spec(api: client.ApiClient, name: str, spec: dict[str, Any]) -
 def read_profile(api: client.ApiClient, name: str) -> dict[str, Any] | None:
     """The profile, or None when it does not exist (deleted and its finalizer released)."""
     try:
-        body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        body = cast(
+            dict[str, Any],
+            client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, name),
+        )
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    return dict(body)
-
-
-def profile_status(api: client.ApiClient, name: str) -> dict[str, Any]:
-    body = read_profile(api, name) or {}
-    return dict(body.get("status") or {})
+    return body
 
 
 def remove_profile(api: client.ApiClient, name: str) -> None:
@@ -104,7 +108,7 @@ def remove_profile(api: client.ApiClient, name: str) -> None:
 # --- namespaces, policies, events ------------------------------------------------------------
 
 
-def label_namespace(api: client.ApiClient, name: str, profile: str | None) -> None:
+def label_namespace(api: client.ApiClient, name: str, *, profile: str | None) -> None:
     """Opt a namespace in to `profile`, or out with None."""
     client.CoreV1Api(api).patch_namespace(
         name, {"metadata": {"labels": {conventions.PROFILE_LABEL: profile}}}
@@ -112,8 +116,8 @@ def label_namespace(api: client.ApiClient, name: str, profile: str | None) -> No
 
 
 def policies_in(api: client.ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
-    items = client.NetworkingV1Api(api).list_namespaced_network_policy(namespace).items
-    return {p.metadata.name: api.sanitize_for_serialization(p) for p in items}
+    items: list[Any] = client.NetworkingV1Api(api).list_namespaced_network_policy(namespace).items
+    return {str(p.metadata.name): as_dict(api, p) for p in items}
 
 
 def managed_in(api: client.ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
@@ -126,7 +130,9 @@ def managed_in(api: client.ApiClient, namespace: str) -> dict[str, dict[str, Any
     }
 
 
-def rendered_for(api: client.ApiClient, profile: str, namespace: str) -> dict[str, dict[str, Any]]:
+def rendered_for(
+    api: client.ApiClient, *, profile: str, namespace: str
+) -> dict[str, dict[str, Any]]:
     """What netiso's own renderer makes of the live profile for `namespace`, by policy name."""
     body = read_profile(api, profile)
     assert body is not None, f"profile {profile} does not exist"
@@ -136,10 +142,10 @@ def rendered_for(api: client.ApiClient, profile: str, namespace: str) -> dict[st
     return {p.name: p.body for p in policies}
 
 
-def matches_rendered(api: client.ApiClient, profile: str, namespace: str) -> bool:
+def matches_rendered(api: client.ApiClient, *, profile: str, namespace: str) -> bool:
     """Whether the managed policies in `namespace` are exactly the rendered ones (spec, labels
     and annotations netiso sets)."""
-    want = rendered_for(api, profile, namespace)
+    want = rendered_for(api, profile=profile, namespace=namespace)
     have = managed_in(api, namespace)
     if set(want) != set(have):
         return False
@@ -154,7 +160,11 @@ def matches_rendered(api: client.ApiClient, profile: str, namespace: str) -> boo
     return True
 
 
-def events_for(api: client.ApiClient, namespace: str, reason: str) -> list[Any]:
+def events_for(api: client.ApiClient, namespace: str, *, reason: str) -> list[Any]:
     """netiso's Events with `reason` in `namespace`."""
-    items = client.CoreV1Api(api).list_namespaced_event(namespace).items
-    return [e for e in items if e.reason == reason and e.source.component == "netiso"]
+    items: list[Any] = client.CoreV1Api(api).list_namespaced_event(namespace).items
+    return [
+        e
+        for e in items
+        if e.reason == reason and e.source is not None and e.source.component == "netiso"
+    ]

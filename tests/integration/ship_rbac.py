@@ -8,13 +8,12 @@ exactly what the test granted, so no run starts against a stale RBAC cache.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-
-from .harness import wait_for
 
 
 @dataclass(frozen=True, order=True)
@@ -65,7 +64,7 @@ def rules_without(rules: Sequence[Mapping[str, Any]], removed: Permission) -> li
     return out
 
 
-def _allowed(api: client.ApiClient, user: str, permission: Permission) -> bool:
+def _allowed(api: client.ApiClient, *, user: str, permission: Permission) -> bool:
     resource, _, subresource = permission.resource.partition("/")
     review = client.V1SubjectAccessReview(
         spec=client.V1SubjectAccessReviewSpec(
@@ -79,7 +78,7 @@ def _allowed(api: client.ApiClient, user: str, permission: Permission) -> bool:
         )
     )
     answer = client.AuthorizationV1Api(api).create_subject_access_review(review)
-    return bool(answer.status.allowed)
+    return answer.status is not None and bool(answer.status.allowed)
 
 
 def wait_until_authorized(
@@ -93,12 +92,16 @@ def wait_until_authorized(
     """Block until the API server allows `user` every granted and none of the denied
     permissions, cluster-wide (RBAC changes reach the authorizer through an informer)."""
     wanted = {p: True for p in granted} | {p: False for p in denied}
-
-    def effective() -> list[str]:
-        wrong = [p.id for p, allow in wanted.items() if _allowed(api, user, p) != allow]
-        return [] if wrong else ["ok"]
-
-    wait_for(f"RBAC of {user} in effect", effective, timeout=timeout, interval=0.2)
+    deadline = time.monotonic() + timeout
+    while True:
+        wrong = sorted(
+            p.id for p, allow in wanted.items() if _allowed(api, user=user, permission=p) != allow
+        )
+        if not wrong:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"RBAC of {user} not in effect after {timeout}s: {wrong}")
+        time.sleep(0.2)
 
 
 def revoke(api: client.ApiClient, role_name: str) -> None:

@@ -100,11 +100,11 @@ _HISTOGRAM_SUFFIXES: Final = ("_bucket", "_sum", "_count")
 # an object that does not exist yet is authorized as "create" too (apiserver handlers/patch.go);
 # Kopf 1.45 and netiso only ever POST Events and never read the status subresource.
 API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
-    ("", "namespaces"): frozenset({"get", "list", "watch"}),
+    ("", "namespaces"): frozenset({"list", "watch"}),
     ("networking.k8s.io", "networkpolicies"): frozenset(
         {"get", "list", "watch", "create", "patch", "delete"}
     ),
-    ("netiso.io", "isolationprofiles"): frozenset({"get", "list", "watch", "patch"}),
+    ("netiso.io", "isolationprofiles"): frozenset({"list", "watch", "patch"}),
     ("netiso.io", "isolationprofiles/status"): frozenset({"patch"}),
     ("", "events"): frozenset({"create"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),

@@ -70,4 +70,3 @@ async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:
     """All IsolationProfiles."""
     return [item async for item in list_all(api, PROFILES)]
-

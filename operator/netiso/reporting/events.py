@@ -98,8 +98,10 @@ class EventPoster:
                 "POST", f"/api/v1/namespaces/{namespace}/events", verb="create", body=body
             )
         except ApiError as exc:
-            # A namespace being deleted refuses new Events (403/404); that is expected.
-            level = logging.DEBUG if exc.status in (403, 404) else logging.WARNING
+            # A namespace being deleted refuses new Events; anything else (a 403 from missing
+            # RBAC, say) is worth a warning.
+            gone = exc.status == 404 or "being terminated" in exc.message
+            level = logging.DEBUG if gone else logging.WARNING
             log.log(
                 level, "event %s on %s/%s not posted: %s", reason, namespace, involved.name, exc
             )

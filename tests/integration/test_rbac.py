@@ -1,0 +1,254 @@
+"""netiso needs every permission of the shipped ClusterRole, and none is missing.
+
+Baseline: the operator, as a plain user bound to exactly manifests/rbac.yaml's ClusterRole,
+goes through every user-visible step of ship_scenario (opt in, Events, status, profile edit,
+repair of deleted and edited policies, opt-out, refusing a foreign policy, profile deletion,
+and a CRD installed after start), each within WINDOW seconds.
+
+Ablation: once per permission, the operator runs under the role minus that permission. The
+granularity is one verb on one resource, the smallest grant RBAC has short of resourceNames:
+a rule's verbs are separate API permissions, so proving a rule needed as a whole would let an
+unneeded verb hide behind a needed one. Each permission names the steps that must still work
+without it (so the failure is that permission's, not a broken operator) and the one step that
+must then fail. The API server confirms (SubjectAccessReview) that exactly that permission is
+missing before the operator starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import pytest
+from kubernetes import client
+
+from netiso.localcluster.controlplane import ControlPlane
+
+from .conftest import MakeNamespace, unique_name
+from .harness import (
+    OperatorProcess,
+    grant_operator_rbac,
+    install_crd,
+    operator_cluster_role,
+)
+from .ship_rbac import Permission, permissions, revoke, rules_without, wait_until_authorized
+from .ship_scenario import CRD_LATE_STEPS, STEPS, Scenario, uninstall_crd
+
+pytestmark = pytest.mark.integration
+
+# How long a step may take before it counts as not happening. Every step is event-driven and
+# takes well under a second with the full role; the baseline holds each step to this same
+# bound, so a step that fails in an ablation had many times what the full role needed.
+WINDOW: Final = 6.0
+# Resync far beyond any run here: a periodic re-check must not stand in for a missing watch.
+OPERATOR_ENV: Final = {"NETISO_RESYNC_INTERVAL": "3600"}
+
+ROLE_RULES: Final[list[dict[str, Any]]] = operator_cluster_role()["rules"]
+PERMISSIONS: Final = permissions(ROLE_RULES)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What one permission is for: `needs` still work without it, then `fails` fails."""
+
+    needs: tuple[str, ...]
+    fails: str
+    why: str
+    crd_late: bool = False
+
+
+NEEDS_POLICIES: Final = ("ready", "isolates")
+
+PROOFS: Final[dict[str, Proof]] = {
+    "namespaces:list": Proof(
+        (),
+        "ready",
+        "the startup listing of opted-in namespaces (netiso's, and Kopf's before its watch) is "
+        "refused: nothing is reconciled and /readyz stays 503",
+    ),
+    "namespaces:watch": Proof(
+        ("ready",),
+        "watches_without_refusals",
+        "Kopf's namespace watch is refused; it falls back to re-listing in a loop",
+    ),
+    "networkpolicies.networking.k8s.io:get": Proof(
+        NEEDS_POLICIES,
+        "refuses_foreign_policy",
+        "a create answered AlreadyExists is followed by a GET that tells a stale view from "
+        "someone else's policy; refused, the ReconcileFailed Event shows a 403 instead of "
+        "naming the foreign policy",
+    ),
+    "networkpolicies.networking.k8s.io:list": Proof(
+        (),
+        "ready",
+        "the startup listing of managed policies is refused: nothing is reconciled and "
+        "/readyz stays 503",
+    ),
+    "networkpolicies.networking.k8s.io:watch": Proof(
+        NEEDS_POLICIES,
+        "repairs_deleted_policy",
+        "a managed policy deleted by hand is noticed only through Kopf's watch",
+    ),
+    "networkpolicies.networking.k8s.io:create": Proof(
+        ("ready",),
+        "isolates",
+        "new policies are POSTed (never applied, so a foreign namesake is not taken over)",
+    ),
+    "networkpolicies.networking.k8s.io:patch": Proof(
+        NEEDS_POLICIES,
+        "follows_profile_edits",
+        "existing policies are updated by server-side apply, a PATCH",
+    ),
+    "networkpolicies.networking.k8s.io:delete": Proof(
+        NEEDS_POLICIES,
+        "opt_out_removes_policies",
+        "opting out prunes the namespace's managed policies",
+    ),
+    "isolationprofiles.netiso.io:list": Proof(
+        (),
+        "ready",
+        "the startup listing of profiles is refused: nothing is reconciled and /readyz stays 503",
+    ),
+    "isolationprofiles.netiso.io:watch": Proof(
+        ("ready",),
+        "watches_without_refusals",
+        "Kopf's profile watch is refused; it falls back to re-listing in a loop",
+    ),
+    "isolationprofiles.netiso.io:patch": Proof(
+        NEEDS_POLICIES,
+        "profile_deletion_removes_policies",
+        "Kopf patches its finalizer onto the profile; without it the profile vanishes at once "
+        "and onDelete: Delete cannot remove the policies",
+    ),
+    "isolationprofiles/status.netiso.io:patch": Proof(
+        NEEDS_POLICIES,
+        "writes_status",
+        "the profile status (counts, conditions) is a merge patch of /status",
+    ),
+    "events:create": Proof(
+        NEEDS_POLICIES,
+        "posts_events",
+        "netiso POSTs its Events (Isolated, DriftDetected, ...)",
+    ),
+    "customresourcedefinitions.apiextensions.k8s.io:list": Proof(
+        CRD_LATE_STEPS[:1],
+        CRD_LATE_STEPS[1],
+        "Kopf lists and watches CRDs to learn that the IsolationProfile API appeared",
+        crd_late=True,
+    ),
+    "customresourcedefinitions.apiextensions.k8s.io:watch": Proof(
+        CRD_LATE_STEPS[:1],
+        CRD_LATE_STEPS[1],
+        "Kopf learns of a CRD change only through the CRD watch",
+        crd_late=True,
+    ),
+}
+
+
+@dataclass
+class Run:
+    """One operator under one set of rules, with its scenario."""
+
+    operator: OperatorProcess
+    scenario: Scenario
+
+
+class StartOperator(Protocol):
+    """run_operator(without=None, *, crd_late=False) -> Run."""
+
+    def __call__(self, without: Permission | None = ..., *, crd_late: bool = ...) -> Run: ...
+
+
+@pytest.fixture
+def run_operator(
+    control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    tmp_path: Path,
+) -> Iterator[StartOperator]:
+    """run_operator(without=None, crd_late=False) -> Run: an operator as a fresh user bound to
+    the shipped rules minus `without`; stopped, its profile removed and its role revoked after
+    the test (and the CRD reinstalled if the run started without it)."""
+    started: list[tuple[Run, str, bool]] = []
+
+    def start(without: Permission | None = None, *, crd_late: bool = False) -> Run:
+        install_crd(kube_api)
+        user = unique_name("netiso-rbac")
+        rules = ROLE_RULES if without is None else rules_without(ROLE_RULES, without)
+        role = grant_operator_rbac(kube_api, user=user, rules=rules)
+        wait_until_authorized(
+            kube_api,
+            user=user,
+            granted=[p for p in PERMISSIONS if p != without],
+            denied=[without] if without else [],
+        )
+        if crd_late:
+            uninstall_crd(kube_api)
+        operator = OperatorProcess(
+            kubeconfig=control_plane.user_kubeconfig(user),
+            log_path=tmp_path / f"{user}.log",
+            env=OPERATOR_ENV,
+        ).start(wait_ready=False)
+        scenario = Scenario(
+            api=kube_api, operator=operator, make_namespace=make_namespace, window=WINDOW
+        )
+        run = Run(operator=operator, scenario=scenario)
+        started.append((run, role, crd_late))
+        return run
+
+    yield start
+    for run, role, crd_late in started:
+        run.operator.stop()
+        run.scenario.cleanup()
+        revoke(kube_api, role)
+        if crd_late:
+            install_crd(kube_api)
+
+
+def test_every_permission_of_the_cluster_role_has_a_proof() -> None:
+    """A new verb in rbac.yaml needs a proof here; a proof without its verb is stale."""
+    assert sorted(PROOFS) == sorted(p.id for p in PERMISSIONS)
+    for proof in PROOFS.values():
+        steps = CRD_LATE_STEPS if proof.crd_late else STEPS
+        assert all(step in steps for step in proof.needs), proof
+        assert proof.fails in steps, proof
+
+
+def test_shipped_role_passes_every_step(run_operator: StartOperator) -> None:
+    run = run_operator()
+    failures = {step: run.scenario.run(step) for step in STEPS}
+    assert {step: f for step, f in failures.items() if f} == {}, run.operator.log()
+    code = run.operator.stop()
+    assert code == 0, f"operator exited with {code}:\n{run.operator.log()}"
+
+
+def test_shipped_role_serves_a_crd_installed_after_start(run_operator: StartOperator) -> None:
+    run = run_operator(crd_late=True)
+    for step in CRD_LATE_STEPS:
+        failure = run.scenario.run(step)
+        assert failure is None, f"{step}: {failure}\n{run.operator.log()}"
+    code = run.operator.stop()
+    assert code == 0, f"operator exited with {code}:\n{run.operator.log()}"
+
+
+@pytest.mark.parametrize("permission", PERMISSIONS, ids=lambda p: p.id)
+def test_without_the_permission_its_behaviour_fails(
+    permission: Permission, run_operator: StartOperator
+) -> None:
+    proof = PROOFS[permission.id]
+    run = run_operator(permission, crd_late=proof.crd_late)
+    for step in proof.needs:
+        failure = run.scenario.run(step)
+        assert failure is None, (
+            f"without {permission.id}, {step} must still work (else the proof below proves "
+            f"nothing): {failure}\n{run.operator.log()}"
+        )
+    failure = run.scenario.run(proof.fails)
+    # Shown with `pytest -rP`: which behaviour each permission proved, in the user's terms.
+    print(f"without {permission.id}: {proof.fails} fails ({proof.why}): {failure}")
+    assert failure is not None, (
+        f"without {permission.id}, {proof.fails} still works: {proof.why} does not hold, and "
+        "the ClusterRole grants more than netiso needs"
+    )
