@@ -330,10 +330,15 @@ def test_missing_profile_warns_and_converges_when_it_appears(
         # Metrics follow the writes, so the series goes a moment after the policies appear.
         wait_for(
             "missing_profile series gone",
-            lambda: operator.metric(
-                "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
-            )
-            is None,
+            lambda: (
+                operator.metric(
+                    "netiso_namespace_out_of_sync",
+                    namespace=ns,
+                    profile=name,
+                    state="missing_profile",
+                )
+                is None
+            ),
             timeout=5,
         )
         assert operator.metric("netiso_namespaces", profile=name, state="isolated") == 1
