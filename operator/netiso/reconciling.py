@@ -380,12 +380,15 @@ class Reconciler:
     # ----- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the bootstrap (listing, then workers) and the status flusher."""
+        """Start the bootstrap (listing, then workers), the Event senders and the status
+        flusher."""
+        self._events.start()
         self._tasks.append(asyncio.create_task(self._bootstrap(), name="netiso-bootstrap"))
         self._tasks.append(asyncio.create_task(self._flush_statuses(), name="netiso-statuses"))
 
     async def stop(self) -> None:
         """Cancel the workers; pending reconciles are dropped (the next start redoes them)."""
+        await self._events.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -545,13 +548,11 @@ class Reconciler:
             return  # a status or metadata write: nothing for the namespaces
         # A profile seen in the initial listing already had its Event; a new one gets it now.
         if entry.problems and (self.ready or not first):
-            asyncio.get_running_loop().create_task(
-                self._events.post(
-                    involved=profile_ref(entry.name, entry.uid),
-                    reason="InvalidSpec",
-                    message="; ".join(entry.problems),
-                    type_=WARNING,
-                )
+            self._events.emit(
+                involved=profile_ref(entry.name, entry.uid),
+                reason="InvalidSpec",
+                message="; ".join(entry.problems),
+                type_=WARNING,
             )
         self.enqueue_many(self.view.namespaces_of(entry.name))
 
@@ -736,7 +737,7 @@ class Reconciler:
         # Events: only on transitions, never on a steady state.
         uid = entry.uid if entry else ""
         for reason, type_, message in _transition_events(old, new, outcome, fresh, repaired):
-            await self._events.post(
+            self._events.emit(
                 involved=namespace_ref(namespace, uid), reason=reason, message=message, type_=type_
             )
 
@@ -782,7 +783,7 @@ class Reconciler:
         new = _condition_of(after, "Ready")
         if new is None or (old is not None and old.get("status") == new.get("status")):
             return
-        await self._events.post(
+        self._events.emit(
             involved=profile_ref(entry.name, entry.uid),
             reason=str(new["reason"]),
             message=str(new["message"]),

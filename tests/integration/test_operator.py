@@ -66,15 +66,20 @@ def operator_kubeconfig(control_plane: Any, kube_api: client.ApiClient) -> Path:
 
 @pytest.fixture(scope="module")
 def operator(
-    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+    operator_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
+    failed_before = request.session.testsfailed
     with running_operator(
         kubeconfig=operator_kubeconfig,
         log_path=log,
         env={"NETISO_PROTECTED_NAMESPACES": PROTECTED_NS, "NETISO_RESYNC_INTERVAL": "20"},
     ) as process:
         yield process
+        if request.session.testsfailed > failed_before:
+            print(f"----- operator log ({log}) -----\n{process.log()}")
 
 
 @pytest.fixture
