@@ -16,6 +16,8 @@ MANAGED_SELECTOR = f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALU
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
 NETWORKING = "/apis/networking.k8s.io/v1"
 PROFILES = f"/apis/{conventions.GROUP}/{conventions.VERSION}/{conventions.PLURAL}"
+NAMESPACES = "/api/v1/namespaces"
+ALL_POLICIES = f"{NETWORKING}/networkpolicies"
 
 
 def policy_path(namespace: str, name: str | None = None) -> str:
@@ -56,15 +58,13 @@ async def get_object(api: ApiClient, path: str) -> dict[str, Any] | None:
 
 async def managed_policies(api: ApiClient, namespace: str | None = None) -> list[dict[str, Any]]:
     """Managed NetworkPolicies in one namespace, or in all of them."""
-    path = policy_path(namespace) if namespace else f"{NETWORKING}/networkpolicies"
+    path = policy_path(namespace) if namespace else ALL_POLICIES
     return [item async for item in list_all(api, path, label_selector=MANAGED_SELECTOR)]
 
 
 async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
     """Namespaces that carry the opt-in label, whatever its value."""
-    return [
-        item async for item in list_all(api, "/api/v1/namespaces", label_selector=OPTED_IN_SELECTOR)
-    ]
+    return [item async for item in list_all(api, NAMESPACES, label_selector=OPTED_IN_SELECTOR)]
 
 
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:
