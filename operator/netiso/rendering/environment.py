@@ -36,6 +36,9 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates are read once per process; checking their mtime on every render was a
+        # stat() per policy per reconcile. Changing templates means restarting the operator.
+        auto_reload=False,
         autoescape=False,
     )
     # `| tojson` on an undefined name would otherwise fail as a bare TypeError from json.
