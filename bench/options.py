@@ -1,0 +1,159 @@
+"""The benchmark's command line: what to run, at which size, against which cluster.
+
+Parsed once into a frozen `Options`; every knob has a unit and a default that matches the issue
+(N=1,000, a 5-minute steady state, 50 namespaces trickling in at one per 200 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+SCENARIOS: Final = (
+    "raw",
+    "bootstrap",
+    "trickle",
+    "fanout",
+    "drift",
+    "steady",
+    "restart",
+    "resources",
+)
+# Scenarios that need N namespaces isolated first; bootstrap runs (unreported) to get there.
+NEEDS_BOOTSTRAP: Final = frozenset({"fanout", "drift", "steady", "restart", "resources"})
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every benchmark knob; see `parse` for the flags."""
+
+    n: int = 1000
+    scenarios: tuple[str, ...] = SCENARIOS
+    kubeconfig: Path | None = None
+    operator_kubeconfig: Path | None = None
+    out: Path = ROOT / "bench" / "results"
+    # NETISO_MAX_CONCURRENCY for the operator, and the raw bound's namespaces in flight.
+    concurrency: int = 8
+    # Namespace creations in flight (the benchmark's admin client, not the operator).
+    create_concurrency: int = 16
+    steady_seconds: float = 300.0
+    trickle_count: int = 50
+    trickle_interval: float = 0.2
+    drift_sizes: tuple[int, ...] = (1, 100)
+    report_trials: int = 10
+    # Seconds the operator is watched after a restart became ready, for late writes.
+    restart_settle: float = 10.0
+    # Seconds a restarted operator may take to become ready; None: by N (600 s to 1800 s).
+    restart_ready_within: float | None = None
+    # NETISO_RESYNC_INTERVAL for the operator; None keeps the operator's default (300 s).
+    resync_interval: float | None = None
+    profile: tuple[str, ...] = ()
+    dated: bool | None = None
+    logs: Path | None = None
+
+    @property
+    def keep_dated_copy(self) -> bool:
+        """Large runs keep a dated copy next to latest.*; --dated/--no-dated override."""
+        return self.dated if self.dated is not None else self.n >= 1000
+
+    def wants(self, scenario: str) -> bool:
+        return scenario in self.scenarios
+
+    @property
+    def needs_bootstrap(self) -> bool:
+        return bool(NEEDS_BOOTSTRAP & set(self.scenarios)) or self.wants("bootstrap")
+
+    @property
+    def needs_operator(self) -> bool:
+        return any(s != "raw" for s in self.scenarios)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
+    return names
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def parse(argv: Sequence[str] | None = None) -> Options:
+    """Options from the command line (default: sys.argv)."""
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark netiso against a real API server (see bench/README.md).",
+    )
+    add = parser.add_argument
+    add("--n", type=int, default=Options.n, help="namespaces per run (default 1000)")
+    add(
+        "--scenarios",
+        type=_names,
+        default=SCENARIOS,
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
+    )
+    add("--kubeconfig", type=Path, help="use this cluster instead of starting a local one")
+    add(
+        "--operator-kubeconfig",
+        type=Path,
+        help="kubeconfig the operator runs with on --kubeconfig clusters (default: the same)",
+    )
+    add("--out", type=Path, default=Options.out, help="results directory (bench/results)")
+    add("--concurrency", type=int, default=Options.concurrency, help="NETISO_MAX_CONCURRENCY")
+    add("--create-concurrency", type=int, default=Options.create_concurrency)
+    add("--steady-seconds", type=float, default=Options.steady_seconds)
+    add("--trickle-count", type=int, default=Options.trickle_count)
+    add("--trickle-interval", type=float, default=Options.trickle_interval, help="seconds")
+    add("--drift-sizes", type=_sizes, default=Options.drift_sizes, help="e.g. 1,100")
+    add("--report-trials", type=int, default=Options.report_trials)
+    add("--restart-settle", type=float, default=Options.restart_settle, help="seconds")
+    add(
+        "--restart-ready-within",
+        type=float,
+        help="seconds a restarted operator may take to become ready (default: 600-1800 by N)",
+    )
+    add("--resync-interval", type=float, help="NETISO_RESYNC_INTERVAL (default: operator's)")
+    add(
+        "--profile",
+        type=_names,
+        default=(),
+        help="scenarios during which py-spy samples the operator (e.g. bootstrap,fanout)",
+    )
+    add("--dated", action=argparse.BooleanOptionalAction, default=None)
+    add("--logs", type=Path, help="directory for operator logs and profiles (default: tmp)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    return Options(
+        n=args.n,
+        scenarios=tuple(s for s in SCENARIOS if s in args.scenarios),
+        kubeconfig=args.kubeconfig,
+        operator_kubeconfig=args.operator_kubeconfig,
+        out=args.out,
+        concurrency=args.concurrency,
+        create_concurrency=args.create_concurrency,
+        steady_seconds=args.steady_seconds,
+        trickle_count=args.trickle_count,
+        trickle_interval=args.trickle_interval,
+        drift_sizes=args.drift_sizes,
+        report_trials=args.report_trials,
+        restart_settle=args.restart_settle,
+        restart_ready_within=args.restart_ready_within,
+        resync_interval=args.resync_interval,
+        profile=args.profile,
+        dated=args.dated,
+        logs=args.logs,
+    )

@@ -1,0 +1,385 @@
+"""The benchmark's outputs: machine facts, targets met or missed, JSON and a Markdown table.
+
+`latest.json` / `latest.md` are overwritten by every run; large runs also keep a dated copy
+(`<UTC date>-n<N>.json|md`). The JSON holds everything; the Markdown is for people.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.options import Options
+
+MIB = 1024 * 1024
+
+
+def machine_facts() -> dict[str, Any]:
+    """Cores, memory, CPU model, OS and Python of the machine running the benchmark."""
+    memory = 0
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    model = ""
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / 1024**3, 1),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "netiso": version("netiso"),
+        "kopf": version("kopf"),
+        "aiohttp": version("aiohttp"),
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target from the issue: how to read the measured value and what passes."""
+
+    name: str
+    text: str
+    read: Callable[[dict[str, Any]], float | None]
+    passes: Callable[[float], bool]
+    unit: str = ""
+
+
+def _get(report: dict[str, Any], *path: str) -> Any:
+    node: Any = report.get("scenarios", {})
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _worst(report: dict[str, Any], scenario: str, prefix: str, field: str) -> float | None:
+    rounds = _get(report, scenario) or {}
+    values = [
+        r["latency"][field]
+        for key, r in rounds.items()
+        if key.startswith(prefix) and isinstance(r, dict) and field in r.get("latency", {})
+    ]
+    return max(values) if values else None
+
+
+def _sum_writes(report: dict[str, Any], *path: str) -> float | None:
+    node = _get(report, *path)
+    if not isinstance(node, dict):
+        return None
+    values = [node.get("netiso_writes"), node.get("apiserver_writes")]
+    known = [v for v in values if v is not None]
+    return float(sum(known)) if known else None
+
+
+def _restart_writes(report: dict[str, Any]) -> float | None:
+    values = [_sum_writes(report, "restart", kind) for kind in ("sigterm", "sigkill")]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def targets(n: int) -> list[Target]:
+    rss_limit = 150.0 if n <= 1000 else 400.0
+    return [
+        Target(
+            "bootstrap",
+            "bootstrap within 1.5x of the raw bound",
+            lambda r: _get(r, "bootstrap", "ratio_to_raw"),
+            lambda v: v <= 1.5,
+            "x",
+        ),
+        Target(
+            "fanout",
+            "fan-out within 1.5x of the raw bound (one changed policy per namespace)",
+            lambda r: _get(r, "fanout", "ratio_to_raw_apply_one"),
+            lambda v: v <= 1.5,
+            "x",
+        ),
+        Target(
+            "trickle",
+            "label-to-isolated p99 < 1 s, one at a time",
+            lambda r: _get(r, "trickle", "latency", "p99"),
+            lambda v: v < 1.0,
+            "s",
+        ),
+        Target(
+            "drift-repair",
+            "drift repaired p99 < 1 s (worst round)",
+            lambda r: _worst(r, "drift", "repair_", "p99"),
+            lambda v: v < 1.0,
+            "s",
+        ),
+        Target(
+            "drift-report",
+            "drift visible on /metrics < 1 s (worst trial)",
+            lambda r: _get(r, "drift", "report", "latency", "max"),
+            lambda v: v < 1.0,
+            "s",
+        ),
+        Target(
+            "steady-writes",
+            "0 writes at steady state (netiso + API server counters)",
+            lambda r: _sum_writes(r, "steady"),
+            lambda v: v == 0,
+        ),
+        Target(
+            "restart-writes",
+            "0 writes after restart (SIGTERM and SIGKILL, both counters)",
+            _restart_writes,
+            lambda v: v == 0,
+        ),
+        Target(
+            "rss",
+            f"operator peak RSS < {rss_limit:.0f} MiB at N={n}",
+            lambda r: _get(r, "resources", "peak_rss_mib"),
+            lambda v: v < rss_limit,
+            " MiB",
+        ),
+    ]
+
+
+def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it was met (None: not measured)."""
+    out = []
+    for target in targets(int(report["config"]["n"])):
+        value = target.read(report)
+        out.append(
+            {
+                "target": target.name,
+                "text": target.text,
+                "value": value,
+                "unit": target.unit,
+                "met": None if value is None else target.passes(value),
+            }
+        )
+    return out
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") + unit
+    return f"{value}{unit}"
+
+
+def _latency(node: Any) -> str:
+    if not isinstance(node, dict) or not node.get("count"):
+        return "n/a"
+    return (
+        f"p50 {node['p50'] * 1000:.0f} ms, p95 {node['p95'] * 1000:.0f} ms, "
+        f"p99 {node['p99'] * 1000:.0f} ms, max {node['max'] * 1000:.0f} ms (n={node['count']})"
+    )
+
+
+def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(scenario, measure, value, ratio to raw) rows for the Markdown table."""
+    rows: list[tuple[str, str, str, str]] = []
+    s = report.get("scenarios", {})
+    n = report["config"]["n"]
+    raw = s.get("raw")
+    if raw and "seconds" in raw:
+        rows += [
+            ("raw", f"SSA 4 policies x {n} ns", f"{raw['seconds']:.2f} s "
+             f"({raw['policies_per_second']:.0f} policies/s)", "1"),
+            ("raw", f"SSA 1 changed policy x {n} ns", f"{raw['apply_one_seconds']:.2f} s", "1"),
+            ("raw", f"create {n} namespaces (admin)",
+             f"{raw['namespace_create_seconds']:.2f} s", ""),
+        ]  # fmt: skip
+    boot = s.get("bootstrap")
+    if boot and "seconds" in boot:
+        rows += [
+            ("bootstrap", f"{boot['isolated']}/{boot['namespaces']} isolated, create -> all",
+             f"{boot['seconds']:.2f} s", _fmt(boot.get("ratio_to_raw"), "x")),
+            ("bootstrap", "of which creating namespaces",
+             f"{boot['namespace_create_seconds']:.2f} s", ""),
+            ("bootstrap", "label-to-isolated latency", _latency(boot.get("latency")), ""),
+            ("bootstrap", "operator CPU during bootstrap",
+             _fmt((boot["window"].get("operator_cpu") or {}).get("cpu_seconds"), " s"), ""),
+        ]  # fmt: skip
+    trickle = s.get("trickle")
+    if trickle and "latency" in trickle:
+        rows.append(
+            ("trickle", f"{trickle['isolated']}/{trickle['namespaces']} one every "
+             f"{trickle['interval_seconds'] * 1000:.0f} ms", _latency(trickle["latency"]), "")
+        )  # fmt: skip
+    fan = s.get("fanout")
+    if fan and "seconds" in fan:
+        ratio = f"{_fmt(fan.get('ratio_to_raw_apply_one'), 'x')} (vs 4-policy raw: "
+        ratio += f"{_fmt(fan.get('ratio_to_raw'), 'x')})"
+        rows += [
+            ("fanout", f"{fan['updated']}/{fan['namespaces']} new spec-hash",
+             f"{fan['seconds']:.2f} s", ratio),
+            ("fanout", "per-namespace latency from the edit", _latency(fan.get("latency")), ""),
+        ]  # fmt: skip
+    for key, drift in (s.get("drift") or {}).items():
+        if key == "report" and isinstance(drift, dict):
+            rows.append(
+                ("drift", f"Report mode: visible on /metrics ({drift['visible']}/"
+                 f"{drift['trials']})", _latency(drift.get("latency")), "")
+            )  # fmt: skip
+        elif isinstance(drift, dict) and "latency" in drift:
+            rows.append(
+                ("drift", f"Repair: {drift['action']} in {drift['namespaces']} ns "
+                 f"({drift['repaired']} repaired)", _latency(drift["latency"]), "")
+            )  # fmt: skip
+    steady = s.get("steady")
+    if steady and "seconds" in steady:
+        cpu = (steady["window"].get("operator_cpu") or {}).get("cpu_seconds")
+        rows += [
+            ("steady", f"{steady['seconds']:.0f} s, {steady['in_sync']} ns in sync: writes "
+             "(netiso / API server)",
+             f"{_fmt(steady['netiso_writes'])} / {_fmt(steady['apiserver_writes'])}", ""),
+            ("steady", "reads per minute (netiso / API server, netiso resources)",
+             f"{_fmt(steady['netiso_reads_per_minute'])} / "
+             f"{_fmt(steady['apiserver_reads_per_minute'])}", ""),
+            ("steady", "operator CPU over the window", _fmt(cpu, " s"), ""),
+        ]  # fmt: skip
+    for restart in (s.get("restart") or {}).values():
+        if isinstance(restart, dict) and "ready_seconds" in restart:
+            ready = restart["ready_seconds"]
+            ready_text = (
+                f"{ready:.2f} s"
+                if ready is not None
+                else f"not ready in {restart['ready_within_seconds']:.0f} s"
+            )
+            rows.append(
+                ("restart", f"{restart['signal']}: ready / writes (netiso / API server)",
+                 f"{ready_text} / {_fmt(restart['netiso_writes'])} / "
+                 f"{_fmt(restart['apiserver_writes'])}", "")
+            )  # fmt: skip
+    res = s.get("resources")
+    if res and res.get("samples"):
+        for label, reading in res["samples"].items():
+            rows.append(
+                ("resources", f"operator {label}",
+                 f"RSS {reading['rss_mib']:.0f} MiB, CPU {reading['cpu_seconds']:.1f} s total",
+                 "")
+            )  # fmt: skip
+        rows.append(
+            ("resources", "operator peak RSS (VmHWM)", f"{res['peak_rss_mib']:.0f} MiB", "")
+        )
+    return rows
+
+
+def _code(starts: list[dict[str, Any]]) -> str:
+    """Which operator code the run measured: one commit, or each start's if they differ."""
+    texts = []
+    for start in starts:
+        text = start["commit"]
+        if start["dirty_files"]:
+            text += f" + uncommitted {', '.join(start['dirty_files'])} ({start['diff_sha256']})"
+        texts.append(text)
+    unique = list(dict.fromkeys(texts))
+    if len(unique) <= 1:
+        return unique[0] if unique else "n/a"
+    return "; ".join(f"start {i + 1}: {t}" for i, t in enumerate(texts))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    config = report["config"]
+    lines = [
+        f"# netiso benchmark: N = {config['n']}",
+        "",
+        f"Run {report['run_id']} on {report['started']} ({report['duration_seconds']:.0f} s), "
+        f"cluster: {report['cluster']}.",
+        "",
+        "| Machine | |",
+        "| --- | --- |",
+        f"| CPU | {machine['cores']} cores, {machine['cpu']} |",
+        f"| Memory | {machine['memory_gib']} GiB |",
+        f"| Kernel / Python | {machine['kernel']} / {machine['python']} |",
+        f"| Kubernetes / etcd | {machine.get('kubernetes', '?')} / {machine.get('etcd', '?')} |",
+        f"| netiso / kopf / aiohttp | {machine['netiso']} / {machine['kopf']} / "
+        f"{machine['aiohttp']} |",
+        f"| Operator code | {_code(report.get('operator_code') or [])} |",
+        f"| Operator settings | NETISO_MAX_CONCURRENCY={config['concurrency']}, resync "
+        f"{config['resync_interval'] or 'default'}, status interval 5 s |",
+        "",
+        "## Targets",
+        "",
+        "| Target | Measured | Met |",
+        "| --- | --- | --- |",
+    ]
+    for target in report["targets"]:
+        met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
+        lines.append(f"| {target['text']} | {_fmt(target['value'], target['unit'])} | {met} |")
+    lines += [
+        "",
+        "## Scenarios",
+        "",
+        "| Scenario | Measure | Value | Ratio to raw |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _rows(report)]
+    profiles: dict[str, dict[str, Any]] = {}
+    for name, node in report.get("scenarios", {}).items():
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("profile"), dict):
+            profiles[name] = node["profile"]
+        # restart keeps one profile per restarted process.
+        for key, child in node.items():
+            if isinstance(child, dict) and isinstance(child.get("profile"), dict):
+                profiles[f"{name} ({key})"] = child["profile"]
+    for name, profile in profiles.items():
+        if not profile.get("samples"):
+            continue
+        lines += [
+            "",
+            f"## Operator profile during {name} (py-spy, {profile['samples']} samples)",
+            "",
+            "| Own time | Function | | Inclusive | Function |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for own, inclusive in zip(profile["self"][:12], profile["inclusive"][:12], strict=False):
+            lines.append(
+                f"| {own['percent']}% | `{own['function']}` | | {inclusive['percent']}% | "
+                f"`{inclusive['function']}` |"
+            )
+        shares = ", ".join(f"{p['package']} {p['percent']}%" for p in profile["packages"][:10])
+        lines += ["", f"Own time by package: {shares}."]
+    if report.get("errors"):
+        lines += ["", "## Errors", ""] + [f"- {e}" for e in report["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict[str, Any], options: Options) -> list[Path]:
+    """Write latest.json and latest.md (and dated copies for large runs); returns the paths."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, sort_keys=False) + "\n"
+    md = markdown(report)
+    stems = ["latest"]
+    if options.keep_dated_copy:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        stems.append(f"{stamp}-n{options.n}")
+    written = []
+    for stem in stems:
+        for suffix, content in ((".json", text), (".md", md)):
+            path = options.out / f"{stem}{suffix}"
+            scratch = path.with_suffix(suffix + ".tmp")
+            scratch.write_text(content)
+            scratch.replace(path)
+            written.append(path)
+    return written

@@ -1,0 +1,1 @@
+"""Tests of the benchmark suite in bench/ (not of netiso's performance)."""

@@ -1,0 +1,126 @@
+"""The benchmark suite end to end at N=20, as CI runs it: every scenario runs and reports sane
+numbers (everything isolated, counts equal N, writes at steady state and after restart are 0).
+
+No timing thresholds: CI machines vary; the targets are judged on real runs (bench/README.md).
+Runs `bench/run.py` in a subprocess exactly as a developer would; with
+NETISO_TEST_USE_EXISTING_CLUSTER=1 it targets $KUBECONFIG instead of a local control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+N = 20
+TRICKLE = 5
+REPORT_TRIALS = 3
+SCENARIOS = ("raw", "bootstrap", "trickle", "fanout", "drift", "steady", "restart", "resources")
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench-results")
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        f"--n={N}",
+        f"--out={out}",
+        f"--logs={out / 'logs'}",
+        "--steady-seconds=15",
+        "--restart-settle=3",
+        f"--trickle-count={TRICKLE}",
+        f"--report-trials={REPORT_TRIALS}",
+        "--drift-sizes=1,10",
+    ]
+    if os.environ.get("NETISO_TEST_USE_EXISTING_CLUSTER", "") not in ("", "0", "false"):
+        command.append(f"--kubeconfig={os.environ['KUBECONFIG']}")
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
+    )
+    assert done.returncode == 0, f"bench/run.py failed:\n{done.stdout}\n{done.stderr[-8000:]}"
+    return out, json.loads((out / "latest.json").read_text())
+
+
+def test_results_are_written_as_json_and_markdown(run: tuple[Path, dict[str, Any]]) -> None:
+    out, report = run
+    markdown = (out / "latest.md").read_text()
+    assert f"# netiso benchmark: N = {N}" in markdown
+    assert "| Target | Measured | Met |" in markdown
+    # Small runs do not keep dated copies; only the two latest files (and the logs dir).
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["latest.json", "latest.md"]
+    assert report["errors"] == []
+    assert report["machine"]["cores"] >= 1
+    assert report["machine"]["kubernetes"].startswith("v")
+
+
+def test_every_scenario_is_reported(run: tuple[Path, dict[str, Any]]) -> None:
+    _, report = run
+    assert set(SCENARIOS) <= set(report["scenarios"])
+    for name in SCENARIOS:
+        assert "error" not in report["scenarios"][name], report["scenarios"][name]
+    assert {t["target"] for t in report["targets"] if t["met"] is None} == set()
+
+
+def test_raw_bound_applied_every_policy(run: tuple[Path, dict[str, Any]]) -> None:
+    raw = run[1]["scenarios"]["raw"]
+    assert raw["namespaces"] == N
+    assert raw["policies"] == 4 * N
+    assert raw["window"]["apiserver_writes_by_verb"] == {"APPLY networkpolicies": 4 * N}
+    assert raw["seconds"] > 0
+    assert raw["policy_remove_seconds"] > 0
+
+
+def test_every_namespace_was_isolated_and_updated(run: tuple[Path, dict[str, Any]]) -> None:
+    scenarios = run[1]["scenarios"]
+    bootstrap, trickle, fanout = scenarios["bootstrap"], scenarios["trickle"], scenarios["fanout"]
+    assert (bootstrap["namespaces"], bootstrap["isolated"], bootstrap["complete"]) == (N, N, True)
+    assert bootstrap["latency"]["count"] == N
+    assert bootstrap["ratio_to_raw"] > 0
+    assert (trickle["isolated"], trickle["latency"]["count"]) == (TRICKLE, TRICKLE)
+    assert (fanout["namespaces"], fanout["updated"], fanout["complete"]) == (N, N, True)
+    for latency in (bootstrap["latency"], trickle["latency"], fanout["latency"]):
+        assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+
+
+def test_every_drift_was_repaired_or_reported(run: tuple[Path, dict[str, Any]]) -> None:
+    drift = run[1]["scenarios"]["drift"]
+    rounds = {key: value for key, value in drift.items() if key.startswith("repair_")}
+    assert set(rounds) == {"repair_delete_1", "repair_delete_10", "repair_edit_10"}
+    for result in rounds.values():
+        assert result["repaired"] == result["namespaces"], result
+    report = drift["report"]
+    assert (report["visible"], report["missed"]) == (REPORT_TRIALS, [])
+    assert report["restored_after_switch_to_repair"] is True
+
+
+def test_steady_state_and_restarts_write_nothing(run: tuple[Path, dict[str, Any]]) -> None:
+    scenarios = run[1]["scenarios"]
+    steady = scenarios["steady"]
+    assert steady["in_sync"] == N
+    assert (steady["netiso_writes"], steady["apiserver_writes"]) == (0, 0)
+    for kind in ("sigterm", "sigkill"):
+        restart = scenarios["restart"][kind]
+        assert restart["ready_seconds"] > 0
+        assert restart["in_sync"] == N
+        assert (restart["netiso_writes"], restart["apiserver_writes"]) == (0, 0), restart
+    assert scenarios["restart"]["sigterm"]["exit_code"] == 0
+
+
+def test_resources_were_sampled_and_everything_cleaned_up(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    report = run[1]
+    resources = report["scenarios"]["resources"]
+    assert {"idle", f"after bootstrap of {N}", "after steady"} <= set(resources["samples"])
+    assert 0 < resources["samples"]["idle"]["rss_mib"] <= resources["peak_rss_mib"]
+    assert report["cleanup"]["operator_exit_code"] == 0
+    assert report["cleanup"]["profiles_force_released"] == 0
