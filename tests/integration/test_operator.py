@@ -23,11 +23,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
-from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import render_policies
-
 from .conftest import MakeNamespace, unique_name
 from .harness import (
     GROUP,
@@ -39,6 +34,13 @@ from .harness import (
     install_crd,
     running_operator,
     wait_for,
+)
+from .ship_cluster import (
+    events_for,
+    label_namespace,
+    managed_in,
+    matches_rendered,
+    policies_in,
 )
 
 pytestmark = pytest.mark.integration
@@ -119,57 +121,9 @@ def net(api: client.ApiClient) -> client.NetworkingV1Api:
     return client.NetworkingV1Api(api)
 
 
-def policies_in(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    items = net(api).list_namespaced_network_policy(namespace).items
-    return {p.metadata.name: api.sanitize_for_serialization(p) for p in items}
-
-
-def managed_in(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    return {
-        name: body
-        for name, body in policies_in(api, namespace).items()
-        if (body["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "netiso"
-    }
-
-
-def expected(api: client.ApiClient, profile: str, namespace: str) -> dict[str, dict[str, Any]]:
-    body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
-    rendered = render_policies(
-        make_environment(), parse_profile(body), NamespaceFacts(name=namespace)
-    )
-    return {p.name: p.body for p in rendered}
-
-
-def matches_rendered(api: client.ApiClient, profile: str, namespace: str) -> bool:
-    want = expected(api, profile, namespace)
-    have = managed_in(api, namespace)
-    if set(want) != set(have):
-        return False
-    for name, body in want.items():
-        live = have[name]
-        if live["spec"] != body["spec"]:
-            return False
-        for key in ("labels", "annotations"):
-            for k, v in body["metadata"][key].items():
-                if (live["metadata"].get(key) or {}).get(k) != v:
-                    return False
-    return True
-
-
-def events_for(api: client.ApiClient, namespace: str, reason: str) -> list[Any]:
-    items = client.CoreV1Api(api).list_namespaced_event(namespace).items
-    return [e for e in items if e.reason == reason and e.source.component == "netiso"]
-
-
 def profile_status(api: client.ApiClient, name: str) -> dict[str, Any]:
     body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
     return dict(body.get("status") or {})
-
-
-def label_namespace(api: client.ApiClient, name: str, profile: str | None) -> None:
-    client.CoreV1Api(api).patch_namespace(
-        name, {"metadata": {"labels": {"netiso.io/profile": profile}}}
-    )
 
 
 # --- behaviour -------------------------------------------------------------------------------
@@ -186,7 +140,7 @@ def test_labelling_a_namespace_creates_exactly_the_rendered_policies(
     core = client.CoreV1Api(kube_api)
     before = core.read_namespace(ns)
 
-    wait_for("policies rendered", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("policies rendered", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     assert sorted(managed_in(kube_api, ns)) == [
         "netiso-allow-dns-egress",
         "netiso-allow-gateway-ingress",
@@ -196,7 +150,7 @@ def test_labelling_a_namespace_creates_exactly_the_rendered_policies(
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.metadata.annotations == before.metadata.annotations
     assert after.metadata.finalizers == before.metadata.finalizers
-    wait_for("Isolated event", lambda: events_for(kube_api, ns, "Isolated"))
+    wait_for("Isolated event", lambda: events_for(kube_api, ns, reason="Isolated"))
     wait_for(
         "status in sync",
         lambda: profile_status(kube_api, profile).get("inSync") == 1,
@@ -215,7 +169,10 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
     profile = profiles(gateway=GATEWAY)
     names = [make_namespace("fan", labels={"netiso.io/profile": profile}) for _ in range(3)]
     for ns in names:
-        wait_for(f"{ns} isolated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+        wait_for(
+            f"{ns} isolated",
+            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+        )
 
     wider = copy.deepcopy(GATEWAY)
     wider["ports"].append({"protocol": "TCP", "port": 8443})
@@ -223,15 +180,17 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
         GROUP, VERSION, PLURAL, profile, {"spec": {"gateway": wider}}
     )
     for ns in names:
-        wait_for(f"{ns} updated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+        wait_for(
+            f"{ns} updated", lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns)
+        )
         ports = managed_in(kube_api, ns)["netiso-allow-gateway-ingress"]["spec"]["ingress"][0]
         assert {p["port"] for p in ports["ports"]} == {8080, 8443}
 
-    label_namespace(kube_api, names[0], None)
+    label_namespace(kube_api, names[0], profile=None)
     # Well inside the module operator's 20 s resync: the watch event alone must do it.
     wait_for("opt-out removes policies", lambda: not managed_in(kube_api, names[0]), timeout=5)
-    wait_for("OptedOut event", lambda: events_for(kube_api, names[0], "OptedOut"))
-    assert matches_rendered(kube_api, profile, names[1])
+    wait_for("OptedOut event", lambda: events_for(kube_api, names[0], reason="OptedOut"))
+    assert matches_rendered(kube_api, profile=profile, namespace=names[1])
 
 
 def test_deleted_and_edited_policies_are_repaired(
@@ -242,16 +201,24 @@ def test_deleted_and_edited_policies_are_repaired(
 ) -> None:
     profile = profiles()
     ns = make_namespace("repair", labels={"netiso.io/profile": profile})
-    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     repaired_before = operator.metric_sum("netiso_drift_repaired_total", profile=profile)
 
     net(kube_api).delete_namespaced_network_policy("netiso-allow-dns-egress", ns)
-    wait_for("deleted policy back", lambda: matches_rendered(kube_api, profile, ns), timeout=10)
+    wait_for(
+        "deleted policy back",
+        lambda: matches_rendered(kube_api, profile=profile, namespace=ns),
+        timeout=10,
+    )
 
     net(kube_api).patch_namespaced_network_policy(
         "netiso-default-deny", ns, {"spec": {"policyTypes": ["Ingress"]}}
     )
-    wait_for("edited policy repaired", lambda: matches_rendered(kube_api, profile, ns), timeout=10)
+    wait_for(
+        "edited policy repaired",
+        lambda: matches_rendered(kube_api, profile=profile, namespace=ns),
+        timeout=10,
+    )
 
     wait_for(
         "repairs counted",
@@ -265,8 +232,8 @@ def test_deleted_and_edited_policies_are_repaired(
         for reason in ("missing", "modified")
     }
     assert detected == {"missing": 1, "modified": 1}
-    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, "DriftDetected"))
-    wait_for("DriftRepaired event", lambda: events_for(kube_api, ns, "DriftRepaired"))
+    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, reason="DriftDetected"))
+    wait_for("DriftRepaired event", lambda: events_for(kube_api, ns, reason="DriftRepaired"))
     wait_for(
         "drift gauge cleared",
         lambda: operator.metric_sum("netiso_policy_drift", namespace=ns) == 0,
@@ -281,7 +248,7 @@ def test_report_mode_leaves_drift_and_shows_it_until_reverted(
 ) -> None:
     profile = profiles(driftAction="Report")
     ns = make_namespace("report", labels={"netiso.io/profile": profile})
-    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     original = managed_in(kube_api, ns)["netiso-default-deny"]["spec"]
 
     net(kube_api).patch_namespaced_network_policy(
@@ -301,7 +268,7 @@ def test_report_mode_leaves_drift_and_shows_it_until_reverted(
         )
         == 1
     )
-    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, "DriftDetected"))
+    wait_for("DriftDetected event", lambda: events_for(kube_api, ns, reason="DriftDetected"))
     wait_for("status drifted", lambda: profile_status(kube_api, profile).get("drifted") == 1)
 
     net(kube_api).patch_namespaced_network_policy(
@@ -320,7 +287,7 @@ def test_missing_profile_warns_and_converges_when_it_appears(
 ) -> None:
     name = unique_name("later")
     ns = make_namespace("missing", labels={"netiso.io/profile": name})
-    wait_for("ProfileMissing event", lambda: events_for(kube_api, ns, "ProfileMissing"))
+    wait_for("ProfileMissing event", lambda: events_for(kube_api, ns, reason="ProfileMissing"))
     assert not managed_in(kube_api, ns)
     assert (
         operator.metric(
@@ -331,7 +298,7 @@ def test_missing_profile_warns_and_converges_when_it_appears(
     api = client.CustomObjectsApi(kube_api)
     api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name))
     try:
-        wait_for("converged", lambda: matches_rendered(kube_api, name, ns))
+        wait_for("converged", lambda: matches_rendered(kube_api, profile=name, namespace=ns))
         # Metrics follow the writes, so the series goes a moment after the policies appear.
         wait_for(
             "missing_profile series gone",
@@ -366,16 +333,17 @@ def test_protected_namespace_is_never_isolated(
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            label_namespace(kube_api, name, profile)
+            label_namespace(kube_api, name, profile=profile)
     try:
         for name in (PROTECTED_NS, "kube-system"):
             wait_for(
-                f"Protected event in {name}", lambda n=name: events_for(kube_api, n, "Protected")
+                f"Protected event in {name}",
+                lambda n=name: events_for(kube_api, n, reason="Protected"),
             )
             assert not managed_in(kube_api, name)
         assert operator.metric("netiso_namespaces", profile=profile, state="protected") == 2
     finally:
-        label_namespace(kube_api, "kube-system", None)
+        label_namespace(kube_api, "kube-system", profile=None)
         core.delete_namespace(PROTECTED_NS)
 
 
@@ -387,8 +355,8 @@ def test_dry_run_writes_nothing_and_reports_pending_changes(
 ) -> None:
     profile = profiles(mode="DryRun", gateway=GATEWAY)
     ns = make_namespace("dry", labels={"netiso.io/profile": profile})
-    wait_for("DryRun event", lambda: events_for(kube_api, ns, "DryRun"))
-    message = events_for(kube_api, ns, "DryRun")[0].message
+    wait_for("DryRun event", lambda: events_for(kube_api, ns, reason="DryRun"))
+    message = events_for(kube_api, ns, reason="DryRun")[0].message
     assert "would create netiso-default-deny" in message
     assert not managed_in(kube_api, ns)
     wait_for(
@@ -405,7 +373,7 @@ def test_dry_run_writes_nothing_and_reports_pending_changes(
     client.CustomObjectsApi(kube_api).patch_cluster_custom_object(
         GROUP, VERSION, PLURAL, profile, {"spec": {"mode": "Enforce"}}
     )
-    wait_for("enforced", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("enforced", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     wait_for(
         "nothing pending", lambda: profile_status(kube_api, profile).get("pendingChanges") == 0
     )
@@ -421,7 +389,7 @@ def test_profile_deletion_removes_policies_unless_orphan(
 ) -> None:
     profile = profiles(onDelete=on_delete)
     ns = make_namespace("del", labels={"netiso.io/profile": profile})
-    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     api = client.CustomObjectsApi(kube_api)
     api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
 
@@ -463,9 +431,9 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
         net(kube_api).create_namespaced_network_policy(ns, body)
     before = {n: b["metadata"]["resourceVersion"] for n, b in policies_in(kube_api, ns).items()}
 
-    label_namespace(kube_api, ns, profile)
-    wait_for("ReconcileFailed event", lambda: events_for(kube_api, ns, "ReconcileFailed"))
-    message = events_for(kube_api, ns, "ReconcileFailed")[0].message
+    label_namespace(kube_api, ns, profile=profile)
+    wait_for("ReconcileFailed event", lambda: events_for(kube_api, ns, reason="ReconcileFailed"))
+    message = events_for(kube_api, ns, reason="ReconcileFailed")[0].message
     assert "netiso-allow-dns-egress" in message
     assert "will not take it over" in message
     after = policies_in(kube_api, ns)
@@ -480,7 +448,7 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
         == 1
     )
 
-    label_namespace(kube_api, ns, None)
+    label_namespace(kube_api, ns, profile=None)
     time.sleep(1.0)
     assert {
         n: b["metadata"]["resourceVersion"] for n, b in policies_in(kube_api, ns).items()
@@ -532,7 +500,10 @@ def test_restart_with_everything_in_sync_makes_no_writes(
     profile = profiles(gateway=GATEWAY)
     names = [make_namespace("steady", labels={"netiso.io/profile": profile}) for _ in range(5)]
     for ns in names:
-        wait_for(f"{ns} isolated", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+        wait_for(
+            f"{ns} isolated",
+            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+        )
     wait_for("status in sync", lambda: profile_status(kube_api, profile).get("inSync") == 5)
     time.sleep(1.0)
     versions = {ns: resource_versions(kube_api, ns) for ns in names}
@@ -573,11 +544,14 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
         wait_for("some isolated", lambda: any(managed_in(kube_api, ns) for ns in names))
         victim.stop(sig=signal.SIGKILL)
         # Opted out while no operator runs: the restart must sweep its policies.
-        label_namespace(kube_api, names[0], None)
+        label_namespace(kube_api, names[0], profile=None)
 
         with running_operator(kubeconfig=operator_kubeconfig, log_path=tmp_path / "after.log"):
             for ns in names[1:]:
-                wait_for(f"{ns} converged", lambda ns=ns: matches_rendered(kube_api, profile, ns))
+                wait_for(
+                    f"{ns} converged",
+                    lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+                )
             wait_for("opted-out swept", lambda: not managed_in(kube_api, names[0]))
 
     everywhere = net(kube_api).list_network_policy_for_all_namespaces(label_selector=MANAGED).items
@@ -613,7 +587,7 @@ def test_cli_diff_and_status_show_drift_that_report_mode_leaves(
 ) -> None:
     profile = profiles(driftAction="Report")
     ns = make_namespace("cli", labels={"netiso.io/profile": profile})
-    wait_for("isolated", lambda: matches_rendered(kube_api, profile, ns))
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
 
     clean = netiso_cli(admin_kubeconfig, "diff", "--namespace", ns)
     assert clean.returncode == 0, clean.stderr
