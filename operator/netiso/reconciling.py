@@ -853,10 +853,10 @@ def _transition_events(
         events.append(("DriftRepaired", NORMAL, f"repaired {repaired} drifted policy(ies)"))
     if state == NamespaceState.ISOLATED:
         what = "; ".join(outcome.written) if outcome.written else "policies already in place"
+        # A profile edit updating an isolated namespace posts nothing here: one Event per
+        # namespace would double fan-out's writes, and the profile's status tells the roll-out.
         if changed_state and (outcome.written or old is not None):
             events.append(("Isolated", NORMAL, f"isolated by profile {new.profile}: {what}"))
-        elif outcome.written and not repaired:
-            events.append(("Updated", NORMAL, f"profile {new.profile} changed: {what}"))
     elif state == NamespaceState.RELEASED and (outcome.written or old is not None):
         what = "; ".join(outcome.written) if outcome.written else "no managed policies left"
         events.append(("OptedOut", NORMAL, f"no longer isolated by netiso: {what}"))
