@@ -55,6 +55,38 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of a GET on a loopback URL; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def http_status(url: str) -> int:
+    """The status a GET on `url` answers with, 0 when nothing answers."""
+    return http_get(url, timeout=2.0)[0]
+
+
+def stop_process_group(
+    process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 30.0
+) -> int:
+    """Signal a process started with start_new_session, SIGKILL it after `timeout`; returns
+    its exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return int(process.returncode)
+
+
 def install_crd(api: client.ApiClient) -> None:
     """Create or replace the IsolationProfile CRD and wait until it is Established."""
     ext = client.ApiextensionsV1Api(api)
@@ -186,14 +218,7 @@ class OperatorProcess:
         return self
 
     def _get(self, path: str) -> tuple[int, str]:
-        url = f"http://127.0.0.1:{self.metrics_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return int(response.status), response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read().decode()
-        except OSError:
-            return 0, ""
+        return http_get(f"http://127.0.0.1:{self.metrics_port}{path}")
 
     def wait_ready(self, *, timeout: float = 60.0) -> None:
         def ready() -> bool:
@@ -238,15 +263,7 @@ class OperatorProcess:
     def stop(self, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the operator and wait; returns its exit code."""
         assert self.process is not None
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return int(self.process.returncode)
+        return stop_process_group(self.process, sig=sig, timeout=timeout)
 
     def log(self) -> str:
         try:

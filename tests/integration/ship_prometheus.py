@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import shutil
-import signal
 import subprocess
 import urllib.error
 import urllib.parse
@@ -26,7 +24,7 @@ from typing import Any, Final
 import yaml
 
 from ..ship.test_alerts import load_rules
-from .harness import ROOT, free_port, wait_for
+from .harness import ROOT, free_port, stop_process_group, wait_for
 
 DEBIAN_PROMETHEUS: Final = Path("/usr/bin/prometheus")
 # The job name the Prometheus Operator gives the ServiceMonitor's endpoints: the Service name.
@@ -134,15 +132,7 @@ class PrometheusProcess:
         """SIGTERM the process group, SIGKILL after `timeout`; returns the exit code."""
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return int(self.process.returncode)
+        return stop_process_group(self.process, timeout=timeout)
 
     def log(self) -> str:
         try:

@@ -8,8 +8,6 @@ share one profile and its namespaces, so later steps build on earlier ones (STEP
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any, Final, cast
 
@@ -19,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from netiso import conventions
 
 from .conftest import MakeNamespace, unique_name
-from .harness import OperatorProcess, install_crd, wait_for
+from .harness import OperatorProcess, http_status, install_crd, wait_for
 from .ship_cluster import (
     DEFAULT_DENY,
     DNS_EGRESS,
@@ -107,14 +105,7 @@ def discovered(api: client.ApiClient) -> bool:
 
 def readyz(operator: OperatorProcess) -> int:
     """The status /readyz answers with, 0 when nothing answers."""
-    url = f"http://127.0.0.1:{operator.metrics_port}/readyz"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
+    return http_status(f"http://127.0.0.1:{operator.metrics_port}/readyz")
 
 
 class Scenario:

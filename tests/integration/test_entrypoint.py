@@ -17,8 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +28,7 @@ from netiso import conventions
 from netiso.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
-from .harness import ROOT, free_port, grant_operator_rbac, install_crd, wait_for
+from .harness import ROOT, free_port, grant_operator_rbac, http_status, install_crd, wait_for
 from .ship_cluster import create_profile, matches_rendered, remove_profile
 from .ship_rbac import revoke
 
@@ -86,16 +84,6 @@ def with_liveness_port(args: list[str], port: int) -> tuple[list[str], str]:
     moved = urlunsplit(url._replace(netloc=f"{url.hostname}:{port}"))
     probe = urlunsplit(url._replace(netloc=f"127.0.0.1:{port}"))
     return [f"{LIVENESS_FLAG}{moved}" if arg == flags[0] else arg for arg in args], probe
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
 
 
 @pytest.fixture(scope="module")
