@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
 from netiso import conventions
+
+_DNS_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class SettingsError(ValueError):
@@ -48,6 +53,17 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name}: must be true or false, got {env[name]!r}")
+
+
 def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
     raw = env.get(name, "")
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
@@ -78,6 +94,33 @@ class Settings:
     operator_namespace: str = "netiso-system"
     # NETISO_PROTECTED_NAMESPACES: comma-separated extra namespaces never isolated; empty.
     extra_protected_namespaces: frozenset[str] = field(default_factory=frozenset)
+    # NETISO_LEADER_ELECTION: "true" (replicas elect a leader through a Lease in the operator's
+    # namespace) or "false" (this process always writes: one replica only); "true".
+    leader_election: bool = True
+    # NETISO_LEASE_NAME: name of the coordination.k8s.io Lease (per shard: <name>-<shard>);
+    # "netiso-operator".
+    lease_name: str = "netiso-operator"
+    # NETISO_LEASE_DURATION: seconds a Lease holds without renewal before another replica may
+    # take it; 15.
+    lease_duration: float = 15.0
+    # NETISO_RENEW_DEADLINE: seconds after its last successful renewal at which a leader stops
+    # writing and steps down; 10. Must be below the lease duration.
+    renew_deadline: float = 10.0
+    # NETISO_RETRY_PERIOD: seconds between two acquire or renew attempts; 2.
+    retry_period: float = 2.0
+    # NETISO_IDENTITY (or POD_NAME): this replica's name in the Lease; empty means hostname
+    # and process id (see `holder`).
+    identity: str = ""
+    # NETISO_SHARDS: shards the namespaces are split into by a hash of their name, one Lease
+    # each; 1.
+    shards: int = 1
+    # NETISO_MAX_SHARDS_PER_REPLICA: most shards one replica leads at once; 0 means all.
+    max_shards_per_replica: int = 0
+
+    @property
+    def holder(self) -> str:
+        """This replica's name in the Leases: the identity, else hostname and process id."""
+        return self.identity or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def protected_namespaces(self) -> frozenset[str]:
@@ -108,4 +151,41 @@ class Settings:
                 or cls.operator_namespace
             ),
             extra_protected_namespaces=_names(env, "NETISO_PROTECTED_NAMESPACES"),
+            **_leader_election(env),
         )
+
+
+def _leader_election(env: Mapping[str, str]) -> dict[str, Any]:
+    """The leader election and sharding fields, with their cross-field checks."""
+    duration = _float(env, "NETISO_LEASE_DURATION", Settings.lease_duration, minimum=1)
+    deadline = _float(env, "NETISO_RENEW_DEADLINE", Settings.renew_deadline, minimum=0.5)
+    retry = _float(env, "NETISO_RETRY_PERIOD", Settings.retry_period, minimum=0.1)
+    # The fence: a leader stops writing at the renew deadline, which must come before any
+    # other replica may take the Lease (client-go checks the same two inequalities).
+    if deadline >= duration:
+        raise SettingsError(
+            f"NETISO_RENEW_DEADLINE: must be below NETISO_LEASE_DURATION ({duration}), "
+            f"got {deadline}"
+        )
+    if retry >= deadline:
+        raise SettingsError(
+            f"NETISO_RETRY_PERIOD: must be below NETISO_RENEW_DEADLINE ({deadline}), got {retry}"
+        )
+    lease_name = env.get("NETISO_LEASE_NAME") or Settings.lease_name
+    if not _DNS_NAME.fullmatch(lease_name) or len(lease_name) > 240:
+        raise SettingsError(
+            f"NETISO_LEASE_NAME: must be a DNS subdomain name of at most 240 characters, "
+            f"got {lease_name!r}"
+        )
+    return {
+        "leader_election": _bool(env, "NETISO_LEADER_ELECTION", Settings.leader_election),
+        "lease_name": lease_name,
+        "lease_duration": duration,
+        "renew_deadline": deadline,
+        "retry_period": retry,
+        "identity": env.get("NETISO_IDENTITY") or env.get("POD_NAME") or "",
+        "shards": _int(env, "NETISO_SHARDS", Settings.shards, minimum=1),
+        "max_shards_per_replica": _int(
+            env, "NETISO_MAX_SHARDS_PER_REPLICA", Settings.max_shards_per_replica, minimum=0
+        ),
+    }

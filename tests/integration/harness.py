@@ -9,6 +9,7 @@ the rights a real install gives it and nothing more.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -65,10 +66,55 @@ def operator_cluster_role() -> dict[str, Any]:
     raise AssertionError(f"no ClusterRole in {RBAC_FILE}")
 
 
+def operator_lease_role() -> dict[str, Any]:
+    """The leader election Role from manifests/rbac.yaml."""
+    for doc in yaml.safe_load_all(RBAC_FILE.read_text()):
+        if doc and doc.get("kind") == "Role":
+            return dict(doc)
+    raise AssertionError(f"no Role in {RBAC_FILE}")
+
+
+def grant_lease_rbac(
+    api: client.ApiClient, *, user: str, rules: list[Any] | None = None
+) -> str:
+    """Create the operator's namespace if needed and bind `user` there to the shipped leader
+    election Role (or to `rules` instead); returns the role name."""
+    core = client.CoreV1Api(api)
+    rbac = client.RbacAuthorizationV1Api(api)
+    role = operator_lease_role()
+    namespace = role["metadata"]["namespace"]
+    with contextlib.suppress(ApiException):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    role_name = f"{role['metadata']['name']}-for-{user}"
+    role["metadata"] = {"name": role_name, "namespace": namespace}
+    if rules is not None:
+        role["rules"] = rules
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": role_name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    for create, replace, body in (
+        (rbac.create_namespaced_role, rbac.replace_namespaced_role, role),
+        (rbac.create_namespaced_role_binding, rbac.replace_namespaced_role_binding, binding),
+    ):
+        try:
+            create(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            replace(role_name, namespace, body)
+    return role_name
+
+
 def grant_operator_rbac(
     api: client.ApiClient, *, user: str = OPERATOR_USER, rules: list[Any] | None = None
 ) -> str:
-    """Bind `user` to the shipped ClusterRole (or to `rules` instead); returns the role name."""
+    """Bind `user` to the shipped ClusterRole (or to `rules` instead) and to the leader
+    election Role; returns the ClusterRole's name."""
+    grant_lease_rbac(api, user=user)
     rbac = client.RbacAuthorizationV1Api(api)
     role = operator_cluster_role()
     role_name = f"{role['metadata']['name']}-for-{user}"
@@ -108,12 +154,22 @@ TEST_ENV: Final = {
 
 
 class OperatorProcess(processes.OperatorProcess):
-    """The kit's operator process with the integration tests' environment."""
+    """The kit's operator process with the integration tests' environment.
+
+    Each process campaigns for a Lease of its own unless `env` names one: operators of
+    different tests (and one killed by a test) must never wait for each other's Lease. The
+    leadership tests name a shared Lease to run replicas.
+    """
 
     def __init__(
         self, *, kubeconfig: Path, log_path: Path, env: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(kubeconfig=kubeconfig, log_path=log_path, env={**TEST_ENV, **(env or {})})
+        own_lease = {"NETISO_LEASE_NAME": f"netiso-test-{uuid.uuid4().hex[:10]}"}
+        super().__init__(
+            kubeconfig=kubeconfig,
+            log_path=log_path,
+            env={**TEST_ENV, **own_lease, **(env or {})},
+        )
 
 
 @contextlib.contextmanager
@@ -139,11 +195,13 @@ __all__ = [
     "VERSION",
     "OperatorProcess",
     "free_port",
+    "grant_lease_rbac",
     "grant_operator_rbac",
     "http_get",
     "http_status",
     "install_crd",
     "operator_cluster_role",
+    "operator_lease_role",
     "parse_metrics",
     "running_operator",
     "stop_process_group",

@@ -5,6 +5,8 @@ Unit tests of the bottom layer (netiso.settings); no environment is read but the
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,73 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.status_interval == 5.0
     assert settings.operator_namespace == "netiso-system"
     assert settings.extra_protected_namespaces == frozenset()
+    assert settings.leader_election is True
+    assert settings.lease_name == "netiso-operator"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (
+        15.0,
+        10.0,
+        2.0,
+    )
+    assert (settings.shards, settings.max_shards_per_replica) == (1, 0)
+
+
+def test_leader_election_variables_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "NETISO_LEADER_ELECTION": "false",
+            "NETISO_LEASE_NAME": "netiso-eu",
+            "NETISO_LEASE_DURATION": "6",
+            "NETISO_RENEW_DEADLINE": "4",
+            "NETISO_RETRY_PERIOD": "0.5",
+            "NETISO_SHARDS": "3",
+            "NETISO_MAX_SHARDS_PER_REPLICA": "2",
+            "POD_NAME": "netiso-operator-abc",
+        }
+    )
+    assert not settings.leader_election
+    assert settings.lease_name == "netiso-eu"
+    assert (settings.lease_duration, settings.renew_deadline, settings.retry_period) == (
+        6.0,
+        4.0,
+        0.5,
+    )
+    assert (settings.shards, settings.max_shards_per_replica) == (3, 2)
+    assert settings.holder == "netiso-operator-abc"
+    assert Settings.from_env({"NETISO_IDENTITY": "me", "POD_NAME": "pod"}).holder == "me"
+
+
+def test_without_an_identity_the_holder_is_host_and_process() -> None:
+    holder = Settings.from_env({}).holder
+    assert holder.endswith(f"-{os.getpid()}")
+    assert holder.startswith(socket.gethostname())
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"NETISO_RENEW_DEADLINE": "15"},
+            "NETISO_RENEW_DEADLINE: must be below NETISO_LEASE_DURATION (15.0), got 15.0",
+        ),
+        (
+            {"NETISO_LEASE_DURATION": "5"},
+            "NETISO_RENEW_DEADLINE: must be below NETISO_LEASE_DURATION (5.0), got 10.0",
+        ),
+        (
+            {"NETISO_RETRY_PERIOD": "10"},
+            "NETISO_RETRY_PERIOD: must be below NETISO_RENEW_DEADLINE (10.0), got 10.0",
+        ),
+        ({"NETISO_LEADER_ELECTION": "maybe"}, "NETISO_LEADER_ELECTION: must be true or false"),
+        ({"NETISO_LEASE_NAME": "Netiso_Lease"}, "NETISO_LEASE_NAME: must be a DNS subdomain"),
+        ({"NETISO_SHARDS": "0"}, "NETISO_SHARDS: must be >= 1, got 0"),
+    ],
+)
+def test_inconsistent_leader_election_settings_are_refused(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value).startswith(message)
 
 
 def test_empty_values_mean_the_default() -> None:

@@ -21,6 +21,9 @@ import aiohttp
 RequestObserver = Callable[[str, str], None]
 """Called once per HTTP attempt with (verb, code); code is the status or "error"."""
 
+WriteGate = Callable[[], bool]
+"""Asked before every attempt of every request but a GET; False refuses the request."""
+
 
 class ApiError(Exception):
     """The API server answered with a non-success status (after retries, where retried)."""
@@ -30,6 +33,13 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+class Fenced(ApiError):
+    """A write refused before it was sent: this replica does not hold the Lease (any more)."""
+
+    def __init__(self) -> None:
+        super().__init__(status=0, reason="Fenced", message="not the leader: write not sent")
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,15 @@ class ApiClient:
         self._observer = observer
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._may_write: WriteGate | None = None
+
+    def fence(self, may_write: WriteGate) -> None:
+        """Refuse every write (any method but GET) while `may_write()` is False.
+
+        Asked before each attempt, so a retry loop cannot outlive leadership; the margin
+        between the renew deadline and the lease duration covers a write already on the wire.
+        """
+        self._may_write = may_write
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if not self._credentials.server.startswith("https"):
@@ -174,6 +193,8 @@ class ApiClient:
         delay = 0.1
         for attempt in range(1, self._retries + 1):
             retry_after: float | None = None
+            if method != "GET" and self._may_write is not None and not self._may_write():
+                raise Fenced
             try:
                 session = self._get_session()
                 async with session.request(

@@ -72,6 +72,15 @@ async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
     return [item async for item in list_all(api, NAMESPACES, label_selector=OPTED_IN_SELECTOR)]
 
 
+async def profile_exists(api: ApiClient, name: str) -> bool:
+    """Whether the profile is still there, by a list narrowed to its name (the operator's role
+    lists profiles but never gets one)."""
+    _, payload = await api.request(
+        "GET", PROFILES, verb="list", params={"fieldSelector": f"metadata.name={name}"}
+    )
+    return bool(payload.get("items"))
+
+
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:
     """All IsolationProfiles."""
     return [item async for item in list_all(api, PROFILES)]

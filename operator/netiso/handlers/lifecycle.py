@@ -12,8 +12,10 @@ from typing import Any
 import kopf
 
 from netiso import __version__, conventions
-from netiso.cluster.client import ApiClient, load_credentials
+from netiso.cluster.client import ApiClient, Credentials, load_credentials
 from netiso.handlers.runtime import Runtime
+from netiso.model.leadership import Timing
+from netiso.reconciling.electing import Elector
 from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.endpoint import serve
@@ -68,21 +70,52 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     except SettingsError as exc:
         raise kopf.PermanentError(str(exc)) from exc
     metrics = Metrics(version=__version__)
+    credentials = load_credentials()
     api = ApiClient(
-        load_credentials(),
+        credentials,
         timeout=config.api_timeout,
         retries=config.api_retries,
         observer=metrics.observe_request,
         connections=max(config.max_concurrency * 4, 16),
     )
-    reconciler = Reconciler(
-        api=api,
-        environment=make_environment(config.templates_dir),
-        settings=config,
-        metrics=metrics,
-    )
+    elector, lease_api = _elector(config, credentials=credentials, metrics=metrics)
+    if elector is None:
+        reconciler = Reconciler(
+            api=api,
+            environment=make_environment(config.templates_dir),
+            settings=config,
+            metrics=metrics,
+        )
+        metrics.leader.set(1)
+        log.info("leader election is off: this process is the leader")
+    else:
+        # Only the leader writes: every write is refused unless this replica holds a Lease.
+        api.fence(elector.may_write)
+        reconciler = Reconciler(
+            api=api,
+            environment=make_environment(config.templates_dir),
+            settings=config,
+            metrics=metrics,
+            leads=elector.leads,
+            leading=elector.may_write,
+        )
+
+        def changed(held: frozenset[int]) -> None:
+            metrics.leader.set(1 if held else 0)
+            reconciler.leadership_changed()
+
+        elector.on_change = changed
     reconciler.start()
-    runtime = Runtime(settings=config, api=api, metrics=metrics, reconciler=reconciler)
+    if elector is not None:
+        elector.start()
+    runtime = Runtime(
+        settings=config,
+        api=api,
+        metrics=metrics,
+        reconciler=reconciler,
+        elector=elector,
+        lease_api=lease_api,
+    )
     if config.metrics_port:
         runtime.endpoint = await serve(
             metrics=metrics,
@@ -101,13 +134,60 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
 
 
+def _elector(
+    config: Settings, *, credentials: Credentials, metrics: Metrics
+) -> tuple[Elector | None, ApiClient | None]:
+    """The Lease campaign and its own API client, or (None, None) with leader election off.
+
+    The Leases get their own client: a renewal must not queue behind a burst of policy writes,
+    must not be retried past the renew deadline (one attempt each, a new round every retry
+    period), and is counted apart from the operator's work (netiso_lease_requests_total).
+    """
+    if not config.leader_election:
+        return None, None
+    timing = Timing(
+        lease_duration=config.lease_duration,
+        renew_deadline=config.renew_deadline,
+        retry_period=config.retry_period,
+    )
+    lease_api = ApiClient(
+        credentials,
+        timeout=max(config.renew_deadline - config.retry_period, 1.0),
+        retries=1,
+        observer=metrics.observe_lease_request,
+        connections=4,
+    )
+    elector = Elector(
+        api=lease_api,
+        namespace=config.operator_namespace,
+        name=config.lease_name,
+        identity=config.holder,
+        timing=timing,
+        shards=config.shards,
+        max_held=config.max_shards_per_replica,
+    )
+    log.info(
+        "%s campaigns for lease %s/%s (%d shard(s)); standing by until it holds one",
+        config.holder,
+        config.operator_namespace,
+        config.lease_name,
+        config.shards,
+    )
+    return elector, lease_api
+
+
 @kopf.on.cleanup(id="netiso-cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the workers, the endpoint and the HTTP session."""
+    """Stop the workers, release the Leases (a standby takes over at once), stop the endpoint
+    and close the HTTP sessions."""
     runtime = memo.get("netiso")
     if not isinstance(runtime, Runtime):
         return
     await runtime.reconciler.stop()
+    if runtime.elector is not None:
+        await runtime.elector.stop(release_leases=True)
     if runtime.endpoint is not None:
         await runtime.endpoint.cleanup()
     await runtime.api.close()
+    if runtime.lease_api is not None:
+        await runtime.lease_api.close()

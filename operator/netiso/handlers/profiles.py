@@ -7,12 +7,14 @@ status written by the reconciler.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import kopf
 
 from netiso import conventions
+from netiso.cluster.reading import profile_exists
 from netiso.handlers.runtime import runtime_of
 
 # Kopf fixes a timer's interval when the decorator runs, i.e. at import; settings are read at
@@ -47,10 +49,23 @@ async def profile_delete(name: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any) 
     namespaces = runtime.reconciler.view.namespaces_of(name)
     if spec.get("onDelete") == "Orphan":
         return
-    outcomes = await runtime.reconciler.settle(namespaces)
+    reconciler = runtime.reconciler
+    outcomes = await reconciler.settle(ns for ns in namespaces if reconciler.leads(ns))
     failed = sorted(ns for ns, outcome in outcomes.items() if outcome.error)
     if failed:
         raise kopf.TemporaryError(
             f"policies not yet removed from {len(failed)} namespace(s): {', '.join(failed[:5])}",
             delay=5,
         )
+    # Namespaces another replica leads: Kopf must not drop the shared finalizer before their
+    # leader removed their policies, so wait for that (seen through the policy watch), for
+    # the profile to go, or to lead them here. A raised retry would write Kopf's progress
+    # annotations from a standby; waiting writes nothing.
+    while others := [
+        ns for ns in namespaces if not reconciler.leads(ns) and reconciler.view.live_policies(ns)
+    ]:
+        if not await profile_exists(runtime.api, name):
+            return
+        await asyncio.sleep(runtime.settings.retry_period)
+        if any(reconciler.leads(ns) for ns in others):
+            raise kopf.TemporaryError("took over namespaces of a deleted profile", delay=0)

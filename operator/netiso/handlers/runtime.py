@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from netiso.cluster.client import ApiClient
+from netiso.reconciling.electing import Elector
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reporting.endpoint import Endpoint
 from netiso.reporting.metrics import Metrics
@@ -26,6 +27,9 @@ class Runtime:
     metrics: Metrics
     reconciler: Reconciler
     endpoint: Endpoint | None = None
+    # None when leader election is off: this process alone writes.
+    elector: Elector | None = None
+    lease_api: ApiClient | None = None
     last_resync: dict[str, float] = field(default_factory=dict)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -49,8 +49,14 @@ class Reconciler:
         settings: Settings,
         metrics: Metrics,
         view: ClusterView | None = None,
+        leads: Callable[[str], bool] = lambda namespace: True,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._api = api
+        # Which namespaces this replica writes for (leader election); a standby writes none.
+        self._leads = leads
+        self._leading = leading
+        self._caught_up = True
         self.view = view or ClusterView()
         self._sources: Sources = self.view
         self._environment = environment
@@ -66,7 +72,7 @@ class Reconciler:
             dirty=self._reporter.dirty_profiles,
             profile=self._sources.profile,
             tally=self._reporter.tally,
-            started=lambda: self._bootstrapped,
+            started=lambda: self._bootstrapped and self._caught_up and self._leading(),
             interval=settings.status_interval,
         )
         self._queue: WorkQueue[Outcome] = WorkQueue(
@@ -145,6 +151,31 @@ class Reconciler:
             listed,
         )
 
+    def leads(self, namespace: str) -> bool:
+        """True while this replica writes for `namespace` (always, without leader election)."""
+        return self._leads(namespace)
+
+    def leadership_changed(self) -> None:
+        """The set of led namespaces changed: re-check every led one from this replica's own
+        view and the live objects (the old leader's in-flight work is not trusted), and drop
+        what is reported for the others. Before the bootstrap, its own pass does this."""
+        if not self._bootstrapped:
+            return
+        self._tasks.append(asyncio.create_task(self._take_over(), name="netiso-takeover"))
+
+    async def _take_over(self) -> None:
+        self._caught_up = False
+        names = list(self.view.all_namespaces())
+        for namespace in names:
+            if not self._leads(namespace):
+                self._reporter.forget(namespace)
+        started = time.monotonic()
+        led = [namespace for namespace in names if self._leads(namespace)]
+        await self.settle(led)
+        self._caught_up = True
+        if led:
+            log.info("re-checked %d led namespaces in %.2fs", len(led), time.monotonic() - started)
+
     # ----- queue -----------------------------------------------------------------------------
 
     def enqueue(self, namespace: str) -> None:
@@ -218,6 +249,14 @@ class Reconciler:
 
     async def reconcile(self, namespace: str) -> Outcome:
         """One level-based pass over a namespace; never raises."""
+        if not self._leads(namespace):
+            # Another replica leads it: no writes, no report; a take-over re-checks it.
+            self._reporter.forget(namespace)
+            return Outcome(
+                namespace=namespace,
+                record=Record(profile="", state=NamespaceState.RELEASED),
+                error="led by another replica",
+            )
         started = time.monotonic()
         entry = self._sources.namespace(namespace)
         profile = self._sources.profile(entry.profile_name) if entry else None

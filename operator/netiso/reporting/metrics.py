@@ -100,6 +100,18 @@ class Metrics:
             ["profile", "action"],
             registry=r,
         )
+        self.leader = Gauge(
+            "netiso_leader",
+            "1 while this replica holds a leader election Lease (and writes), 0 on a standby.",
+            registry=r,
+        )
+        self.lease_requests = PromCounter(
+            "netiso_lease_requests_total",
+            "Requests for the leader election Leases, by verb and HTTP code (renewals are "
+            "updates); not in netiso_api_requests_total.",
+            ["verb", "code"],
+            registry=r,
+        )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
         self._views: dict[str, NamespaceView] = {}
@@ -109,6 +121,10 @@ class Metrics:
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
         self.api_requests.labels(verb=verb, code=code).inc()
+
+    def observe_lease_request(self, verb: str, code: str) -> None:
+        """Count one leader election request attempt."""
+        self.lease_requests.labels(verb=verb, code=code).inc()
 
     def observe_reconcile(self, *, result: str, seconds: float) -> None:
         """Count one reconcile and its duration."""

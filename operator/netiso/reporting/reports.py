@@ -86,6 +86,16 @@ class Reporter:
                 involved=namespace_ref(namespace, uid), reason=reason, message=message, type_=type_
             )
 
+    def forget(self, namespace: str) -> None:
+        """Drop the namespace's record and series without an Event: another replica leads it
+        now, and its series would be stale here."""
+        old = self._records.pop(namespace, None)
+        if old is None:
+            return
+        self.dirty_profiles.add(old.profile)
+        self._metrics.show_namespace(namespace, None)
+        self._metrics.show_pending(namespace, old.profile, ())
+
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
         namespaces = in_sync = drifted = errors = pending = 0

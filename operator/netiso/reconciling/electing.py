@@ -1,0 +1,228 @@
+"""Campaigning for the Leases: one loop per shard that acquires, renews and releases.
+
+Reconciling layer: drives model/leadership.py's decisions with cluster/leases.py's I/O. What
+this replica leads is computed from the clock on every question (`held()`), never from a flag
+a stuck loop could leave set: the API client's write gate asks it before every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from netiso.cluster import leases
+from netiso.cluster.client import ApiClient, ApiError
+from netiso.model.leadership import (
+    LeaseRecord,
+    Move,
+    Sighting,
+    Timing,
+    claim,
+    decide,
+    lease_name,
+    release,
+    shard_of,
+    sight,
+    write_deadline,
+)
+from netiso.tasking import cancel_all
+
+log = logging.getLogger(__name__)
+
+# How often the watchdog re-reads the clock to notice a lapsed Lease when no round does.
+_WATCH_INTERVAL = 0.25
+
+
+class Elector:
+    """Leads up to `max_held` of `shards` Leases (0: any number) as `identity`.
+
+    `on_change(held)` runs whenever the set of led shards changes, from the event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        timing: Timing,
+        shards: int = 1,
+        max_held: int = 0,
+        on_change: Callable[[frozenset[int]], None] = lambda held: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._namespace = namespace
+        self._name = name
+        self.identity = identity
+        self._timing = timing
+        self.shards = shards
+        self._max_held = max_held
+        self.on_change = on_change
+        self._clock = clock
+        # Per shard: monotonic time the last successful claim was sent, and what it wrote.
+        self._renewed: dict[int, float] = {}
+        self._records: dict[int, LeaseRecord] = {}
+        self._sightings: dict[int, Sighting] = {}
+        # None until the first round: standing by is announced once too.
+        self._announced: frozenset[int] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- what this replica leads, asked by the write gate and the reconciler -----------------
+
+    def held(self) -> frozenset[int]:
+        """The shards whose Lease this replica holds and has renewed within the deadline."""
+        now = self._clock()
+        return frozenset(
+            shard
+            for shard, sent in self._renewed.items()
+            if now < write_deadline(sent, self._timing)
+        )
+
+    def may_write(self) -> bool:
+        """True while this replica leads at least one shard."""
+        return bool(self.held())
+
+    def leads(self, namespace: str) -> bool:
+        """True while this replica leads the shard of `namespace`."""
+        return shard_of(namespace, self.shards) in self.held()
+
+    def lease_of(self, shard: int) -> str:
+        """The name of the shard's Lease."""
+        return lease_name(self._name, shard=shard, shards=self.shards)
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one campaign per shard and the watchdog."""
+        for shard in range(self.shards):
+            self._tasks.append(
+                asyncio.create_task(self._campaign(shard), name=f"netiso-lease-{shard}")
+            )
+        self._tasks.append(asyncio.create_task(self._watch(), name="netiso-lease-watch"))
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        """Stop campaigning; with `release_leases`, hand every held Lease back at once.
+
+        Writing stops first (the gate closes), then the Leases are released, so a standby that
+        takes one over never overlaps with a write of this replica.
+        """
+        await cancel_all(self._tasks)
+        held = self.held()
+        records = dict(self._records)
+        self._renewed.clear()
+        self._announce()
+        if not release_leases:
+            return
+        for shard in sorted(held):
+            record = records.get(shard)
+            if record is None:
+                continue
+            with contextlib.suppress(ApiError):
+                await leases.update_lease(
+                    self._api,
+                    namespace=self._namespace,
+                    name=self.lease_of(shard),
+                    record=release(record, now=datetime.now(UTC)),
+                )
+                log.info("released lease %s/%s", self._namespace, self.lease_of(shard))
+
+    # ----- the loops ---------------------------------------------------------------------------
+
+    async def _campaign(self, shard: int) -> None:
+        while True:
+            try:
+                await self.round(shard)
+            except ApiError as exc:
+                log.warning("lease %s: %s", self.lease_of(shard), exc)
+            self._announce()
+            await asyncio.sleep(self._timing.retry_period)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL)
+            self._announce()
+
+    def _announce(self) -> None:
+        held = self.held()
+        if held == self._announced:
+            return
+        before = self._announced or frozenset()
+        gained, lost = held - before, before - held
+        self._announced = held
+        # Forget what a lapsed term wrote: the next claim must start from a fresh read.
+        for shard in lost:
+            self._renewed.pop(shard, None)
+            self._records.pop(shard, None)
+        names = ", ".join
+        if gained:
+            log.info(
+                "%s is now the leader of %s",
+                self.identity,
+                names(self.lease_of(s) for s in sorted(gained)),
+            )
+        if lost:
+            log.warning(
+                "%s is no longer the leader of %s; standing by",
+                self.identity,
+                names(self.lease_of(s) for s in sorted(lost)),
+            )
+        if not held:
+            log.info("%s is standing by (leads no shard)", self.identity)
+        self.on_change(held)
+
+    def _may_hold(self, shard: int) -> bool:
+        held = self.held()
+        return shard in held or self._max_held == 0 or len(held) < self._max_held
+
+    async def round(self, shard: int) -> Move:
+        """One attempt on one shard's Lease; returns the move made. Raises ApiError."""
+        name = self.lease_of(shard)
+        record = self._records.get(shard)
+        if shard in self.held() and record is not None:
+            # Renew straight from what we wrote last: a Conflict means someone else wrote.
+            current: LeaseRecord | None = record
+            move = Move.RENEW
+        else:
+            current = await leases.read_lease(self._api, namespace=self._namespace, name=name)
+            now = self._clock()
+            sighting = None
+            if current is not None:
+                sighting = sight(self._sightings.get(shard), current, now=now)
+                self._sightings[shard] = sighting
+            move = decide(
+                me=self.identity, sighting=sighting, now=now, may_hold=self._may_hold(shard)
+            )
+        if move == Move.WAIT:
+            return move
+        wanted = claim(
+            me=self.identity, previous=current, timing=self._timing, now=datetime.now(UTC)
+        )
+        sent = self._clock()
+        if move == Move.CREATE:
+            written = await leases.create_lease(
+                self._api, namespace=self._namespace, name=name, record=wanted
+            )
+        else:
+            written = await leases.update_lease(
+                self._api, namespace=self._namespace, name=name, record=wanted
+            )
+        if written is None:
+            # Lost the race (or the Lease moved on under us): stop writing now.
+            self._renewed.pop(shard, None)
+            self._records.pop(shard, None)
+            return Move.WAIT
+        self._renewed[shard] = sent
+        self._records[shard] = written
+        self._sightings[shard] = Sighting(record=written, since=self._clock())
+        return move
+
+
+def always_leading(namespace: str) -> bool:
+    """The gate of a single replica run without leader election."""
+    return True
