@@ -74,9 +74,7 @@ def operator_lease_role() -> dict[str, Any]:
     raise AssertionError(f"no Role in {RBAC_FILE}")
 
 
-def grant_lease_rbac(
-    api: client.ApiClient, *, user: str, rules: list[Any] | None = None
-) -> str:
+def grant_lease_rbac(api: client.ApiClient, *, user: str, rules: list[Any] | None = None) -> str:
     """Create the operator's namespace if needed and bind `user` there to the shipped leader
     election Role (or to `rules` instead); returns the role name."""
     core = client.CoreV1Api(api)

@@ -35,8 +35,8 @@ from .ship_cluster import (
     DEFAULT_DENY,
     DNS_EGRESS,
     create_profile,
-    label_namespace,
     managed_in,
+    read_profile,
     remove_profile,
 )
 
@@ -175,9 +175,7 @@ def opt_in_many(
             for _ in range(count):
                 name = unique_name(prefix)
                 body = client.V1Namespace(
-                    metadata=client.V1ObjectMeta(
-                        name=name, labels={"netiso.io/profile": profile}
-                    )
+                    metadata=client.V1ObjectMeta(name=name, labels={"netiso.io/profile": profile})
                 )
                 core.create_namespace(body)
                 names.append(name)
@@ -360,6 +358,18 @@ def test_three_shards_each_namespace_isolated_once_and_a_dead_shard_leader_repla
         thread.join(timeout=600)
         assert not errors, errors
         wait_for("all 2,000 isolated", all_isolated(kube_api, names), timeout=600, interval=2)
+        # One status, summed over the shards by the leader of shard 0, its only writer.
+        wait_for(
+            "the merged status",
+            lambda: status_counts(kube_api, profile) == (2000, 2000),
+            timeout=60,
+        )
+        status_writers = [
+            op for op in operators if op.metric_sum("netiso_api_requests_total", verb="patch")
+        ]
+        assert status_writers == [
+            op for op in operators if op.metric("netiso_shard_leader", shard="0") == 1.0
+        ]
         # Each namespace was written by its shard's leader alone: two writers would race
         # their POSTs, and the loser's create would be refused as AlreadyExists (409).
         raced = sum(
@@ -384,6 +394,14 @@ def test_three_shards_each_namespace_isolated_once_and_a_dead_shard_leader_repla
 
     per_ns = managed_by_namespace(kube_api)
     assert {ns: per_ns.get(ns) for ns in names} == dict.fromkeys(names, EXPECTED)
+
+
+def status_counts(api: client.ApiClient, profile: str) -> tuple[int, int] | None:
+    status = read_profile(api, profile) or {}
+    counts = status.get("status") or {}
+    if "namespaces" not in counts:
+        return None
+    return int(counts["namespaces"]), int(counts["inSync"])
 
 
 def led_shards(operator: OperatorProcess) -> int:

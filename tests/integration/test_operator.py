@@ -645,6 +645,7 @@ def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: P
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "no cluster configured: starting the local control plane" in out
+    assert "the operator holds the Lease netiso-system/netiso-operator: it is the leader" in out
     assert "netiso isolated namespace 'netiso-demo' with profile 'baseline'" in out
     for name in (
         "netiso-allow-dns-egress",

@@ -84,6 +84,13 @@ METRICS: Final[Mapping[str, Metric]] = {
         Metric("netiso_queue_depth", "gauge", {}),
         Metric("netiso_ready", "gauge", {}),
         Metric("netiso_build_info", "gauge", {"version": _ANY}),
+        Metric("netiso_leader", "gauge", {}),
+        Metric("netiso_shard_leader", "gauge", {"shard": _ANY}),
+        Metric(
+            "netiso_lease_requests_total",
+            "counter",
+            {"verb": frozenset({"get", "create", "update"}), "code": _ANY},
+        ),
     )
 }
 
@@ -108,6 +115,12 @@ API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("netiso.io", "isolationprofiles/status"): frozenset({"patch"}),
     ("", "events"): frozenset({"create"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
+}
+
+
+# The leader election calls, granted by a Role in the operator's own namespace only.
+LEASE_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("coordination.k8s.io", "leases"): frozenset({"get", "create", "update"}),
 }
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .contract import API_CALLS
+from .contract import API_CALLS, LEASE_CALLS
 
 NAMESPACE = "netiso-system"
 MANAGED_POLICY_NAMES = frozenset(
@@ -145,8 +145,8 @@ def test_nothing_reads_or_ships_secrets(rendered: list[Obj]) -> None:
             assert "secretRef" not in source
 
 
-def test_cluster_role_grants_exactly_the_operators_api_calls(rendered: list[Obj]) -> None:
-    role = one(rendered, "ClusterRole", "netiso-operator")
+def grants(role: Obj) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> verbs of a role, checking no rule uses a wildcard or names."""
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
         assert "nonResourceURLs" not in rule
@@ -156,27 +156,14 @@ def test_cluster_role_grants_exactly_the_operators_api_calls(rendered: list[Obj]
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
-    assert granted == {key: set(verbs) for key, verbs in API_CALLS.items()}
-    assert not find(rendered, "Role"), "all grants live in the one ClusterRole"
-    assert not find(rendered, "RoleBinding")
+    return granted
 
 
-def test_every_rbac_rule_says_why(repo: Path) -> None:
-    lines = (repo / "manifests" / "rbac.yaml").read_text().splitlines()
-    rules = [index for index, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
-    assert len(rules) == len(API_CALLS)
-    for index in rules:
-        above = lines[index - 1].strip()
-        assert above.startswith("#"), f"rule at line {index + 1} has no reason comment"
-        assert len(above) > 10, f"rule at line {index + 1} has an empty reason comment"
-
-
-def test_binding_gives_the_role_to_the_pods_service_account(rendered: list[Obj]) -> None:
-    binding = one(rendered, "ClusterRoleBinding", "netiso-operator")
+def assert_bound_to_the_service_account(rendered: list[Obj], binding: Obj, *, role: Obj) -> None:
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "ClusterRole",
-        "name": "netiso-operator",
+        "kind": role["kind"],
+        "name": role["metadata"]["name"],
     }
     account = one(rendered, "ServiceAccount")
     assert binding["subjects"] == [
@@ -185,10 +172,60 @@ def test_binding_gives_the_role_to_the_pods_service_account(rendered: list[Obj])
     assert pod_spec(rendered)["serviceAccountName"] == account["metadata"]["name"]
 
 
-def test_one_operator_pod_replaced_not_rolled(rendered: list[Obj]) -> None:
+def test_cluster_role_grants_exactly_the_operators_api_calls(rendered: list[Obj]) -> None:
+    role = one(rendered, "ClusterRole", "netiso-operator")
+    assert grants(role) == {key: set(verbs) for key, verbs in API_CALLS.items()}
+
+
+def test_lease_role_grants_exactly_the_leader_election_calls_in_its_namespace(
+    rendered: list[Obj],
+) -> None:
+    roles = find(rendered, "Role")
+    assert [role["metadata"]["name"] for role in roles] == ["netiso-leader-election"]
+    assert roles[0]["metadata"]["namespace"] == NAMESPACE
+    assert grants(roles[0]) == {key: set(verbs) for key, verbs in LEASE_CALLS.items()}
+    binding = one(rendered, "RoleBinding", "netiso-leader-election")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert_bound_to_the_service_account(rendered, binding, role=roles[0])
+
+
+def test_every_rbac_rule_says_why(repo: Path) -> None:
+    lines = (repo / "manifests" / "rbac.yaml").read_text().splitlines()
+    rules = [index for index, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
+    assert len(rules) == len(API_CALLS) + len(LEASE_CALLS)
+    for index in rules:
+        above = lines[index - 1].strip()
+        assert above.startswith("#"), f"rule at line {index + 1} has no reason comment"
+        assert len(above) > 10, f"rule at line {index + 1} has an empty reason comment"
+
+
+def test_binding_gives_the_role_to_the_pods_service_account(rendered: list[Obj]) -> None:
+    binding = one(rendered, "ClusterRoleBinding", "netiso-operator")
+    role = one(rendered, "ClusterRole", "netiso-operator")
+    assert_bound_to_the_service_account(rendered, binding, role=role)
+
+
+def test_two_replicas_roll_one_at_a_time_on_different_nodes(rendered: list[Obj]) -> None:
     spec = one(rendered, "Deployment")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pods = spec["selector"]["matchLabels"]
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    required = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required == [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": pods}}
+    ]
+    names = {env["name"] for env in pod_spec(rendered)["containers"][0]["env"]}
+    assert {"POD_NAME", "POD_NAMESPACE"} <= names
+
+
+def test_disruption_budget_keeps_one_replica(rendered: list[Obj]) -> None:
+    budget = one(rendered, "PodDisruptionBudget", "netiso-operator")
+    pods = one(rendered, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": pods}}
 
 
 def test_pod_security_context_is_restricted(rendered: list[Obj]) -> None:

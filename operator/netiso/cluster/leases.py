@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from netiso import conventions
 from netiso.cluster.client import ApiClient
 from netiso.model.leadership import LeaseRecord
 
 _BASE = "/apis/coordination.k8s.io/v1/namespaces"
+# Where a shard's leader publishes its status tallies for the leader of shard 0.
+NOTES_ANNOTATION = f"{conventions.GROUP}/shard-tallies"
 
 
 def lease_path(namespace: str, name: str | None = None) -> str:
@@ -25,6 +28,7 @@ def lease_path(namespace: str, name: str | None = None) -> str:
 def parse_lease(body: dict[str, Any]) -> LeaseRecord:
     """A Lease body as a record; missing fields read as a released Lease."""
     spec = body.get("spec") or {}
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
     return LeaseRecord(
         holder=str(spec.get("holderIdentity") or ""),
         duration=float(spec.get("leaseDurationSeconds") or 0),
@@ -32,6 +36,7 @@ def parse_lease(body: dict[str, Any]) -> LeaseRecord:
         acquired=spec.get("acquireTime"),
         renewed=spec.get("renewTime"),
         version=str((body.get("metadata") or {}).get("resourceVersion", "")),
+        notes=str(annotations.get(NOTES_ANNOTATION, "")),
     )
 
 
@@ -40,6 +45,8 @@ def lease_body(*, namespace: str, name: str, record: LeaseRecord) -> dict[str, A
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if record.version:
         metadata["resourceVersion"] = record.version
+    if record.notes:
+        metadata["annotations"] = {NOTES_ANNOTATION: record.notes}
     spec: dict[str, Any] = {
         "holderIdentity": record.holder or None,
         # The API takes whole seconds; rounding up never shortens the fence's margin.

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from netiso.cluster.client import ApiClient, ApiError
+from netiso.cluster.client import ApiClient, ApiError, Fenced
 from netiso.tasking import cancel_all
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class EventPoster:
         except ApiError as exc:
             # A namespace being deleted refuses new Events; anything else (a 403 from missing
             # RBAC, say) is worth a warning.
-            gone = exc.status == 404 or "being terminated" in exc.message
+            # A replica that just lost the Lease has its Events refused: the new leader's.
+            gone = exc.status == 404 or "being terminated" in exc.message or isinstance(exc, Fenced)
             level = logging.DEBUG if gone else logging.WARNING
             log.log(
                 level,

@@ -6,7 +6,9 @@ Kopf's memo; cleanup closes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,10 +19,12 @@ from netiso.handlers.runtime import Runtime
 from netiso.model.leadership import Timing
 from netiso.reconciling.electing import Elector
 from netiso.reconciling.reconciler import Reconciler
+from netiso.reconciling.sharding import ShardTallies
 from netiso.rendering.environment import make_environment
 from netiso.reporting.endpoint import serve
 from netiso.reporting.metrics import Metrics
 from netiso.settings import Settings, SettingsError
+from netiso.tasking import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +101,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             settings=config,
             metrics=metrics,
             leads=elector.leads,
-            leading=elector.may_write,
+            # With shards, the leader of shard 0 alone writes profile statuses.
+            leading=elector.writes_status,
         )
-
-        def changed(held: frozenset[int]) -> None:
-            metrics.leader.set(1 if held else 0)
-            reconciler.leadership_changed()
-
-        elector.on_change = changed
+        elector.on_change = _on_leadership(elector, reconciler=reconciler, metrics=metrics)
     reconciler.start()
-    if elector is not None:
-        elector.start()
     runtime = Runtime(
         settings=config,
         api=api,
@@ -116,6 +114,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         elector=elector,
         lease_api=lease_api,
     )
+    if elector is not None:
+        elector.start()
+        if elector.shards > 1:
+            tallies = ShardTallies(
+                elector=elector, reconciler=reconciler, interval=config.retry_period
+            )
+            elector.publish = tallies.publish
+            reconciler.remote_tally = tallies.remote
+            runtime.background.append(asyncio.create_task(tallies.run(), name="netiso-tallies"))
     if config.metrics_port:
         runtime.endpoint = await serve(
             metrics=metrics,
@@ -132,6 +139,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         config.max_concurrency,
         config.resync_interval,
     )
+
+
+def _on_leadership(
+    elector: Elector, *, reconciler: Reconciler, metrics: Metrics
+) -> Callable[[frozenset[int]], None]:
+    def changed(held: frozenset[int]) -> None:
+        metrics.leader.set(1 if held else 0)
+        if elector.shards > 1:
+            for shard in range(elector.shards):
+                metrics.shard_leader.labels(shard=str(shard)).set(1 if shard in held else 0)
+        reconciler.leadership_changed()
+
+    return changed
 
 
 def _elector(
@@ -183,6 +203,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("netiso")
     if not isinstance(runtime, Runtime):
         return
+    await cancel_all(runtime.background)
     await runtime.reconciler.stop()
     if runtime.elector is not None:
         await runtime.elector.stop(release_leases=True)

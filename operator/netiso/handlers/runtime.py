@@ -6,6 +6,7 @@ Handlers layer. Built in the startup handler; every other handler reaches it thr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import kopf
@@ -30,6 +31,7 @@ class Runtime:
     # None when leader election is off: this process alone writes.
     elector: Elector | None = None
     lease_api: ApiClient | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     last_resync: dict[str, float] = field(default_factory=dict)
 
 

@@ -26,6 +26,9 @@ from netiso.kits.processes import OperatorProcess, WaitTimeout, http_get, wait_f
 T = TypeVar("T")
 
 DEMO_NAMESPACE = "netiso-demo"
+# The defaults of NETISO_OPERATOR_NAMESPACE and NETISO_LEASE_NAME, which the demo leaves unset.
+OPERATOR_NAMESPACE = "netiso-system"
+LEASE_NAME = "netiso-operator"
 DEMO_PROFILE = "baseline"
 
 
@@ -123,6 +126,9 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
             "labels": {conventions.PROFILE_LABEL: DEMO_PROFILE},
         },
     }
+    # The operator's own namespace holds its leader election Lease.
+    home = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(home))
     say(f"opting namespace {DEMO_NAMESPACE!r} in ({conventions.PROFILE_LABEL}={DEMO_PROFILE})")
     _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(namespace))
 
@@ -132,6 +138,11 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
     operator.start(wait_ready=False)
     try:
         _until("readiness", lambda: http_get(f"{operator.url}/readyz")[0] == 200, operator)
+        _until("leadership", lambda: operator.metric("netiso_leader") == 1.0, operator)
+        say(
+            f"the operator holds the Lease {OPERATOR_NAMESPACE}/{LEASE_NAME}: it is the leader "
+            "(replicas started next to it would stand by)"
+        )
 
         def isolated() -> list[dict[str, Any]] | None:
             out = _kubectl(

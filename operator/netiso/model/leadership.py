@@ -33,6 +33,8 @@ class LeaseRecord:
     acquired: str | None = None
     renewed: str | None = None
     version: str = ""
+    # What the holder publishes for the other replicas (the shard's status tallies), opaque here.
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def write_deadline(renewed_at: float, timing: Timing) -> float:
     return renewed_at + timing.renew_deadline
 
 
-def claim(*, me: str, previous: LeaseRecord | None, timing: Timing, now: datetime) -> LeaseRecord:
+def claim(
+    *, me: str, previous: LeaseRecord | None, timing: Timing, now: datetime, notes: str = ""
+) -> LeaseRecord:
     """The record that makes `me` the holder (a first acquisition or a renewal)."""
     stamp = micro_time(now)
     if previous is not None and previous.holder == me:
@@ -103,6 +107,7 @@ def claim(*, me: str, previous: LeaseRecord | None, timing: Timing, now: datetim
             acquired=previous.acquired or stamp,
             renewed=stamp,
             version=previous.version,
+            notes=notes,
         )
     return LeaseRecord(
         holder=me,
@@ -111,6 +116,7 @@ def claim(*, me: str, previous: LeaseRecord | None, timing: Timing, now: datetim
         acquired=stamp,
         renewed=stamp,
         version=previous.version if previous is not None else "",
+        notes=notes,
     )
 
 
@@ -123,6 +129,7 @@ def release(previous: LeaseRecord, *, now: datetime) -> LeaseRecord:
         acquired=previous.acquired,
         renewed=micro_time(now),
         version=previous.version,
+        notes=previous.notes,
     )
 
 

@@ -54,6 +54,7 @@ class Elector:
         shards: int = 1,
         max_held: int = 0,
         on_change: Callable[[frozenset[int]], None] = lambda held: None,
+        publish: Callable[[int], str] = lambda shard: "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
@@ -64,11 +65,14 @@ class Elector:
         self.shards = shards
         self._max_held = max_held
         self.on_change = on_change
+        # What to publish in a held shard's Lease with each renewal (sharding's tallies).
+        self.publish = publish
         self._clock = clock
         # Per shard: monotonic time the last successful claim was sent, and what it wrote.
         self._renewed: dict[int, float] = {}
         self._records: dict[int, LeaseRecord] = {}
         self._sightings: dict[int, Sighting] = {}
+        self._claiming: set[int] = set()
         # None until the first round: standing by is announced once too.
         self._announced: frozenset[int] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -91,6 +95,15 @@ class Elector:
     def leads(self, namespace: str) -> bool:
         """True while this replica leads the shard of `namespace`."""
         return shard_of(namespace, self.shards) in self.held()
+
+    def writes_status(self) -> bool:
+        """True while this replica leads shard 0, whose leader alone writes profile statuses."""
+        return 0 in self.held()
+
+    def notes(self, shard: int) -> str:
+        """What the shard's holder last published, as this replica last read it."""
+        sighting = self._sightings.get(shard)
+        return sighting.record.notes if sighting is not None else ""
 
     def lease_of(self, shard: int) -> str:
         """The name of the shard's Lease."""
@@ -177,7 +190,8 @@ class Elector:
         self.on_change(held)
 
     def _may_hold(self, shard: int) -> bool:
-        held = self.held()
+        # Claims in flight count: the campaigns of several shards run concurrently.
+        held = self.held() | self._claiming
         return shard in held or self._max_held == 0 or len(held) < self._max_held
 
     async def round(self, shard: int) -> Move:
@@ -200,8 +214,20 @@ class Elector:
             )
         if move == Move.WAIT:
             return move
+        self._claiming.add(shard)
+        try:
+            return await self._claim(shard, move=move, current=current)
+        finally:
+            self._claiming.discard(shard)
+
+    async def _claim(self, shard: int, *, move: Move, current: LeaseRecord | None) -> Move:
+        name = self.lease_of(shard)
         wanted = claim(
-            me=self.identity, previous=current, timing=self._timing, now=datetime.now(UTC)
+            me=self.identity,
+            previous=current,
+            timing=self._timing,
+            now=datetime.now(UTC),
+            notes=self.publish(shard) if self.shards > 1 else "",
         )
         sent = self._clock()
         if move == Move.CREATE:

@@ -28,7 +28,7 @@ from netiso.rendering.environment import Templates
 from netiso.reporting.events import WARNING, Events, profile_ref
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import Reporter
-from netiso.reporting.statuses import StatusFlusher, StatusWriter
+from netiso.reporting.statuses import StatusFlusher, StatusWriter, Tally
 from netiso.settings import Settings
 from netiso.tasking import cancel_all
 
@@ -66,12 +66,14 @@ class Reconciler:
         self._events = Events(self._poster)
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
+        # With shards: the counts the other shards' leaders publish, added to this one's.
+        self.remote_tally: Callable[[str], Tally] | None = None
         self._flusher = StatusFlusher(
             writer=self._statuses,
             events=self._events,
             dirty=self._reporter.dirty_profiles,
             profile=self._sources.profile,
-            tally=self._reporter.tally,
+            tally=self._status_tally,
             started=lambda: self._bootstrapped and self._caught_up and self._leading(),
             interval=settings.status_interval,
         )
@@ -353,6 +355,14 @@ class Reconciler:
             written=tuple(f"{w.step.action} {w.step.name}" for w in written),
         )
         return outcome, repaired, drifts
+
+    def _status_tally(self, profile: str, *, dry_run: bool = False) -> Tally:
+        own = self._reporter.tally(profile, dry_run=dry_run)
+        return own if self.remote_tally is None else own.plus(self.remote_tally(profile))
+
+    def mark_dirty(self, profiles: Iterable[str]) -> None:
+        """Recompute these profiles' status (another shard's counts changed)."""
+        self._reporter.dirty_profiles.update(profiles)
 
     # ----- reporting views -------------------------------------------------------------------
 

@@ -105,6 +105,13 @@ class Metrics:
             "1 while this replica holds a leader election Lease (and writes), 0 on a standby.",
             registry=r,
         )
+        # Only with NETISO_SHARDS > 1: which shards this replica leads.
+        self.shard_leader = Gauge(
+            "netiso_shard_leader",
+            "1 while this replica leads the shard (only with NETISO_SHARDS above 1).",
+            ["shard"],
+            registry=r,
+        )
         self.lease_requests = PromCounter(
             "netiso_lease_requests_total",
             "Requests for the leader election Leases, by verb and HTTP code (renewals are "

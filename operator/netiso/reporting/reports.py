@@ -8,7 +8,8 @@ then queues the Events the transition deserves. Nothing here waits on the API se
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.reporting.events import Events, namespace_ref
@@ -98,24 +99,27 @@ class Reporter:
 
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
-        namespaces = in_sync = drifted = errors = pending = 0
-        for record in self._records.values():
-            if record.profile != profile:
-                continue
-            namespaces += 1
-            in_sync += record.state == NamespaceState.ISOLATED
-            drifted += record.state == NamespaceState.DRIFTED
-            errors += record.state == NamespaceState.ERROR
-            pending += len(record.pending)
-        return Tally(
-            namespaces=namespaces,
-            in_sync=in_sync,
-            drifted=drifted,
-            errors=errors,
-            pending_changes=pending,
-            dry_run=dry_run,
-        )
+        counted = tallies_by_profile(r for r in self._records.values() if r.profile == profile)
+        return replace(counted.get(profile, Tally()), dry_run=dry_run)
 
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""
         return dict(self._records)
+
+
+def tallies_by_profile(records: Iterable[Record]) -> dict[str, Tally]:
+    """Count namespaces by profile and state: what a profile's status says."""
+    counts: dict[str, list[int]] = {}
+    for record in records:
+        row = counts.setdefault(record.profile, [0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] += record.state == NamespaceState.ISOLATED
+        row[2] += record.state == NamespaceState.DRIFTED
+        row[3] += record.state == NamespaceState.ERROR
+        row[4] += len(record.pending)
+    return {
+        profile: Tally(
+            namespaces=row[0], in_sync=row[1], drifted=row[2], errors=row[3], pending_changes=row[4]
+        )
+        for profile, row in counts.items()
+    }

@@ -9,6 +9,7 @@ background loop that writes the statuses of profiles whose namespaces changed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,48 @@ class Tally:
     errors: int = 0
     pending_changes: int = 0
     dry_run: bool = False
+
+    def plus(self, other: Tally) -> Tally:
+        """Both tallies' counts added (a profile spread over shards); dry_run from self."""
+        return Tally(
+            namespaces=self.namespaces + other.namespaces,
+            in_sync=self.in_sync + other.in_sync,
+            drifted=self.drifted + other.drifted,
+            errors=self.errors + other.errors,
+            pending_changes=self.pending_changes + other.pending_changes,
+            dry_run=self.dry_run,
+        )
+
+
+def encode_tallies(tallies: Mapping[str, Tally]) -> str:
+    """Per-profile counts as compact JSON, for a shard leader to publish in its Lease."""
+    return json.dumps(
+        {
+            profile: [t.namespaces, t.in_sync, t.drifted, t.errors, t.pending_changes]
+            for profile, t in sorted(tallies.items())
+            if t.namespaces
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_tallies(text: str) -> dict[str, Tally]:
+    """The counts `encode_tallies` wrote; anything unreadable counts as nothing published."""
+    try:
+        raw = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Tally] = {}
+    for profile, counts in raw.items():
+        if (
+            isinstance(counts, list)
+            and len(counts) == 5
+            and all(isinstance(c, int) for c in counts)
+        ):
+            out[str(profile)] = Tally(*counts)
+    return out
 
 
 def _condition(
