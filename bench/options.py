@@ -21,10 +21,13 @@ SCENARIOS: Final = (
     "drift",
     "steady",
     "restart",
+    "failover",
     "resources",
 )
 # Scenarios that need N namespaces isolated first; bootstrap runs (unreported) to get there.
-NEEDS_BOOTSTRAP: Final = frozenset({"fanout", "drift", "steady", "restart", "resources"})
+NEEDS_BOOTSTRAP: Final = frozenset(
+    {"fanout", "drift", "steady", "restart", "failover", "resources"}
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Options:
     report_trials: int = 10
     # Seconds the operator is watched after a restart became ready, for late writes.
     restart_settle: float = 10.0
+    # Seconds two replicas are watched at steady state in the failover scenario.
+    failover_steady_seconds: float = 30.0
     # Seconds a restarted operator may take to become ready; None: by N (600 s to 1800 s).
     restart_ready_within: float | None = None
     # NETISO_RESYNC_INTERVAL for the operator; None keeps the operator's default (300 s).
@@ -121,6 +126,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     add("--report-trials", type=int, default=Options.report_trials)
     add("--restart-settle", type=float, default=Options.restart_settle, help="seconds")
     add(
+        "--failover-steady-seconds",
+        type=float,
+        default=Options.failover_steady_seconds,
+        help="seconds two replicas are watched at steady state (failover)",
+    )
+    add(
         "--restart-ready-within",
         type=float,
         help="seconds a restarted operator may take to become ready (default: 600-1800 by N)",
@@ -151,6 +162,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         drift_sizes=args.drift_sizes,
         report_trials=args.report_trials,
         restart_settle=args.restart_settle,
+        failover_steady_seconds=args.failover_steady_seconds,
         restart_ready_within=args.restart_ready_within,
         resync_interval=args.resync_interval,
         profile=args.profile,

@@ -217,17 +217,10 @@ class Session:
         """Start `kopf run -A -m netiso.main` as users do; returns seconds until /readyz
         answered 200, or None if it did not within `ready_within` (default: generous, by N).
         The operator is left running either way; `on_started(pid)` runs before the wait."""
-        self._operator_starts += 1
-        env = {
-            "NETISO_MAX_CONCURRENCY": str(self.options.concurrency),
-            "NETISO_STATUS_INTERVAL": PRODUCTION_STATUS_INTERVAL,
-        }
-        if self.options.resync_interval is not None:
-            env["NETISO_RESYNC_INTERVAL"] = str(self.options.resync_interval)
-        operator = OperatorProcess(
-            kubeconfig=self.operator_kubeconfig,
-            log_path=self.logs / f"operator-{self._operator_starts}.log",
-            env=env,
+        # A Lease of its own per start: a restart after SIGKILL measures start-up, not the
+        # dead process's lease running out (the failover scenario measures that).
+        operator = self.new_operator(
+            lease=f"netiso-bench-{self.run_id}-{self._operator_starts + 1}"
         )
         self.operator_code.append(await asyncio.to_thread(code_identity))
         begun = time.monotonic()
@@ -237,6 +230,23 @@ class Session:
             on_started(self.operator_pid)
         within = ready_within if ready_within is not None else max(600.0, self.options.n * 0.6)
         return await self.wait_ready(begun, within=within)
+
+    def new_operator(self, *, lease: str, **env: str) -> OperatorProcess:
+        """An operator process (not started) with the run's settings, campaigning for `lease`."""
+        self._operator_starts += 1
+        settings = {
+            "NETISO_MAX_CONCURRENCY": str(self.options.concurrency),
+            "NETISO_STATUS_INTERVAL": PRODUCTION_STATUS_INTERVAL,
+            "NETISO_LEASE_NAME": lease,
+            "NETISO_IDENTITY": f"bench-{self._operator_starts}",
+        }
+        if self.options.resync_interval is not None:
+            settings["NETISO_RESYNC_INTERVAL"] = str(self.options.resync_interval)
+        return OperatorProcess(
+            kubeconfig=self.operator_kubeconfig,
+            log_path=self.logs / f"operator-{self._operator_starts}.log",
+            env={**settings, **env},
+        )
 
     async def wait_ready(self, begun: float, *, within: float) -> float | None:
         """Poll /readyz every 20 ms; seconds from `begun` until it answered 200, or None after

@@ -30,7 +30,7 @@ from bench import reports
 from bench.client import MERGE_PATCH, KubeClient
 from bench.options import Options, parse
 from bench.profiling import Recording
-from bench.scenarios import bootstrap, drift, fanout, raw, restart, steady, trickle
+from bench.scenarios import bootstrap, drift, failover, fanout, raw, restart, steady, trickle
 from bench.session import PROFILES_PATH, RUN_LABEL, Session
 from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.rendering.environment import make_environment
@@ -210,6 +210,10 @@ async def _run_scenarios(session: Session) -> None:
     if options.wants("restart"):
         await _scenario(session, "restart", restart.run, report=True)
         session.sample_operator("after restart")
+    if options.wants("failover"):
+        await _scenario(session, "failover", failover.run, report=True)
+        await session.settle()
+        session.sample_operator("after failover")
     # Last, so it includes the restarted process (whose peak is its own: VmHWM is per process).
     if options.wants("resources"):
         await _scenario(session, "resources", _resources, report=True)

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.options import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 20
 TRICKLE = 5
 REPORT_TRIALS = 3
-SCENARIOS = ("raw", "bootstrap", "trickle", "fanout", "drift", "steady", "restart", "resources")
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
         f"--logs={out / 'logs'}",
         "--steady-seconds=15",
         "--restart-settle=3",
+        "--failover-steady-seconds=6",
         f"--trickle-count={TRICKLE}",
         f"--report-trials={REPORT_TRIALS}",
         "--drift-sizes=1,10",
@@ -114,6 +115,26 @@ def test_steady_state_and_restarts_write_nothing(run: tuple[Path, dict[str, Any]
         assert restart["in_sync"] == N
         assert (restart["netiso_writes"], restart["apiserver_writes"]) == (0, 0), restart
     assert scenarios["restart"]["sigterm"]["exit_code"] == 0
+
+
+def test_two_replicas_write_nothing_but_renewals_and_hand_over(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    failover = run[1]["scenarios"]["failover"]
+    steady = failover["steady_two_replicas"]
+    assert [r["netiso_writes"] for r in steady["replicas"]] == [0, 0]
+    assert steady["apiserver_writes"] == 0
+    leader, standby = steady["replicas"]
+    assert (leader["leader"], standby["leader"]) == (True, False)
+    assert leader["lease_requests_by_verb"].get("update", 0) > 0
+    assert set(standby["lease_requests_by_verb"]) <= {"get"}
+    for kind in ("sigkill", "sigterm"):
+        hand_over = failover[kind]
+        assert hand_over["complete"], hand_over
+        assert hand_over["isolated"] == hand_over["namespaces_opted_in_after_exit"]
+        assert hand_over["new_leader_seconds"] is not None, hand_over
+        assert hand_over["first_write_seconds"] is not None, hand_over
+    assert failover["sigterm"]["exit_code"] == 0
 
 
 def test_resources_were_sampled_and_everything_cleaned_up(

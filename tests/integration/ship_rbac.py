@@ -64,12 +64,15 @@ def rules_without(rules: Sequence[Mapping[str, Any]], removed: Permission) -> li
     return out
 
 
-def _allowed(api: client.ApiClient, *, user: str, permission: Permission) -> bool:
+def _allowed(
+    api: client.ApiClient, *, user: str, permission: Permission, namespace: str | None
+) -> bool:
     resource, _, subresource = permission.resource.partition("/")
     review = client.V1SubjectAccessReview(
         spec=client.V1SubjectAccessReviewSpec(
             user=user,
             resource_attributes=client.V1ResourceAttributes(
+                namespace=namespace,
                 group=permission.group,
                 resource=resource,
                 subresource=subresource or None,
@@ -88,14 +91,18 @@ def wait_until_authorized(
     granted: Iterable[Permission],
     denied: Iterable[Permission] = (),
     timeout: float = 15.0,
+    namespace: str | None = None,
 ) -> None:
     """Block until the API server allows `user` every granted and none of the denied
-    permissions, cluster-wide (RBAC changes reach the authorizer through an informer)."""
+    permissions, cluster-wide or in `namespace` (RBAC changes reach the authorizer through an
+    informer)."""
     wanted = {p: True for p in granted} | {p: False for p in denied}
     deadline = time.monotonic() + timeout
     while True:
         wrong = sorted(
-            p.id for p, allow in wanted.items() if _allowed(api, user=user, permission=p) != allow
+            p.id
+            for p, allow in wanted.items()
+            if _allowed(api, user=user, permission=p, namespace=namespace) != allow
         )
         if not wrong:
             return

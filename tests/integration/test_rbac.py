@@ -16,6 +16,7 @@ missing before the operator starts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,13 @@ from netiso.kits.localcluster.controlplane import ControlPlane
 from .conftest import MakeNamespace, unique_name
 from .harness import (
     OperatorProcess,
+    grant_lease_rbac,
     grant_operator_rbac,
     install_crd,
     operator_cluster_role,
+    operator_lease_role,
 )
+from .ship_cluster import create_profile, holds_within, managed_in, remove_profile
 from .ship_rbac import Permission, permissions, revoke, rules_without, wait_until_authorized
 from .ship_scenario import CRD_LATE_STEPS, STEPS, Scenario, uninstall_crd
 
@@ -252,3 +256,125 @@ def test_without_the_permission_its_behaviour_fails(
         f"without {permission.id}, {proof.fails} still works: {proof.why} does not hold, and "
         "the ClusterRole grants more than netiso needs"
     )
+
+
+# --- the leader election Role ----------------------------------------------------------------
+
+LEASE_ROLE: Final = operator_lease_role()
+LEASE_PERMISSIONS: Final = permissions(LEASE_ROLE["rules"])
+# Short terms (4/3/0.5 s) so a lapsed renewal shows within seconds; the rule is the same.
+LEASE_ENV: Final = {
+    **OPERATOR_ENV,
+    "NETISO_LEASE_DURATION": "4",
+    "NETISO_RENEW_DEADLINE": "3",
+    "NETISO_RETRY_PERIOD": "0.5",
+}
+
+
+@dataclass(frozen=True)
+class LeaseProof:
+    """What a Lease permission is for: without it the replica never leads, or leads for its
+    first term only."""
+
+    first_term: bool
+    why: str
+
+
+LEASE_PROOFS: Final[dict[str, LeaseProof]] = {
+    "leases.coordination.k8s.io:get": LeaseProof(
+        False, "every round starts by reading the Lease; refused, the replica never leads"
+    ),
+    "leases.coordination.k8s.io:create": LeaseProof(
+        False, "the first replica creates the Lease; refused, nobody ever leads"
+    ),
+    "leases.coordination.k8s.io:update": LeaseProof(
+        True,
+        "renewals are updates; refused, the replica leads for the term it created and is "
+        "fenced at the renew deadline",
+    ),
+}
+
+
+class StartLeaseOperator(Protocol):
+    """lease_operator(without=None) -> (operator, profile)."""
+
+    def __call__(self, without: Permission | None = ...) -> tuple[OperatorProcess, str]: ...
+
+
+@pytest.fixture
+def lease_operator(
+    control_plane: ControlPlane, kube_api: client.ApiClient, tmp_path: Path
+) -> Iterator[StartLeaseOperator]:
+    """An operator under the shipped ClusterRole and the leader election Role minus `without`,
+    with a profile of its own; both removed after the test."""
+    started: list[tuple[OperatorProcess, str, str]] = []
+
+    def start(without: Permission | None = None) -> tuple[OperatorProcess, str]:
+        install_crd(kube_api)
+        user = unique_name("netiso-lease")
+        role = grant_operator_rbac(kube_api, user=user)
+        rules = (
+            LEASE_ROLE["rules"] if without is None else rules_without(LEASE_ROLE["rules"], without)
+        )
+        grant_lease_rbac(kube_api, user=user, rules=rules)
+        wait_until_authorized(
+            kube_api,
+            user=user,
+            granted=[p for p in LEASE_PERMISSIONS if p != without],
+            denied=[without] if without else [],
+            namespace=LEASE_ROLE["metadata"]["namespace"],
+        )
+        profile = unique_name("lease")
+        create_profile(kube_api, profile)
+        operator = OperatorProcess(
+            kubeconfig=control_plane.user_kubeconfig(user),
+            log_path=tmp_path / f"{user}.log",
+            env=LEASE_ENV,
+        ).start()
+        started.append((operator, role, profile))
+        return operator, profile
+
+    yield start
+    for operator, role, profile in started:
+        operator.stop()
+        remove_profile(kube_api, profile)
+        revoke(kube_api, role)
+
+
+def test_every_permission_of_the_lease_role_has_a_proof() -> None:
+    assert sorted(LEASE_PROOFS) == sorted(p.id for p in LEASE_PERMISSIONS)
+
+
+def leads(operator: OperatorProcess) -> bool:
+    return operator.metric("netiso_leader") == 1.0
+
+
+def test_with_the_lease_role_the_operator_leads_past_many_renewals(
+    lease_operator: StartLeaseOperator, kube_api: client.ApiClient, make_namespace: MakeNamespace
+) -> None:
+    operator, profile = lease_operator()
+    assert holds_within(WINDOW, lambda: leads(operator))
+    time.sleep(3 * 3.0)  # three renew deadlines
+    assert leads(operator), operator.log()
+    ns = make_namespace("lease-ok", labels={"netiso.io/profile": profile})
+    assert holds_within(WINDOW, lambda: managed_in(kube_api, ns)), operator.log()
+
+
+@pytest.mark.parametrize("permission", LEASE_PERMISSIONS, ids=lambda p: p.id)
+def test_without_a_lease_permission_the_operator_stops_writing(
+    permission: Permission,
+    lease_operator: StartLeaseOperator,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+) -> None:
+    proof = LEASE_PROOFS[permission.id]
+    operator, profile = lease_operator(permission)
+    if proof.first_term:
+        assert holds_within(WINDOW, lambda: leads(operator)), operator.log()
+        assert holds_within(WINDOW, lambda: not leads(operator)), operator.log()
+    # Never (again) the leader, so nothing is isolated.
+    assert not holds_within(WINDOW, lambda: leads(operator)), operator.log()
+    ns = make_namespace("lease-no", labels={"netiso.io/profile": profile})
+    isolated = holds_within(WINDOW, lambda: managed_in(kube_api, ns))
+    print(f"without {permission.id}: nothing isolated ({proof.why})")
+    assert not isolated, f"without {permission.id} the operator still wrote: {proof.why}"

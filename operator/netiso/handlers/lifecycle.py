@@ -17,7 +17,7 @@ from netiso import __version__, conventions
 from netiso.cluster.client import ApiClient, Credentials, load_credentials
 from netiso.handlers.runtime import Runtime
 from netiso.model.leadership import Timing
-from netiso.reconciling.electing import Elector
+from netiso.reconciling.electing import ElectionThread, Elector
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reconciling.sharding import ShardTallies
 from netiso.rendering.environment import make_environment
@@ -82,8 +82,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         observer=metrics.observe_request,
         connections=max(config.max_concurrency * 4, 16),
     )
-    elector, lease_api = _elector(config, credentials=credentials, metrics=metrics)
-    if elector is None:
+    election = _election(config, credentials=credentials, metrics=metrics)
+    if election is None:
         reconciler = Reconciler(
             api=api,
             environment=make_environment(config.templates_dir),
@@ -94,6 +94,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         log.info("leader election is off: this process is the leader")
     else:
         # Only the leader writes: every write is refused unless this replica holds a Lease.
+        elector = election.elector
         api.fence(elector.may_write)
         reconciler = Reconciler(
             api=api,
@@ -111,11 +112,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         api=api,
         metrics=metrics,
         reconciler=reconciler,
-        elector=elector,
-        lease_api=lease_api,
+        election=election,
     )
-    if elector is not None:
-        elector.start()
+    if election is not None:
+        elector = election.elector
         if elector.shards > 1:
             tallies = ShardTallies(
                 elector=elector, reconciler=reconciler, interval=config.retry_period
@@ -123,6 +123,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             elector.publish = tallies.publish
             reconciler.remote_tally = tallies.remote
             runtime.background.append(asyncio.create_task(tallies.run(), name="netiso-tallies"))
+        election.start()
     if config.metrics_port:
         runtime.endpoint = await serve(
             metrics=metrics,
@@ -154,17 +155,17 @@ def _on_leadership(
     return changed
 
 
-def _elector(
+def _election(
     config: Settings, *, credentials: Credentials, metrics: Metrics
-) -> tuple[Elector | None, ApiClient | None]:
-    """The Lease campaign and its own API client, or (None, None) with leader election off.
+) -> ElectionThread | None:
+    """The Lease campaign with its own API client and thread, or None with leader election off.
 
     The Leases get their own client: a renewal must not queue behind a burst of policy writes,
     must not be retried past the renew deadline (one attempt each, a new round every retry
     period), and is counted apart from the operator's work (netiso_lease_requests_total).
     """
     if not config.leader_election:
-        return None, None
+        return None
     timing = Timing(
         lease_duration=config.lease_duration,
         renew_deadline=config.renew_deadline,
@@ -193,7 +194,7 @@ def _elector(
         config.lease_name,
         config.shards,
     )
-    return elector, lease_api
+    return ElectionThread(elector, api=lease_api)
 
 
 @kopf.on.cleanup(id="netiso-cleanup")
@@ -205,10 +206,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         return
     await cancel_all(runtime.background)
     await runtime.reconciler.stop()
-    if runtime.elector is not None:
-        await runtime.elector.stop(release_leases=True)
+    if runtime.election is not None:
+        await runtime.election.stop(release_leases=True)
     if runtime.endpoint is not None:
         await runtime.endpoint.cleanup()
     await runtime.api.close()
-    if runtime.lease_api is not None:
-        await runtime.lease_api.close()

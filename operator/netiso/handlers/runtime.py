@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from netiso.cluster.client import ApiClient
-from netiso.reconciling.electing import Elector
+from netiso.reconciling.electing import ElectionThread
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reporting.endpoint import Endpoint
 from netiso.reporting.metrics import Metrics
@@ -29,8 +29,7 @@ class Runtime:
     reconciler: Reconciler
     endpoint: Endpoint | None = None
     # None when leader election is off: this process alone writes.
-    elector: Elector | None = None
-    lease_api: ApiClient | None = None
+    election: ElectionThread | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     last_resync: dict[str, float] = field(default_factory=dict)
 

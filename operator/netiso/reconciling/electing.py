@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -69,6 +70,8 @@ class Elector:
         self.publish = publish
         self._clock = clock
         # Per shard: monotonic time the last successful claim was sent, and what it wrote.
+        # `_renewed` is replaced on every change, never mutated, as the write gate reads it
+        # from the operator's thread while the campaign runs in its own (ElectionThread).
         self._renewed: dict[int, float] = {}
         self._records: dict[int, LeaseRecord] = {}
         self._sightings: dict[int, Sighting] = {}
@@ -82,10 +85,9 @@ class Elector:
     def held(self) -> frozenset[int]:
         """The shards whose Lease this replica holds and has renewed within the deadline."""
         now = self._clock()
+        renewed = self._renewed  # replaced, never mutated: safe to read from another thread
         return frozenset(
-            shard
-            for shard, sent in self._renewed.items()
-            if now < write_deadline(sent, self._timing)
+            shard for shard, sent in renewed.items() if now < write_deadline(sent, self._timing)
         )
 
     def may_write(self) -> bool:
@@ -128,7 +130,7 @@ class Elector:
         await cancel_all(self._tasks)
         held = self.held()
         records = dict(self._records)
-        self._renewed.clear()
+        self._renewed = {}
         self._announce()
         if not release_leases:
             return
@@ -170,8 +172,7 @@ class Elector:
         self._announced = held
         # Forget what a lapsed term wrote: the next claim must start from a fresh read.
         for shard in lost:
-            self._renewed.pop(shard, None)
-            self._records.pop(shard, None)
+            self._drop(shard)
         names = ", ".join
         if gained:
             log.info(
@@ -188,6 +189,10 @@ class Elector:
         if not held:
             log.info("%s is standing by (leads no shard)", self.identity)
         self.on_change(held)
+
+    def _drop(self, shard: int) -> None:
+        self._renewed = {s: sent for s, sent in self._renewed.items() if s != shard}
+        self._records.pop(shard, None)
 
     def _may_hold(self, shard: int) -> bool:
         # Claims in flight count: the campaigns of several shards run concurrently.
@@ -240,15 +245,55 @@ class Elector:
             )
         if written is None:
             # Lost the race (or the Lease moved on under us): stop writing now.
-            self._renewed.pop(shard, None)
-            self._records.pop(shard, None)
+            self._drop(shard)
             return Move.WAIT
-        self._renewed[shard] = sent
+        self._renewed = {**self._renewed, shard: sent}
         self._records[shard] = written
         self._sightings[shard] = Sighting(record=written, since=self._clock())
         return move
 
 
-def always_leading(namespace: str) -> bool:
-    """The gate of a single replica run without leader election."""
-    return True
+class ElectionThread:
+    """Runs an Elector and its API client on an event loop of their own, in a thread.
+
+    The operator's loop can be busy for seconds at a time (thousands of watch events, a
+    take-over's re-check); a renewal queued behind that work would miss the renew deadline
+    and drop leadership under load. In its own thread the campaign gets the interpreter's
+    switch interval (5 ms) instead. `on_change` still runs on the operator's loop.
+    """
+
+    def __init__(self, elector: Elector, *, api: ApiClient) -> None:
+        self.elector = elector
+        self._api = api
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="netiso-leases", daemon=True)
+
+    def start(self) -> None:
+        """Start campaigning; call from the operator's loop."""
+        main = asyncio.get_running_loop()
+        on_change = self.elector.on_change
+
+        def forward(held: frozenset[int]) -> None:
+            main.call_soon_threadsafe(on_change, held)
+
+        self.elector.on_change = forward
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self.elector.start)
+        self._loop.run_forever()
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        """Stop writing, release the held Leases (by default), close the client and the loop."""
+
+        async def finish() -> None:
+            await self.elector.stop(release_leases=release_leases)
+            await self._api.close()
+
+        if self._thread.is_alive():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(finish(), self._loop))
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -8,13 +8,14 @@ deadline, take-over after the lease duration and release are checked to the seco
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import pytest
 
 from netiso.cluster.client import ApiClient, Credentials, Fenced
 from netiso.model.leadership import Move, Timing
-from netiso.reconciling.electing import Elector
+from netiso.reconciling.electing import ElectionThread, Elector
 
 TIMING = Timing(lease_duration=15, renew_deadline=10, retry_period=2)
 
@@ -47,6 +48,9 @@ class LeaseServer:
         stored = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
         self.leases[name] = stored
         return 200, stored
+
+    async def close(self) -> None:
+        """The ApiClient's close: nothing to close in memory."""
 
     def holder(self, name: str = "netiso") -> str | None:
         return cast(str | None, self.leases[name]["spec"].get("holderIdentity"))
@@ -193,3 +197,32 @@ async def test_the_fenced_client_refuses_writes_without_sending_them() -> None:
             await api.request(method, "/api/v1/namespaces/x/events", verb="create", body={})
     assert sent == []
     await api.close()
+
+
+async def test_the_election_thread_campaigns_off_the_operators_loop_and_reports_on_it() -> None:
+    server = LeaseServer()
+    main = asyncio.get_running_loop()
+    calls: list[tuple[frozenset[int], bool]] = []
+    a = Elector(
+        api=cast(ApiClient, server),
+        namespace="netiso-system",
+        name="netiso",
+        identity="a",
+        timing=Timing(lease_duration=15, renew_deadline=10, retry_period=0.1),
+        on_change=lambda held: calls.append((held, asyncio.get_running_loop() is main)),
+    )
+    thread = ElectionThread(a, api=cast(ApiClient, server))
+    thread.start()
+    for _ in range(100):
+        if a.may_write():
+            break
+        await asyncio.sleep(0.02)
+    assert a.may_write()
+    # The operator's loop is blocked for a second: the thread still renews the Lease.
+    renewals = len(server.writes)
+    time.sleep(1.0)  # noqa: ASYNC251  (blocking the loop is the point)
+    assert len(server.writes) >= renewals + 5
+    await thread.stop(release_leases=True)
+    assert server.holder() is None
+    assert calls[0] == (frozenset({0}), True)
+    assert calls[-1] == (frozenset(), True)
