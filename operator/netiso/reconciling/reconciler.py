@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from netiso.cluster import reading
+from netiso.cluster import reading, watching
 from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
 from netiso.cluster.client import ApiClient, ApiError
@@ -58,7 +58,8 @@ class Reconciler:
         self._environment = environment
         self._settings = settings
         self._metrics = metrics
-        self._poster = EventPoster(api)
+        # Events yield to isolation: senders wait until no namespace is waiting.
+        self._poster = EventPoster(api, idle=lambda: self._queue.idle())
         self._events = Events(self._poster)
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
@@ -106,7 +107,7 @@ class Reconciler:
         """True once the initial reconcile of everything known at startup has finished."""
         return self._ready.is_set()
 
-    async def _list_everything(self) -> None:
+    async def _list_everything(self) -> reading.Listing:
         """List everything into the view, retrying with backoff until the server answers."""
         delay = 1.0
         while True:
@@ -122,7 +123,59 @@ class Reconciler:
                 policies=listing.policies,
                 profiles=listing.profiles,
             )
-            return
+            return listing
+
+    def _follow(self, listing: reading.Listing) -> None:
+        """Follow namespaces and managed policies from the listing on, with plain watches."""
+        for watched, version, on_event, on_relist in (
+            (
+                watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
+                listing.namespaces_version,
+                self._namespace_watched,
+                self._namespaces_relisted,
+            ),
+            (
+                watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
+                listing.policies_version,
+                self._policy_watched,
+                self._policies_relisted,
+            ),
+        ):
+            self._tasks.append(
+                asyncio.create_task(
+                    watching.follow(
+                        self._api,
+                        watched,
+                        resource_version=version,
+                        on_event=on_event,
+                        on_relist=on_relist,
+                    ),
+                    name=f"netiso-watch-{watched.kind}",
+                )
+            )
+
+    def _namespace_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.namespace_event(body, deleted=deleted)
+
+    def _policy_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.policy_event(body, deleted=deleted)
+
+    def _namespaces_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
+        for name in set(self.view.namespace_names()) - listed:
+            self.namespace_event({"metadata": {"name": name}}, deleted=True)
+        for body in items:
+            self.namespace_event(body, deleted=False)
+
+    def _policies_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {
+            (str(m.get("namespace", "")), str(m.get("name", "")))
+            for m in (b.get("metadata") or {} for b in items)
+        }
+        for namespace, name in set(self.view.policy_keys()) - listed:
+            self.policy_event({"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+        for body in items:
+            self.policy_event(body, deleted=False)
 
     async def _bootstrap(self) -> None:
         """The startup reconcile and orphan sweep, then readiness.
@@ -132,7 +185,8 @@ class Reconciler:
         Watch events that arrive meanwhile update the view and wait in the queue.
         """
         started = time.monotonic()
-        await self._list_everything()
+        listing = await self._list_everything()
+        self._follow(listing)
         listed = time.monotonic() - started
         for profile in self.view.profile_names():
             entry = self.view.profile(profile)
