@@ -23,6 +23,7 @@ SCENARIOS: Final = (
     "restart",
     "failover",
     "resources",
+    "sharded",
 )
 # Scenarios that need N namespaces isolated first; bootstrap runs (unreported) to get there.
 NEEDS_BOOTSTRAP: Final = frozenset(
@@ -52,6 +53,8 @@ class Options:
     restart_settle: float = 10.0
     # Seconds two replicas are watched at steady state in the failover scenario.
     failover_steady_seconds: float = 30.0
+    # Replicas and shards (one each) of the sharded scenario.
+    shards: int = 2
     # Seconds a restarted operator may take to become ready; None: by N (600 s to 1800 s).
     restart_ready_within: float | None = None
     # NETISO_RESYNC_INTERVAL for the operator; None keeps the operator's default (300 s).
@@ -132,6 +135,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         help="seconds two replicas are watched at steady state (failover)",
     )
     add(
+        "--shards",
+        type=int,
+        default=Options.shards,
+        help="replicas and shards, one each, of the sharded scenario",
+    )
+    add(
         "--restart-ready-within",
         type=float,
         help="seconds a restarted operator may take to become ready (default: 600-1800 by N)",
@@ -163,6 +172,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         report_trials=args.report_trials,
         restart_settle=args.restart_settle,
         failover_steady_seconds=args.failover_steady_seconds,
+        shards=args.shards,
         restart_ready_within=args.restart_ready_within,
         resync_interval=args.resync_interval,
         profile=args.profile,

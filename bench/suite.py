@@ -30,7 +30,17 @@ from bench import reports
 from bench.client import MERGE_PATCH, KubeClient
 from bench.options import Options, parse
 from bench.profiling import Recording
-from bench.scenarios import bootstrap, drift, failover, fanout, raw, restart, steady, trickle
+from bench.scenarios import (
+    bootstrap,
+    drift,
+    failover,
+    fanout,
+    raw,
+    restart,
+    sharded,
+    steady,
+    trickle,
+)
 from bench.session import PROFILES_PATH, RUN_LABEL, Session
 from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.rendering.environment import make_environment
@@ -217,6 +227,9 @@ async def _run_scenarios(session: Session) -> None:
     # Last, so it includes the restarted process (whose peak is its own: VmHWM is per process).
     if options.wants("resources"):
         await _scenario(session, "resources", _resources, report=True)
+    # After everything: it replaces the single operator with sharded replicas for a while.
+    if options.wants("sharded"):
+        await _scenario(session, "sharded", sharded.run, report=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -137,6 +137,16 @@ def test_two_replicas_write_nothing_but_renewals_and_hand_over(
     assert failover["sigterm"]["exit_code"] == 0
 
 
+def test_shards_isolate_every_namespace_once_and_merge_the_status(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    sharded = run[1]["scenarios"]["sharded"]
+    assert (sharded["isolated"], sharded["complete"]) == (N, True), sharded
+    assert sorted(len(r["shards"]) for r in sharded["replicas"]) == [1, 1]
+    assert [r["create_conflicts"] for r in sharded["replicas"]] == [0, 0]
+    assert (sharded["status_namespaces"], sharded["status_in_sync"]) == (N, N)
+
+
 def test_resources_were_sampled_and_everything_cleaned_up(
     run: tuple[Path, dict[str, Any]],
 ) -> None:

@@ -256,13 +256,13 @@ def test_kill_9_of_the_leader_mid_opt_in_the_standby_converges_everything(
         assert is_leader(standby)
         wait_for("all 200 converged", all_isolated(kube_api, names), timeout=120, interval=0.5)
         print(f"kill -9 -> first write of the new leader: {first - killed:.2f} s")
-
-    per_ns = managed_by_namespace(kube_api)
-    # Exactly the expected policies in each (no duplicates, none missed) ...
-    assert {ns: per_ns.get(ns) for ns in names} == dict.fromkeys(names, EXPECTED)
-    # ... and the new leader took over the Lease with one transition.
-    lease = read_lease(kube_api, standby.extra_env["NETISO_LEASE_NAME"])
-    assert lease.spec.holder_identity == standby.extra_env["NETISO_IDENTITY"]
+        per_ns = managed_by_namespace(kube_api)
+        # Exactly the expected policies in each (no duplicates, none missed) ...
+        assert {ns: per_ns.get(ns) for ns in names} == dict.fromkeys(names, EXPECTED)
+        # ... none anywhere else of this test, and the standby holds the Lease now.
+        assert not [ns for ns in per_ns if ns.startswith("ha-kill-") and ns not in names]
+        lease = read_lease(kube_api, standby.extra_env["NETISO_LEASE_NAME"])
+        assert lease.spec.holder_identity == standby.extra_env["NETISO_IDENTITY"]
 
 
 def test_sigterm_releases_the_lease_and_the_standby_takes_over_at_once(
@@ -391,9 +391,8 @@ def test_three_shards_each_namespace_isolated_once_and_a_dead_shard_leader_repla
         wait_for("late ones isolated", all_isolated(kube_api, late), timeout=120)
         lease = shards_lease_holders(kube_api, others[0])
         assert set(lease.values()) <= {op.extra_env["NETISO_IDENTITY"] for op in others}
-
-    per_ns = managed_by_namespace(kube_api)
-    assert {ns: per_ns.get(ns) for ns in names} == dict.fromkeys(names, EXPECTED)
+        per_ns = managed_by_namespace(kube_api)
+        assert {ns: per_ns.get(ns) for ns in names} == dict.fromkeys(names, EXPECTED)
 
 
 def status_counts(api: client.ApiClient, profile: str) -> tuple[int, int] | None:
