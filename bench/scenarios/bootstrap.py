@@ -16,6 +16,20 @@ from bench.session import Session
 from bench.windows import Mark
 
 
+def isolation_figures(
+    *, n: int, done: int, complete: bool, seconds: float, create_seconds: float
+) -> dict[str, Any]:
+    """How a bootstrap of `n` namespaces went: isolated, time, rate, time spent creating."""
+    return {
+        "namespaces": n,
+        "isolated": done,
+        "complete": complete,
+        "seconds": round(seconds, 3),
+        "namespaces_per_second": round(done / seconds, 1),
+        "namespace_create_seconds": round(create_seconds, 3),
+    }
+
+
 async def run(session: Session) -> dict[str, Any]:
     n = session.options.n
     profile = f"{session.prefix}main"
@@ -38,12 +52,13 @@ async def run(session: Session) -> dict[str, Any]:
 
     seconds = finished - begun
     result: dict[str, Any] = {
-        "namespaces": n,
-        "isolated": len(expectation.done),
-        "complete": complete,
-        "seconds": round(seconds, 3),
-        "namespaces_per_second": round(len(expectation.done) / seconds, 1),
-        "namespace_create_seconds": round(create_seconds, 3),
+        **isolation_figures(
+            n=n,
+            done=len(expectation.done),
+            complete=complete,
+            seconds=seconds,
+            create_seconds=create_seconds,
+        ),
         # After the last create returned: how far the operator trailed the creations.
         "tail_seconds": round(max(0.0, finished - begun - create_seconds), 3),
         "latency": summarise(expectation.done[ns] - started[ns] for ns in expectation.done),

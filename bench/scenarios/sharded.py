@@ -18,6 +18,7 @@ from typing import Any
 from tests.integration.harness import OperatorProcess, parse_metrics
 
 from bench.processes import sample
+from bench.scenarios.bootstrap import isolation_figures
 from bench.session import PROFILES_PATH, Session
 
 
@@ -76,15 +77,15 @@ async def run(session: Session) -> dict[str, Any]:
         per_replica = [await asyncio.to_thread(_replica, op) for op in replicas]
         for entry, before, after in zip(per_replica, cpu_before, cpu_after, strict=True):
             entry["cpu_seconds"] = round(after - before, 2)
-        seconds = finished - begun
         return {
             "shards": count,
-            "namespaces": n,
-            "isolated": len(expectation.done),
-            "complete": complete,
-            "seconds": round(seconds, 3),
-            "namespaces_per_second": round(len(expectation.done) / seconds, 1),
-            "namespace_create_seconds": round(create_seconds, 3),
+            **isolation_figures(
+                n=n,
+                done=len(expectation.done),
+                complete=complete,
+                seconds=finished - begun,
+                create_seconds=create_seconds,
+            ),
             "replicas": per_replica,
             "status_namespaces": status.get("namespaces"),
             "status_in_sync": status.get("inSync"),
