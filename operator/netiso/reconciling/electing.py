@@ -156,7 +156,17 @@ class Elector:
             except ApiError as exc:
                 log.warning("lease %s: %s", self.lease_of(shard), exc)
             self._announce()
-            await asyncio.sleep(self._timing.retry_period)
+            await asyncio.sleep(self.next_round_in(shard))
+
+    def next_round_in(self, shard: int) -> float:
+        """The retry period, or less when another holder's Lease runs out sooner: a standby
+        then tries the moment it may take over rather than up to a retry period later."""
+        pause = self._timing.retry_period
+        sighting = self._sightings.get(shard)
+        if shard not in self.held() and sighting is not None and sighting.record.holder:
+            left = sighting.since + sighting.record.duration - self._clock()
+            pause = min(pause, max(left, 0.0) + 0.01)
+        return pause
 
     async def _watch(self) -> None:
         while True:

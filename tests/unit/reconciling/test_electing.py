@@ -117,6 +117,19 @@ async def test_renewals_keep_the_lease_and_others_waiting() -> None:
     assert [verb for verb, _ in server.writes] == ["create"] + ["update"] * 20
 
 
+async def test_a_standby_tries_again_the_moment_the_lease_runs_out() -> None:
+    server, clock = LeaseServer(), Clock()
+    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    await a.round(0)
+    await b.round(0)
+    assert a.next_round_in(0) == TIMING.retry_period  # the holder renews on the retry period
+    assert b.next_round_in(0) == TIMING.retry_period
+    clock.now += 14.5
+    assert b.next_round_in(0) == pytest.approx(0.51)
+    clock.now += 1
+    assert b.next_round_in(0) == pytest.approx(0.01)
+
+
 async def test_a_resumed_leader_whose_lease_was_taken_gets_a_conflict_and_stands_by() -> None:
     server, clock = LeaseServer(), Clock()
     a, b = elector(server, clock, "a"), elector(server, clock, "b")
