@@ -370,8 +370,9 @@ def test_without_a_lease_permission_the_operator_stops_writing(
     proof = LEASE_PROOFS[permission.id]
     operator, profile = lease_operator(permission)
     if proof.first_term:
-        assert holds_within(WINDOW, lambda: leads(operator)), operator.log()
-        assert holds_within(WINDOW, lambda: not leads(operator)), operator.log()
+        # The first term may end before the operator is even ready: read it from the log.
+        assert holds_within(WINDOW, lambda: "no longer the leader" in operator.log())
+        assert "is now the leader" in operator.log()
     # Never (again) the leader, so nothing is isolated.
     assert not holds_within(WINDOW, lambda: leads(operator)), operator.log()
     ns = make_namespace("lease-no", labels={"netiso.io/profile": profile})

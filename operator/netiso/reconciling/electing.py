@@ -163,9 +163,12 @@ class Elector:
         then tries the moment it may take over rather than up to a retry period later."""
         pause = self._timing.retry_period
         sighting = self._sightings.get(shard)
-        if shard not in self.held() and sighting is not None and sighting.record.holder:
+        holder = sighting.record.holder if sighting is not None else ""
+        if sighting is not None and holder and holder != self.identity:
             left = sighting.since + sighting.record.duration - self._clock()
-            pause = min(pause, max(left, 0.0) + 0.01)
+            # Already expired: this round could not take it (its share is full), so no hurry.
+            if left > 0:
+                pause = min(pause, left + 0.01)
         return pause
 
     async def _watch(self) -> None:

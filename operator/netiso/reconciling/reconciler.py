@@ -223,6 +223,7 @@ class Reconciler:
         what is reported for the others. Before the bootstrap, its own pass does this."""
         if not self._bootstrapped:
             return
+        self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.create_task(self._take_over(), name="netiso-takeover"))
 
     async def _take_over(self) -> None:

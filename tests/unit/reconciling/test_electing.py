@@ -126,8 +126,13 @@ async def test_a_standby_tries_again_the_moment_the_lease_runs_out() -> None:
     assert b.next_round_in(0) == TIMING.retry_period
     clock.now += 14.5
     assert b.next_round_in(0) == pytest.approx(0.51)
+    clock.now += 0.49
+    assert b.next_round_in(0) == pytest.approx(0.02)
     clock.now += 1
-    assert b.next_round_in(0) == pytest.approx(0.01)
+    assert b.next_round_in(0) == TIMING.retry_period  # expired and not taken: no hot loop
+    # Its own lapsed Lease (renewals refused, say) is retried on the retry period, not in a
+    # hot loop.
+    assert a.next_round_in(0) == TIMING.retry_period
 
 
 async def test_a_resumed_leader_whose_lease_was_taken_gets_a_conflict_and_stands_by() -> None:
