@@ -98,6 +98,14 @@ def _restart_writes(report: dict[str, Any]) -> float | None:
     return sum(known) if known else None
 
 
+def _failover_steady_writes(report: dict[str, Any]) -> float | None:
+    steady = _get(report, "failover", "steady_two_replicas")
+    if not isinstance(steady, dict):
+        return None
+    replicas = sum(float(r["netiso_writes"]) for r in steady["replicas"])
+    return replicas + float(steady["apiserver_writes"] or 0)
+
+
 def targets(n: int) -> list[Target]:
     rss_limit = 150.0 if n <= 1000 else 400.0
     return [
@@ -146,6 +154,26 @@ def targets(n: int) -> list[Target]:
             "restart-writes",
             "0 writes after restart (SIGTERM and SIGKILL, both counters)",
             _restart_writes,
+            lambda v: v == 0,
+        ),
+        Target(
+            "failover-kill",
+            "kill -9: new leader's first write < lease duration + 2 s (17 s)",
+            lambda r: _get(r, "failover", "sigkill", "first_write_seconds"),
+            lambda v: v < 17.0,
+            "s",
+        ),
+        Target(
+            "failover-term",
+            "SIGTERM: new leader's first write < 5 s",
+            lambda r: _get(r, "failover", "sigterm", "first_write_seconds"),
+            lambda v: v < 5.0,
+            "s",
+        ),
+        Target(
+            "failover-steady",
+            "0 writes by two replicas at steady state besides Lease renewals",
+            _failover_steady_writes,
             lambda v: v == 0,
         ),
         Target(
@@ -268,6 +296,8 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"{ready_text} / {_fmt(restart['netiso_writes'])} / "
                  f"{_fmt(restart['apiserver_writes'])}", "")
             )  # fmt: skip
+    rows.extend(_failover_rows(s.get("failover")))
+    rows.extend(_sharded_rows(s.get("sharded")))
     res = s.get("resources")
     if res and res.get("samples"):
         for label, reading in res["samples"].items():
@@ -280,6 +310,48 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("resources", "operator peak RSS (VmHWM)", f"{res['peak_rss_mib']:.0f} MiB", "")
         )
     return rows
+
+
+def _failover_rows(failover: Any) -> list[tuple[str, str, str, str]]:
+    if not isinstance(failover, dict) or "steady_two_replicas" not in failover:
+        return []
+    steady = failover["steady_two_replicas"]
+    rows = []
+    for replica in steady["replicas"]:
+        role = "leader" if replica["leader"] else "standby"
+        leases = ", ".join(f"{v} {n}" for v, n in replica["lease_requests_by_verb"].items())
+        rows.append(
+            ("failover", f"{steady['seconds']:.0f} s steady, {role}: writes / Lease requests",
+             f"{replica['netiso_writes']} / {leases or 'none'}", "")
+        )  # fmt: skip
+    rows.append(("failover", "steady: API server writes", _fmt(steady["apiserver_writes"]), ""))
+    for kind in ("sigkill", "sigterm"):
+        hand = failover.get(kind) or {}
+        if "new_leader_seconds" in hand:
+            rows.append(
+                ("failover", f"{hand['signal']}: new leader / its first write",
+                 f"{_fmt(hand['new_leader_seconds'], ' s')} / "
+                 f"{_fmt(hand['first_write_seconds'], ' s')}",
+                 f"{hand['isolated']}/{hand['namespaces_opted_in_after_exit']} isolated")
+            )  # fmt: skip
+    return rows
+
+
+def _sharded_rows(sharded: Any) -> list[tuple[str, str, str, str]]:
+    if not isinstance(sharded, dict) or "replicas" not in sharded:
+        return []
+    cpu = ", ".join(
+        f"shard {'/'.join(r['shards']) or '-'}: {r['cpu_seconds']} s" for r in sharded["replicas"]
+    )
+    races = sum(r["create_conflicts"] for r in sharded["replicas"])
+    return [
+        ("sharded", f"{sharded['shards']} shards, {sharded['isolated']}/{sharded['namespaces']} "
+         "isolated, create -> all", f"{sharded['seconds']:.2f} s",
+         f"{sharded['namespaces_per_second']} ns/s"),
+        ("sharded", "CPU per replica", cpu, ""),
+        ("sharded", "AlreadyExists races / merged status (namespaces, in sync)",
+         f"{races} / {sharded['status_namespaces']}, {sharded['status_in_sync']}", ""),
+    ]  # fmt: skip
 
 
 def _code(starts: list[dict[str, Any]]) -> str:
