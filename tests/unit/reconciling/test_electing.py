@@ -64,7 +64,7 @@ class Clock:
         return self.now
 
 
-def elector(server: LeaseServer, clock: Clock, me: str, **kwargs: Any) -> Elector:
+def elector(server: LeaseServer, clock: Clock, *, me: str, **kwargs: Any) -> Elector:
     return Elector(
         api=cast(ApiClient, server),
         namespace="netiso-system",
@@ -78,7 +78,7 @@ def elector(server: LeaseServer, clock: Clock, me: str, **kwargs: Any) -> Electo
 
 async def test_the_first_replica_creates_the_lease_and_the_second_stands_by() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     assert await a.round(0) == Move.CREATE
     assert await b.round(0) == Move.WAIT
     assert a.may_write()
@@ -89,7 +89,7 @@ async def test_the_first_replica_creates_the_lease_and_the_second_stands_by() ->
 
 async def test_a_leader_that_cannot_renew_stops_writing_at_the_renew_deadline() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     await a.round(0)
     await b.round(0)  # b sees a's record now and starts its expiry clock
     clock.now += 9.99
@@ -107,7 +107,7 @@ async def test_a_leader_that_cannot_renew_stops_writing_at_the_renew_deadline() 
 
 async def test_renewals_keep_the_lease_and_others_waiting() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     await a.round(0)
     for _ in range(20):
         clock.now += TIMING.retry_period
@@ -119,7 +119,7 @@ async def test_renewals_keep_the_lease_and_others_waiting() -> None:
 
 async def test_a_standby_tries_again_the_moment_the_lease_runs_out() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     await a.round(0)
     await b.round(0)
     assert a.next_round_in(0) == TIMING.retry_period  # the holder renews on the retry period
@@ -137,7 +137,7 @@ async def test_a_standby_tries_again_the_moment_the_lease_runs_out() -> None:
 
 async def test_a_resumed_leader_whose_lease_was_taken_gets_a_conflict_and_stands_by() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     await a.round(0)
     await b.round(0)
     clock.now += 15  # a is paused: no renewal
@@ -151,7 +151,7 @@ async def test_a_resumed_leader_whose_lease_was_taken_gets_a_conflict_and_stands
 
 async def test_a_renewal_on_a_stale_version_is_refused_and_stops_writing_at_once() -> None:
     server, clock = LeaseServer(), Clock()
-    a = elector(server, clock, "a")
+    a = elector(server, clock, me="a")
     await a.round(0)
     # Someone else wrote the Lease (an operator by hand, say): a's renewal conflicts.
     server.leases["netiso"]["metadata"]["resourceVersion"] = "999"
@@ -162,7 +162,7 @@ async def test_a_renewal_on_a_stale_version_is_refused_and_stops_writing_at_once
 
 async def test_release_on_stop_lets_the_standby_take_over_at_its_next_round() -> None:
     server, clock = LeaseServer(), Clock()
-    a, b = elector(server, clock, "a"), elector(server, clock, "b")
+    a, b = elector(server, clock, me="a"), elector(server, clock, me="b")
     await a.round(0)
     await b.round(0)
     await a.stop(release_leases=True)
@@ -173,8 +173,8 @@ async def test_release_on_stop_lets_the_standby_take_over_at_its_next_round() ->
 
 async def test_a_replica_leads_at_most_its_share_of_shards() -> None:
     server, clock = LeaseServer(), Clock()
-    a = elector(server, clock, "a", shards=3, max_held=2)
-    b = elector(server, clock, "b", shards=3, max_held=2)
+    a = elector(server, clock, me="a", shards=3, max_held=2)
+    b = elector(server, clock, me="b", shards=3, max_held=2)
     for shard in range(3):
         await a.round(shard)
         await b.round(shard)
@@ -185,7 +185,7 @@ async def test_a_replica_leads_at_most_its_share_of_shards() -> None:
 
 async def test_concurrent_campaigns_respect_the_share_too() -> None:
     server, clock = LeaseServer(), Clock()
-    a = elector(server, clock, "a", shards=3, max_held=2)
+    a = elector(server, clock, me="a", shards=3, max_held=2)
     await asyncio.gather(*(a.round(shard) for shard in range(3)))
     assert len(a.held()) == 2
 
@@ -193,7 +193,7 @@ async def test_concurrent_campaigns_respect_the_share_too() -> None:
 async def test_leadership_changes_are_announced_once_each() -> None:
     server, clock = LeaseServer(), Clock()
     seen: list[frozenset[int]] = []
-    a = elector(server, clock, "a", on_change=seen.append)
+    a = elector(server, clock, me="a", on_change=seen.append)
     a.start()
     try:
         await asyncio.sleep(0.4)
