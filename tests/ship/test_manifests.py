@@ -101,12 +101,27 @@ def test_renders_every_component(rendered: list[Obj]) -> None:
         ("PrometheusRule", "netiso-operator"),
         ("NetworkPolicy", "netiso-operator"),
         ("ConfigMap", "netiso-grafana-dashboard"),
+        ("ValidatingAdmissionPolicy", "netiso-guardrails"),
+        ("ValidatingAdmissionPolicy", "netiso-guardrails-baseline"),
+        ("ValidatingAdmissionPolicy", "netiso-managed-policies"),
+        ("ValidatingAdmissionPolicy", "netiso-opt-out"),
+        ("ValidatingAdmissionPolicyBinding", "netiso-guardrails-baseline"),
+        ("ValidatingAdmissionPolicyBinding", "netiso-managed-policies"),
+        ("ValidatingAdmissionPolicyBinding", "netiso-opt-out"),
+        ("ClusterRole", "netiso-break-glass"),
     }
     assert expected <= present, f"missing: {sorted(expected - present)}"
 
 
 def test_namespaced_objects_live_in_the_operator_namespace(rendered: list[Obj]) -> None:
-    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+    cluster_scoped = {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for obj in rendered:
         if obj["kind"] not in cluster_scoped:
             where = obj["metadata"].get("namespace")
