@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 
 import yaml
 
+from netiso.checking import add_guardrail_commands
 from netiso.model.fields import json_type
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--output", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_validate)
 
+    add_guardrail_commands(subparsers)
     _add_cluster_facing_commands(subparsers)
     return parser
 
