@@ -18,6 +18,14 @@ from typing import Any, Final, TextIO
 import jinja2
 import yaml
 
+from netiso import conventions
+from netiso.model.documents import (
+    DEFAULT_LIMITS,
+    DocumentError,
+    DocumentLimits,
+    clipped,
+    load_documents,
+)
 from netiso.model.fields import json_type
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
@@ -151,20 +159,40 @@ class _Document:
     problems: list[Problem] = field(default_factory=list)
 
 
+def read_input(name: str, *, limits: DocumentLimits = DEFAULT_LIMITS) -> str:
+    """The text of a file ('-': stdin), reading at most one byte past the size limit.
+
+    Raises DocumentError for an oversized or non-UTF-8 input, OSError when unreadable.
+    """
+    if name == _STDIN:
+        stream = getattr(sys.stdin, "buffer", None)
+        raw: bytes | str = (stream or sys.stdin).read(limits.max_bytes + 1)
+    else:
+        with open(name, "rb") as file:
+            raw = file.read(limits.max_bytes + 1)
+    if len(raw) > limits.max_bytes:
+        raise DocumentError(
+            source=name, message=f"is larger than the limit of {limits.max_bytes} bytes"
+        )
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DocumentError(source=name, message="cannot read: not UTF-8 text") from None
+
+
 def _documents(name: str) -> Iterator[_Document]:
     """The non-empty documents of a file; an unreadable file or bad YAML is one problem."""
     try:
-        text = sys.stdin.read() if name == _STDIN else Path(name).read_text(encoding="utf-8")
+        bodies = [
+            body for body in load_documents(read_input(name), source=name) if body is not None
+        ]
     except OSError as error:
         yield _Document(name, problems=[Problem("", f"cannot read: {error.strerror or error}")])
         return
-    except UnicodeDecodeError:
-        yield _Document(name, problems=[Problem("", "cannot read: not UTF-8 text")])
-        return
-    try:
-        bodies = [body for body in yaml.safe_load_all(text) if body is not None]
-    except yaml.YAMLError as error:
-        yield _Document(name, problems=[Problem("", f"invalid YAML: {_yaml_reason(error)}")])
+    except DocumentError as error:
+        yield _Document(name, problems=[Problem("", error.detail)])
         return
     if not bodies:
         yield _Document(name, problems=[Problem("", "no YAML document found")])
@@ -172,13 +200,6 @@ def _documents(name: str) -> Iterator[_Document]:
     for index, body in enumerate(bodies, start=1):
         # Name the document only when there are several: `file#2: spec...`.
         yield _Document(name if len(bodies) == 1 else f"{name}#{index}", body=body)
-
-
-def _yaml_reason(error: yaml.YAMLError) -> str:
-    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return str(error).replace("\n", " ")
 
 
 def _parse(document: _Document) -> Profile | None:
@@ -246,40 +267,101 @@ def _namespace_facts(name: str, labels: Sequence[str]) -> NamespaceFacts:
 
 def _validate(args: argparse.Namespace) -> int:
     env = _environment(args)
-    report: list[dict[str, Any]] = []
-    for name in args.files:
+    checked: list[_Checked] = []
+    for name in _input_files(args.files):
         for document in _documents(name):
-            profile = _parse(document)
-            warnings: tuple[Problem, ...] = ()
-            if profile is not None:
-                warnings = profile_warnings(profile)
-                try:
-                    render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
-                except RenderError as error:
-                    document.problems.append(Problem("", str(error)))
-            report.append(
-                {
-                    "file": document.label,
-                    "valid": not document.problems,
-                    "problems": [_finding(problem) for problem in document.problems],
-                    "warnings": [_finding(warning) for warning in warnings],
-                }
-            )
+            if skipped := _other_kind(document.body):
+                # A kustomization.yaml or a Deployment beside the profiles is not a mistake.
+                print(f"{document.label}: skipped: {skipped}", file=sys.stderr)
+                continue
+            checked.append(_check(document, env=env))
             if args.output == "text":
                 _print_findings(document.label, document.problems, stream=sys.stdout)
-                _print_findings(document.label, warnings, stream=sys.stdout, warning=True)
-    valid = all(entry["valid"] for entry in report)
+                _print_findings(
+                    document.label, checked[-1].warnings, stream=sys.stdout, warning=True
+                )
+    valid = bool(checked) and all(entry.valid for entry in checked)
     if args.output == "json":
+        report = [entry.as_dict() for entry in checked]
         print(json.dumps({"valid": valid, "documents": report}, indent=2))
-    else:
-        invalid = sum(1 for entry in report if not entry["valid"])
+    if not checked:
+        print("no IsolationProfile found", file=sys.stderr)
+    elif args.output == "text":
+        invalid = sum(1 for entry in checked if not entry.valid)
         summary = (
-            f"{len(report)} document(s) valid"
+            f"{len(checked)} document(s) valid"
             if valid
-            else f"{invalid} of {len(report)} document(s) invalid"
+            else f"{invalid} of {len(checked)} document(s) invalid"
         )
         print(summary, file=sys.stderr)
     return EXIT_OK if valid else EXIT_INVALID
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated document: its problems (on the document) and its warnings."""
+
+    document: _Document
+    warnings: tuple[Problem, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.document.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.document.label,
+            "valid": self.valid,
+            "problems": [_finding(problem) for problem in self.document.problems],
+            "warnings": [_finding(warning) for warning in self.warnings],
+        }
+
+
+def _check(document: _Document, *, env: jinja2.Environment) -> _Checked:
+    """Parse one document and render it for a stand-in namespace."""
+    profile = _parse(document)
+    warnings: tuple[Problem, ...] = ()
+    if profile is not None:
+        warnings = profile_warnings(profile)
+        try:
+            render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
+        except RenderError as error:
+            document.problems.append(Problem("", str(error)))
+    return _Checked(document=document, warnings=warnings)
+
+
+_MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")
+
+
+def _input_files(names: Sequence[str]) -> Iterator[str]:
+    """Each name, a directory replaced by its YAML and JSON files (sorted, not recursive)."""
+    for name in names:
+        directory = Path(name)
+        if name == _STDIN or not directory.is_dir():
+            yield name
+            continue
+        yield from sorted(
+            str(path)
+            for path in directory.iterdir()
+            if path.suffix in _MANIFEST_SUFFIXES and path.is_file()
+        )
+
+
+def _other_kind(body: object) -> str:
+    """Why a document is not netiso's to validate ("" when it is, or claims to be).
+
+    Only a document that names another API group is skipped: one without apiVersion, or with
+    netiso's group and a misspelt kind, is validated and gets its problems reported.
+    """
+    if not isinstance(body, dict):
+        return ""
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return ""
+    group = api_version.rpartition("/")[0]
+    if group == conventions.GROUP:
+        return ""
+    return f"{clipped(kind)} ({clipped(api_version)}) is not an {conventions.KIND}"
 
 
 def _finding(problem: Problem) -> dict[str, str]:
