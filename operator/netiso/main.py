@@ -2,6 +2,7 @@
 
 from netiso.handlers import (  # noqa: F401  (imported for their Kopf registrations)
     lifecycle,
+    login,
     namespaces,
     policies,
     profiles,
