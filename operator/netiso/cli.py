@@ -316,7 +316,7 @@ class _Checked:
         }
 
 
-def _check(document: _Document, *, env: jinja2.Environment) -> _Checked:
+def _check(document: _Document, *, env: Templates) -> _Checked:
     """Parse one document and render it for a stand-in namespace."""
     profile = _parse(document)
     warnings: tuple[Problem, ...] = ()
