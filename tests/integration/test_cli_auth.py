@@ -30,7 +30,13 @@ from tests.integration.harness import (
     running_operator,
     wait_for,
 )
-from tests.integration.ship_cluster import create_profile, policies_in, remove_profile
+from tests.integration.ship_cluster import (
+    GATEWAY,
+    create_profile,
+    policies_in,
+    profile_body,
+    remove_profile,
+)
 
 # What `netiso status` and `netiso diff` read (docs/cli.md#permissions).
 CLI_RULES: list[dict[str, Any]] = [
@@ -236,3 +242,137 @@ def test_the_operator_runs_with_a_token_or_exec_plugin_kubeconfig(
     if kind == "exec":
         # Kopf's login ran the plugin (and nothing else logged in for netiso's own client).
         assert account.plugin_calls() >= 1
+
+
+# --- what the read-only identity sees ----------------------------------------------------------
+
+
+def test_status_filters_by_profile_and_selector_and_sums_up(
+    identity: MakeIdentity, kube_api: client.ApiClient, make_namespace: MakeNamespace
+) -> None:
+    install_crd(kube_api)
+    first, second = unique_name("first"), unique_name("second")
+    for name in (first, second):
+        create_profile(kube_api, name)
+    try:
+        a = make_namespace("a", labels={conventions.PROFILE_LABEL: first, "team": "x"})
+        c = make_namespace("c", labels={conventions.PROFILE_LABEL: first, "team": "y"})
+        make_namespace("b", labels={conventions.PROFILE_LABEL: second, "team": "x"})
+        kubeconfig = identity(CLI_RULES).token_kubeconfig()
+
+        by_profile = netiso(kubeconfig, "status", "--profile", first, "-o", "yaml")
+        assert by_profile.returncode == 0, by_profile.stderr
+        assert [row["namespace"] for row in yaml.safe_load(by_profile.stdout)] == sorted([a, c])
+
+        by_both = netiso(kubeconfig, "status", "--profile", first, "-l", "team=x")
+        assert by_both.returncode == 0, by_both.stderr
+        assert by_both.stdout.splitlines() == [
+            "NAMESPACE" + " " * (len(a) - 6) + "PROFILE" + " " * (len(first) - 4) + "STATE"
+            "     PENDING   DRIFT",
+            f"{a}   {first}   pending   2         -",
+            "1 namespace: 1 pending",
+        ]
+
+        wide = netiso(kubeconfig, "status", "--profile", first, "-o", "wide")
+        assert wide.stdout.splitlines()[0].split() == [
+            "NAMESPACE",
+            "PROFILE",
+            "STATE",
+            "PENDING",
+            "DRIFT",
+            "MESSAGE",
+        ]
+        assert wide.stdout.splitlines()[-1] == "2 namespaces: 2 pending"
+
+        nothing = netiso(kubeconfig, "status", "-l", "team=nobody")
+        assert (nothing.returncode, nothing.stdout) == (0, "no namespace matches\n")
+    finally:
+        for name in (first, second):
+            remove_profile(kube_api, name)
+
+
+def test_diff_profile_previews_a_file_against_the_live_namespaces_and_writes_nothing(
+    identity: MakeIdentity,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profile: str,
+    tmp_path: Path,
+) -> None:
+    opted_in = [make_namespace("live", labels={conventions.PROFILE_LABEL: profile}) for _ in "ab"]
+    newcomer = make_namespace("new")
+    reader = identity(CLI_RULES).token_kubeconfig()
+    operator_kubeconfig = identity(operator_cluster_role()["rules"]).token_kubeconfig()
+    unchanged = tmp_path / "unchanged.yaml"
+    unchanged.write_text(yaml.safe_dump(profile_body(profile)))
+    widened = tmp_path / "widened.yaml"
+    # A kustomization beside the profile is skipped, as validate skips it.
+    widened.write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n---\n"
+        + yaml.safe_dump(profile_body(profile, gateway=GATEWAY))
+    )
+    with running_operator(kubeconfig=operator_kubeconfig, log_path=tmp_path / "operator.log"):
+        for namespace in opted_in:
+            wait_for(
+                f"{namespace} isolated",
+                lambda ns=namespace: "netiso-default-deny" in policies_in(kube_api, ns),
+                timeout=60,
+            )
+        before = {ns: policies_in(kube_api, ns) for ns in [*opted_in, newcomer]}
+
+        same = netiso(reader, "diff", "--profile", str(unchanged), "-A")
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert sorted(line for line in same.stdout.splitlines()) == sorted(
+            f"# namespace {ns}: isolated (profile {profile})" for ns in opted_in
+        )
+
+        wider = netiso(reader, "diff", "--profile", str(widened), "-A")
+        assert wider.returncode == 1, wider.stderr
+        for namespace in opted_in:
+            assert f"+++ desired/{namespace}/netiso-allow-gateway-ingress" in wider.stdout
+            assert f"desired/{namespace}/netiso-default-deny" not in wider.stdout
+        assert newcomer not in wider.stdout
+
+        preview = netiso(reader, "diff", "--profile", str(widened), "-n", newcomer, "-o", "json")
+        assert preview.returncode == 1, preview.stderr
+        (report,) = json.loads(preview.stdout)
+        assert (report["namespace"], report["profile"]) == (newcomer, profile)
+        assert f"+++ desired/{newcomer}/netiso-default-deny" in report["diff"]
+
+        after = {ns: policies_in(kube_api, ns) for ns in [*opted_in, newcomer]}
+    assert {ns: sorted(p) for ns, p in after.items()} == {ns: sorted(p) for ns, p in before.items()}
+
+
+def test_version_reports_the_operator_deployments_it_can_list(
+    identity: MakeIdentity, kube_api: client.ApiClient, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("op")
+    apps = client.AppsV1Api(kube_api)
+    for name, labels, image in (
+        ("labelled", {"app.kubernetes.io/version": "1.2.3"}, "netiso"),
+        ("tagged", {}, "registry.example:5000/netiso:2.0.0@sha256:" + "0" * 64),
+    ):
+        selector = {"app.kubernetes.io/name": "netiso", "app.kubernetes.io/instance": name}
+        apps.create_namespaced_deployment(
+            namespace,
+            {
+                "metadata": {"name": name, "labels": {**selector, **labels}},
+                "spec": {
+                    "selector": {"matchLabels": selector},
+                    "template": {
+                        "metadata": {"labels": selector},
+                        "spec": {"containers": [{"name": "operator", "image": image}]},
+                    },
+                },
+            },
+        )
+    rules = [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list"]}]
+    kubeconfig = identity(rules).token_kubeconfig()
+    result = netiso(kubeconfig, "version", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["clientVersion"] == "0.1.0"
+    mine = {o["name"]: o["version"] for o in report["operators"] if o["namespace"] == namespace}
+    assert mine == {"labelled": "1.2.3", "tagged": "2.0.0"}
+    text = netiso(kubeconfig, "version").stdout.splitlines()
+    assert text[0] == "Client Version: 0.1.0"
+    assert f"Operator Version: 1.2.3 ({namespace}/labelled)" in text
