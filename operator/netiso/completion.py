@@ -23,7 +23,8 @@ _DIR_METAVARS: Final = frozenset({"DIR"})
 class _Command:
     """What completes after one (sub)command word."""
 
-    words: list[str] = field(default_factory=list)  # options and sub-subcommands
+    options: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # subcommands, positional choices
     choices: dict[str, list[str]] = field(default_factory=dict)  # option -> its values
     files: list[str] = field(default_factory=list)  # options taking a file
     directories: list[str] = field(default_factory=list)  # options taking a directory
@@ -77,12 +78,18 @@ def script(parser: argparse.ArgumentParser, *, shell: str, programs: tuple[str, 
         if command.valued:
             lines.append(f"                {'|'.join(command.valued)}) return ;;")
         lines.append("            esac")
-        words = shlex.quote(" ".join(command.words))
+        # Options only once a '-' is typed, as kubectl completes; else names or files.
+        options = shlex.quote(" ".join(command.options))
+        lines.append('            if [[ "$cur" == -* ]]; then')
+        lines.append(f'                COMPREPLY=($(compgen -W {options} -- "$cur"))')
         if command.positional == "file":
-            lines.append('            if [[ "$cur" != -* ]]; then')
-            lines.append('                COMPREPLY=($(compgen -f -- "$cur")); return')
-            lines.append("            fi")
-        lines.append(f'            COMPREPLY=($(compgen -W {words} -- "$cur")) ;;')
+            lines.append("            else")
+            lines.append('                COMPREPLY=($(compgen -f -- "$cur"))')
+        elif command.names:
+            names = shlex.quote(" ".join(command.names))
+            lines.append("            else")
+            lines.append(f'                COMPREPLY=($(compgen -W {names} -- "$cur"))')
+        lines.append("            fi ;;")
     lines += ["    esac", "}"]
     lines += [f"complete -o filenames -F _netiso {program}" for program in programs]
     body = "\n".join(lines) + "\n"
@@ -103,16 +110,16 @@ def _walk(parser: argparse.ArgumentParser, *, path: str) -> Iterator[tuple[str, 
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, subparser in action.choices.items():
-                command.words.append(name)
+                command.names.append(name)
                 below.append((f"{path} {name}".strip(), subparser))
             continue
         if not action.option_strings:
             if action.choices:
-                command.words.extend(str(choice) for choice in action.choices)
+                command.names.extend(str(choice) for choice in action.choices)
             elif action.metavar in _FILE_METAVARS or action.type is Path:
                 command.positional = "file"
             continue
-        command.words.extend(action.option_strings)
+        command.options.extend(action.option_strings)
         if action.nargs == 0:
             continue
         options = "|".join(action.option_strings)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,23 +33,33 @@ class Run:
     peak_rss: int
 
 
+# A process's peak RSS includes what it inherited at fork (Linux carries the high-water mark
+# across exec), and pytest grows: so a small launcher forks the command and reports its rusage.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "netiso.cli", *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+with open(os.environ["PEAK_FILE"], "w") as peak:
+    peak.write(str(usage.ru_maxrss * 1024))  # kilobytes on Linux
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def netiso(*argv: str) -> Run:
-    """Run `python -m netiso.cli argv` and measure the child's peak resident set size."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "netiso.cli", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "operator")},
-    )
-    # communicate() would reap the child itself and lose its rusage: read, then wait4.
-    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stdout.close()  # type: ignore[union-attr]
-    process.stderr.close()  # type: ignore[union-attr]
-    # ru_maxrss is in kilobytes on Linux.
-    return Run(process.returncode, out, err, usage.ru_maxrss * 1024)
+    """Run `python -m netiso.cli argv` and measure that process's peak resident set size."""
+    with tempfile.TemporaryDirectory() as directory:
+        peak = Path(directory) / "peak"
+        result = subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, *argv],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO / "operator"), "PEAK_FILE": str(peak)},
+            check=False,
+            timeout=120,
+        )
+        return Run(result.returncode, result.stdout, result.stderr, int(peak.read_text()))
 
 
 def assert_clean(run: Run) -> None:

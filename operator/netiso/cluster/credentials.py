@@ -171,7 +171,8 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
         ca_file=configuration.ssl_ca_cert,
         cert_file=configuration.cert_file,
         key_file=configuration.key_file,
-        token=token or None,
+        # client-go trims a tokenFile's trailing newline; the kubernetes client does not.
+        token=token.strip() or None,
         verify=bool(configuration.verify_ssl),
         namespace=namespace,
     )
