@@ -31,7 +31,7 @@ from netiso.inspection import (
 from netiso.model.entries import ProfileEntry
 from netiso.model.names import dns1123_label_problem
 from netiso.rendering.environment import Templates, make_environment
-from netiso.settings import Settings
+from netiso.settings import Settings, SettingsError
 
 EXIT_ERROR: Final = 2
 # What each command reads, for the message when the API server says 403.
@@ -162,7 +162,7 @@ def _handle(command: Command) -> Callable[[argparse.Namespace], int]:
             return asyncio.run(_run(command, args=args, credentials=credentials))
         except ApiError as error:
             return _fail(name, explain(error, server=credentials.server, command=name))
-        except InputError as error:
+        except (InputError, SettingsError) as error:
             return _fail(name, str(error))
 
     return handler

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from netiso import conventions
+from netiso import __version__, conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
 from tests.integration.conftest import MakeNamespace, unique_name
 from tests.integration.harness import (
@@ -370,9 +370,9 @@ def test_version_reports_the_operator_deployments_it_can_list(
     result = netiso(kubeconfig, "version", "-o", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["clientVersion"] == "0.1.0"
+    assert report["clientVersion"] == __version__
     mine = {o["name"]: o["version"] for o in report["operators"] if o["namespace"] == namespace}
     assert mine == {"labelled": "1.2.3", "tagged": "2.0.0"}
     text = netiso(kubeconfig, "version").stdout.splitlines()
-    assert text[0] == "Client Version: 0.1.0"
+    assert text[0] == f"Client Version: {__version__}"
     assert f"Operator Version: 1.2.3 ({namespace}/labelled)" in text

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from netiso import __version__
 from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.kits.processes import free_port
 
@@ -79,7 +80,7 @@ def test_no_kubeconfig_at_all(tmp_path: Path, argv: list[str]) -> None:
     message = assert_one_line_error(result, argv[0])
     assert message == "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config"
     if argv[0] == "version":
-        assert result.stdout == "Client Version: 0.1.0\n"
+        assert result.stdout == f"Client Version: {__version__}\n"
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=IDS)
@@ -123,7 +124,7 @@ def test_an_unreachable_server(tmp_path: Path, argv: list[str]) -> None:
     message = assert_one_line_error(result, argv[0])
     assert message.startswith(f"cannot reach the API server at {server}: Cannot connect to host")
     if argv[0] == "version":
-        assert result.stdout == "Client Version: 0.1.0\n"
+        assert result.stdout == f"Client Version: {__version__}\n"
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=IDS)

@@ -83,6 +83,7 @@ class ApiClient:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._session_tls: tuple[object, ...] = ()
+        self._retired: list[aiohttp.ClientSession] = []
 
     async def credentials(self) -> Credentials:
         """The credentials the next request will use (waits until there are some)."""
@@ -93,12 +94,9 @@ class ApiClient:
         if self._session is not None and not self._session.closed and tls == self._session_tls:
             return self._session
         if self._session is not None and not self._session.closed:
-            # New certificates or server: requests in flight on the old session may fail and
-            # are retried; closing it later keeps them from leaking.
-            old = self._session
-            asyncio.get_running_loop().call_later(
-                (self._timeout.total or 30.0) + 1, lambda: asyncio.ensure_future(old.close())
-            )
+            # New certificates or server: requests in flight on the old session finish (or
+            # fail and are retried); it is closed with the client.
+            self._retired.append(self._session)
         connector = aiohttp.TCPConnector(ssl=_ssl_context(credentials), limit=self._connections)
         self._session = aiohttp.ClientSession(
             base_url=credentials.server.rstrip("/"),
@@ -109,10 +107,12 @@ class ApiClient:
         return self._session
 
     async def close(self) -> None:
-        """Close the HTTP session; safe to call twice."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP session(s); safe to call twice."""
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()
+        self._retired.clear()
+        self._session = None
 
     def _observe(self, verb: str, code: str) -> None:
         if self._observer is not None:
