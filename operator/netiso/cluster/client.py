@@ -84,6 +84,7 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
         self._session_tls: tuple[object, ...] = ()
         self._retired: list[aiohttp.ClientSession] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def credentials(self) -> Credentials:
         """The credentials the next request will use (waits until there are some)."""
@@ -94,9 +95,12 @@ class ApiClient:
         if self._session is not None and not self._session.closed and tls == self._session_tls:
             return self._session
         if self._session is not None and not self._session.closed:
-            # New certificates or server: requests in flight on the old session finish (or
-            # fail and are retried); it is closed with the client.
+            # New certificates or server (a new login): requests in flight on the old session
+            # get one request timeout to finish before it closes.
             self._retired.append(self._session)
+            task = asyncio.get_running_loop().create_task(self._close_later(self._session))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         connector = aiohttp.TCPConnector(ssl=_ssl_context(credentials), limit=self._connections)
         self._session = aiohttp.ClientSession(
             base_url=credentials.server.rstrip("/"),
@@ -106,8 +110,15 @@ class ApiClient:
         self._session_tls = tls
         return self._session
 
+    async def _close_later(self, session: aiohttp.ClientSession) -> None:
+        await asyncio.sleep(self._timeout.total or 30.0)
+        self._retired.remove(session)
+        await session.close()
+
     async def close(self) -> None:
         """Close the HTTP session(s); safe to call twice."""
+        for task in list(self._closing):
+            task.cancel()
         for session in [*self._retired, self._session]:
             if session is not None:
                 await session.close()

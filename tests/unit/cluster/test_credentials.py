@@ -197,3 +197,26 @@ async def test_requests_wait_for_the_first_login(server: tuple[str, list[str]]) 
     finally:
         await api.close()
     assert status == 200
+
+
+async def test_new_connection_facts_get_a_new_session_and_the_old_one_closes(
+    server: tuple[str, list[str]],
+) -> None:
+    url, seen = server
+    source = PublishedCredentials()
+    source.publish(Credentials(server=url, token="good"))
+    api = ApiClient(source, timeout=0.2)
+    try:
+        await api.request("GET", "/api/v1/namespaces", verb="list")
+        first = api._session
+        # Same server, another address form: what a login with new certificates looks like.
+        source.publish(Credentials(server=url.replace("127.0.0.1", "localhost"), token="good"))
+        await api.request("GET", "/api/v1/namespaces", verb="list")
+        assert api._session is not first
+        assert first is not None
+        assert not first.closed
+        await asyncio.sleep(0.5)  # one request timeout later
+        assert first.closed
+    finally:
+        await api.close()
+    assert seen == ["Bearer good", "Bearer good"]
