@@ -148,3 +148,43 @@ def test_zsh_completion_loads_the_same_function_through_bashcompinit(
     assert code == 0
     assert out.startswith("#compdef netiso kubectl-netiso\nautoload -U +X bashcompinit")
     assert "complete -o filenames -F _netiso kubectl-netiso" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "apiVersion: netiso.io/v1alpha1\nkind: IsolationProfile\nkind: X\n",
+            '{path}: duplicate key "kind" at line 3, column 1 (first at line 2)',
+        ),
+        (
+            "apiVersion: netiso.io/v1alpha1\nkind: IsolationProfile\nmetadata: {name: a}\n"
+            "spec: {mode: Later}\n",
+            '{path}: spec.mode: must be one of Enforce, DryRun, got "Later"',
+        ),
+        (
+            "apiVersion: netiso.io/v1alpha1\nkind: IsolationProfile\nmetadata: {name: a}\n---\n"
+            "apiVersion: netiso.io/v1alpha1\nkind: IsolationProfile\nmetadata: {name: b}\n",
+            "{path}: holds 2 profiles; diff --profile takes one",
+        ),
+    ],
+    ids=["duplicate key", "invalid profile", "two profiles"],
+)
+def test_diff_profile_refuses_a_bad_file_before_asking_the_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    # The server does not exist: the file is checked first, so the message is about the file.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    path = tmp_path / "profile.yaml"
+    path.write_text(content)
+    code, out, err = run(
+        capsys, "diff", "--kubeconfig", str(kubeconfig), "--profile", str(path), "-A"
+    )
+    assert (code, out) == (2, "")
+    assert err == f"netiso diff: error: {expected.format(path=path)}\n"
