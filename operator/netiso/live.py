@@ -222,19 +222,18 @@ async def _diff(context: Context) -> int:
         protected=_protected(),
         candidate=candidate,
     )
-    if not args.all_namespaces and not reports:
-        # Neither opted in nor holding managed policies: netiso has nothing to do there.
-        print(f"# namespace {context.namespace}: not opted in, no managed policies")
-    elif not reports:
-        scope = f"uses profile {candidate.name}" if candidate else "is opted in"
-        print(f"# no namespace {scope}")
-    if args.output == "diff":
+    if args.output != "diff":
+        data = [report.as_dict() for report in reports]
+        sys.stdout.write(printing.dumps(data, output=args.output))
+    elif reports:
         for report in reports:
             _print_diff(report)
+    elif args.all_namespaces:
+        scope = f"uses profile {candidate.name}" if candidate else "is opted in"
+        print(f"# no namespace {scope}")
     else:
-        sys.stdout.write(
-            printing.dumps([report.as_dict() for report in reports], output=args.output)
-        )
+        # Neither opted in nor holding managed policies: netiso has nothing to do there.
+        print(f"# namespace {context.namespace}: not opted in, no managed policies")
     return 1 if any(report.changes for report in reports) else 0
 
 
