@@ -3,7 +3,5 @@
 from netiso.handlers import (  # noqa: F401  (imported for their Kopf registrations)
     lifecycle,
     login,
-    namespaces,
-    policies,
     profiles,
 )
