@@ -20,7 +20,7 @@ import yaml
 from netiso import __version__, inputs, printing
 from netiso.completion import SHELLS
 from netiso.completion import script as completion_script
-from netiso.inputs import Document, input_files, other_kind, parse
+from netiso.inputs import Document, add_templates_option, input_files, other_kind, parse
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.problems import Problem
@@ -100,7 +100,7 @@ def build_parser(prog: str = "netiso") -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a label of the namespace (repeatable)",
     )
-    _add_templates_option(render)
+    add_templates_option(render)
     printing.add_output_option(
         render, formats=(printing.YAML, printing.JSON), default=printing.YAML
     )
@@ -115,7 +115,7 @@ def build_parser(prog: str = "netiso") -> argparse.ArgumentParser:
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="YAML file ('-': stdin)")
-    _add_templates_option(validate)
+    add_templates_option(validate)
     printing.add_output_option(
         validate, formats=("text", printing.JSON, printing.YAML), default="text"
     )
@@ -151,15 +151,6 @@ def _add_cluster_facing_commands(
     add_live_commands(subparsers)
     add_cluster_commands(subparsers)
     add_demo_command(subparsers)
-
-
-def _add_templates_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--templates",
-        type=Path,
-        metavar="DIR",
-        help="directory of *.yaml.j2 policy templates (default: the shipped ones)",
-    )
 
 
 def _environment(args: argparse.Namespace) -> Templates:

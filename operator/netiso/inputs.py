@@ -6,6 +6,7 @@ one Document per YAML document with the problems that stop it being read or pars
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,16 @@ from netiso.model.problems import Problem, ProfileError
 from netiso.model.profiles import Profile, parse_profile
 
 STDIN: Final = "-"
+
+
+def add_templates_option(parser: argparse.ArgumentParser) -> None:
+    """`--templates DIR`: policy templates to use instead of the shipped ones."""
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="directory of *.yaml.j2 policy templates (default: the shipped ones)",
+    )
 
 
 @dataclass

@@ -13,7 +13,6 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from netiso import __version__, conventions, inputs, printing
@@ -127,9 +126,7 @@ def _add_scope_options(parser: argparse.ArgumentParser) -> None:
         "--all-namespaces", "-A", action="store_true", help="every opted-in namespace"
     )
     _add_connection_options(parser)
-    parser.add_argument(
-        "--templates", type=Path, default=None, metavar="DIR", help="policy templates directory"
-    )
+    inputs.add_templates_option(parser)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
