@@ -286,6 +286,8 @@ async def _status(context: Context) -> int:
     namespace = args.namespace
     if namespace:
         _check_namespace(namespace)
+        if args.selector:
+            raise InputError("--selector filters all namespaces: use it without --namespace")
     snapshot = await read_snapshot(context.api, namespace=namespace, selector=selector)
     lines = status_lines(snapshot, environment=context.templates(), protected=_protected())
     if args.profile:

@@ -150,6 +150,29 @@ def test_zsh_completion_loads_the_same_function_through_bashcompinit(
     assert "complete -o filenames -F _netiso kubectl-netiso" in out
 
 
+def nowhere(tmp_path: Path) -> Path:
+    """A kubeconfig naming a server that does not exist."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    return kubeconfig
+
+
+def test_status_refuses_a_selector_with_one_namespace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = str(nowhere(tmp_path))
+    code, out, err = run(capsys, "status", "--kubeconfig", kubeconfig, "-n", "a", "-l", "x=y")
+    assert (code, out) == (2, "")
+    assert err == (
+        "netiso status: error: --selector filters all namespaces: use it without --namespace\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -174,13 +197,7 @@ def test_diff_profile_refuses_a_bad_file_before_asking_the_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
 ) -> None:
     # The server does not exist: the file is checked first, so the message is about the file.
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
-    )
+    kubeconfig = nowhere(tmp_path)
     path = tmp_path / "profile.yaml"
     path.write_text(content)
     code, out, err = run(
