@@ -310,13 +310,12 @@ def test_diff_profile_previews_a_file_against_the_live_namespaces_and_writes_not
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n---\n"
         + yaml.safe_dump(profile_body(profile, gateway=GATEWAY))
     )
+
+    def isolated() -> bool:
+        return all("netiso-default-deny" in policies_in(kube_api, ns) for ns in opted_in)
+
     with running_operator(kubeconfig=operator_kubeconfig, log_path=tmp_path / "operator.log"):
-        for namespace in opted_in:
-            wait_for(
-                f"{namespace} isolated",
-                lambda ns=namespace: "netiso-default-deny" in policies_in(kube_api, ns),
-                timeout=60,
-            )
+        wait_for("both namespaces isolated", isolated, timeout=60)
         before = {ns: policies_in(kube_api, ns) for ns in [*opted_in, newcomer]}
 
         same = netiso(reader, "diff", "--profile", str(unchanged), "-A")

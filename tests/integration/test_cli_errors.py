@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def netiso(
 
 
 def kubeconfig_file(
-    directory: Path, *, server: str, user: dict[str, object], ca: Path | None = None
+    directory: Path, *, server: str, user: Mapping[str, object], ca: Path | None = None
 ) -> Path:
     cluster: dict[str, object] = {"server": server}
     if ca is not None:

@@ -134,7 +134,7 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
     files = kubeconfig or os.environ.get("KUBECONFIG") or str(_DEFAULT_KUBECONFIG)
     try:
         with _kubeconfig_errors() as errors:
-            contexts, active = k8s_config.list_kube_config_contexts(config_file=files)  # type: ignore[no-untyped-call]
+            contexts, active = k8s_config.list_kube_config_contexts(config_file=files)
             names = [str(entry.get("name")) for entry in contexts or []]
             if context is not None and context not in names:
                 raise CredentialsError(
@@ -204,7 +204,7 @@ def _load_kubeconfig(files: str, *, context: str | None) -> Any:
 
     configuration = k8s_client.Configuration()
     # persist_config=False: never write refreshed OIDC tokens back into the user's file.
-    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+    k8s_config.load_kube_config(
         config_file=files,
         context=context,
         client_configuration=configuration,
