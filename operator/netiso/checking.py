@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from netiso.inputs import read_input
+from netiso.model.documents import DocumentError, load_documents
 from netiso.model.fields import json_type
 from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, violations
 from netiso.model.profiles import Profile, ProfileError, parse_profile
@@ -171,19 +173,15 @@ def _yaml_files(path: Path) -> list[Path]:
 
 
 def _documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """(label, body) of each non-empty YAML document; `file#2` names the second of several."""
+    """(label, body) of each non-empty YAML document; `file#2` names the second of several.
+    Reads are bounded as for every netiso input (model/documents.py)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        loaded = load_documents(read_input(str(path)), source=str(path))
     except OSError as error:
         raise BadInput(f"{path}: cannot read: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise BadInput(f"{path}: cannot read: not UTF-8 text") from error
-    try:
-        bodies = [body for body in yaml.safe_load_all(text) if body is not None]
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise BadInput(f"{path}: invalid YAML{where}") from error
+    except DocumentError as error:
+        raise BadInput(str(error)) from error
+    bodies = [body for body in loaded if body is not None]
     for index, body in enumerate(bodies, start=1):
         yield (str(path) if len(bodies) == 1 else f"{path}#{index}"), body
 

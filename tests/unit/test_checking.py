@@ -114,7 +114,7 @@ def test_a_repository_without_policies_passes(
     ("setup", "expected"),
     [
         ("missing", "no such file or directory"),
-        ("bad-yaml", "broken.yaml: invalid YAML at line 2"),
+        ("bad-yaml", "broken.yaml: invalid YAML: did not find expected ',' or ']' at line 2"),
         ("bad-profile", "invalid IsolationProfile: spec.guardrails.action: must be one of"),
         ("two-profiles", "holds 2 documents; expected one profile"),
     ],

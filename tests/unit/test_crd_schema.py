@@ -28,6 +28,7 @@ from netiso.model.profiles import (
     Profile,
     Protocol,
     parse_profile,
+    unsafe_text_class,
 )
 from netiso.model.selection import (
     MAX_EXPRESSION_VALUES,
@@ -245,14 +246,28 @@ def test_cross_field_rules_are_enforced_by_cel(spec_schema: dict[str, Any]) -> N
         for path, node in walk(spec_schema, "spec")
     }
     for part in ("gateway", "monitoring"):
-        (rule,) = rules[f"spec.{part}"]
-        assert "size(self.namespaces) > 0" in rule
-        assert "size(self.ports) > 0" in rule
+        required, empty_selector, contradiction = rules[f"spec.{part}"]
+        assert "size(self.namespaces) > 0" in required
+        assert "size(self.ports) > 0" in required
+        # An empty pod selector (what a misspelt matchLabel becomes) needs allPods: true.
+        assert "self.allPods" in empty_selector
+        assert "size(self.podSelector.matchLabels) > 0" in empty_selector
+        assert contradiction == "!self.allPods || !has(self.podSelector)"
     assert any("size(self.ports) > 0" in rule for rule in rules["spec.dns"])
     for path in ("spec.dns.ports[]", "spec.gateway.ports[]", "spec.monitoring.ports[]"):
         assert any("self.endPort >= self.port" in rule for rule in rules[path]), path
         assert any("type(self.port) == int" in rule for rule in rules[path]), path
     assert any("prefixLength()" in rule for rule in rules["spec.dns.nodeLocalCache.address"])
+
+
+@pytest.mark.parametrize("name", ["owner", "reason"])
+def test_free_text_rejects_the_models_unsafe_characters(
+    spec_schema: dict[str, Any], name: str
+) -> None:
+    # CEL unescapes `\\` to `\`, leaving the RE2 class the model's regular expression mirrors.
+    cel_class = unsafe_text_class().replace("\\", "\\\\")
+    rules = [rule["rule"] for rule in spec_schema["properties"][name]["x-kubernetes-validations"]]
+    assert rules == [f"!self.matches('{cel_class}')"]
 
 
 def test_status_is_fully_defined(schema: dict[str, Any]) -> None:

@@ -138,6 +138,14 @@ class ClusterView:
     def profile_names(self) -> Collection[str]:
         return list(self._profiles.keys())
 
+    def namespace_names(self) -> Collection[str]:
+        """Every opted-in namespace in the view."""
+        return list(self._namespaces.keys())
+
+    def policy_keys(self) -> Collection[tuple[str, str]]:
+        """(namespace, name) of every managed policy in the view."""
+        return list(self._policies.keys())
+
     # feeding
     def namespace_seen(self, body: Mapping[str, Any], *, deleted: bool) -> NamespaceEntry:
         """Apply a Namespace watch event."""
@@ -150,9 +158,22 @@ class ClusterView:
             self._by_profile.setdefault(entry.profile_name, set()).add(name)
         return entry
 
-    def policy_seen(self, body: Mapping[str, Any], *, deleted: bool) -> LivePolicy:
-        """Apply a managed NetworkPolicy watch event."""
-        live = LivePolicy.from_body(body)
+    def policy_seen(
+        self, body: Mapping[str, Any], *, deleted: bool, known: LivePolicy | None = None
+    ) -> LivePolicy:
+        """Apply a managed NetworkPolicy watch event.
+
+        `known` is a summary of this very object version if the caller has one (the answer to
+        netiso's own write): then the content hash is not computed a second time.
+        """
+        metadata = body.get("metadata") or {}
+        same = (
+            known is not None
+            and bool(known.uid)
+            and known.uid == metadata.get("uid")
+            and known.resource_version == metadata.get("resourceVersion")
+        )
+        live = known if same and known is not None else LivePolicy.from_body(body)
         self._policies.observe(
             (live.namespace, live.name), resource_version(body), None if deleted else live
         )

@@ -12,7 +12,8 @@ from typing import Any
 import kopf
 
 from netiso import __version__, conventions
-from netiso.cluster.client import ApiClient, load_credentials
+from netiso.cluster.client import ApiClient
+from netiso.handlers.login import credentials_of
 from netiso.handlers.runtime import Runtime
 from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
@@ -25,12 +26,6 @@ log = logging.getLogger(__name__)
 
 def tune(settings: kopf.OperatorSettings) -> None:
     """Kopf settings, one reason per line."""
-    # Only opted-in namespaces are listed, watched and remembered (Kopf 1.45 server-side filter).
-    settings.watching.label_selectors["v1", "namespaces"] = conventions.PROFILE_LABEL
-    # Only netiso's own policies; users' policies are never even read.
-    settings.watching.label_selectors["networking.k8s.io", "networkpolicies"] = (
-        f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}"
-    )
     # netiso posts its own Events, only on state changes; Kopf's per-handler ones would be
     # writes at steady state.
     settings.posting.enabled = False
@@ -69,7 +64,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         raise kopf.PermanentError(str(exc)) from exc
     metrics = Metrics(version=__version__)
     api = ApiClient(
-        load_credentials(),
+        # Kopf's login result (see handlers/login.py): requests wait until it arrives.
+        credentials_of(memo, settings),
         timeout=config.api_timeout,
         retries=config.api_retries,
         observer=metrics.observe_request,
