@@ -128,6 +128,14 @@ def test_namespaced_objects_live_in_the_operator_namespace(rendered: list[Obj]) 
             assert where == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
 
 
+def test_admission_objects_are_cluster_scoped(rendered: list[Obj]) -> None:
+    kinds = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    admission = [obj for obj in rendered if obj["kind"] in kinds]
+    assert len(admission) == 7
+    for obj in admission:
+        assert "namespace" not in obj["metadata"], obj["metadata"]["name"]
+
+
 def test_namespace_enforces_restricted_pod_security(rendered: list[Obj]) -> None:
     labels = one(rendered, "Namespace", NAMESPACE)["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
