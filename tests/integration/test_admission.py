@@ -30,7 +30,7 @@ from netiso import conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.kits.processes import WaitTimeout
 from netiso.model.guardrails import violations
-from netiso.model.profiles import parse_profile
+from netiso.model.profiles import ProfileError, parse_profile
 from netiso.rendering.admission import (
     admission_policies,
     baseline_binding,
@@ -564,3 +564,29 @@ def test_baseline_guards_namespaces_naming_no_known_profile(admission: Admission
     policy = network_policy("x", namespace, VIOLATING)
     result = submit(admission.plane, admission.admin, "create", policy)
     assert result.warnings == {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]}
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "field"),
+    [
+        ({"ipBlocks": {"allowedCIDRs": ["10.0.0.1/8"]}}, "ipBlocks.allowedCIDRs[0]"),
+        ({"ipBlocks": {"minPrefixLengthIPv4": 33}}, "ipBlocks.minPrefixLengthIPv4"),
+        ({"requiredAnnotations": ["not a key"]}, "requiredAnnotations[0]"),
+        ({"action": "Block"}, "action"),
+        ({"optOutGroups": [""]}, "optOutGroups[0]"),
+    ],
+)
+def test_api_server_and_parser_refuse_the_same_guardrails(
+    admission_session: list[Admission],
+    kube_api: client.ApiClient,
+    guardrails: dict[str, Any],
+    field: str,
+) -> None:
+    body = profile_body(unique_name("invalid"), guardrails)
+    with pytest.raises(ProfileError) as parsed:
+        parse_profile(body)
+    assert [problem.path for problem in parsed.value.problems] == [f"spec.guardrails.{field}"]
+    with pytest.raises(ApiException) as refused:
+        client.CustomObjectsApi(kube_api).create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+    assert refused.value.status == 422
+    assert f'"field":"spec.guardrails.{field}"' in str(refused.value.body)

@@ -6,12 +6,20 @@ also run through the API server's admission.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from netiso import conventions
 from netiso.model.guardrails import (
+    MAX_ALLOWED_CIDRS,
+    MAX_GROUP_LENGTH,
+    MAX_OPT_OUT_GROUPS,
+    MAX_PREFIX_IPV4,
+    MAX_PREFIX_IPV6,
+    MAX_REQUIRED_ANNOTATIONS,
     RULE_TEXTS,
     Action,
     Guardrails,
@@ -195,3 +203,31 @@ def test_an_unparseable_cidr_counts_as_broad() -> None:
     rule = {"from": [{"ipBlock": {"cidr": "010.0.0.0/8"}}], **{"ports": GOOD_RULE["ports"]}}
     found = violations({"spec": ingress(rule)}, Guardrails(), namespace="team-a")
     assert by_rule(found) == {"broad-cidr": ["spec.ingress[0].from[0].ipBlock.cidr"]}
+
+
+def guardrails_schema() -> dict[str, Any]:
+    crd_file = Path(__file__).resolve().parents[3] / "crds" / f"{conventions.CRD_NAME}.yaml"
+    (version,) = yaml.safe_load(crd_file.read_text())["spec"]["versions"]
+    spec: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    schema: dict[str, Any] = spec["properties"]["guardrails"]
+    return schema
+
+
+def test_crd_and_model_agree_on_enums_bounds_and_defaults() -> None:
+    schema = guardrails_schema()["properties"]
+    blocks = schema["ipBlocks"]["properties"]
+    assert schema["action"]["enum"] == [member.value for member in Action]
+    assert schema["optOut"]["enum"] == [member.value for member in OptOut]
+    assert (blocks["minPrefixLengthIPv4"]["maximum"], blocks["minPrefixLengthIPv6"]["maximum"]) == (
+        MAX_PREFIX_IPV4,
+        MAX_PREFIX_IPV6,
+    )
+    assert blocks["allowedCIDRs"]["maxItems"] == MAX_ALLOWED_CIDRS
+    assert schema["requiredAnnotations"]["maxItems"] == MAX_REQUIRED_ANNOTATIONS
+    assert schema["optOutGroups"]["maxItems"] == MAX_OPT_OUT_GROUPS
+    assert schema["optOutGroups"]["items"]["maxLength"] == MAX_GROUP_LENGTH
+    defaults = Guardrails()
+    assert schema["action"]["default"] == defaults.action
+    assert schema["optOut"]["default"] == defaults.opt_out
+    assert blocks["minPrefixLengthIPv4"]["default"] == defaults.min_prefix_ipv4
+    assert blocks["minPrefixLengthIPv6"]["default"] == defaults.min_prefix_ipv6
