@@ -2,7 +2,8 @@
 
 Every case of the shared table (tests/unit/model/guardrail_cases.py) goes through the API
 server's CEL and through guardrails.violations(), and the two must agree rule by rule and path
-by path. Each action is shown (Deny rejects, Warn admits with a warning, Audit admits), and the
+by path. Each action is shown (Deny rejects, Warn admits with a warning, Audit admits; both
+record the failure in the API server's audit log, as they record every exception), and the
 protections: only netiso's service account may touch managed policies, a tenant bound to
 `edit` may not, opting out is restricted to the platform group, and namespace deletion still
 empties the namespace. Requests go through kubectl, so the test sees what a user sees.
@@ -13,6 +14,7 @@ namespaces carrying this module's run label, and everything is removed at the en
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -424,9 +426,10 @@ def test_each_action_on_each_guardrail(admission: Admission) -> None:
         "required-annotation",
     }
 
-    def body(case: Case) -> dict[str, Any]:
+    def body(case: Case, action: str) -> dict[str, Any]:
         annotations = case.annotations or annotated
-        return network_policy(case.id, namespace, case.spec, annotations=annotations)
+        name = f"{case.id}-{action.lower()}"
+        return network_policy(name, namespace, case.spec, annotations=annotations)
 
     conforming = network_policy(
         "conforming", namespace, {"podSelector": {}, "ingress": [GOOD_RULE]}, annotations=annotated
@@ -442,7 +445,8 @@ def test_each_action_on_each_guardrail(admission: Admission) -> None:
             admission.set_action(namespace, action)
         for case in cases:
             (rule,) = case.expected
-            result = submit(admission.plane, admission.admin, "create", body(case))
+            policy = body(case, action)
+            result = submit(admission.plane, admission.admin, "create", policy)
             if action == "Deny":
                 assert not result.admitted, f"{case.id} admitted under Deny"
                 assert f'netiso guardrail "{rule}" at {case.expected[rule][0]}' in result.stderr
@@ -453,13 +457,48 @@ def test_each_action_on_each_guardrail(admission: Admission) -> None:
             else:
                 assert result.admitted, result.stderr
                 assert result.warnings == {}, case.id
+            if action != "Deny":
+                # Warn and Audit both record the failure, with the rule and path, in the audit log.
+                failure = audit_annotation(
+                    admission.plane,
+                    policy,
+                    key="validation.policy.admission.k8s.io/validation_failure",
+                )
+                assert f'netiso guardrail \\"{rule}\\" at {case.expected[rule][0]}' in failure
         for passing in (conforming, excepted):
+            passing = {**passing, "metadata": {**passing["metadata"]}}
+            passing["metadata"]["name"] += f"-{action.lower()}"
             result = submit(admission.plane, admission.admin, "create", passing)
             assert result.admitted, f"{action}: {result.stderr}"
             assert result.warnings == {}, f"{action}: {result.stderr}"
+        # The exception is evidence: its reason is in the audit log whatever the action.
+        recorded = audit_annotation(admission.plane, passing, key="netiso-guardrails/exception")
+        assert recorded == "SEC-7"
     profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
     binding = admission.registration.read_validating_admission_policy_binding(binding_name(profile))
     assert binding.spec.validation_actions == ["Audit"]
+
+
+def audit_annotation(plane: ControlPlane, policy: dict[str, Any], *, key: str) -> str:
+    """The audit annotation `key` on the create of `policy`, once the API server logged it."""
+    metadata = policy["metadata"]
+
+    def logged() -> str | None:
+        for line in plane.audit_log.read_text().splitlines():
+            event = json.loads(line)
+            ref = event.get("objectRef", {})
+            if (
+                event.get("stage") == "ResponseComplete"
+                and event.get("verb") == "create"
+                and (ref.get("namespace"), ref.get("name"))
+                == (metadata["namespace"], metadata["name"])
+                and key in event.get("annotations", {})
+            ):
+                value: str = event["annotations"][key]
+                return value
+        return None
+
+    return wait_for(f"audit annotation {key} on {metadata['name']}", logged, timeout=10)
 
 
 def test_managed_policies_are_netisos_alone(admission: Admission) -> None:
