@@ -32,7 +32,7 @@ from bench.options import Options, parse
 from bench.profiling import Recording
 from bench.scenarios import bootstrap, drift, fanout, raw, restart, steady, trickle
 from bench.session import PROFILES_PATH, RUN_LABEL, Session
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.rendering.environment import make_environment
 
 log = logging.getLogger("bench")

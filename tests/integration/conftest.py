@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 USE_EXISTING_CLUSTER_ENV = "NETISO_TEST_USE_EXISTING_CLUSTER"
 # Lines of each component's log attached to a failed test's report.

@@ -21,7 +21,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
 

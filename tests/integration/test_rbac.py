@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 import pytest
 from kubernetes import client
 
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
 from .harness import (

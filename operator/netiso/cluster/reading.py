@@ -1,16 +1,21 @@
 """Reads from the API server: namespaces, profiles and managed NetworkPolicies.
 
-Cluster layer. The operator itself reads through Kopf's watches and indexes; these calls serve
-the CLI (`netiso diff`, `netiso status`) and the conflict check before a create.
+Cluster layer. The operator reads once at startup (`list_everything`, summarised page by page)
+and then through its watches; the other calls serve the CLI (`netiso diff`, `netiso status`)
+and the conflict check before a create.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from netiso import conventions
+from netiso.cluster.caching import resource_version
 from netiso.cluster.client import ApiClient
+from netiso.cluster.drifts import LivePolicy
+from netiso.model.entries import NamespaceEntry, ProfileEntry
 
 MANAGED_SELECTOR = f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}"
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
@@ -70,3 +75,39 @@ async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:
     """All IsolationProfiles."""
     return [item async for item in list_all(api, PROFILES)]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The startup listing, summarised: (resourceVersion, summary) pairs per kind."""
+
+    namespaces: tuple[tuple[str, NamespaceEntry], ...]
+    policies: tuple[tuple[str, LivePolicy], ...]
+    profiles: tuple[tuple[str, ProfileEntry], ...]
+
+
+async def list_everything(api: ApiClient) -> Listing:
+    """List opted-in namespaces, managed policies and profiles, summarising page by page.
+
+    Each page is summarised as it arrives, so at most one page of full objects is in memory:
+    holding 40,000 policy bodies at once cost 200 MiB at 10,000 namespaces.
+    """
+    namespaces = tuple(
+        [
+            (resource_version(body), NamespaceEntry.from_body(body))
+            async for body in list_all(api, NAMESPACES, label_selector=OPTED_IN_SELECTOR)
+        ]
+    )
+    policies = tuple(
+        [
+            (resource_version(body), LivePolicy.from_body(body))
+            async for body in list_all(api, ALL_POLICIES, label_selector=MANAGED_SELECTOR)
+        ]
+    )
+    profiles = tuple(
+        [
+            (resource_version(body), ProfileEntry.from_body(body))
+            async for body in list_all(api, PROFILES)
+        ]
+    )
+    return Listing(namespaces=namespaces, policies=policies, profiles=profiles)

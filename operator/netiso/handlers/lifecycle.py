@@ -14,7 +14,7 @@ import kopf
 from netiso import __version__, conventions
 from netiso.cluster.client import ApiClient, load_credentials
 from netiso.handlers.runtime import Runtime
-from netiso.reconciling import Reconciler
+from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.endpoint import serve
 from netiso.reporting.metrics import Metrics
