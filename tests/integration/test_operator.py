@@ -23,15 +23,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .conftest import MakeNamespace, unique_name
+from .conftest import PROTECTED_NS, MakeNamespace, profile_body, unique_name
 from .harness import (
     GROUP,
-    OPERATOR_USER,
     PLURAL,
     VERSION,
     OperatorProcess,
-    grant_operator_rbac,
-    install_crd,
     running_operator,
     wait_for,
 )
@@ -45,7 +42,6 @@ from .ship_cluster import (
 
 pytestmark = pytest.mark.integration
 
-PROTECTED_NS = "netiso-protected-it"
 MANAGED = "app.kubernetes.io/managed-by=netiso"
 GATEWAY = {
     "enabled": True,
@@ -55,66 +51,7 @@ GATEWAY = {
 }
 
 
-# --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def operator_kubeconfig(control_plane: Any, kube_api: client.ApiClient) -> Path:
-    install_crd(kube_api)
-    grant_operator_rbac(kube_api)
-    path: Path = control_plane.user_kubeconfig(OPERATOR_USER)
-    return path
-
-
-@pytest.fixture(scope="module")
-def operator(
-    operator_kubeconfig: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    failed_before = request.session.testsfailed
-    with running_operator(
-        kubeconfig=operator_kubeconfig,
-        log_path=log,
-        env={"NETISO_PROTECTED_NAMESPACES": PROTECTED_NS, "NETISO_RESYNC_INTERVAL": "20"},
-    ) as process:
-        yield process
-        if request.session.testsfailed > failed_before:
-            print(f"----- operator log ({log}) -----\n{process.log()}")
-
-
-@pytest.fixture
-def profiles(kube_api: client.ApiClient) -> Iterator[Any]:
-    """Factory for profiles with unique names; deleted after the test."""
-    api = client.CustomObjectsApi(kube_api)
-    created: list[str] = []
-
-    def make(prefix: str = "p", **spec: Any) -> str:
-        name = unique_name(prefix)
-        api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name, **spec))
-        created.append(name)
-        return name
-
-    yield make
-    for name in created:
-        try:
-            api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def profile_body(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "IsolationProfile",
-        "metadata": {"name": name},
-        "spec": {"owner": "platform-team", "reason": "integration test", **spec},
-    }
 
 
 def net(api: client.ApiClient) -> client.NetworkingV1Api:
@@ -289,12 +226,16 @@ def test_missing_profile_warns_and_converges_when_it_appears(
     ns = make_namespace("missing", labels={"netiso.io/profile": name})
     wait_for("ProfileMissing event", lambda: events_for(kube_api, ns, reason="ProfileMissing"))
     assert not managed_in(kube_api, ns)
+    # The name in the namespace label names no profile: it never becomes a label value.
     assert (
         operator.metric(
-            "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
+            "netiso_namespace_out_of_sync", namespace=ns, profile="unknown", state="missing_profile"
         )
         == 1
     )
+    assert name not in operator.metrics_text()
+    message = events_for(kube_api, ns, reason="ProfileMissing")[0].message
+    assert "no netiso policies are in place" in message
     api = client.CustomObjectsApi(kube_api)
     api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name))
     try:
@@ -306,7 +247,7 @@ def test_missing_profile_warns_and_converges_when_it_appears(
                 operator.metric(
                     "netiso_namespace_out_of_sync",
                     namespace=ns,
-                    profile=name,
+                    profile="unknown",
                     state="missing_profile",
                 )
                 is None

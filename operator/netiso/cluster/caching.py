@@ -138,6 +138,14 @@ class ClusterView:
     def profile_names(self) -> Collection[str]:
         return list(self._profiles.keys())
 
+    def namespace_names(self) -> Collection[str]:
+        """Every opted-in namespace in the view."""
+        return list(self._namespaces.keys())
+
+    def policy_keys(self) -> Collection[tuple[str, str]]:
+        """(namespace, name) of every managed policy in the view."""
+        return list(self._policies.keys())
+
     # feeding
     def namespace_seen(self, body: Mapping[str, Any], *, deleted: bool) -> NamespaceEntry:
         """Apply a Namespace watch event."""

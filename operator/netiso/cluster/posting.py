@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from netiso.cluster.client import ApiClient, ApiError
@@ -19,15 +20,24 @@ log = logging.getLogger(__name__)
 class EventPoster:
     """Posts Events through netiso's API client, off the reconcile path.
 
-    `emit()` only queues: a reconcile never waits for its Events, so a burst of drift repairs
-    is limited by the policy writes alone. A few background senders drain the queue; the
-    queue is bounded, and when it is full (the API server is struggling) Events are dropped
-    with a warning rather than slowing down isolation.
+    `submit()` only queues: a reconcile never waits for its Events, so a burst of drift repairs
+    is limited by the policy writes alone. A few background senders drain the queue, and
+    each first awaits `idle()` (no isolation work waiting): narration yields to
+    isolation, so an Event per namespace never slows down a bootstrap or a mass repair. The
+    queue is bounded; when it is full Events are dropped with a warning.
     """
 
-    def __init__(self, api: ApiClient, *, senders: int = 2, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        senders: int = 2,
+        capacity: int = 20_000,
+        idle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._api = api
         self._senders = senders
+        self._idle = idle
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=capacity)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -52,6 +62,8 @@ class EventPoster:
     async def _send_forever(self) -> None:
         while True:
             body = await self._queue.get()
+            if self._idle is not None:
+                await self._idle()
             await self.post(body)
 
     async def post(self, body: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ class ProfileEntry:
     profile: Profile | None = None
     problems: tuple[str, ...] = ()
     deleting: bool = False
-    on_delete: OnDelete = OnDelete.DELETE
+    on_delete: OnDelete = OnDelete.ORPHAN
     status: Mapping[str, Any] | None = None
 
     @classmethod
@@ -52,7 +52,7 @@ class ProfileEntry:
             uid=str(metadata.get("uid", "")),
             generation=int(metadata.get("generation") or 0),
             deleting=bool(metadata.get("deletionTimestamp")),
-            on_delete=OnDelete.ORPHAN if raw_on_delete == OnDelete.ORPHAN else OnDelete.DELETE,
+            on_delete=OnDelete.DELETE if raw_on_delete == OnDelete.DELETE else OnDelete.ORPHAN,
             status=body.get("status") or None,
         )
         try:
@@ -110,6 +110,8 @@ class Record:
     drifts: frozenset[tuple[str, str]] = frozenset()
     pending: tuple[str, ...] = ()
     message: str = ""
+    # The Event reason of an error that has its own (e.g. RepairNotConverged); "" for the rest.
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from netiso.cluster.drifts import Changes, LivePolicy, compare
+from netiso.cluster.drifts import Changes, LivePolicy, compare, owned
 from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.model.profiles import DriftAction, Mode
 from netiso.rendering.environment import Templates
-from netiso.rendering.policies import RenderError, render_policies
+from netiso.rendering.policies import RenderedPolicy, RenderError, render_policies
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Assessment:
     dry_run: bool = False
     message: str = ""
     desired: tuple[str, ...] = ()
+    # The content hashes of the desired policies: renderings netiso made (ownership evidence).
+    desired_hashes: tuple[str, ...] = ()
 
 
 def assess(
@@ -38,21 +40,37 @@ def assess(
     environment: Templates,
     protected: Collection[str],
     established: Iterable[str] | None = None,
+    written_uids: Collection[str] = (),
+    known_hashes: Collection[str] = (),
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
     Fail-closed rules: a missing, invalid or unrenderable profile changes nothing in the
     namespace (whatever isolation it has stays), so a typo can never drop isolation. A
-    namespace that is no longer opted in, or is protected, loses all managed policies.
+    namespace that is no longer opted in, or is protected, loses all managed policies that are
+    provably netiso's (`written_uids`, `known_hashes`: see drifts.owned); policies that only
+    wear netiso's label are reported and left alone.
     """
+
+    def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
+        return compare(
+            desired=desired,
+            live=live,
+            repair=repair,
+            established=established if desired else None,
+            written_uids=written_uids,
+            known_hashes=known_hashes,
+        )
+
     if entry is None or entry.facts.name in protected:
         if entry is not None and entry.terminating:
             return Assessment(namespace=name, profile="", state=NamespaceState.RELEASED)
-        changes = compare(desired=(), live=live, repair=True)
+        changes = diff(())
         if entry is None:
-            return Assessment(
-                namespace=name, profile="", state=NamespaceState.RELEASED, changes=changes
-            )
+            # Labelled policies that are not netiso's, in a namespace that is not opted in:
+            # reported (with no profile), never deleted.
+            state = NamespaceState.DRIFTED if changes.reported_only else NamespaceState.RELEASED
+            return Assessment(namespace=name, profile="", state=state, changes=changes)
         return Assessment(
             namespace=name,
             profile=entry.profile_name,
@@ -68,8 +86,7 @@ def assess(
             namespace=name,
             profile=profile_name,
             state=NamespaceState.MISSING_PROFILE,
-            message=f"IsolationProfile {profile_name!r} does not exist; "
-            "existing managed policies are kept as they are",
+            message=_missing_profile_message(profile_name, live),
         )
     if profile.problems or profile.profile is None:
         return Assessment(
@@ -79,7 +96,7 @@ def assess(
             message=f"IsolationProfile {profile_name!r} is invalid: " + "; ".join(profile.problems),
         )
     if profile.deleting:
-        changes = compare(desired=(), live=live, repair=True)
+        changes = diff(())
         return Assessment(
             namespace=name, profile=profile_name, state=NamespaceState.RELEASED, changes=changes
         )
@@ -94,19 +111,46 @@ def assess(
             message=f"cannot render profile {profile_name!r}: {exc}",
         )
     repair = spec.drift_action == DriftAction.REPAIR
-    changes = compare(desired=desired, live=live, repair=repair, established=established)
+    changes = diff(desired, repair=repair)
     dry_run = spec.mode == Mode.DRY_RUN
     if dry_run:
         state = NamespaceState.DRY_RUN
+    elif changes.conflicts:
+        state = NamespaceState.ERROR
     elif changes.reported_only:
         state = NamespaceState.DRIFTED
     else:
         state = NamespaceState.ISOLATED
+    message = ""
+    if changes.conflicts:
+        names = ", ".join(d.policy for d in changes.conflicts)
+        message = (
+            f"NetworkPolicy {names} in namespace {name} is not netiso's (a label alone does not "
+            "make it so): netiso will not change it, and holds back the default-deny until it "
+            "is renamed or deleted; this namespace is not isolated"
+        )
     return Assessment(
         namespace=name,
         profile=profile_name,
         state=state,
         changes=changes,
         dry_run=dry_run,
+        message=message,
         desired=tuple(p.name for p in desired),
+        desired_hashes=tuple(p.spec_hash for p in desired),
+    )
+
+
+def _missing_profile_message(profile: str, live: Sequence[LivePolicy]) -> str:
+    """Say truthfully what a namespace whose profile is missing has left."""
+    kept = sorted(p.name for p in live if owned(p))
+    if kept:
+        return (
+            f"IsolationProfile {profile!r} does not exist; netiso keeps its policies here as "
+            f"they are ({', '.join(kept)}) until the profile exists again or the namespace "
+            "opts out"
+        )
+    return (
+        f"IsolationProfile {profile!r} does not exist and no netiso policies are in place: "
+        "this namespace is not isolated by netiso"
     )

@@ -39,6 +39,8 @@ class WorkQueue(Generic[R]):
         self._waiters: dict[str, list[asyncio.Future[R]]] = {}
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def start(self, workers: int) -> None:
         """Start the workers; namespaces queued before this wait for them."""
@@ -54,6 +56,10 @@ class WorkQueue(Generic[R]):
         """Namespaces waiting (not counting those running)."""
         return len(self._queued)
 
+    async def idle(self) -> None:
+        """Return once no namespace is waiting (some may still be running)."""
+        await self._idle.wait()
+
     def enqueue(self, namespace: str) -> None:
         """Ask for a run of `namespace`; coalesces with one queued or running."""
         if namespace in self._queued:
@@ -63,6 +69,7 @@ class WorkQueue(Generic[R]):
             return
         self._queued.add(namespace)
         self._queue.put_nowait(namespace)
+        self._idle.clear()
         self._on_depth(len(self._queued))
 
     def enqueue_many(self, namespaces: Iterable[str]) -> None:
@@ -100,6 +107,8 @@ class WorkQueue(Generic[R]):
         while True:
             namespace = await self._queue.get()
             self._queued.discard(namespace)
+            if not self._queued:
+                self._idle.set()
             self._on_depth(len(self._queued))
             self._running.add(namespace)
             try:

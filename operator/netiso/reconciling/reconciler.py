@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from netiso.cluster import reading
-from netiso.cluster.applying import StepFailed, execute
+from netiso.cluster import reading, watching
+from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
 from netiso.cluster.client import ApiClient, ApiError
 from netiso.cluster.posting import EventPoster
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # States in which netiso's policies are in place as the profile says (drift aside).
 _IN_PLACE = frozenset({NamespaceState.ISOLATED, NamespaceState.DRIFTED})
+# Bound on the remembered renderings; each profile generation adds at most four.
+_MAX_RENDERED_HASHES = 100_000
 
 
 class Reconciler:
@@ -56,7 +58,8 @@ class Reconciler:
         self._environment = environment
         self._settings = settings
         self._metrics = metrics
-        self._poster = EventPoster(api)
+        # Events yield to isolation: senders wait until no namespace is waiting.
+        self._poster = EventPoster(api, idle=lambda: self._queue.idle())
         self._events = Events(self._poster)
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
@@ -75,6 +78,10 @@ class Reconciler:
         self._overlay = WriteOverlay()
         # What netiso last saw in place per namespace: tells `missing` drift from a first create.
         self._established: dict[str, frozenset[str]] = {}
+        # Ownership evidence (drifts.owned): uids of the policies netiso created or replaced,
+        # per namespace, and the content hashes of every rendering netiso made in this process.
+        self._written_uids: dict[str, set[str]] = {}
+        self._rendered_hashes: set[str] = set()
         self._profile_generations: dict[str, tuple[str, int, bool]] = {}
         self._ready = asyncio.Event()
         self._bootstrapped = False
@@ -100,7 +107,7 @@ class Reconciler:
         """True once the initial reconcile of everything known at startup has finished."""
         return self._ready.is_set()
 
-    async def _list_everything(self) -> None:
+    async def _list_everything(self) -> reading.Listing:
         """List everything into the view, retrying with backoff until the server answers."""
         delay = 1.0
         while True:
@@ -116,7 +123,59 @@ class Reconciler:
                 policies=listing.policies,
                 profiles=listing.profiles,
             )
-            return
+            return listing
+
+    def _follow(self, listing: reading.Listing) -> None:
+        """Follow namespaces and managed policies from the listing on, with plain watches."""
+        for watched, version, on_event, on_relist in (
+            (
+                watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
+                listing.namespaces_version,
+                self._namespace_watched,
+                self._namespaces_relisted,
+            ),
+            (
+                watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
+                listing.policies_version,
+                self._policy_watched,
+                self._policies_relisted,
+            ),
+        ):
+            self._tasks.append(
+                asyncio.create_task(
+                    watching.follow(
+                        self._api,
+                        watched,
+                        resource_version=version,
+                        on_event=on_event,
+                        on_relist=on_relist,
+                    ),
+                    name=f"netiso-watch-{watched.kind}",
+                )
+            )
+
+    def _namespace_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.namespace_event(body, deleted=deleted)
+
+    def _policy_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.policy_event(body, deleted=deleted)
+
+    def _namespaces_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
+        for name in set(self.view.namespace_names()) - listed:
+            self.namespace_event({"metadata": {"name": name}}, deleted=True)
+        for body in items:
+            self.namespace_event(body, deleted=False)
+
+    def _policies_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {
+            (str(m.get("namespace", "")), str(m.get("name", "")))
+            for m in (b.get("metadata") or {} for b in items)
+        }
+        for namespace, name in set(self.view.policy_keys()) - listed:
+            self.policy_event({"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+        for body in items:
+            self.policy_event(body, deleted=False)
 
     async def _bootstrap(self) -> None:
         """The startup reconcile and orphan sweep, then readiness.
@@ -126,7 +185,8 @@ class Reconciler:
         Watch events that arrive meanwhile update the view and wait in the queue.
         """
         started = time.monotonic()
-        await self._list_everything()
+        listing = await self._list_everything()
+        self._follow(listing)
         listed = time.monotonic() - started
         for profile in self.view.profile_names():
             entry = self.view.profile(profile)
@@ -184,6 +244,7 @@ class Reconciler:
         if deleted:
             self._profile_generations.pop(entry.name, None)
             self._statuses.forget(entry.name)
+            self._metrics.forget_profile(entry.name)
             self.enqueue_many(self.view.namespaces_of(entry.name))
             return
         first = entry.name not in self._profile_generations
@@ -232,7 +293,12 @@ class Reconciler:
                 environment=self._environment,
                 protected=self._settings.protected_namespaces,
                 established=self._established.get(namespace),
+                written_uids=self._written_uids.get(namespace, ()),
+                known_hashes=self._rendered_hashes,
             )
+            if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
+                self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached
+            self._rendered_hashes.update(assessment.desired_hashes)
             outcome, repaired, detected = await self._carry_out(assessment)
         except Exception as exc:  # a bug must not kill the worker; report and retry
             log.exception("reconcile of namespace %s failed", namespace)
@@ -245,6 +311,7 @@ class Reconciler:
             repaired, detected = 0, frozenset()
         if outcome.record.state == NamespaceState.RELEASED:
             self._established.pop(namespace, None)
+            self._written_uids.pop(namespace, None)
         self._reporter.report(outcome, entry=entry, repaired=repaired, detected=detected)
         result = "error" if outcome.error else ("changed" if outcome.written else "unchanged")
         if outcome.record.state in (NamespaceState.MISSING_PROFILE, NamespaceState.PROTECTED):
@@ -284,14 +351,17 @@ class Reconciler:
         try:
             written = await execute(self._api, changes.steps)
         except StepFailed as failure:
-            self._overlay.remember(
-                namespace, [(w.step.name, w.live) for w in failure.written], now=time.monotonic()
-            )
+            self._remember(namespace, failure.written)
+            if isinstance(failure.cause, UnmanagedConflict | NotConverged):
+                message = str(failure.cause)
+            else:
+                message = f"{failure.step.action} {failure.step.name} failed: {failure.cause}"
+            reason = ""
+            if isinstance(failure.cause, NotConverged):
+                self._metrics.count_unconverged(profile=assessment.profile)
+                reason = "RepairNotConverged"
             record = replace(
-                base,
-                state=NamespaceState.ERROR,
-                message=f"{failure.step.action} {failure.step.name} failed: {failure.cause}",
-                drifts=drifts,
+                base, state=NamespaceState.ERROR, message=message, drifts=drifts, reason=reason
             )
             outcome = Outcome(
                 namespace=namespace,
@@ -300,9 +370,7 @@ class Reconciler:
                 error=str(failure),
             )
             return outcome, 0, drifts
-        self._overlay.remember(
-            namespace, [(w.step.name, w.live) for w in written], now=time.monotonic()
-        )
+        self._remember(namespace, written)
         if assessment.state in _IN_PLACE:
             self._established[namespace] = frozenset(assessment.desired)
         else:
@@ -314,6 +382,16 @@ class Reconciler:
             written=tuple(f"{w.step.action} {w.step.name}" for w in written),
         )
         return outcome, repaired, drifts
+
+    def _remember(self, namespace: str, written: Iterable[Written]) -> None:
+        """Note writes in the overlay (until their echo) and as ownership evidence."""
+        written = list(written)
+        self._overlay.remember(
+            namespace, [(w.step.name, w.live) for w in written], now=time.monotonic()
+        )
+        uids = {w.live.uid for w in written if w.live is not None and w.live.uid}
+        if uids:
+            self._written_uids.setdefault(namespace, set()).update(uids)
 
     # ----- reporting views -------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.reporting.events import Events, namespace_ref
-from netiso.reporting.metrics import Metrics, NamespaceView
+from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
 from netiso.reporting.statuses import Tally
 from netiso.reporting.transitions import transition_events
 
@@ -35,7 +35,11 @@ class Reporter:
         if drifts:
             self._metrics.show_namespace(
                 namespace,
-                NamespaceView(profile=profile, state=str(NamespaceState.DRIFTED), drifts=drifts),
+                NamespaceView(
+                    profile=profile or UNKNOWN_PROFILE,
+                    state=str(NamespaceState.DRIFTED),
+                    drifts=drifts,
+                ),
             )
 
     def report(
@@ -50,7 +54,9 @@ class Reporter:
         namespace = outcome.namespace
         new = outcome.record
         old = self._records.get(namespace)
-        profile = new.profile or (old.profile if old else "")
+        profile = _series_profile(new) if new.profile else (_series_profile(old) if old else "")
+        if not profile:
+            profile = UNKNOWN_PROFILE
         if old is not None and old.profile:
             self.dirty_profiles.add(old.profile)
         if new.profile:
@@ -66,13 +72,11 @@ class Reporter:
             self._metrics.show_pending(namespace, profile, ())
             self._records.pop(namespace, None)
         else:
+            label = _series_profile(new)
             self._metrics.show_namespace(
-                namespace,
-                NamespaceView(profile=new.profile, state=str(new.state), drifts=new.drifts),
+                namespace, NamespaceView(profile=label, state=str(new.state), drifts=new.drifts)
             )
-            self._metrics.show_pending(
-                namespace, new.profile, [p.split(" ", 1)[0] for p in new.pending]
-            )
+            self._metrics.show_pending(namespace, label, [p.split(" ", 1)[0] for p in new.pending])
             self._records[namespace] = new
 
         if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
@@ -109,3 +113,10 @@ class Reporter:
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""
         return dict(self._records)
+
+
+def _series_profile(record: Record) -> str:
+    """The profile label of a namespace's series: its profile, unless that does not exist."""
+    if not record.profile or record.state == NamespaceState.MISSING_PROFILE:
+        return UNKNOWN_PROFILE
+    return record.profile

@@ -40,7 +40,7 @@ def transition_events(
     elif state == NamespaceState.PROTECTED and changed_state:
         events.append(("Protected", WARNING, new.message))
     elif state == NamespaceState.ERROR and (changed_state or (old and old.message != new.message)):
-        events.append(("ReconcileFailed", WARNING, new.message))
+        events.append((new.reason or "ReconcileFailed", WARNING, new.message))
     elif state == NamespaceState.DRY_RUN and (
         changed_state or (old and old.pending != new.pending)
     ):

@@ -100,3 +100,17 @@ async def test_a_failed_namespace_is_retried_after_its_delay() -> None:
     finally:
         await queue.stop()
     assert work.runs == ["a"]
+
+
+async def test_idle_waits_until_nothing_is_queued() -> None:
+    queue: WorkQueue[str] = WorkQueue(Recorder())
+    await asyncio.wait_for(queue.idle(), 0.1)
+    queue.enqueue("a")
+    waiting = asyncio.create_task(queue.idle())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    queue.start(1)
+    try:
+        await asyncio.wait_for(waiting, 1)
+    finally:
+        await queue.stop()

@@ -95,3 +95,33 @@ def test_tally_counts_a_profiles_namespaces_by_state() -> None:
     other = Record(profile="other", state=NamespaceState.ISOLATED)
     reporting.report(Outcome(namespace="d", record=other), entry=None, repaired=0)
     assert reporting.tally("base") == Tally(namespaces=3, in_sync=1, drifted=1, errors=1)
+
+
+def test_a_thousand_relabels_leave_a_bounded_number_of_series() -> None:
+    """The profile in a namespace label is anybody's to choose: it must not mint series."""
+    reporting, metrics, _ = reporter()
+
+    def series() -> int:
+        return sum(
+            1
+            for line in metrics.exposition().decode().splitlines()
+            if line.startswith("netiso_") and not line.startswith("#")
+        )
+
+    isolated = Record(profile="base", state=NamespaceState.ISOLATED)
+    reporting.report(Outcome(namespace="team-a", record=isolated), entry=None, repaired=0)
+    before = series()
+    for index in range(1000):
+        missing = Record(
+            profile=f"typo-{index}",
+            state=NamespaceState.MISSING_PROFILE,
+            message=f"IsolationProfile 'typo-{index}' does not exist",
+        )
+        reporting.report(Outcome(namespace="team-b", record=missing), entry=None, repaired=0)
+        assert series() <= before + 2
+    exposition = metrics.exposition().decode()
+    assert "typo-" not in exposition
+    assert value(metrics, "netiso_namespaces", profile="unknown", state="missing_profile") == 1
+    released = Record(profile="", state=NamespaceState.RELEASED)
+    reporting.report(Outcome(namespace="team-b", record=released), entry=None, repaired=0)
+    assert series() == before
