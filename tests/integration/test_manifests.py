@@ -277,6 +277,29 @@ def scope_enforced(
     pytest.fail(f"{SCOPE_POLICY} not enforced after {POLICY_ACTIVE_TIMEOUT} s: {output}")
 
 
+def replaced(plane: ControlPlane, namespace: str, name: str, **labels: str | None) -> Obj:
+    """The live policy with `labels` set (None removes one): the body of an update (PUT),
+    the way the operator writes."""
+    result = kubectl(plane, "get", "networkpolicy", name, "-n", namespace, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    live: Obj = json.loads(result.stdout)
+    current = live["metadata"].setdefault("labels", {})
+    for key, value in labels.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    return live
+
+
+def replace(plane: ControlPlane, body: Obj) -> tuple[int, str]:
+    return as_operator(plane, "replace", "-f", "-", stdin=json.dumps(body))
+
+
+MANAGED = {conventions.MANAGED_BY_LABEL: conventions.MANAGED_BY_VALUE}
+UNMANAGED: dict[str, str | None] = {conventions.MANAGED_BY_LABEL: None}
+
+
 def test_operator_may_create_change_and_delete_its_own_policies(
     control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
 ) -> None:
@@ -284,17 +307,9 @@ def test_operator_may_create_change_and_delete_its_own_policies(
     policy = network_policy("netiso-default-deny", namespace, managed=True)
     code, output = create(control_plane, policy, user=OPERATOR)
     assert code == 0, output
-    policy["spec"]["policyTypes"] = ["Ingress", "Egress"]
-    code, output = as_operator(
-        control_plane,
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        f"--field-manager={conventions.FIELD_MANAGER}",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(policy),
-    )
+    changed = replaced(control_plane, namespace, "netiso-default-deny")
+    changed["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    code, output = replace(control_plane, changed)
     assert code == 0, output
     code, output = as_operator(
         control_plane, "delete", "networkpolicy", "netiso-default-deny", "-n", namespace
@@ -306,10 +321,8 @@ def test_operator_may_not_create_a_policy_outside_its_names(
     control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
 ) -> None:
     namespace = make_namespace("scope-name")
-    outcome = create(
-        control_plane, network_policy("allow-all", namespace, managed=True), user=OPERATOR
-    )
-    assert_refused(outcome, because="named netiso-*")
+    policy = network_policy("allow-all", namespace, managed=True)
+    assert_refused(create(control_plane, policy, user=OPERATOR), because="named netiso-*")
 
 
 def test_operator_may_not_create_an_unlabelled_policy(
@@ -334,20 +347,16 @@ def test_operator_may_not_touch_foreign_policies_that_rbac_lets_it_write(
     )
     assert_refused(deleted, because="named netiso-*")
     # Adding the label would be adoption: the policy was not netiso's before the write.
-    adopted = as_operator(
-        control_plane,
-        "label",
-        "networkpolicy",
-        "netiso-default-deny",
-        "-n",
-        namespace,
-        f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}",
+    adopted = replace(
+        control_plane, replaced(control_plane, namespace, "netiso-default-deny", **MANAGED)
     )
     assert_refused(adopted, because="managed-by=netiso")
-    renamed_label = as_operator(
-        control_plane, "label", "networkpolicy", "platform-allow", "-n", namespace, "x=y"
+    foreign = replace(control_plane, replaced(control_plane, namespace, "platform-allow", x="y"))
+    assert_refused(foreign, because="named netiso-*")
+    namesake = as_operator(
+        control_plane, "delete", "networkpolicy", "netiso-default-deny", "-n", namespace
     )
-    assert_refused(renamed_label, because="named netiso-*")
+    assert_refused(namesake, because="managed-by=netiso")
 
     # Both are untouched, and the RBAC the operator has would have allowed each write.
     for name in ("platform-allow", "netiso-default-deny"):
@@ -355,7 +364,7 @@ def test_operator_may_not_touch_foreign_policies_that_rbac_lets_it_write(
         assert result.returncode == 0, result.stderr
         labels = json.loads(result.stdout)["metadata"].get("labels") or {}
         assert labels == {}, labels
-    for verb in ("delete", "patch"):
+    for verb in ("delete", "update"):
         result = kubectl(
             control_plane, "auth", "can-i", verb, "networkpolicies", "-n", namespace, user=OPERATOR
         )
@@ -366,20 +375,11 @@ def test_operator_may_not_strip_its_label_from_its_own_policy(
     control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
 ) -> None:
     namespace = make_namespace("scope-unlabel")
-    code, output = create(
-        control_plane, network_policy("netiso-allow-dns-egress", namespace, managed=True)
-    )
+    policy = network_policy("netiso-allow-dns-egress", namespace, managed=True)
+    code, output = create(control_plane, policy)
     assert code == 0, output
-    stripped = as_operator(
-        control_plane,
-        "label",
-        "networkpolicy",
-        "netiso-allow-dns-egress",
-        "-n",
-        namespace,
-        f"{conventions.MANAGED_BY_LABEL}-",
-    )
-    assert_refused(stripped, because="managed-by=netiso")
+    body = replaced(control_plane, namespace, "netiso-allow-dns-egress", **UNMANAGED)
+    assert_refused(replace(control_plane, body), because="managed-by=netiso")
 
 
 def test_everyone_else_is_left_to_rbac(
