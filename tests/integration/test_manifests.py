@@ -1,7 +1,7 @@
 """The release files install on a real API server, and the admission policy confines netiso.
 
-`kubectl apply --server-side --validate=strict -f dist/install.yaml` runs for real on the local
-control plane, which has no Prometheus Operator: every object is created (strict field
+`kubectl apply --server-side --validate=strict -f dist/install.yaml` runs for real on the
+local control plane, which has no Prometheus Operator: every object is created (strict field
 validation: unknown fields fail) with no warning. Then, with minimal ServiceMonitor and
 PrometheusRule CRDs installed (served v1, schema `x-kubernetes-preserve-unknown-fields`, so
 kind, scope, metadata and apply mechanics are checked, not the spec: promtool checks the
@@ -10,7 +10,8 @@ rules in tests/ship), dist/monitoring.yaml, what the monitoring Component adds, 
 With the install in place, the ValidatingAdmissionPolicy netiso-operator-scope is exercised
 as the operator's service account (impersonated by the admin): writes to its own policies
 pass, every other policy is refused with the policy's message although RBAC allows the verb.
-Everything but the CRD (which the session's other tests share) is deleted afterwards.
+Everything but the CRD and the namespace (which the session's other tests share) is deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def identity(obj: Obj) -> tuple[str, str, str]:
 
 
 def apply_file(plane: ControlPlane, path: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply --server-side -f PATH`, as install.md tells users. Server-side: the
+    session's other tests may have created the CRD already, and a client-side apply over an
+    object without its last-applied annotation warns."""
     return kubectl(
         plane, "apply", "--server-side", "--validate=strict", "-o", "json", "-f", str(path)
     )
@@ -136,10 +140,9 @@ def installed(control_plane: ControlPlane) -> Iterator[subprocess.CompletedProce
     assert MONITORING_GROUP not in crds.stdout, "this cluster must lack the Prometheus Operator"
     result = apply_file(control_plane, INSTALL)
     yield result
-    delete_objects(
-        control_plane,
-        [obj for obj in load(INSTALL) if obj["kind"] != "CustomResourceDefinition"],
-    )
+    # The CRD and the namespace stay: the session's other tests use both.
+    shared = {"CustomResourceDefinition", "Namespace"}
+    delete_objects(control_plane, [obj for obj in load(INSTALL) if obj["kind"] not in shared])
 
 
 @pytest.fixture(scope="module")
