@@ -152,6 +152,16 @@ def test_netiso_in_the_venv_comes_from_the_wheel(installed: Path, tmp_path: Path
     assert not (installed / "bin" / "pip").exists()
 
 
+def assert_json_logs(text: str) -> None:
+    """With the image's --log-format=json every log line is one JSON object with a message."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, "the operator logged nothing"
+    for line in lines:
+        record = json.loads(line)
+        assert isinstance(record, dict), line
+        assert record.get("message"), line
+
+
 @contextlib.contextmanager
 def running(
     command: list[str], *, env: dict[str, str], cwd: Path, log: Path
@@ -222,6 +232,8 @@ def test_image_command_serves_probes_isolates_and_exits_cleanly_on_sigterm(
             os.killpg(process.pid, signal.SIGTERM)
             code = process.wait(timeout=30)
             assert code == 0, f"exited with {code} on SIGTERM:\n{output()}"
+        assert "--log-format=json" in cmd, "the image's CMD no longer asks for JSON logs"
+        assert_json_logs(log.read_text(errors="replace"))
     finally:
         remove_profile(kube_api, profile)
         revoke(kube_api, role)
