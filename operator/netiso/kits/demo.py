@@ -125,12 +125,9 @@ def _existing_netiso(target: Target) -> list[str]:
     (Deployment or pod labelled as the install labels them) or a `baseline` profile."""
     found = []
     for kind in ("deployments", "pods"):
-        out = _kubectl(
-            target.kubectl, target.kubeconfig, "get", kind, "-A", "-l", OPERATOR_SELECTOR,
-            "-o", "name",
-        )  # fmt: skip
-        for name in out.split():
-            found.append(f"a netiso operator ({name})")
+        selector = ["-A", "-l", OPERATOR_SELECTOR, "-o", "name"]
+        out = _kubectl(target.kubectl, target.kubeconfig, "get", kind, *selector)
+        found.extend(f"a netiso operator ({name})" for name in out.split())
     profile = subprocess.run(
         [
             target.kubectl,
