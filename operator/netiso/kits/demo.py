@@ -123,7 +123,7 @@ def _describe(target: Target) -> str:
 def _existing_netiso(target: Target) -> list[str]:
     """What of netiso already lives on the cluster that a demo could harm: an operator
     (Deployment or pod labelled as the install labels them) or a `baseline` profile."""
-    found = []
+    found: list[str] = []
     for kind in ("deployments", "pods"):
         selector = ["-A", "-l", OPERATOR_SELECTOR, "-o", "name"]
         out = _kubectl(target.kubectl, target.kubeconfig, "get", kind, *selector)
