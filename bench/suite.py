@@ -237,9 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_kubeconfig = options.kubeconfig
             machine["etcd"] = "unknown (existing cluster)"
             cluster = f"existing cluster from {options.kubeconfig}"
-        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(admin_kubeconfig)
-        )
+        api = k8s_config.new_client_from_config(config_file=str(admin_kubeconfig))
         try:
             install_crd(api)
             grant_operator_rbac(api)

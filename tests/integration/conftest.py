@@ -140,9 +140,7 @@ def admin_kubeconfig(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="session")
 def kube_api(admin_kubeconfig: Path) -> Iterator[client.ApiClient]:
     """An admin kubernetes.client.ApiClient, shared by the session and closed at its end."""
-    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(admin_kubeconfig)
-    )
+    api = config.new_client_from_config(config_file=str(admin_kubeconfig))
     try:
         yield api
     finally:

@@ -24,7 +24,7 @@ from .ship_cluster import events_for, label_namespace, matches_rendered, policie
 pytestmark = pytest.mark.integration
 
 SAFE_WITHIN = 2.0
-OPEN = {"spec": {"ingress": [{}], "egress": [{}]}}
+OPEN: dict[str, Any] = {"spec": {"ingress": [{}], "egress": [{}]}}
 
 
 def tenant(kube_api: client.ApiClient, user_kubeconfig: MakeUserKubeconfig, ns: str) -> Any:
@@ -59,7 +59,7 @@ def tenant(kube_api: client.ApiClient, user_kubeconfig: MakeUserKubeconfig, ns: 
         },
     )
     kubeconfig = str(user_kubeconfig(user))
-    api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    api = config.new_client_from_config(config_file=kubeconfig)
     return client.NetworkingV1Api(api)
 
 

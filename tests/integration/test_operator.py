@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import signal
@@ -43,7 +44,7 @@ from .ship_cluster import (
 pytestmark = pytest.mark.integration
 
 MANAGED = "app.kubernetes.io/managed-by=netiso"
-GATEWAY = {
+GATEWAY: dict[str, Any] = {
     "enabled": True,
     "namespaces": ["ingress-nginx"],
     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
@@ -108,7 +109,7 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
     for ns in names:
         wait_for(
             f"{ns} isolated",
-            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
 
     wider = copy.deepcopy(GATEWAY)
@@ -118,7 +119,8 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
     )
     for ns in names:
         wait_for(
-            f"{ns} updated", lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns)
+            f"{ns} updated",
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
         ports = managed_in(kube_api, ns)["netiso-allow-gateway-ingress"]["spec"]["ingress"][0]
         assert {p["port"] for p in ports["ports"]} == {8080, 8443}
@@ -279,7 +281,7 @@ def test_protected_namespace_is_never_isolated(
         for name in (PROTECTED_NS, "kube-system"):
             wait_for(
                 f"Protected event in {name}",
-                lambda n=name: events_for(kube_api, n, reason="Protected"),
+                functools.partial(events_for, kube_api, name, reason="Protected"),
             )
             assert not managed_in(kube_api, name)
         assert operator.metric("netiso_namespaces", profile=profile, state="protected") == 2
@@ -338,7 +340,7 @@ def test_profile_deletion_removes_policies_unless_orphan(
         try:
             api.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     wait_for("profile gone (finalizer released)", gone)
@@ -360,7 +362,7 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
 ) -> None:
     profile = profiles()
     ns = make_namespace("foreign")
-    mine = {
+    mine: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "team-own-policy"},
@@ -443,7 +445,7 @@ def test_restart_with_everything_in_sync_makes_no_writes(
     for ns in names:
         wait_for(
             f"{ns} isolated",
-            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
     wait_for("status in sync", lambda: profile_status(kube_api, profile).get("inSync") == 5)
     time.sleep(1.0)
@@ -491,7 +493,7 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
             for ns in names[1:]:
                 wait_for(
                     f"{ns} converged",
-                    lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+                    functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
                 )
             wait_for("opted-out swept", lambda: not managed_in(kube_api, names[0]))
 

@@ -63,7 +63,7 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
     configuration = k8s_client.Configuration()
     try:
         if kubeconfig is None:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_incluster_config(client_configuration=configuration)
             return Credentials(
                 server=configuration.host,
                 ca_file=configuration.ssl_ca_cert,
@@ -71,7 +71,7 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
             )
     except k8s_config.ConfigException:
         pass
-    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+    k8s_config.load_kube_config(
         config_file=kubeconfig, context=context, client_configuration=configuration
     )
     token = configuration.api_key.get("authorization")

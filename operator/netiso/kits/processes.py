@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Self, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -140,7 +140,7 @@ class OperatorProcess:
             f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
         ]
 
-    def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
+    def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> Self:
         env = {
             k: v
             for k, v in os.environ.items()
