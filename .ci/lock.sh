@@ -8,7 +8,7 @@
 # Resolved for the image's interpreter and platform (CPython 3.11, x86_64 glibc 2.36: the
 # Debian bookworm base), with every published file's hash, so pip accepts exactly these files.
 # Run after changing a dependency; tests/ship/test_lock.py fails until the locks are in step.
-# Needs uv (`.venv/bin/python -m pip install uv`, part of the lint dependency group).
+# Needs uv (in the lint dependency group, so `.venv/bin/uv` after the usual install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv=${UV:-.venv/bin/uv}
