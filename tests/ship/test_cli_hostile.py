@@ -1,7 +1,9 @@
 """`netiso validate` and `render` on hostile input: one clean line, exit 1, bounded memory.
 
-Unit tests of the top layer run as the installed command would (a fresh interpreter per file), so
-the peak resident memory of that process is the user's real cost: os.wait4 reports it.
+Shipping checks of the installed command: each file is run by a fresh interpreter, as a CI job
+on an untrusted pull request would run it, so the peak resident memory of that process is the
+user's real cost (os.wait4 reports it). The in-process limits are unit-tested in
+tests/unit/model/test_documents.py.
 The inputs live in tests/golden/hostile/; the oversized one is generated.
 """
 
