@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import render_policies
 
