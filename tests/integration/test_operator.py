@@ -38,6 +38,7 @@ from .ship_cluster import (
     label_namespace,
     managed_in,
     matches_rendered,
+    netiso_cli,
     policies_in,
 )
 
@@ -513,14 +514,6 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
 # --- the CLI against the live cluster ---------------------------------------------------------
 
 
-def netiso_cli(admin_kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(admin_kubeconfig)}
-    netiso = str(Path(sys.executable).with_name("netiso"))
-    return subprocess.run(
-        [netiso, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 def test_cli_diff_and_status_show_drift_that_report_mode_leaves(
     operator: OperatorProcess,
     kube_api: client.ApiClient,
@@ -589,7 +582,7 @@ def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: P
     out = result.stdout
     assert "no cluster configured: starting the local control plane" in out
     assert "the operator holds the Lease netiso-system/netiso-operator: it is the leader" in out
-    assert "netiso isolated namespace 'netiso-demo' with profile 'baseline'" in out
+    assert "netiso isolated namespace 'netiso-demo' with profile 'netiso-demo'" in out
     for name in (
         "netiso-allow-dns-egress",
         "netiso-allow-gateway-ingress",
@@ -597,6 +590,6 @@ def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: P
         "netiso-default-deny",
     ):
         assert f"  - {name}:" in out
-    assert 'netiso_namespaces{profile="baseline",state="isolated"} 1.0' in out
+    assert 'netiso_namespaces{profile="netiso-demo",state="isolated"} 1.0' in out
     assert "export KUBECONFIG=" in out
     assert "stopping the local control plane" in out

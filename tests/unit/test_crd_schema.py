@@ -21,13 +21,12 @@ from netiso.model.profiles import (
     MAX_OWNER_LENGTH,
     MAX_PORTS,
     MAX_REASON_LENGTH,
-    SPEC_FIELDS,
     DriftAction,
     Mode,
     OnDelete,
     Profile,
     Protocol,
-    parse_profile,
+    unsafe_text_class,
 )
 from netiso.model.selection import (
     MAX_EXPRESSION_VALUES,
@@ -35,6 +34,7 @@ from netiso.model.selection import (
     MAX_MATCH_LABELS,
     SelectorOperator,
 )
+from netiso.model.specs import SPEC_FIELDS, parse_profile
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{conventions.CRD_NAME}.yaml"
 STATUS_FIELDS = {
@@ -45,7 +45,6 @@ STATUS_FIELDS = {
     "drifted",
     "errors",
     "pendingChanges",
-    "lastSyncTime",
 }
 
 
@@ -126,10 +125,13 @@ def test_crd_identity_matches_conventions(crd: dict[str, Any], version: dict[str
     assert version["subresources"] == {"status": {}}
 
 
-def test_printer_columns_show_mode_and_namespace_counts(version: dict[str, Any]) -> None:
+def test_printer_columns_show_mode_readiness_and_namespace_counts(
+    version: dict[str, Any],
+) -> None:
     columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
     assert columns == [
         ("Mode", ".spec.mode"),
+        ("Ready", '.status.conditions[?(@.type=="Ready")].status'),
         ("Namespaces", ".status.namespaces"),
         ("In-Sync", ".status.inSync"),
         ("Drifted", ".status.drifted"),
@@ -257,6 +259,16 @@ def test_cross_field_rules_are_enforced_by_cel(spec_schema: dict[str, Any]) -> N
         assert any("self.endPort >= self.port" in rule for rule in rules[path]), path
         assert any("type(self.port) == int" in rule for rule in rules[path]), path
     assert any("prefixLength()" in rule for rule in rules["spec.dns.nodeLocalCache.address"])
+
+
+@pytest.mark.parametrize("name", ["owner", "reason"])
+def test_free_text_rejects_the_models_unsafe_characters(
+    spec_schema: dict[str, Any], name: str
+) -> None:
+    # CEL unescapes `\\` to `\`, leaving the RE2 class the model's regular expression mirrors.
+    cel_class = unsafe_text_class().replace("\\", "\\\\")
+    rules = [rule["rule"] for rule in spec_schema["properties"][name]["x-kubernetes-validations"]]
+    assert rules == [f"!self.matches('{cel_class}')"]
 
 
 def test_status_is_fully_defined(schema: dict[str, Any]) -> None:

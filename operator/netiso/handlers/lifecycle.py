@@ -14,10 +14,11 @@ from typing import Any
 import kopf
 
 from netiso import __version__, conventions
-from netiso.cluster.client import ApiClient, Credentials, load_credentials
+from netiso.cluster.client import ApiClient, CredentialsSource
+from netiso.handlers.login import credentials_of
 from netiso.handlers.runtime import Runtime
 from netiso.model.leadership import Timing
-from netiso.reconciling.electing import ElectionThread, Elector
+from netiso.reconciling.electing import CrossLoopCredentials, ElectionThread, Elector
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reconciling.sharding import ShardTallies
 from netiso.rendering.environment import make_environment
@@ -68,7 +69,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     except SettingsError as exc:
         raise kopf.PermanentError(str(exc)) from exc
     metrics = Metrics(version=__version__)
-    credentials = load_credentials()
+    # Kopf's login result (see handlers/login.py): requests wait until it arrives.
+    credentials = credentials_of(memo, settings)
     api = ApiClient(
         credentials,
         timeout=config.api_timeout,
@@ -150,7 +152,7 @@ def _on_leadership(
 
 
 def _election(
-    config: Settings, *, credentials: Credentials, metrics: Metrics
+    config: Settings, *, credentials: CredentialsSource, metrics: Metrics
 ) -> ElectionThread | None:
     """The Lease campaign with its own API client and thread, or None with leader election off.
 
@@ -166,7 +168,7 @@ def _election(
         retry_period=config.retry_period,
     )
     lease_api = ApiClient(
-        credentials,
+        CrossLoopCredentials(credentials, loop=asyncio.get_running_loop()),
         timeout=max(config.renew_deadline - config.retry_period, 1.0),
         retries=1,
         observer=metrics.observe_lease_request,

@@ -1,7 +1,8 @@
-"""The IsolationProfile as a validated value: parse_profile() and the frozen dataclasses it builds.
+"""The IsolationProfile as a validated value: the frozen dataclasses, enums and limits.
 
-Model layer, pure. The CR body is validated here once, collecting every Problem with its field
-path; defaults are the CRD's (tests/unit/test_crd_schema.py keeps the two in agreement).
+Model layer, pure. model/specs.py builds these from a CR body (parse_profile) and
+model/advisories.py says which legal settings are probably mistakes (profile_warnings);
+defaults are the CRD's (tests/unit/test_crd_schema.py keeps the two in agreement).
 """
 
 from __future__ import annotations
@@ -9,29 +10,50 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from netiso import conventions
-from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
-from netiso.model.names import (
-    DNS1123_LABEL_RULE,
-    LABEL_VALUE_MAX,
-    dns1123_label_problem,
-    dns1123_subdomain_problem,
-    port_name_problem,
-)
-
-# Re-exported: callers that parse profiles catch ProfileError from here.
-from netiso.model.problems import Problem as Problem
-from netiso.model.problems import ProfileError as ProfileError
-from netiso.model.selection import SELECTOR_FIELDS, LabelSelector, parse_label_selector
+from netiso.model.guardrails import Guardrails
+from netiso.model.selection import LabelSelector
 
 MAX_PORTS: Final = 32
 MAX_NAMESPACES: Final = 64
 MAX_OWNER_LENGTH: Final = 256
 MAX_REASON_LENGTH: Final = 1024
+# Characters owner and reason may not hold, as inclusive code point ranges: C0 and C1 controls
+# (line breaks and terminal escapes included) and the bidirectional formatting characters of
+# "Trojan Source" (CVE-2021-42574), which reorder text wherever the annotations are shown.
+UNSAFE_TEXT_RANGES: Final = (
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0x061C, 0x061C),
+    (0x200E, 0x200F),
+    (0x202A, 0x202E),
+    (0x2066, 0x2069),
+)
+_UNSAFE_TEXT: Final = re.compile(
+    "[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in UNSAFE_TEXT_RANGES) + "]"
+)
+
+
+def unsafe_text_class() -> str:
+    """UNSAFE_TEXT_RANGES as an RE2 character class, for the CRD's CEL rule on owner/reason."""
+    return (
+        "[" + "".join(f"\\x{{{low:x}}}-\\x{{{high:x}}}" for low, high in UNSAFE_TEXT_RANGES) + "]"
+    )
+
+
+def unsafe_text_problem(text: str) -> str | None:
+    """Why `text` may not be shown as is (the first unsafe character and where), None if safe."""
+    found = _UNSAFE_TEXT.search(text)
+    if found is None:
+        return None
+    return (
+        "must not contain control or bidirectional formatting characters, "
+        f"found U+{ord(found.group()):04X} at character {found.start() + 1}"
+    )
+
+
 MIN_PORT: Final = 1
 MAX_PORT: Final = 65535
 # The broadest node-local cache block we accept: a cache address is one IP, and anything wider
@@ -177,6 +199,7 @@ class Profile:
     dns: Dns = field(default_factory=Dns)
     gateway: Gateway = field(default_factory=Gateway)
     monitoring: Monitoring = field(default_factory=Monitoring)
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     def to_spec(self) -> dict[str, Any]:
         """The spec in CRD form with every default filled in, as the API server would store it
@@ -231,449 +254,9 @@ class Profile:
                     "ports": [port.to_kubernetes() for port in self.monitoring.ports],
                 }
             ),
+            "guardrails": self.guardrails.to_spec(),
         }
 
 
 def _omit_empty(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None and value != []}
-
-
-# Every field parse_profile() accepts, by object. The CRD schema test walks SPEC_FIELDS.
-PORT_FIELDS: Final[FieldTree] = {"protocol": {}, "port": {}, "endPort": {}}
-DEFAULT_DENY_FIELDS: Final[FieldTree] = {"ingress": {}, "egress": {}}
-NODE_LOCAL_CACHE_FIELDS: Final[FieldTree] = {"enabled": {}, "address": {}}
-DNS_FIELDS: Final[FieldTree] = {
-    "enabled": {},
-    "namespace": {},
-    "podSelector": SELECTOR_FIELDS,
-    "ports": PORT_FIELDS,
-    "nodeLocalCache": NODE_LOCAL_CACHE_FIELDS,
-}
-PEERS_FIELDS: Final[FieldTree] = {
-    "enabled": {},
-    "namespaces": {},
-    "allPods": {},
-    "podSelector": SELECTOR_FIELDS,
-    "targetPodSelector": SELECTOR_FIELDS,
-    "ports": PORT_FIELDS,
-}
-SPEC_FIELDS: Final[FieldTree] = {
-    "mode": {},
-    "driftAction": {},
-    "onDelete": {},
-    "owner": {},
-    "reason": {},
-    "defaultDeny": DEFAULT_DENY_FIELDS,
-    "dns": DNS_FIELDS,
-    "gateway": PEERS_FIELDS,
-    "monitoring": PEERS_FIELDS,
-}
-# Top-level fields of the object; metadata is read leniently (the server adds many fields).
-OBJECT_FIELDS: Final[FieldTree] = {
-    "apiVersion": {},
-    "kind": {},
-    "metadata": {},
-    "spec": SPEC_FIELDS,
-    "status": {},
-}
-
-
-def parse_profile(body: Mapping[str, Any]) -> Profile:
-    """Validate a whole IsolationProfile object (as from the API server or a YAML file).
-
-    Raises ProfileError listing every problem found, not just the first. Absent and null
-    fields take the CRD's defaults; unknown spec fields are rejected; `status` is ignored.
-    """
-    if not isinstance(body, Mapping):
-        raise ProfileError([Problem("", f"must be an object, got {json_type(body)}")])
-    # Another kind of object (a Kustomization in the same file, say): its fields mean nothing
-    # to us, so say only that.
-    identity = [
-        problem
-        for key, expected in (("apiVersion", conventions.API_VERSION), ("kind", conventions.KIND))
-        if (problem := _identity_problem(body, key=key, expected=expected))
-    ]
-    if identity:
-        raise ProfileError(identity)
-    problems: list[Problem] = []
-    top = ObjectReader(body, path="", fields=OBJECT_FIELDS, problems=problems)
-    name, uid, generation = _parse_metadata(top.get("metadata"), problems=problems)
-    spec = ObjectReader(top.get("spec"), path="spec", fields=SPEC_FIELDS, problems=problems)
-    profile = Profile(
-        name=name,
-        uid=uid,
-        generation=generation,
-        mode=spec.choice("mode", Mode, default=Mode.ENFORCE),
-        drift_action=spec.choice("driftAction", DriftAction, default=DriftAction.REPAIR),
-        on_delete=spec.choice("onDelete", OnDelete, default=OnDelete.ORPHAN),
-        owner=spec.string("owner", default="", max_length=MAX_OWNER_LENGTH),
-        reason=spec.string("reason", default="", max_length=MAX_REASON_LENGTH),
-        default_deny=_parse_default_deny(spec),
-        dns=_parse_dns(spec),
-        gateway=_parse_gateway(spec),
-        monitoring=_parse_monitoring(spec),
-    )
-    if problems:
-        raise ProfileError(problems)
-    return profile
-
-
-def profile_warnings(profile: Profile) -> tuple[Problem, ...]:
-    """Legal settings that are probably mistakes, as Problems with the field path to look at.
-
-    Warnings never block: the operator reports them (Events, status) and the CLI prints them.
-    """
-    warnings: list[Problem] = []
-    deny = profile.default_deny
-    if not deny.ingress and not deny.egress:
-        warnings.append(
-            Problem(
-                "spec.defaultDeny",
-                "neither ingress nor egress is denied: netiso creates no policies",
-            )
-        )
-    if deny.egress and not profile.dns.enabled:
-        warnings.append(
-            Problem(
-                "spec.dns.enabled",
-                "egress is denied and DNS is disabled: pods cannot resolve names",
-            )
-        )
-    if (deny.ingress or deny.egress) and not (
-        profile.dns.enabled or profile.gateway.enabled or profile.monitoring.enabled
-    ):
-        warnings.append(Problem("spec", "every allow is disabled: the namespace is fully isolated"))
-    if profile.dns.node_local_cache.enabled and not profile.dns.enabled:
-        warnings.append(
-            Problem(
-                "spec.dns.nodeLocalCache.enabled",
-                "has no effect while spec.dns.enabled is false",
-            )
-        )
-    for part, enabled in (
-        ("gateway", profile.gateway.enabled),
-        ("monitoring", profile.monitoring.enabled),
-    ):
-        if enabled and not deny.ingress:
-            warnings.append(
-                Problem(
-                    f"spec.{part}.enabled",
-                    "has no effect while spec.defaultDeny.ingress is false: "
-                    "ingress is not denied, so nothing needs allowing",
-                )
-            )
-    warnings.extend(_broad_peer_warnings(profile))
-    return tuple(warnings)
-
-
-def _broad_peer_warnings(profile: Profile) -> list[Problem]:
-    """Allows that admit more than their part needs: every pod of a peer namespace, or a
-    node-local DNS address that is a whole range."""
-    warnings: list[Problem] = []
-    peers = (
-        ("gateway", "gateway", profile.gateway.enabled, profile.gateway.pod_selector is None),
-        ("monitoring", "scraper", profile.monitoring.enabled, profile.monitoring.all_pods),
-    )
-    for part, who, enabled, every_pod in peers:
-        if enabled and every_pod:
-            warnings.append(
-                Problem(
-                    f"spec.{part}.podSelector",
-                    f"absent or allPods: every pod of the {part} namespaces is admitted, not "
-                    f"only the {who}; name its pods to admit only them",
-                )
-            )
-    cache = profile.dns.node_local_cache
-    if profile.dns.enabled and cache.enabled and "/" in cache.address:
-        network = ipaddress.ip_network(cache.address, strict=False)
-        if network.num_addresses > 1:
-            warnings.append(
-                Problem(
-                    "spec.dns.nodeLocalCache.address",
-                    f"is a range of {network.num_addresses} addresses: every pod may send DNS "
-                    "traffic to all of them; the node-local cache listens on one address",
-                )
-            )
-    return warnings
-
-
-def _identity_problem(body: Mapping[str, Any], *, key: str, expected: str) -> Problem | None:
-    value = body.get(key)
-    if value is None:
-        return Problem(key, f"required, must be {expected}")
-    if value != expected:
-        return Problem(key, f"must be {expected}, got {shown(value)}")
-    return None
-
-
-def _parse_metadata(raw: object, *, problems: list[Problem]) -> tuple[str, str, int]:
-    if raw is None:
-        problems.append(Problem("metadata.name", "required"))
-        return "", "", 0
-    if not isinstance(raw, Mapping):
-        problems.append(Problem("metadata", f"must be an object, got {json_type(raw)}"))
-        return "", "", 0
-    name = raw.get("name")
-    if name is None:
-        problems.append(Problem("metadata.name", "required"))
-        name = ""
-    elif not isinstance(name, str):
-        problems.append(Problem("metadata.name", f"must be a string, got {json_type(name)}"))
-        name = ""
-    elif problem := dns1123_subdomain_problem(name):
-        problems.append(Problem("metadata.name", f"{problem}, got {shown(name)}"))
-    elif len(name) > LABEL_VALUE_MAX:
-        # Namespaces name their profile in a label, whose values are at most 63 characters.
-        problems.append(
-            Problem(
-                "metadata.name",
-                f"must be at most {LABEL_VALUE_MAX} characters (it is used as a label value), "
-                f"got {len(name)}",
-            )
-        )
-    uid = raw.get("uid")
-    generation = raw.get("generation")
-    return (
-        name,
-        uid if isinstance(uid, str) else "",
-        generation if isinstance(generation, int) and not isinstance(generation, bool) else 0,
-    )
-
-
-def _parse_default_deny(spec: ObjectReader) -> DefaultDeny:
-    reader = spec.child("defaultDeny", DEFAULT_DENY_FIELDS)
-    return DefaultDeny(
-        ingress=reader.boolean("ingress", default=True),
-        egress=reader.boolean("egress", default=True),
-    )
-
-
-def _parse_dns(spec: ObjectReader) -> Dns:
-    reader = spec.child("dns", DNS_FIELDS)
-    enabled = reader.boolean("enabled", default=True)
-    namespace = _parse_namespace_name(reader, "namespace", default=DEFAULT_DNS_NAMESPACE)
-    pod_selector = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else DEFAULT_DNS_POD_SELECTOR
-    )
-    ports = _parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
-    cache = reader.child("nodeLocalCache", NODE_LOCAL_CACHE_FIELDS)
-    cache_enabled = cache.boolean("enabled", default=False)
-    address = cache.string("address", default=DEFAULT_NODE_LOCAL_ADDRESS, max_length=64)
-    problem = _address_problem(address) if isinstance(cache.get("address"), str) else None
-    if problem:
-        cache.problem("address", problem)
-        address = DEFAULT_NODE_LOCAL_ADDRESS
-    return Dns(
-        enabled=enabled,
-        namespace=namespace,
-        pod_selector=pod_selector,
-        ports=ports,
-        node_local_cache=NodeLocalCache(enabled=cache_enabled, address=address),
-    )
-
-
-def _parse_gateway(spec: ObjectReader) -> Gateway:
-    reader = spec.child("gateway", PEERS_FIELDS)
-    enabled = reader.boolean("enabled", default=False)
-    namespaces = _parse_peer_namespaces(reader, part="gateway", enabled=enabled)
-    pod_selector = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else None
-    )
-    all_pods = _all_pods(reader, part="gateway", enabled=enabled, given=pod_selector)
-    target = parse_label_selector(
-        reader.get("targetPodSelector"),
-        path=reader.path_of("targetPodSelector"),
-        problems=reader.problems,
-    )
-    ports = _parse_ports(reader, default=(), part="gateway", enabled=enabled)
-    return Gateway(
-        enabled=enabled,
-        namespaces=namespaces,
-        pod_selector=None if all_pods else pod_selector,
-        all_pods=all_pods,
-        target_pod_selector=target,
-        ports=ports,
-    )
-
-
-def _parse_monitoring(spec: ObjectReader) -> Monitoring:
-    reader = spec.child("monitoring", PEERS_FIELDS)
-    enabled = reader.boolean("enabled", default=False)
-    namespaces = _parse_peer_namespaces(reader, part="monitoring", enabled=enabled)
-    pod_selector = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else None
-    )
-    all_pods = _all_pods(reader, part="monitoring", enabled=enabled, given=pod_selector)
-    target = parse_label_selector(
-        reader.get("targetPodSelector"),
-        path=reader.path_of("targetPodSelector"),
-        problems=reader.problems,
-    )
-    ports = _parse_ports(reader, default=(), part="monitoring", enabled=enabled)
-    return Monitoring(
-        enabled=enabled,
-        namespaces=namespaces,
-        pod_selector=(
-            LabelSelector() if all_pods else (pod_selector or DEFAULT_MONITORING_POD_SELECTOR)
-        ),
-        all_pods=all_pods,
-        target_pod_selector=target,
-        ports=ports,
-    )
-
-
-def _all_pods(
-    reader: ObjectReader,
-    *,
-    part: str,
-    enabled: bool,
-    given: LabelSelector | None,
-) -> bool:
-    """Read `allPods` and check it against the peer's pod selector.
-
-    An empty selector must be asked for: created without strict field validation,
-    `podSelector: {matchLabel: ...}` (singular) reaches netiso as `{}`, and would admit every
-    pod of the peer namespaces. An absent gateway podSelector keeps its documented meaning
-    (every pod of the gateway namespaces); `allPods: true` says the same explicitly.
-    """
-    all_pods = reader.boolean("allPods", default=False)
-    if all_pods and given is not None:
-        reader.problem("allPods", f"contradicts {part}.podSelector; set one or the other")
-    elif enabled and not all_pods and given is not None and _selects_all(given):
-        reader.problem(
-            "podSelector",
-            f"is empty and selects every pod of the {part} namespaces (a misspelt field such as "
-            f"matchLabel is dropped by the API server and leaves {{}}): name the pods, or set "
-            f"{part}.allPods: true to admit them all on purpose",
-        )
-    return all_pods
-
-
-def _selects_all(selector: LabelSelector) -> bool:
-    return not selector.match_labels and not selector.match_expressions
-
-
-def _parse_namespace_name(reader: ObjectReader, key: str, *, default: str) -> str:
-    value = reader.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        reader.problem(key, f"must be a string, got {json_type(value)}")
-        return default
-    if dns1123_label_problem(value):
-        reader.problem(key, f"{DNS1123_LABEL_RULE}, got {shown(value)}")
-        return default
-    return value
-
-
-def _parse_peer_namespaces(reader: ObjectReader, *, part: str, enabled: bool) -> tuple[str, ...]:
-    path = reader.path_of("namespaces")
-    raw_items = items_of(
-        reader.get("namespaces"), path=path, problems=reader.problems, max_items=MAX_NAMESPACES
-    )
-    names: list[str] = []
-    for index, item in enumerate(raw_items):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, str):
-            reader.problems.append(Problem(item_path, f"must be a string, got {json_type(item)}"))
-        elif dns1123_label_problem(item):
-            reader.problems.append(Problem(item_path, f"{DNS1123_LABEL_RULE}, got {shown(item)}"))
-        elif item in names:
-            reader.problems.append(Problem(item_path, f"duplicate namespace {shown(item)}"))
-        else:
-            names.append(item)
-    # A value of the wrong type was reported already; "empty" would only repeat it.
-    if enabled and not raw_items and reader.get("namespaces") in (None, []):
-        reader.problem("namespaces", f"must not be empty when {part} is enabled")
-    return tuple(names)
-
-
-def _parse_ports(
-    reader: ObjectReader, *, default: tuple[PortRule, ...], part: str, enabled: bool
-) -> tuple[PortRule, ...]:
-    """The `ports` of a part; when the part is enabled, the list must not be empty."""
-    if not reader.has("ports"):
-        if enabled and not default:
-            reader.problem("ports", f"must not be empty when {part} is enabled")
-        return default
-    path = reader.path_of("ports")
-    items = items_of(reader.get("ports"), path=path, problems=reader.problems, max_items=MAX_PORTS)
-    if enabled and isinstance(reader.get("ports"), list) and not items:
-        reader.problem("ports", f"must not be empty when {part} is enabled")
-    rules: list[PortRule] = []
-    for index, item in enumerate(items):
-        if (
-            rule := _parse_port(item, path=f"{path}[{index}]", problems=reader.problems)
-        ) is not None:
-            rules.append(rule)
-    return tuple(rules)
-
-
-def _parse_port(raw: object, *, path: str, problems: list[Problem]) -> PortRule | None:
-    reader = ObjectReader(raw, path=path, fields=PORT_FIELDS, problems=problems)
-    before = len(problems)
-    protocol = reader.choice("protocol", Protocol, default=Protocol.TCP)
-    port = reader.get("port")
-    if port is None:
-        reader.problem("port", "required")
-    elif isinstance(port, bool) or not isinstance(port, int | str):
-        reader.problem("port", f"must be a port number or name, got {json_type(port)}")
-    elif isinstance(port, int) and not MIN_PORT <= port <= MAX_PORT:
-        reader.problem("port", f"must be {MIN_PORT}..{MAX_PORT}, got {port}")
-    elif isinstance(port, str) and (problem := port_name_problem(port)):
-        reader.problem("port", f"{problem}, got {shown(port)}")
-    end_port = reader.get("endPort")
-    if end_port is None:
-        pass
-    elif isinstance(end_port, bool) or not isinstance(end_port, int):
-        reader.problem("endPort", f"must be an integer, got {json_type(end_port)}")
-    elif not MIN_PORT <= end_port <= MAX_PORT:
-        reader.problem("endPort", f"must be {MIN_PORT}..{MAX_PORT}, got {end_port}")
-    elif isinstance(port, str):
-        reader.problem("endPort", f"needs a numeric port, got port {shown(port)}")
-    elif isinstance(port, int) and not isinstance(port, bool) and end_port < port:
-        reader.problem("endPort", f"must be >= port {port}, got {end_port}")
-    if len(problems) > before or not isinstance(port, int | str):
-        return None
-    return PortRule(
-        protocol=protocol, port=port, end_port=end_port if isinstance(end_port, int) else None
-    )
-
-
-# A CIDR must spell its prefix length; ipaddress would also take "10.0.0.0/255.0.0.0".
-_CIDR_SHAPE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
-
-
-def _address_problem(address: str) -> str | None:
-    """None if `address` is an IP or a CIDR no broader than /8 (IPv4) or /32 (IPv6)."""
-    if "/" not in address:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            return f"must be an IP address or a CIDR, got {shown(address)}"
-        return None
-    if not _CIDR_SHAPE.fullmatch(address):
-        return f"must be an IP address or a CIDR, got {shown(address)}"
-    try:
-        network = ipaddress.ip_network(address, strict=True)
-    except ValueError as error:
-        if "host bits set" in str(error):
-            suggestion = ipaddress.ip_network(address, strict=False)
-            return f"has host bits set, got {shown(address)} (did you mean {suggestion}?)"
-        return f"must be an IP address or a CIDR, got {shown(address)}"
-    minimum = MIN_PREFIX_V4 if network.version == 4 else MIN_PREFIX_V6
-    if network.prefixlen < minimum:
-        return f"must not be broader than /{minimum}, got {shown(address)}"
-    return None

@@ -12,11 +12,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from netiso.cluster import leases
-from netiso.cluster.client import ApiClient, ApiError
+from netiso.cluster.client import ApiClient, ApiError, Credentials, CredentialsSource
 from netiso.model.leadership import (
     LeaseRecord,
     Move,
@@ -33,6 +34,8 @@ from netiso.model.leadership import (
 from netiso.tasking import cancel_all
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How often the watchdog re-reads the clock to notice a lapsed Lease when no round does.
 _WATCH_INTERVAL = 0.25
@@ -310,3 +313,31 @@ class ElectionThread:
             await asyncio.to_thread(self._thread.join, 10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+class CrossLoopCredentials:
+    """The operator's credentials, for a client on another event loop (the Lease thread's).
+
+    The source belongs to the operator's loop (Kopf publishes the login there), so it is asked
+    through that loop; the answer is kept, so a renewal waits on a busy operator loop only for
+    the first credentials and after a 401.
+    """
+
+    def __init__(self, source: CredentialsSource, *, loop: asyncio.AbstractEventLoop) -> None:
+        self._source = source
+        self._loop = loop
+        self._known: Credentials | None = None
+
+    async def current(self) -> Credentials:
+        if self._known is None:
+            self._known = await self._on_operator_loop(self._source.current())
+        return self._known
+
+    async def refreshed(self, stale: Credentials) -> Credentials | None:
+        fresh = await self._on_operator_loop(self._source.refreshed(stale))
+        if fresh is not None:
+            self._known = fresh
+        return fresh
+
+    async def _on_operator_loop(self, call: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))
