@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import pytest
 
-from netiso.cluster.client import ApiClient, Credentials, Fenced
+from netiso.cluster.client import ApiClient, Credentials, Fenced, PublishedCredentials
 from netiso.model.leadership import Move, Timing
-from netiso.reconciling.electing import ElectionThread, Elector
+from netiso.reconciling.electing import CrossLoopCredentials, ElectionThread, Elector
 
 TIMING = Timing(lease_duration=15, renew_deadline=10, retry_period=2)
 
@@ -244,3 +244,19 @@ async def test_the_election_thread_campaigns_off_the_operators_loop_and_reports_
     assert server.holder() is None
     assert calls[0] == (frozenset({0}), True)
     assert calls[-1] == (frozenset(), True)
+
+
+async def test_the_lease_thread_gets_the_operators_credentials_once_published() -> None:
+    source = PublishedCredentials()
+    crossing = CrossLoopCredentials(source, loop=asyncio.get_running_loop())
+    creds = Credentials(server="https://127.0.0.1:6443", token="t0")
+    # Asked from another thread's loop before Kopf's login published anything: it waits.
+    answer = asyncio.wrap_future(
+        asyncio.get_running_loop().run_in_executor(None, asyncio.run, crossing.current())
+    )
+    await asyncio.sleep(0.1)
+    assert not answer.done()
+    source.publish(creds)
+    assert await asyncio.wait_for(answer, 5) == creds
+    # Kept: later renewals do not wait on the operator's loop.
+    assert await crossing.current() == creds
