@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -191,13 +192,25 @@ def opt_in_many(
 
 @contextlib.contextmanager
 def namespaces_deleted(api: client.ApiClient, names: list[str]) -> Iterator[None]:
+    """Delete the namespaces after the block and wait until they are gone: still labelled
+    while they terminate, they would meet later tests' operators with their profile deleted."""
     try:
         yield
     finally:
         core = client.CoreV1Api(api)
-        for name in list(names):
+
+        def delete(name: str) -> None:
             with contextlib.suppress(ApiException):
                 core.delete_namespace(name)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(delete, list(names)))
+
+        def gone() -> bool:
+            listed = {ns.metadata.name for ns in core.list_namespace().items}
+            return not listed & set(names)
+
+        wait_for("the test's namespaces gone", gone, timeout=600, interval=2)
 
 
 def first_write_after(operator: OperatorProcess, *, baseline: float, timeout: float) -> float:
