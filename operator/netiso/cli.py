@@ -29,6 +29,7 @@ from netiso.rendering.policies import RenderError, render_policies
 EXIT_OK: Final = 0
 EXIT_INVALID: Final = 1
 EXIT_USAGE: Final = 2
+_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
 _STDIN: Final = "-"
@@ -42,9 +43,13 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the netiso command with `argv` (default: sys.argv[1:]) and return the exit status."""
-    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The reachability commands read files offline; building only their parser spares them
+    # importing the cluster-facing commands (most of a 100-namespace matrix's run time).
+    only = arguments[0] if arguments and arguments[0] in _REACHABILITY_COMMANDS else None
+    parser = build_parser(only=only)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         # argparse exits on --help (0) and on usage errors (2); main() returns instead.
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
@@ -61,13 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered (or only the reachability
+    command `only`)."""
     parser = argparse.ArgumentParser(
         prog="netiso",
         description="Keep opted-in namespaces behind a default-deny NetworkPolicy baseline.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only is not None:
+        _add_reachability_commands(subparsers, only=only)
+        return parser
 
     render = subparsers.add_parser(
         "render",
@@ -112,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_cluster_facing_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register the subcommands that talk to a cluster: `cluster`, `diff`, `status`, `demo`.
+    """Register the subcommands that talk to a cluster: `cluster`, `diff`, `status`, `demo`,
+    `matrix`, `explain` (the last two also read files).
 
     Imported here, not at module level, so `render` and `validate` never load the cluster
     layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
@@ -124,6 +134,21 @@ def _add_cluster_facing_commands(
     add_inspection_commands(subparsers)
     add_cluster_commands(subparsers)
     add_demo_command(subparsers)
+    _add_reachability_commands(subparsers)
+
+
+def _add_reachability_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
+) -> None:
+    """Register `matrix` and `explain` (or only one): files offline, or the live cluster."""
+    if only in (None, "matrix"):
+        from netiso.matrices import add_matrix_command
+
+        add_matrix_command(subparsers)
+    if only in (None, "explain"):
+        from netiso.explaining import add_explain_command
+
+        add_explain_command(subparsers)
 
 
 def _add_templates_option(parser: argparse.ArgumentParser) -> None:
