@@ -293,22 +293,26 @@ def peer_check(
         return failed(f"{endpoint} is not a pod: selectors match pods only", ADDRESS)
     if not snapshot.selectable(endpoint):
         return failed(f"{endpoint.key} is a hostNetwork pod: selectors do not match it", ADDRESS)
+    reasons = []
     if peer.namespace_selector is None:
         if endpoint.namespace != namespace:
-            return failed(
+            reasons.append(
                 f"{endpoint.key} is in namespace {endpoint.namespace}; a podSelector without a "
-                f"namespaceSelector matches pods in the policy's namespace {namespace} only",
-                NAMESPACE,
+                f"namespaceSelector matches pods in the policy's namespace {namespace} only"
             )
     else:
         labels = snapshot.namespace(endpoint.namespace).labels
-        reasons = mismatches(peer.namespace_selector, labels)
-        if reasons:
-            return failed(f"namespace {endpoint.namespace}: {'; '.join(reasons)}", NAMESPACE)
-    if peer.pod_selector is not None:
-        reasons = mismatches(peer.pod_selector, endpoint.labels)
-        if reasons:
-            return failed(f"pod {endpoint.key}: {'; '.join(reasons)}", POD_LABELS)
+        if mismatched := mismatches(peer.namespace_selector, labels):
+            reasons.append(f"namespace {endpoint.namespace}: {'; '.join(mismatched)}")
+    pod_mismatched = (
+        mismatches(peer.pod_selector, endpoint.labels) if peer.pod_selector is not None else ()
+    )
+    if pod_mismatched:
+        reasons.append(f"pod {endpoint.key}: {'; '.join(pod_mismatched)}")
+    if reasons:
+        # Only the namespace wrong: a namespace label mismatch; the pod wrong too: a selector
+        # mismatch (the peer names other pods altogether).
+        return failed("; ".join(reasons), POD_LABELS if pod_mismatched else NAMESPACE)
     return PeerCheck(index, description, matched=True, reason=f"{endpoint.key} matches")
 
 
