@@ -61,10 +61,16 @@ def selecting_policies(snapshot: Snapshot, pod: Pod, direction: str) -> tuple[Po
     """The policies that select the pod and govern the direction: the pod is isolated if any."""
     if not snapshot.selectable(pod):
         return ()
+    # By name, as the API server lists them: the evidence reads the same from files or live.
     return tuple(
-        policy
-        for policy in snapshot.policies_by_namespace.get(pod.namespace, ())
-        if policy.governs(direction) and policy.pod_selector.matches(pod.labels)
+        sorted(
+            (
+                policy
+                for policy in snapshot.policies_by_namespace.get(pod.namespace, ())
+                if policy.governs(direction) and policy.pod_selector.matches(pod.labels)
+            ),
+            key=lambda policy: policy.name,
+        )
     )
 
 
