@@ -226,15 +226,25 @@ def _read_files(files: Iterable[Path]) -> Objects:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"{file}: cannot read: {error}") from error
-        try:
-            documents = load_yaml_documents(text)
-        except yaml.YAMLError as error:
-            raise InputError(f"{file}: invalid YAML: {_yaml_reason(error)}") from error
+        documents = _documents(file, text)
         bodies = [body for body in documents if body is not None]
         for index, body in enumerate(bodies, start=1):
             label = str(file) if len(bodies) == 1 else f"{file}#{index}"
             add_object(objects, body, label=label)
     return objects
+
+
+def _documents(file: Path, text: str) -> list[object]:
+    """A JSON file's one document (json is many times faster than YAML), or a YAML stream."""
+    if file.suffix == ".json":
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as error:
+            raise InputError(f"{file}: invalid JSON: {error}") from error
+    try:
+        return load_yaml_documents(text)
+    except yaml.YAMLError as error:
+        raise InputError(f"{file}: invalid YAML: {_yaml_reason(error)}") from error
 
 
 def _files(path: Path) -> Iterator[Path]:
