@@ -1,4 +1,4 @@
-"""netiso benchmarks against a real API server: `python bench/run.py --help`.
+"""netiso benchmarks against a real API server: `python -m bench --help`.
 
 Not part of the operator package: the suite drives a local control plane (or any cluster) and
 the operator as a subprocess, and measures what users and the API server see. See README.md.

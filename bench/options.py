@@ -94,7 +94,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def parse(argv: Sequence[str] | None = None) -> Options:
     """Options from the command line (default: sys.argv)."""
     parser = argparse.ArgumentParser(
-        prog="bench/run.py",
+        prog="python -m bench",
         description="Benchmark netiso against a real API server (see bench/README.md).",
     )
     add = parser.add_argument

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             run.update(_explain_runs(directory, queries=args.explains, namespaces=count))
             runs.append(run)
             print(json.dumps(run), flush=True)
-    report = {
-        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    report: dict[str, Any] = {
+        "when": when,
         "machine": _machine(),
         "runs": runs,
     }
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
-        day = report["when"][:10]
+        day = when[:10]
         for stem in ("reachability-latest", f"{day}-reachability"):
             (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
             (RESULTS / f"{stem}.md").write_text(markdown)

@@ -32,7 +32,7 @@ from bench.options import Options, parse
 from bench.profiling import Recording
 from bench.scenarios import bootstrap, drift, fanout, raw, restart, steady, trickle
 from bench.session import PROFILES_PATH, RUN_LABEL, Session
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.rendering.environment import make_environment
 
 log = logging.getLogger("bench")
@@ -237,9 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_kubeconfig = options.kubeconfig
             machine["etcd"] = "unknown (existing cluster)"
             cluster = f"existing cluster from {options.kubeconfig}"
-        api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(admin_kubeconfig)
-        )
+        api = k8s_config.new_client_from_config(config_file=str(admin_kubeconfig))
         try:
             install_crd(api)
             grant_operator_rbac(api)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-import jinja2
 import yaml
 
 from netiso.model.fields import json_type
@@ -23,7 +22,7 @@ from netiso.model.names import dns1123_label_problem, label_key_problem, label_v
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.problems import Problem, ProfileError
 from netiso.model.profiles import Profile, parse_profile, profile_warnings
-from netiso.rendering.environment import make_environment
+from netiso.rendering.environment import Templates, make_environment
 from netiso.rendering.policies import RenderError, render_policies
 
 EXIT_OK: Final = 0
@@ -127,9 +126,9 @@ def _add_cluster_facing_commands(
     Imported here, not at module level, so `render` and `validate` never load the cluster
     layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
     """
-    from netiso.demo import add_demo_command
     from netiso.inspection import add_inspection_commands
-    from netiso.localcluster.commands import add_cluster_commands
+    from netiso.kits.demo import add_demo_command
+    from netiso.kits.localcluster.commands import add_cluster_commands
 
     add_inspection_commands(subparsers)
     add_cluster_commands(subparsers)
@@ -160,7 +159,7 @@ def _add_templates_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _environment(args: argparse.Namespace) -> jinja2.Environment:
+def _environment(args: argparse.Namespace) -> Templates:
     templates: Path | None = args.templates
     if templates is not None and not templates.is_dir():
         raise UsageError(f"--templates: {templates} is not a directory")

@@ -1,8 +1,8 @@
 """Read-only views of a live cluster for the CLI: `netiso diff` and `netiso status`.
 
 Top layer beside the CLI: reads through the cluster layer and decides with the same pure
-`reconciling.assess()` the operator uses, so the CLI can never disagree with the operator about
-what would change. Writes nothing.
+`reconciling.assessments.assess()` the operator uses, so the CLI can never disagree with the
+operator about what would change. Writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from netiso import conventions
@@ -25,8 +24,9 @@ from netiso.cluster.client import ApiClient, ApiError, load_credentials
 from netiso.cluster.drifts import LivePolicy
 from netiso.cluster.reading import get_object, managed_policies, opted_in_namespaces, profile_path
 from netiso.cluster.reading import profiles as list_profiles
-from netiso.reconciling import Assessment, NamespaceEntry, ProfileEntry, assess
-from netiso.rendering.environment import make_environment
+from netiso.model.entries import NamespaceEntry, ProfileEntry
+from netiso.reconciling.assessments import Assessment, assess
+from netiso.rendering.environment import Templates, make_environment
 from netiso.rendering.policies import RenderError, render_policies
 from netiso.settings import Settings
 
@@ -82,7 +82,7 @@ async def _profile_entry(api: ApiClient, name: str) -> ProfileEntry | None:
 
 
 async def diff_namespace(
-    api: ApiClient, *, namespace: str, environment: jinja2.Environment, protected: frozenset[str]
+    api: ApiClient, *, namespace: str, environment: Templates, protected: frozenset[str]
 ) -> NamespaceReport:
     """Compare a namespace's managed policies with what its profile renders."""
     ns_body = await get_object(api, f"/api/v1/namespaces/{namespace}")
@@ -153,7 +153,7 @@ class StatusLine:
 
 
 async def status_lines(
-    api: ApiClient, *, environment: jinja2.Environment, protected: frozenset[str]
+    api: ApiClient, *, environment: Templates, protected: frozenset[str]
 ) -> list[StatusLine]:
     """One line per namespace that is opted in or holds managed policies."""
     namespaces = {

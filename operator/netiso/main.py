@@ -2,7 +2,5 @@
 
 from netiso.handlers import (  # noqa: F401  (imported for their Kopf registrations)
     lifecycle,
-    namespaces,
-    policies,
     profiles,
 )

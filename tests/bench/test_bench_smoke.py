@@ -2,7 +2,7 @@
 numbers (everything isolated, counts equal N, writes at steady state and after restart are 0).
 
 No timing thresholds: CI machines vary; the targets are judged on real runs (bench/README.md).
-Runs `bench/run.py` in a subprocess exactly as a developer would; with
+Runs `python -m bench` in a subprocess exactly as a developer would; with
 NETISO_TEST_USE_EXISTING_CLUSTER=1 it targets $KUBECONFIG instead of a local control plane.
 """
 
@@ -31,7 +31,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     out = tmp_path_factory.mktemp("bench-results")
     command = [
         sys.executable,
-        str(ROOT / "bench" / "run.py"),
+        "-m",
+        "bench",
         f"--n={N}",
         f"--out={out}",
         f"--logs={out / 'logs'}",
@@ -46,7 +47,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
     )
-    assert done.returncode == 0, f"bench/run.py failed:\n{done.stdout}\n{done.stderr[-8000:]}"
+    assert done.returncode == 0, f"python -m bench failed:\n{done.stdout}\n{done.stderr[-8000:]}"
     return out, json.loads((out / "latest.json").read_text())
 
 

@@ -13,13 +13,24 @@ import sys
 import uuid
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
+
+from .harness import (
+    GROUP,
+    OPERATOR_USER,
+    PLURAL,
+    VERSION,
+    OperatorProcess,
+    grant_operator_rbac,
+    install_crd,
+    running_operator,
+)
 
 USE_EXISTING_CLUSTER_ENV = "NETISO_TEST_USE_EXISTING_CLUSTER"
 # Lines of each component's log attached to a failed test's report.
@@ -129,9 +140,7 @@ def admin_kubeconfig(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="session")
 def kube_api(admin_kubeconfig: Path) -> Iterator[client.ApiClient]:
     """An admin kubernetes.client.ApiClient, shared by the session and closed at its end."""
-    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(admin_kubeconfig)
-    )
+    api = config.new_client_from_config(config_file=str(admin_kubeconfig))
     try:
         yield api
     finally:
@@ -170,3 +179,65 @@ def user_kubeconfig(control_plane: ControlPlane) -> MakeUserKubeconfig:
         return control_plane.user_kubeconfig(name, groups)
 
     return make
+
+
+PROTECTED_NS = "netiso-protected-it"
+
+
+# --- the operator, run as users run it, one per test module -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(control_plane: Any, kube_api: client.ApiClient) -> Path:
+    install_crd(kube_api)
+    grant_operator_rbac(kube_api)
+    path: Path = control_plane.user_kubeconfig(OPERATOR_USER)
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    failed_before = request.session.testsfailed
+    with running_operator(
+        kubeconfig=operator_kubeconfig,
+        log_path=log,
+        env={"NETISO_PROTECTED_NAMESPACES": PROTECTED_NS, "NETISO_RESYNC_INTERVAL": "20"},
+    ) as process:
+        yield process
+        if request.session.testsfailed > failed_before:
+            print(f"----- operator log ({log}) -----\n{process.log()}")
+
+
+@pytest.fixture
+def profiles(kube_api: client.ApiClient) -> Iterator[Any]:
+    """Factory for profiles with unique names; deleted after the test."""
+    api = client.CustomObjectsApi(kube_api)
+    created: list[str] = []
+
+    def make(prefix: str = "p", **spec: Any) -> str:
+        name = unique_name(prefix)
+        api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name, **spec))
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def profile_body(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "IsolationProfile",
+        "metadata": {"name": name},
+        "spec": {"owner": "platform-team", "reason": "integration test", **spec},
+    }

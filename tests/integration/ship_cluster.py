@@ -49,7 +49,7 @@ def holds_within(seconds: float, probe: Callable[[], object], *, interval: float
 
 def as_dict(api: client.ApiClient, obj: object) -> dict[str, Any]:
     """A client model object in its JSON form (camelCase keys, no None values)."""
-    body: dict[str, Any] = api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    body: dict[str, Any] = api.sanitize_for_serialization(obj)
     return body
 
 

@@ -21,7 +21,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
 
@@ -268,8 +268,8 @@ def test_watch_sees_added_modified_and_deleted(
     resource_version = listed.resource_version
 
     def collect() -> None:
-        stream = watch.Watch()  # type: ignore[no-untyped-call]
-        for event in stream.stream(  # type: ignore[no-untyped-call]
+        stream = watch.Watch()
+        for event in stream.stream(
             core.list_namespaced_config_map,
             namespace,
             resource_version=resource_version,
@@ -278,7 +278,7 @@ def test_watch_sees_added_modified_and_deleted(
             if event["object"].metadata.name == "watched":
                 events.append((event["type"], event["object"].data["k"]))
             if event["type"] == "DELETED":
-                stream.stop()  # type: ignore[no-untyped-call]
+                stream.stop()
 
     watcher = threading.Thread(target=collect, daemon=True)
     watcher.start()
@@ -354,9 +354,7 @@ def test_user_without_rbac_is_refused_until_a_role_binding_grants_access(
     namespace = make_namespace("rbac")
     elsewhere = make_namespace("rbac-other")
     user, group = f"alice-{uuid.uuid4().hex[:6]}", f"team-{uuid.uuid4().hex[:6]}"
-    as_user = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(user_kubeconfig(user, [group]))
-    )
+    as_user = config.new_client_from_config(config_file=str(user_kubeconfig(user, [group])))
     core_as_user = client.CoreV1Api(as_user)
 
     refused = api_error(lambda: core_as_user.list_namespaced_config_map(namespace))

@@ -25,7 +25,7 @@ import pytest
 from kubernetes import client
 
 from netiso import conventions
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
 from .harness import ROOT, free_port, grant_operator_rbac, http_status, install_crd, wait_for

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .harness import ROOT
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import signal
@@ -23,15 +24,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .conftest import MakeNamespace, unique_name
+from .conftest import PROTECTED_NS, MakeNamespace, profile_body, unique_name
 from .harness import (
     GROUP,
-    OPERATOR_USER,
     PLURAL,
     VERSION,
     OperatorProcess,
-    grant_operator_rbac,
-    install_crd,
     running_operator,
     wait_for,
 )
@@ -45,9 +43,8 @@ from .ship_cluster import (
 
 pytestmark = pytest.mark.integration
 
-PROTECTED_NS = "netiso-protected-it"
 MANAGED = "app.kubernetes.io/managed-by=netiso"
-GATEWAY = {
+GATEWAY: dict[str, Any] = {
     "enabled": True,
     "namespaces": ["ingress-nginx"],
     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
@@ -55,66 +52,7 @@ GATEWAY = {
 }
 
 
-# --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def operator_kubeconfig(control_plane: Any, kube_api: client.ApiClient) -> Path:
-    install_crd(kube_api)
-    grant_operator_rbac(kube_api)
-    path: Path = control_plane.user_kubeconfig(OPERATOR_USER)
-    return path
-
-
-@pytest.fixture(scope="module")
-def operator(
-    operator_kubeconfig: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    failed_before = request.session.testsfailed
-    with running_operator(
-        kubeconfig=operator_kubeconfig,
-        log_path=log,
-        env={"NETISO_PROTECTED_NAMESPACES": PROTECTED_NS, "NETISO_RESYNC_INTERVAL": "20"},
-    ) as process:
-        yield process
-        if request.session.testsfailed > failed_before:
-            print(f"----- operator log ({log}) -----\n{process.log()}")
-
-
-@pytest.fixture
-def profiles(kube_api: client.ApiClient) -> Iterator[Any]:
-    """Factory for profiles with unique names; deleted after the test."""
-    api = client.CustomObjectsApi(kube_api)
-    created: list[str] = []
-
-    def make(prefix: str = "p", **spec: Any) -> str:
-        name = unique_name(prefix)
-        api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name, **spec))
-        created.append(name)
-        return name
-
-    yield make
-    for name in created:
-        try:
-            api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def profile_body(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "IsolationProfile",
-        "metadata": {"name": name},
-        "spec": {"owner": "platform-team", "reason": "integration test", **spec},
-    }
 
 
 def net(api: client.ApiClient) -> client.NetworkingV1Api:
@@ -171,7 +109,7 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
     for ns in names:
         wait_for(
             f"{ns} isolated",
-            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
 
     wider = copy.deepcopy(GATEWAY)
@@ -181,7 +119,8 @@ def test_editing_the_profile_updates_every_namespace_and_opt_out_removes_them(
     )
     for ns in names:
         wait_for(
-            f"{ns} updated", lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns)
+            f"{ns} updated",
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
         ports = managed_in(kube_api, ns)["netiso-allow-gateway-ingress"]["spec"]["ingress"][0]
         assert {p["port"] for p in ports["ports"]} == {8080, 8443}
@@ -289,12 +228,16 @@ def test_missing_profile_warns_and_converges_when_it_appears(
     ns = make_namespace("missing", labels={"netiso.io/profile": name})
     wait_for("ProfileMissing event", lambda: events_for(kube_api, ns, reason="ProfileMissing"))
     assert not managed_in(kube_api, ns)
+    # The name in the namespace label names no profile: it never becomes a label value.
     assert (
         operator.metric(
-            "netiso_namespace_out_of_sync", namespace=ns, profile=name, state="missing_profile"
+            "netiso_namespace_out_of_sync", namespace=ns, profile="unknown", state="missing_profile"
         )
         == 1
     )
+    assert name not in operator.metrics_text()
+    message = events_for(kube_api, ns, reason="ProfileMissing")[0].message
+    assert "no netiso policies are in place" in message
     api = client.CustomObjectsApi(kube_api)
     api.create_cluster_custom_object(GROUP, VERSION, PLURAL, profile_body(name))
     try:
@@ -306,7 +249,7 @@ def test_missing_profile_warns_and_converges_when_it_appears(
                 operator.metric(
                     "netiso_namespace_out_of_sync",
                     namespace=ns,
-                    profile=name,
+                    profile="unknown",
                     state="missing_profile",
                 )
                 is None
@@ -338,7 +281,7 @@ def test_protected_namespace_is_never_isolated(
         for name in (PROTECTED_NS, "kube-system"):
             wait_for(
                 f"Protected event in {name}",
-                lambda n=name: events_for(kube_api, n, reason="Protected"),
+                functools.partial(events_for, kube_api, name, reason="Protected"),
             )
             assert not managed_in(kube_api, name)
         assert operator.metric("netiso_namespaces", profile=profile, state="protected") == 2
@@ -397,7 +340,7 @@ def test_profile_deletion_removes_policies_unless_orphan(
         try:
             api.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     wait_for("profile gone (finalizer released)", gone)
@@ -419,7 +362,7 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
 ) -> None:
     profile = profiles()
     ns = make_namespace("foreign")
-    mine = {
+    mine: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "team-own-policy"},
@@ -502,7 +445,7 @@ def test_restart_with_everything_in_sync_makes_no_writes(
     for ns in names:
         wait_for(
             f"{ns} isolated",
-            lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+            functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
     wait_for("status in sync", lambda: profile_status(kube_api, profile).get("inSync") == 5)
     time.sleep(1.0)
@@ -550,7 +493,7 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
             for ns in names[1:]:
                 wait_for(
                     f"{ns} converged",
-                    lambda ns=ns: matches_rendered(kube_api, profile=profile, namespace=ns),
+                    functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
                 )
             wait_for("opted-out swept", lambda: not managed_in(kube_api, names[0]))
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 
 from netiso import conventions
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
 from .harness import OPERATOR_USER, OperatorProcess, grant_operator_rbac, install_crd, wait_for

@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 import pytest
 from kubernetes import client
 
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
 from .harness import (
@@ -96,10 +96,10 @@ PROOFS: Final[dict[str, Proof]] = {
         "isolates",
         "new policies are POSTed (never applied, so a foreign namesake is not taken over)",
     ),
-    "networkpolicies.networking.k8s.io:patch": Proof(
+    "networkpolicies.networking.k8s.io:update": Proof(
         NEEDS_POLICIES,
         "follows_profile_edits",
-        "existing policies are updated by server-side apply, a PATCH",
+        "existing policies are replaced whole (PUT), so nothing someone else added survives",
     ),
     "networkpolicies.networking.k8s.io:delete": Proof(
         NEEDS_POLICIES,

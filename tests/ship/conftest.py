@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netiso.localcluster.binaries import ensure_binaries
+from netiso.kits.localcluster.binaries import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -62,6 +62,7 @@ METRICS: Final[Mapping[str, Metric]] = {
             {"profile": _ANY, "reason": _DRIFT_REASONS},
         ),
         Metric("netiso_drift_repaired_total", "counter", {"profile": _ANY}),
+        Metric("netiso_repair_not_converged_total", "counter", {"profile": _ANY}),
         Metric(
             "netiso_reconcile_total",
             "counter",
@@ -102,7 +103,7 @@ _HISTOGRAM_SUFFIXES: Final = ("_bucket", "_sum", "_count")
 API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("", "namespaces"): frozenset({"list", "watch"}),
     ("networking.k8s.io", "networkpolicies"): frozenset(
-        {"get", "list", "watch", "create", "patch", "delete"}
+        {"get", "list", "watch", "create", "update", "delete"}
     ),
     ("netiso.io", "isolationprofiles"): frozenset({"list", "watch", "patch"}),
     ("netiso.io", "isolationprofiles/status"): frozenset({"patch"}),

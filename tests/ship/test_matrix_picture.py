@@ -76,7 +76,7 @@ def test_the_html_matrix_shows_in_a_browser_what_the_json_says(
     cells = {(cell["src"], cell["dst"]): cell for cell in shown["cells"]}
     assert len(cells) == len(shown["groups"]) ** 2
     allowed = {(entry["src"], entry["dst"]): entry["allowed"] for entry in body["connections"]}
-    denied = {"TCP": [], "UDP": [], "SCTP": []}
+    denied: dict[str, list[list[int]]] = {"TCP": [], "UDP": [], "SCTP": []}
     for source in body["pods"]:
         for destination in body["pods"]:
             if source == destination:

@@ -1,19 +1,27 @@
-"""Writes to the API server: create, server-side apply and delete of managed NetworkPolicies.
+"""Writes to the API server: create, replace and delete of managed NetworkPolicies.
 
 Cluster layer. Steps run in the order `drifts.order_steps` gives, in phases: the default-deny
 removal, then all allows (concurrently), then the default-deny, then other removals. The first
 failure stops everything after its phase, so a namespace never gets a deny without its allows.
+
+Writes are authoritative: an update replaces the whole object (PUT with the resourceVersion
+netiso looked at), not a server-side apply, which would reset only the fields netiso's field
+manager owns and keep anything someone else added (`ingress: [{}]` on the default-deny). Every
+create and update is verified: the object the API server returns must be exactly the rendering,
+or the step fails as `NotConverged`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netiso import conventions
 from netiso.cluster.client import ApiClient, ApiError
-from netiso.cluster.drifts import LivePolicy, Step, is_default_deny, order_steps
+from netiso.cluster.drifts import LivePolicy, Step, is_default_deny, order_steps, owned
 from netiso.cluster.reading import get_object, policy_path
 from netiso.rendering.policies import RenderedPolicy
 
@@ -23,9 +31,23 @@ class UnmanagedConflict(Exception):
 
     def __init__(self, namespace: str, name: str) -> None:
         super().__init__(
-            f"NetworkPolicy {namespace}/{name} exists without label "
-            f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}; "
-            "netiso will not take it over (rename or label it)"
+            f"NetworkPolicy {namespace}/{name} exists and is not netiso's (a label alone does "
+            "not make it so); netiso will not take it over, change or delete it. Rename or "
+            "delete that policy to let netiso isolate the namespace"
+        )
+        self.namespace = namespace
+        self.name = name
+
+
+class NotConverged(Exception):
+    """A write succeeded but the object the API server kept is not what netiso rendered
+    (an admission webhook or another controller changes it): the repair did not take."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"NetworkPolicy {namespace}/{name} still differs from the rendering after netiso "
+            "replaced it (something changes it on every write: a mutating webhook, or another "
+            "controller applying the same object)"
         )
         self.namespace = namespace
         self.name = name
@@ -49,25 +71,66 @@ class StepFailed(Exception):
         self.written = tuple(written)
 
 
-async def server_side_apply(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
-    """Apply with field manager netiso and force: we own every field we render."""
+def _verified(policy: RenderedPolicy, payload: dict[str, Any]) -> LivePolicy:
+    live = LivePolicy.from_body(payload)
+    if live.actual_hash != policy.spec_hash:
+        raise NotConverged(policy.namespace, policy.name)
+    return live
+
+
+async def replace_policy(
+    api: ApiClient, policy: RenderedPolicy, *, resource_version: str
+) -> LivePolicy:
+    """Replace the whole object with the rendering (PUT), conditional on `resource_version`.
+
+    Labels, annotations and spec become exactly netiso's; anything someone else added goes.
+    Raises ApiError 409 when the object changed since netiso looked at it.
+    """
+    body = copy.deepcopy(policy.body)
+    if resource_version:
+        body["metadata"]["resourceVersion"] = resource_version
     _, payload = await api.request(
-        "PATCH",
+        "PUT",
         policy_path(policy.namespace, policy.name),
-        verb="apply",
-        params={"fieldManager": conventions.FIELD_MANAGER, "force": "true"},
-        body=policy.body,
-        content_type="application/apply-patch+yaml",
+        verb="update",
+        params={"fieldManager": conventions.FIELD_MANAGER},
+        body=body,
     )
-    return LivePolicy.from_body(payload)
+    return _verified(policy, payload)
+
+
+async def update(api: ApiClient, policy: RenderedPolicy, *, seen: LivePolicy | None) -> LivePolicy:
+    """Replace a managed policy; on a stale view, re-read it and replace it once more if it is
+    still netiso's (the same object netiso assessed, or one netiso can prove it wrote)."""
+    try:
+        return await replace_policy(
+            api, policy, resource_version=seen.resource_version if seen else ""
+        )
+    except ApiError as exc:
+        if exc.status not in (404, 409):
+            raise
+    existing = await get_object(api, policy_path(policy.namespace, policy.name))
+    if existing is None:
+        return await create(api, policy)
+    return await _take_over(api, policy, existing, seen=seen)
+
+
+async def _take_over(
+    api: ApiClient, policy: RenderedPolicy, existing: dict[str, Any], *, seen: LivePolicy | None
+) -> LivePolicy:
+    current = LivePolicy.from_body(existing)
+    same_object = seen is not None and bool(seen.uid) and seen.uid == current.uid
+    if not (same_object or owned(current, known_hashes={policy.spec_hash})):
+        raise UnmanagedConflict(policy.namespace, policy.name)
+    return await replace_policy(api, policy, resource_version=current.resource_version)
 
 
 async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
     """Create a policy that netiso believes absent, without ever overwriting a foreign one.
 
-    Server-side apply would silently take over an unmanaged object of the same name, so new
-    objects are POSTed; on AlreadyExists the existing object is adopted only if it carries
-    netiso's managed-by label (our view was merely stale), and refused otherwise.
+    On AlreadyExists the existing object is taken over only if it is provably netiso's
+    (`drifts.owned`: our view was merely stale), and refused otherwise: a label is not
+    ownership.
     """
     status, payload = await api.request(
         "POST",
@@ -78,15 +141,12 @@ async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
         allow_statuses=frozenset({409}),
     )
     if status != 409:
-        return LivePolicy.from_body(payload)
+        return _verified(policy, payload)
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
         # Deleted between our POST and GET: a plain retry of the create is safe.
         return await create(api, policy)
-    labels = (existing.get("metadata") or {}).get("labels") or {}
-    if labels.get(conventions.MANAGED_BY_LABEL) != conventions.MANAGED_BY_VALUE:
-        raise UnmanagedConflict(policy.namespace, policy.name)
-    return await server_side_apply(api, policy)
+    return await _take_over(api, policy, existing, seen=None)
 
 
 async def delete(api: ApiClient, policy: LivePolicy) -> None:
@@ -117,7 +177,7 @@ async def _run(api: ApiClient, step: Step) -> LivePolicy | None:
     assert step.rendered is not None
     if step.action == "create":
         return await create(api, step.rendered)
-    return await server_side_apply(api, step.rendered)
+    return await update(api, step.rendered, seen=step.live)
 
 
 def _phases(steps: Sequence[Step]) -> list[list[Step]]:

@@ -11,7 +11,7 @@ import asyncio
 import json
 import random
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
     configuration = k8s_client.Configuration()
     try:
         if kubeconfig is None:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_incluster_config(client_configuration=configuration)
             return Credentials(
                 server=configuration.host,
                 ca_file=configuration.ssl_ca_cert,
@@ -71,7 +71,7 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
             )
     except k8s_config.ConfigException:
         pass
-    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+    k8s_config.load_kube_config(
         config_file=kubeconfig, context=context, client_configuration=configuration
     )
     token = configuration.api_key.get("authorization")
@@ -209,3 +209,41 @@ class ApiClient:
             await asyncio.sleep(min(pause, 10.0))
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def watch(
+        self, path: str, *, params: Mapping[str, str], read_timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request, parsed, until the server ends the stream.
+
+        No retries here: the caller resumes from the last resourceVersion it saw. Raises
+        ApiError for an error status (410 Gone: the resourceVersion is too old, relist).
+        """
+        headers = {"Accept": "application/json"}
+        token = self._credentials.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # A watch is long-lived by design: no total timeout; the server ends it after
+        # timeoutSeconds, and a silent connection is cut after `read_timeout`.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout)
+        try:
+            async with self._get_session().get(
+                path, params={**params, "watch": "true"}, headers=headers, timeout=timeout
+            ) as response:
+                self._observe("watch", str(response.status))
+                if response.status >= 400:
+                    text = await response.text()
+                    try:
+                        payload = json.loads(text) if text else {}
+                    except json.JSONDecodeError:
+                        payload = {"message": text[:500]}
+                    raise ApiError(
+                        status=response.status,
+                        reason=str(payload.get("reason", "")),
+                        message=str(payload.get("message", text[:500])),
+                    )
+                async for line in response.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._observe("watch", "error")
+            raise ApiError(status=0, reason="ConnectionError", message=str(exc)) from exc

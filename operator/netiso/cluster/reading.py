@@ -1,19 +1,25 @@
 """Reads from the API server: namespaces, profiles and managed NetworkPolicies.
 
-Cluster layer. The operator itself reads through Kopf's watches and indexes; these calls serve
-the CLI (`netiso diff`, `netiso status`) and the conflict check before a create.
+Cluster layer. The operator reads once at startup (`list_everything`, summarised page by page)
+and then through its watches; the other calls serve the CLI (`netiso diff`, `netiso status`)
+and the conflict check before a create.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from netiso import conventions
+from netiso.cluster.caching import resource_version
 from netiso.cluster.client import ApiClient
+from netiso.cluster.drifts import LivePolicy
+from netiso.model.entries import NamespaceEntry, ProfileEntry
 
 MANAGED_SELECTOR = f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}"
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
+T = TypeVar("T")
 NETWORKING = "/apis/networking.k8s.io/v1"
 PROFILES = f"/apis/{conventions.GROUP}/{conventions.VERSION}/{conventions.PLURAL}"
 NAMESPACES = "/api/v1/namespaces"
@@ -31,11 +37,14 @@ def profile_path(name: str, *, status: bool = False) -> str:
     return f"{PROFILES}/{name}" + ("/status" if status else "")
 
 
-async def list_all(
+async def list_pages(
     api: ApiClient, path: str, *, label_selector: str | None = None, page: int = 500
-) -> AsyncIterator[dict[str, Any]]:
-    """Every item of a collection, fetched in pages so a 10,000-item list stays small."""
+) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """A collection in pages of (items, resourceVersion of the snapshot), so a 10,000-item
+    list never sits in memory at once. Every page carries the first page's version: the
+    continue token keeps the whole listing at that one snapshot."""
     token = ""
+    version = ""
     while True:
         params = {"limit": str(page)}
         if label_selector:
@@ -43,11 +52,44 @@ async def list_all(
         if token:
             params["continue"] = token
         _, payload = await api.request("GET", path, verb="list", params=params)
-        for item in payload.get("items") or []:
-            yield item
-        token = (payload.get("metadata") or {}).get("continue") or ""
+        metadata = payload.get("metadata") or {}
+        version = version or str(metadata.get("resourceVersion") or "")
+        yield list(payload.get("items") or []), version
+        token = metadata.get("continue") or ""
         if not token:
             return
+
+
+async def list_all(
+    api: ApiClient, path: str, *, label_selector: str | None = None, page: int = 500
+) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a collection, fetched in pages so a 10,000-item list stays small."""
+    async for items, _ in list_pages(api, path, label_selector=label_selector, page=page):
+        for item in items:
+            yield item
+
+
+async def list_snapshot(
+    api: ApiClient, path: str, *, label_selector: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Every item of a collection and the resourceVersion to watch it from."""
+    return await list_summarised(api, path, label_selector=label_selector, summary=dict)
+
+
+async def list_summarised(
+    api: ApiClient,
+    path: str,
+    *,
+    label_selector: str | None = None,
+    summary: Callable[[dict[str, Any]], T],
+) -> tuple[list[T], str]:
+    """`summary(item)` of every item, page by page, and the resourceVersion to watch from."""
+    summaries: list[T] = []
+    version = ""
+    async for items, page_version in list_pages(api, path, label_selector=label_selector):
+        summaries.extend(summary(item) for item in items)
+        version = page_version
+    return summaries, version
 
 
 async def get_object(api: ApiClient, path: str) -> dict[str, Any] | None:
@@ -70,3 +112,48 @@ async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:
     """All IsolationProfiles."""
     return [item async for item in list_all(api, PROFILES)]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The startup listing, summarised: (resourceVersion, summary) pairs per kind, and the
+    collection resourceVersions the watches start from."""
+
+    namespaces: tuple[tuple[str, NamespaceEntry], ...]
+    policies: tuple[tuple[str, LivePolicy], ...]
+    profiles: tuple[tuple[str, ProfileEntry], ...]
+    namespaces_version: str = ""
+    policies_version: str = ""
+
+
+async def list_everything(api: ApiClient) -> Listing:
+    """List opted-in namespaces, managed policies and profiles, summarising page by page.
+
+    Each page is summarised as it arrives, so at most one page of full objects is in memory:
+    holding 40,000 policy bodies at once cost 200 MiB at 10,000 namespaces.
+    """
+    namespaces, namespaces_version = await list_summarised(
+        api,
+        NAMESPACES,
+        label_selector=OPTED_IN_SELECTOR,
+        summary=lambda body: (resource_version(body), NamespaceEntry.from_body(body)),
+    )
+    policies, policies_version = await list_summarised(
+        api,
+        ALL_POLICIES,
+        label_selector=MANAGED_SELECTOR,
+        summary=lambda body: (resource_version(body), LivePolicy.from_body(body)),
+    )
+    profiles = tuple(
+        [
+            (resource_version(body), ProfileEntry.from_body(body))
+            async for body in list_all(api, PROFILES)
+        ]
+    )
+    return Listing(
+        namespaces=tuple(namespaces),
+        policies=tuple(policies),
+        profiles=profiles,
+        namespaces_version=namespaces_version,
+        policies_version=policies_version,
+    )

@@ -1,6 +1,7 @@
 """Kopf adapters: the only package that imports kopf.
 
-Handlers turn Kopf kwargs and indexes into model values and hand work to the reconciling layer.
-On Namespaces and NetworkPolicies only index and event handlers are used, so netiso never
-writes to those objects; timers, finalizers and status live on the IsolationProfile.
+Kopf runs the operator's lifecycle (startup, cleanup) and follows the IsolationProfiles: their
+events, the periodic resync timer and the finalizer. Namespaces and NetworkPolicies are not
+Kopf's: the reconciler follows them with plain watches of its own (cluster/watching.py), which
+cost a fraction of Kopf's per-event machinery and never write to those objects.
 """

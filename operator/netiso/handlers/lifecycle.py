@@ -14,7 +14,7 @@ import kopf
 from netiso import __version__, conventions
 from netiso.cluster.client import ApiClient, load_credentials
 from netiso.handlers.runtime import Runtime
-from netiso.reconciling import Reconciler
+from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.endpoint import serve
 from netiso.reporting.metrics import Metrics
@@ -25,12 +25,6 @@ log = logging.getLogger(__name__)
 
 def tune(settings: kopf.OperatorSettings) -> None:
     """Kopf settings, one reason per line."""
-    # Only opted-in namespaces are listed, watched and remembered (Kopf 1.45 server-side filter).
-    settings.watching.label_selectors["v1", "namespaces"] = conventions.PROFILE_LABEL
-    # Only netiso's own policies; users' policies are never even read.
-    settings.watching.label_selectors["networking.k8s.io", "networkpolicies"] = (
-        f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}"
-    )
     # netiso posts its own Events, only on state changes; Kopf's per-handler ones would be
     # writes at steady state.
     settings.posting.enabled = False

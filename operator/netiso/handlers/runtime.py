@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import kopf
-from aiohttp import web
 
 from netiso.cluster.client import ApiClient
-from netiso.reconciling import Reconciler
+from netiso.reconciling.reconciler import Reconciler
+from netiso.reporting.endpoint import Endpoint
 from netiso.reporting.metrics import Metrics
 from netiso.settings import Settings
 
@@ -25,7 +25,7 @@ class Runtime:
     api: ApiClient
     metrics: Metrics
     reconciler: Reconciler
-    endpoint: web.AppRunner | None = None
+    endpoint: Endpoint | None = None
     last_resync: dict[str, float] = field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from netiso import conventions
 
@@ -33,4 +34,13 @@ class NamespaceFacts:
     @property
     def profile_name(self) -> str | None:
         """The IsolationProfile this namespace opted into via its label, or None."""
-        return self.labels.get(conventions.PROFILE_LABEL) or None
+        return opted_in_profile(self.labels) or None
+
+
+def opted_in_profile(labels: Mapping[str, Any] | None) -> str:
+    """The profile a namespace opted into through its label; "" when it did not opt in.
+
+    The one reader of the opt-in label: the operator, the CLI and the tests all go through it.
+    """
+    value = (labels or {}).get(conventions.PROFILE_LABEL)
+    return str(value) if value else ""

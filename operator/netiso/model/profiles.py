@@ -134,13 +134,14 @@ class Dns:
 class Gateway:
     """Ingress from the gateway pods in `namespaces` to the target pods on `ports`.
 
-    `pod_selector` None admits every pod of those namespaces; when enabled, `namespaces` and
-    `ports` are non-empty.
+    `pod_selector` None admits every pod of those namespaces, which the profile must ask for
+    with `all_pods` (allPods: true); when enabled, `namespaces` and `ports` are non-empty.
     """
 
     enabled: bool = False
     namespaces: tuple[str, ...] = ()
     pod_selector: LabelSelector | None = None
+    all_pods: bool = False
     target_pod_selector: LabelSelector = field(default_factory=LabelSelector)
     ports: tuple[PortRule, ...] = ()
 
@@ -152,6 +153,7 @@ class Monitoring:
     enabled: bool = False
     namespaces: tuple[str, ...] = ()
     pod_selector: LabelSelector = DEFAULT_MONITORING_POD_SELECTOR
+    all_pods: bool = False
     target_pod_selector: LabelSelector = field(default_factory=LabelSelector)
     ports: tuple[PortRule, ...] = ()
 
@@ -168,7 +170,7 @@ class Profile:
     generation: int = 0
     mode: Mode = Mode.ENFORCE
     drift_action: DriftAction = DriftAction.REPAIR
-    on_delete: OnDelete = OnDelete.DELETE
+    on_delete: OnDelete = OnDelete.ORPHAN
     owner: str = ""
     reason: str = ""
     default_deny: DefaultDeny = field(default_factory=DefaultDeny)
@@ -205,6 +207,7 @@ class Profile:
                 {
                     "enabled": self.gateway.enabled,
                     "namespaces": list(self.gateway.namespaces),
+                    "allPods": self.gateway.all_pods,
                     "podSelector": (
                         None
                         if self.gateway.pod_selector is None
@@ -218,7 +221,12 @@ class Profile:
                 {
                     "enabled": self.monitoring.enabled,
                     "namespaces": list(self.monitoring.namespaces),
-                    "podSelector": self.monitoring.pod_selector.to_kubernetes(),
+                    "allPods": self.monitoring.all_pods,
+                    "podSelector": (
+                        None
+                        if self.monitoring.all_pods
+                        else self.monitoring.pod_selector.to_kubernetes()
+                    ),
                     "targetPodSelector": self.monitoring.target_pod_selector.to_kubernetes(),
                     "ports": [port.to_kubernetes() for port in self.monitoring.ports],
                 }
@@ -244,6 +252,7 @@ DNS_FIELDS: Final[FieldTree] = {
 PEERS_FIELDS: Final[FieldTree] = {
     "enabled": {},
     "namespaces": {},
+    "allPods": {},
     "podSelector": SELECTOR_FIELDS,
     "targetPodSelector": SELECTOR_FIELDS,
     "ports": PORT_FIELDS,
@@ -296,7 +305,7 @@ def parse_profile(body: Mapping[str, Any]) -> Profile:
         generation=generation,
         mode=spec.choice("mode", Mode, default=Mode.ENFORCE),
         drift_action=spec.choice("driftAction", DriftAction, default=DriftAction.REPAIR),
-        on_delete=spec.choice("onDelete", OnDelete, default=OnDelete.DELETE),
+        on_delete=spec.choice("onDelete", OnDelete, default=OnDelete.ORPHAN),
         owner=spec.string("owner", default="", max_length=MAX_OWNER_LENGTH),
         reason=spec.string("reason", default="", max_length=MAX_REASON_LENGTH),
         default_deny=_parse_default_deny(spec),
@@ -353,7 +362,39 @@ def profile_warnings(profile: Profile) -> tuple[Problem, ...]:
                     "ingress is not denied, so nothing needs allowing",
                 )
             )
+    warnings.extend(_broad_peer_warnings(profile))
     return tuple(warnings)
+
+
+def _broad_peer_warnings(profile: Profile) -> list[Problem]:
+    """Allows that admit more than their part needs: every pod of a peer namespace, or a
+    node-local DNS address that is a whole range."""
+    warnings: list[Problem] = []
+    peers = (
+        ("gateway", "gateway", profile.gateway.enabled, profile.gateway.pod_selector is None),
+        ("monitoring", "scraper", profile.monitoring.enabled, profile.monitoring.all_pods),
+    )
+    for part, who, enabled, every_pod in peers:
+        if enabled and every_pod:
+            warnings.append(
+                Problem(
+                    f"spec.{part}.podSelector",
+                    f"absent or allPods: every pod of the {part} namespaces is admitted, not "
+                    f"only the {who}; name its pods to admit only them",
+                )
+            )
+    cache = profile.dns.node_local_cache
+    if profile.dns.enabled and cache.enabled and "/" in cache.address:
+        network = ipaddress.ip_network(cache.address, strict=False)
+        if network.num_addresses > 1:
+            warnings.append(
+                Problem(
+                    "spec.dns.nodeLocalCache.address",
+                    f"is a range of {network.num_addresses} addresses: every pod may send DNS "
+                    "traffic to all of them; the node-local cache listens on one address",
+                )
+            )
+    return warnings
 
 
 def _identity_problem(body: Mapping[str, Any], *, key: str, expected: str) -> Problem | None:
@@ -446,6 +487,7 @@ def _parse_gateway(spec: ObjectReader) -> Gateway:
         if reader.has("podSelector")
         else None
     )
+    all_pods = _all_pods(reader, part="gateway", enabled=enabled, given=pod_selector)
     target = parse_label_selector(
         reader.get("targetPodSelector"),
         path=reader.path_of("targetPodSelector"),
@@ -455,7 +497,8 @@ def _parse_gateway(spec: ObjectReader) -> Gateway:
     return Gateway(
         enabled=enabled,
         namespaces=namespaces,
-        pod_selector=pod_selector,
+        pod_selector=None if all_pods else pod_selector,
+        all_pods=all_pods,
         target_pod_selector=target,
         ports=ports,
     )
@@ -470,8 +513,9 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
             reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
         )
         if reader.has("podSelector")
-        else DEFAULT_MONITORING_POD_SELECTOR
+        else None
     )
+    all_pods = _all_pods(reader, part="monitoring", enabled=enabled, given=pod_selector)
     target = parse_label_selector(
         reader.get("targetPodSelector"),
         path=reader.path_of("targetPodSelector"),
@@ -481,10 +525,44 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
     return Monitoring(
         enabled=enabled,
         namespaces=namespaces,
-        pod_selector=pod_selector,
+        pod_selector=(
+            LabelSelector() if all_pods else (pod_selector or DEFAULT_MONITORING_POD_SELECTOR)
+        ),
+        all_pods=all_pods,
         target_pod_selector=target,
         ports=ports,
     )
+
+
+def _all_pods(
+    reader: ObjectReader,
+    *,
+    part: str,
+    enabled: bool,
+    given: LabelSelector | None,
+) -> bool:
+    """Read `allPods` and check it against the peer's pod selector.
+
+    An empty selector must be asked for: created without strict field validation,
+    `podSelector: {matchLabel: ...}` (singular) reaches netiso as `{}`, and would admit every
+    pod of the peer namespaces. An absent gateway podSelector keeps its documented meaning
+    (every pod of the gateway namespaces); `allPods: true` says the same explicitly.
+    """
+    all_pods = reader.boolean("allPods", default=False)
+    if all_pods and given is not None:
+        reader.problem("allPods", f"contradicts {part}.podSelector; set one or the other")
+    elif enabled and not all_pods and given is not None and _selects_all(given):
+        reader.problem(
+            "podSelector",
+            f"is empty and selects every pod of the {part} namespaces (a misspelt field such as "
+            f"matchLabel is dropped by the API server and leaves {{}}): name the pods, or set "
+            f"{part}.allPods: true to admit them all on purpose",
+        )
+    return all_pods
+
+
+def _selects_all(selector: LabelSelector) -> bool:
+    return not selector.match_labels and not selector.match_expressions
 
 
 def _parse_namespace_name(reader: ObjectReader, key: str, *, default: str) -> str:

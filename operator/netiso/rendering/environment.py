@@ -22,6 +22,10 @@ def shipped_templates_dir() -> Path:
     return package.parent.parent / "templates"
 
 
+Templates = jinja2.Environment
+"""The compiled policy templates, as the layers above rendering name them without jinja2."""
+
+
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     """A Jinja environment over `templates_dir` (None: the shipped templates).
 

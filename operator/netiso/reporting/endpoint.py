@@ -12,6 +12,9 @@ from aiohttp import web
 
 from netiso.reporting.metrics import CONTENT_TYPE, Metrics
 
+Endpoint = web.AppRunner
+"""A running /metrics and /readyz server; `await endpoint.cleanup()` stops it."""
+
 
 async def serve(
     *, metrics: Metrics, ready: Callable[[], bool], host: str, port: int

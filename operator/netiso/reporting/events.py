@@ -1,25 +1,19 @@
-"""Kubernetes Events about namespaces and profiles, posted only when something changes.
+"""Kubernetes Events about namespaces and profiles: what to say, and about which object.
 
-Reporting layer. Namespace Events go into the namespace itself (so its owner sees them with
-`kubectl get events -n NS`); profile Events go to `default`, where Kubernetes keeps Events of
-cluster-scoped objects. Failures to post are logged and dropped: an Event is never worth a retry
-storm.
+Reporting layer; cluster/posting.py sends them. Namespace Events go into the namespace itself
+(so its owner sees them with `kubectl get events -n NS`); profile Events go to `default`, where
+Kubernetes keeps Events of cluster-scoped objects.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from netiso import conventions
-from netiso.cluster.client import ApiClient, ApiError
-
-log = logging.getLogger(__name__)
+from netiso.cluster.posting import EventPoster
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -83,67 +77,20 @@ def event_body(
     }
 
 
-class EventPoster:
-    """Posts Events through netiso's API client, off the reconcile path.
+class Events:
+    """Queues Events for posting: building the body here, sending it in cluster/posting."""
 
-    `emit()` only queues: a reconcile never waits for its Events, so a burst of drift repairs
-    is limited by the policy writes alone. A few background senders drain the queue; the
-    queue is bounded, and when it is full (the API server is struggling) Events are dropped
-    with a warning rather than slowing down isolation.
-    """
-
-    def __init__(self, api: ApiClient, *, senders: int = 2, capacity: int = 10_000) -> None:
-        self._api = api
-        self._senders = senders
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=capacity)
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def start(self) -> None:
-        """Start the background senders."""
-        for index in range(self._senders):
-            self._tasks.append(asyncio.create_task(self._send_forever(), name=f"events-{index}"))
-
-    async def stop(self) -> None:
-        """Stop the senders; queued Events are dropped."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+    def __init__(self, poster: EventPoster) -> None:
+        self._poster = poster
 
     def emit(self, *, involved: Involved, reason: str, message: str, type_: str) -> None:
-        """Queue one Event for posting."""
-        body = event_body(
-            involved=involved, reason=reason, message=message, type_=type_, now=datetime.now(UTC)
+        """Queue one Event; never blocks and never raises."""
+        self._poster.submit(
+            event_body(
+                involved=involved,
+                reason=reason,
+                message=message,
+                type_=type_,
+                now=datetime.now(UTC),
+            )
         )
-        try:
-            self._queue.put_nowait(body)
-        except asyncio.QueueFull:
-            log.warning("event queue full; dropped %s on %s", reason, involved.name)
-
-    async def _send_forever(self) -> None:
-        while True:
-            body = await self._queue.get()
-            await self.post(body)
-
-    async def post(self, body: dict[str, Any]) -> None:
-        """Post one Event body now; errors are logged, never raised."""
-        namespace = body["metadata"]["namespace"]
-        try:
-            await self._api.request(
-                "POST", f"/api/v1/namespaces/{namespace}/events", verb="create", body=body
-            )
-        except ApiError as exc:
-            # A namespace being deleted refuses new Events; anything else (a 403 from missing
-            # RBAC, say) is worth a warning.
-            gone = exc.status == 404 or "being terminated" in exc.message
-            level = logging.DEBUG if gone else logging.WARNING
-            log.log(
-                level,
-                "event %s on %s/%s not posted: %s",
-                body["reason"],
-                namespace,
-                body["involvedObject"]["name"],
-                exc,
-            )

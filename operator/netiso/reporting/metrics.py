@@ -17,6 +17,9 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The profile label of series about namespaces whose profile does not exist: the name in a
+# namespace's label is anybody's to choose, and must not mint series.
+UNKNOWN_PROFILE = "unknown"
 
 NAMESPACE_STATES = ("isolated", "drifted", "dry_run", "error", "missing_profile", "protected")
 RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
@@ -63,6 +66,13 @@ class Metrics:
             ["profile", "reason"],
             registry=r,
         )
+        self.repair_unconverged = PromCounter(
+            "netiso_repair_not_converged_total",
+            "Writes whose result still differed from the rendering (something changes the "
+            "policy on every write).",
+            ["profile"],
+            registry=r,
+        )
         self.drift_repaired = PromCounter(
             "netiso_drift_repaired_total",
             "Drifted managed policies repaired.",
@@ -105,6 +115,7 @@ class Metrics:
         self._views: dict[str, NamespaceView] = {}
         self._counts: Counter[tuple[str, str]] = Counter()
         self._pending: dict[str, tuple[str, Counter[str]]] = {}
+        self._drift_reasons: dict[str, set[str]] = {}
 
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
@@ -118,12 +129,17 @@ class Metrics:
     def count_drifts(self, *, profile: str, reasons: Iterable[str]) -> None:
         """Count newly detected drift, one per drifted policy."""
         for reason in reasons:
+            self._drift_reasons.setdefault(profile, set()).add(reason)
             self.drift_detected.labels(profile=profile, reason=reason).inc()
 
     def count_repairs(self, *, profile: str, repaired: int) -> None:
         """Count drifted policies put back."""
         if repaired:
             self.drift_repaired.labels(profile=profile).inc(repaired)
+
+    def count_unconverged(self, *, profile: str) -> None:
+        """Count a repair that did not take."""
+        self.repair_unconverged.labels(profile=profile or UNKNOWN_PROFILE).inc()
 
     def show_namespace(self, namespace: str, view: NamespaceView | None) -> None:
         """Make the per-namespace series and per-profile counts reflect `view`.
@@ -179,14 +195,27 @@ class Metrics:
                 self._remove(self.pending_changes, prof, action)
 
     def _set_count(self, profile: str, state: str) -> None:
-        # A state that empties reads 0 rather than vanishing, so `sum by (state)` stays stable.
+        # A count that reaches 0 describes nothing live: the series goes, so relabelling a
+        # namespace through any number of profile names leaves no trail of zero series.
         count = self._counts[(profile, state)]
-        self.namespaces.labels(profile=profile, state=state).set(count)
         if count <= 0:
             del self._counts[(profile, state)]
+            self._remove(self.namespaces, profile, state)
+        else:
+            self.namespaces.labels(profile=profile, state=state).set(count)
+
+    def forget_profile(self, profile: str) -> None:
+        """The profile is gone: its counters describe nothing live any more."""
+        for counter, labels in (
+            (self.drift_repaired, (profile,)),
+            (self.repair_unconverged, (profile,)),
+        ):
+            self._remove(counter, *labels)
+        for reason in tuple(self._drift_reasons.pop(profile, ())):
+            self._remove(self.drift_detected, profile, reason)
 
     @staticmethod
-    def _remove(metric: Gauge, *labels: str) -> None:
+    def _remove(metric: Gauge | PromCounter, *labels: str) -> None:
         with contextlib.suppress(KeyError):
             metric.remove(*labels)
 

@@ -2,20 +2,24 @@
 
 Reporting layer. `profile_status` builds the desired status from the namespace tally;
 `StatusWriter` merge-patches it onto the profile's status subresource only when it differs
-from what is already there, and at most once per interval per profile.
+from what is already there, and at most once per interval per profile; `StatusFlusher` is the
+background loop that writes the statuses of profiles whose namespaces changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from netiso.cluster.client import ApiClient, ApiError
-from netiso.cluster.reading import profile_path
+from netiso.cluster.patching import patch_profile_status
+from netiso.model.entries import ProfileEntry
+from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +173,7 @@ class StatusWriter:
         """Merge-patch the status subresource; returns False on failure (retried later)."""
         self._last[name] = time.monotonic()
         try:
-            await self._api.request(
-                "PATCH",
-                profile_path(name, status=True),
-                verb="patch",
-                body={"status": dict(status)},
-                content_type="application/merge-patch+json",
-            )
+            await patch_profile_status(self._api, name, status)
         except ApiError as exc:
             if exc.status == 404:
                 self.forget(name)
@@ -184,3 +182,86 @@ class StatusWriter:
             return False
         self._written[name] = dict(status)
         return True
+
+
+class StatusFlusher:
+    """Writes the status of every profile in `dirty` that needs it, about once a second.
+
+    The Ready condition flipping posts one Event on the profile. Runs only once `started()`
+    says the operator knows the whole cluster (before that, every count would be low).
+    """
+
+    def __init__(
+        self,
+        *,
+        writer: StatusWriter,
+        events: Events,
+        dirty: set[str],
+        profile: Callable[[str], ProfileEntry | None],
+        tally: Callable[..., Tally],
+        started: Callable[[], bool],
+        interval: float,
+    ) -> None:
+        self._statuses = writer
+        self._events = events
+        self._dirty = dirty
+        self._profile = profile
+        self._tally = tally
+        self._started = started
+        self._interval = interval
+
+    async def run(self) -> None:
+        """The background loop; cancel it to stop."""
+        while True:
+            await asyncio.sleep(min(1.0, max(self._interval, 0.1)))
+            if not self._started():
+                continue
+            try:
+                await self.flush_once()
+            except Exception:  # one bad profile must not stop status for all of them
+                log.exception("writing profile statuses failed; retrying")
+
+    async def flush_once(self) -> None:
+        """One pass over the dirty profiles."""
+        for name in list(self._dirty):
+            entry = self._profile(name)
+            if entry is None or entry.deleting:
+                self._dirty.discard(name)
+                continue
+            status = profile_status(
+                generation=entry.generation,
+                tally=self._tally(name, dry_run=entry.dry_run),
+                problems=entry.problems,
+                previous=self._statuses.previous(name) or entry.status,
+                now=datetime.now(UTC),
+            )
+            if not self._statuses.due(name, status):
+                if same_status(self._statuses.previous(name) or entry.status, status):
+                    self._dirty.discard(name)
+                continue
+            before = self._statuses.previous(name) or entry.status
+            if await self._statuses.write(name, status):
+                self._dirty.discard(name)
+                await self._ready_event(entry, before, status)
+
+    async def _ready_event(
+        self, entry: ProfileEntry, before: Mapping[str, Any] | None, after: Mapping[str, Any]
+    ) -> None:
+        """One Event on the profile each time its Ready condition flips."""
+        old = _condition_of(before, "Ready")
+        new = _condition_of(after, "Ready")
+        if new is None or (old is not None and old.get("status") == new.get("status")):
+            return
+        self._events.emit(
+            involved=profile_ref(entry.name, entry.uid),
+            reason=str(new["reason"]),
+            message=str(new["message"]),
+            type_=NORMAL if new["status"] == "True" else WARNING,
+        )
+
+
+def _condition_of(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    for condition in (status or {}).get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == type_:
+            return condition
+    return None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from netiso.cluster.drifts import DriftReason, LivePolicy, Step, compare, order_steps
+from netiso.cluster.drifts import DriftReason, LivePolicy, Step, compare, order_steps, owned
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.profiles import parse_profile
 from netiso.rendering.environment import make_environment
@@ -51,6 +52,20 @@ def edited(policy: RenderedPolicy, mutate: Any) -> LivePolicy:
     body = copy.deepcopy(policy.body)
     mutate(body)
     return LivePolicy.from_body(body)
+
+
+def live_deny(**changes: Any) -> LivePolicy:
+    """A live default-deny that passes every ownership check, with `changes` applied."""
+    base = LivePolicy(
+        namespace="team-a",
+        name="netiso-default-deny",
+        uid="uid-1",
+        role="default-deny",
+        profile="base",
+        recorded_hash="h",
+        actual_hash="h",
+    )
+    return replace(base, **changes)
 
 
 def test_in_sync_namespace_needs_no_writes() -> None:
@@ -160,15 +175,84 @@ def test_disabled_part_is_pruned_without_drift() -> None:
     assert changes.drifts == ()
 
 
-def test_foreign_policy_with_our_label_is_unexpected_drift() -> None:
+def test_foreign_policy_with_our_label_is_reported_and_never_deleted() -> None:
     desired = rendered()
     stranger = LivePolicy(namespace="team-a", name="copied-policy", uid="u", role="", profile="")
-    changes = compare(desired=desired, live=[*as_live(desired), stranger], repair=True)
-    assert [(s.action, s.name) for s in changes.steps] == [("delete", "copied-policy")]
-    assert [d.reason for d in changes.drifts] == [DriftReason.UNEXPECTED]
-    reported = compare(desired=desired, live=[*as_live(desired), stranger], repair=False)
+    for repair in (True, False):
+        changes = compare(desired=desired, live=[*as_live(desired), stranger], repair=repair)
+        assert changes.empty
+        assert [(d.policy, d.reason) for d in changes.reported_only] == [
+            ("copied-policy", DriftReason.FOREIGN_CLAIMS_MANAGED)
+        ]
+
+
+def test_a_label_on_a_platform_policy_in_a_released_namespace_is_left_alone() -> None:
+    # Opt-out or never opted in: nothing is desired, and a policy that only wears our label
+    # (or our labels but not our name) is not netiso's to delete.
+    platform = live_deny(name="allow-monitoring")
+    changes = compare(desired=(), live=[platform], repair=True)
+    assert changes.empty
+    assert [d.reason for d in changes.drifts] == [DriftReason.FOREIGN_CLAIMS_MANAGED]
+
+
+def test_an_edit_that_opens_the_default_deny_is_modified_drift_and_replaced() -> None:
+    desired = rendered()
+    deny = next(p for p in desired if p.name == "netiso-default-deny")
+
+    def open_up(body: dict[str, Any]) -> None:
+        body["spec"]["ingress"] = [{}]
+        body["spec"]["egress"] = [{}]
+        body["metadata"]["uid"] = "uid-deny"
+
+    live = [p for p in as_live(desired) if p.name != deny.name] + [edited(deny, open_up)]
+    changes = compare(desired=desired, live=live, repair=True)
+    assert [(s.action, s.name, s.drift) for s in changes.steps] == [
+        ("update", "netiso-default-deny", DriftReason.MODIFIED)
+    ]
+    reported = compare(desired=desired, live=live, repair=False)
     assert reported.empty
-    assert [d.reason for d in reported.reported_only] == [DriftReason.UNEXPECTED]
+    assert [d.reason for d in reported.reported_only] == [DriftReason.MODIFIED]
+
+
+def test_a_namesake_that_is_not_ours_is_a_conflict_and_holds_back_the_deny() -> None:
+    desired = rendered()
+    gateway = next(p for p in desired if p.name == "netiso-allow-gateway-ingress")
+
+    def forge(body: dict[str, Any]) -> None:
+        # Our labels and name, but content and hash annotation that netiso never rendered.
+        body["spec"]["ingress"] = [{}]
+        body["metadata"]["annotations"]["netiso.io/spec-hash"] = "0000000000000000"
+
+    changes = compare(desired=desired, live=[edited(gateway, forge)], repair=True)
+    assert [(d.policy, d.reason) for d in changes.conflicts] == [
+        ("netiso-allow-gateway-ingress", DriftReason.CONFLICT)
+    ]
+    assert [(s.action, s.name) for s in changes.steps] == [("create", "netiso-allow-dns-egress")]
+
+
+@pytest.mark.parametrize(
+    ("change", "is_ours"),
+    [
+        ({}, True),
+        ({"managed": False}, False),
+        ({"profile": ""}, False),
+        ({"role": "allow-everything"}, False),
+        ({"name": "netiso-allow-dns-egress"}, False),  # role and name disagree
+        ({"recorded_hash": ""}, False),
+        ({"actual_hash": "edited"}, False),  # edited, hash unknown, uid unknown
+    ],
+)
+def test_ownership_needs_every_part_of_netisos_identity(
+    change: dict[str, Any], is_ours: bool
+) -> None:
+    assert owned(live_deny(**change)) is is_ours
+
+
+def test_an_edited_policy_is_ours_by_uid_or_by_a_known_rendering() -> None:
+    edited_deny = live_deny(actual_hash="edited")
+    assert not owned(edited_deny)
+    assert owned(edited_deny, written_uids={"uid-1"})
+    assert owned(edited_deny, known_hashes={"h"})
 
 
 def test_opt_out_removes_default_deny_before_the_allows() -> None:

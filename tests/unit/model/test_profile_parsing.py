@@ -562,3 +562,31 @@ def test_parsing_does_not_modify_its_input() -> None:
     before = copy.deepcopy(document)
     parse_profile(document)
     assert document == before
+
+
+@pytest.mark.parametrize("part", ["gateway", "monitoring"])
+def test_an_empty_peer_selector_needs_all_pods(part: str) -> None:
+    """`podSelector: {matchLabel: ...}` reaches netiso as `{}` when created without strict
+    field validation: it must not silently admit every pod of the peer namespaces."""
+    peer = {
+        "enabled": True,
+        "namespaces": ["edge"],
+        "ports": [{"port": 8080}],
+        "podSelector": {},
+    }
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(body({part: peer}))
+    assert [str(p) for p in caught.value.problems] == [
+        f"spec.{part}.podSelector: is empty and selects every pod of the {part} namespaces (a "
+        "misspelt field such as matchLabel is dropped by the API server and leaves {}): name "
+        f"the pods, or set {part}.allPods: true to admit them all on purpose"
+    ]
+    explicit = {key: value for key, value in peer.items() if key != "podSelector"}
+    parsed = parse_profile(body({part: {**explicit, "allPods": True}}))
+    assert getattr(parsed, part).all_pods
+    with pytest.raises(ProfileError, match="contradicts"):
+        parse_profile(body({part: {**peer, "allPods": True}}))
+
+
+def test_a_deleted_profile_orphans_its_policies_by_default() -> None:
+    assert parse_profile(body({})).on_delete == OnDelete.ORPHAN

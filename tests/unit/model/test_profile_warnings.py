@@ -12,7 +12,13 @@ import pytest
 from netiso.model.problems import Problem
 from netiso.model.profiles import parse_profile, profile_warnings
 
-GATEWAY = {"enabled": True, "namespaces": ["ingress-nginx"], "ports": [{"port": 8080}]}
+GATEWAY = {
+    "enabled": True,
+    "namespaces": ["ingress-nginx"],
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+    "ports": [{"port": 8080}],
+}
+EVERY_GATEWAY_POD = {key: value for key, value in GATEWAY.items() if key != "podSelector"}
 
 
 def warnings_for(spec: dict[str, Any]) -> list[str]:
@@ -85,6 +91,27 @@ def test_sensible_profiles_get_no_warnings(spec: dict[str, Any]) -> None:
             },
             ["spec.dns.nodeLocalCache.enabled: has no effect while spec.dns.enabled is false"],
         ),
+        (
+            {"gateway": EVERY_GATEWAY_POD},
+            [
+                "spec.gateway.podSelector: absent or allPods: every pod of the gateway "
+                "namespaces is admitted, not only the gateway; name its pods to admit only them"
+            ],
+        ),
+        (
+            {"monitoring": EVERY_GATEWAY_POD | {"namespaces": ["monitoring"], "allPods": True}},
+            [
+                "spec.monitoring.podSelector: absent or allPods: every pod of the monitoring "
+                "namespaces is admitted, not only the scraper; name its pods to admit only them"
+            ],
+        ),
+        (
+            {"dns": {"nodeLocalCache": {"enabled": True, "address": "169.254.0.0/16"}}},
+            [
+                "spec.dns.nodeLocalCache.address: is a range of 65536 addresses: every pod may "
+                "send DNS traffic to all of them; the node-local cache listens on one address"
+            ],
+        ),
     ],
     ids=[
         "egress denied without dns",
@@ -93,6 +120,9 @@ def test_sensible_profiles_get_no_warnings(spec: dict[str, Any]) -> None:
         "gateway without ingress deny",
         "monitoring without ingress deny",
         "node-local cache without dns",
+        "gateway admits every pod",
+        "monitoring admits every pod on purpose",
+        "node-local cache is a range",
     ],
 )
 def test_probable_mistakes_are_warned_about(spec: dict[str, Any], expected: list[str]) -> None:

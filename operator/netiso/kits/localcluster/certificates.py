@@ -2,7 +2,7 @@
 
 One CA signs the API server's serving certificate and every client certificate (admin,
 controller-manager, named test users); a separate key pair signs service-account tokens.
-Part of netiso.localcluster; uses the openssl CLI so Python gains no crypto dependency.
+Part of netiso.kits.localcluster; uses the openssl CLI so Python gains no crypto dependency.
 """
 
 from __future__ import annotations

@@ -8,18 +8,25 @@ from typing import Any
 import pytest
 
 from netiso.cluster.drifts import LivePolicy
-from netiso.model.namespaces import NamespaceFacts
-from netiso.reconciling import (
+from netiso.model.entries import (
     NamespaceEntry,
     NamespaceState,
     Outcome,
     ProfileEntry,
     Record,
-    _transition_events,
-    assess,
 )
+from netiso.model.namespaces import NamespaceFacts
+from netiso.reconciling.assessments import assess
 from netiso.rendering.environment import make_environment, shipped_templates_dir
 from netiso.rendering.policies import render_policies
+from netiso.reporting.transitions import transition_events
+
+
+def events_of(
+    old: Record | None, new: Record, out: Outcome, fresh: frozenset[tuple[str, str]], repaired: int
+) -> list[tuple[str, str, str]]:
+    return transition_events(old, new, outcome=out, fresh_drifts=fresh, repaired=repaired)
+
 
 PROTECTED = frozenset({"kube-system", "netiso-system"})
 
@@ -163,24 +170,22 @@ def outcome(record: Record, written: tuple[str, ...] = ()) -> Outcome:
 def test_events_only_on_transitions() -> None:
     isolated = Record(profile="base", state=NamespaceState.ISOLATED)
     # Restart with everything in sync: nothing to say.
-    assert _transition_events(None, isolated, outcome(isolated), frozenset(), 0) == []
+    assert events_of(None, isolated, outcome(isolated), frozenset(), 0) == []
     # First isolation writes policies: one Isolated Event.
-    events = _transition_events(None, isolated, outcome(isolated, ("create x",)), frozenset(), 0)
+    events = events_of(None, isolated, outcome(isolated, ("create x",)), frozenset(), 0)
     assert [e[0] for e in events] == ["Isolated"]
     # Steady state: nothing.
-    assert _transition_events(isolated, isolated, outcome(isolated), frozenset(), 0) == []
+    assert events_of(isolated, isolated, outcome(isolated), frozenset(), 0) == []
     # Drift repaired.
     fresh = frozenset({("netiso-default-deny", "missing")})
-    events = _transition_events(isolated, isolated, outcome(isolated, ("create d",)), fresh, 1)
+    events = events_of(isolated, isolated, outcome(isolated, ("create d",)), fresh, 1)
     assert [e[0] for e in events] == ["DriftDetected", "DriftRepaired"]
     # A profile change applied to an isolated namespace: the profile status says it, not
     # an Event per namespace.
-    events = _transition_events(
-        isolated, isolated, outcome(isolated, ("update g",)), frozenset(), 0
-    )
+    events = events_of(isolated, isolated, outcome(isolated, ("update g",)), frozenset(), 0)
     assert events == []
     missing = Record(profile="x", state=NamespaceState.MISSING_PROFILE, message="gone")
-    assert [e[0] for e in _transition_events(None, missing, outcome(missing), frozenset(), 0)] == [
+    assert [e[0] for e in events_of(None, missing, outcome(missing), frozenset(), 0)] == [
         "ProfileMissing"
     ]
-    assert _transition_events(missing, missing, outcome(missing), frozenset(), 0) == []
+    assert events_of(missing, missing, outcome(missing), frozenset(), 0) == []

@@ -1,4 +1,4 @@
-"""`python -m netiso.localcluster`: run a local control plane in the foreground until stopped.
+"""`python -m netiso.kits.localcluster`: run a local control plane in the foreground until stopped.
 
 With --state-dir it is the detached runner that `netiso cluster up` starts; without it, a
 developer's throwaway cluster in a temporary directory that Ctrl-C removes.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run until SIGTERM or Ctrl-C; the exit code says how it ended."""
-    parser = argparse.ArgumentParser(prog="python -m netiso.localcluster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m netiso.kits.localcluster", description=__doc__)
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # Imported here so `--help` stays instant and importing this module does no work.
-    from netiso.localcluster.commands import run_detached, run_foreground
+    from netiso.kits.localcluster.commands import run_detached, run_foreground
 
     if args.state_dir is not None:
         return run_detached(args.state_dir)

@@ -3,5 +3,5 @@
 binaries.ensure_binaries() builds kube-apiserver, kube-controller-manager, kubectl and etcd from
 the Go module proxy (cached); controlplane.ControlPlane runs them; commands holds
 `netiso cluster up|down|env|status`. Import the submodules directly: this package imports
-nothing, so `python -m netiso.localcluster.binaries` and the CLI stay cheap.
+nothing, so `python -m netiso.kits.localcluster.binaries` and the CLI stay cheap.
 """

@@ -1,8 +1,8 @@
 """`netiso cluster up|down|env|status`: a local control plane that outlives the command.
 
-`up` starts a detached runner (`python -m netiso.localcluster --state-dir DIR`, see run_detached)
-that holds a ControlPlane until SIGTERM; the other commands read its state directory.
-Part of netiso.localcluster; netiso.cli registers these commands via add_cluster_commands().
+`up` starts a detached runner (`python -m netiso.kits.localcluster --state-dir DIR`, see
+run_detached) that holds a ControlPlane until SIGTERM; the other commands read its state directory.
+Part of netiso.kits.localcluster; netiso.cli registers these commands via add_cluster_commands().
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from netiso.localcluster.binaries import BinariesError, ensure_binaries
-from netiso.localcluster.certificates import CertificateError
-from netiso.localcluster.controlplane import ControlPlane, ControlPlaneError
+from netiso.kits.localcluster.binaries import BinariesError, ensure_binaries
+from netiso.kits.localcluster.certificates import CertificateError
+from netiso.kits.localcluster.controlplane import ControlPlane, ControlPlaneError
 
 STATE_DIR_ENV: Final = "NETISO_STATE_DIR"
-RUNNER_MODULE: Final = "netiso.localcluster"
+RUNNER_MODULE: Final = "netiso.kits.localcluster"
 # Building on a cold cache happens in `up` itself, so the runner only has to start processes.
 _READY_TIMEOUT_SECONDS: Final = 180.0
 _STOP_TIMEOUT_SECONDS: Final = 30.0

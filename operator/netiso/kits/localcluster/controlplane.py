@@ -2,7 +2,7 @@
 
 Owns the processes (each in its own process group, stopped on exit, Ctrl-C and SIGTERM), their
 log files, the PKI and the kubeconfigs. No nodes, no scheduler: enough API server for an
-operator and its tests. Part of netiso.localcluster, which knows nothing of the operator.
+operator and its tests. Part of netiso.kits.localcluster, which knows nothing of the operator.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import IO, Final, TypeVar
 
 import yaml
 
-from netiso.localcluster.binaries import Binaries, Progress, ensure_binaries
-from netiso.localcluster.certificates import (
+from netiso.kits.localcluster.binaries import Binaries, Progress, ensure_binaries
+from netiso.kits.localcluster.certificates import (
     CertificateAuthority,
     KeyPair,
     make_service_account_keys,

@@ -2,8 +2,8 @@
 
 Kubernetes (with kubectl) and etcd are compiled from the Go module proxy through generated
 wrapper modules and cached by version; Debian's etcd-server is the fallback for etcd.
-Part of netiso.localcluster, which knows nothing of the operator. Run as
-`python -m netiso.localcluster.binaries` to prebuild the cache (CI does this before pytest).
+Part of netiso.kits.localcluster, which knows nothing of the operator. Run as
+`python -m netiso.kits.localcluster.binaries` to prebuild the cache (CI does this before pytest).
 """
 
 from __future__ import annotations

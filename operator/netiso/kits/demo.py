@@ -12,19 +12,18 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from netiso import conventions
-from netiso.localcluster.controlplane import ControlPlane
+from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso.kits.processes import OperatorProcess, WaitTimeout, http_get, wait_for
+
+T = TypeVar("T")
 
 DEMO_NAMESPACE = "netiso-demo"
 DEMO_PROFILE = "baseline"
@@ -32,9 +31,9 @@ DEMO_PROFILE = "baseline"
 
 def _package_or_repo(name: str, repo_dir: str) -> Path:
     """A data directory shipped in the wheel as netiso/<name>, or the checkout's copy."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     packaged = package / name
-    return packaged if packaged.is_dir() else package.parent.parent / repo_dir
+    return packaged if packaged.is_dir() else package.parents[1] / repo_dir
 
 
 def crd_file() -> Path:
@@ -45,15 +44,6 @@ def crd_file() -> Path:
 def sample_file(name: str) -> Path:
     """A sample profile netiso ships (manifests/samples in a checkout)."""
     return _package_or_repo("samples", "manifests/samples") / f"{name}.yaml"
-
-
-def _free_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _configured_kubeconfig() -> str | None:
@@ -93,28 +83,6 @@ def _kubectl(kubectl: str, kubeconfig: str, *args: str, stdin: str | None = None
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), ""
-    except OSError:
-        return 0, ""
-
-
-def _wait(what: str, probe: Any, *, timeout: float, operator: subprocess.Popen[bytes]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if operator.poll() is not None:
-            raise RuntimeError(f"the operator exited ({operator.returncode}) before {what}")
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -158,37 +126,12 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
     say(f"opting namespace {DEMO_NAMESPACE!r} in ({conventions.PROFILE_LABEL}={DEMO_PROFILE})")
     _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(namespace))
 
-    metrics_port = _free_port(8080)
-    liveness_port = _free_port(8081)
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "netiso-demo-operator.log"
-    command = [
-        str(Path(sys.executable).with_name("kopf")),
-        "run",
-        "-A",
-        "-m",
-        "netiso.main",
-        "--standalone",
-        f"--liveness=http://127.0.0.1:{liveness_port}/healthz",
-    ]
-    env = {
-        **os.environ,
-        "KUBECONFIG": kubeconfig,
-        "NETISO_METRICS_HOST": "127.0.0.1",
-        "NETISO_METRICS_PORT": str(metrics_port),
-    }
-    say(f"running the operator: {' '.join(command[:5])} (log: {log_path})")
-    with log_path.open("wb") as log:
-        operator = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    operator = OperatorProcess(kubeconfig=Path(kubeconfig), log_path=log_path, metrics_port=8080)
+    say(f"running the operator: {' '.join(operator.command[:5])} (log: {log_path})")
+    operator.start(wait_ready=False)
     try:
-        metrics_url = f"http://127.0.0.1:{metrics_port}"
-        _wait(
-            "readiness",
-            lambda: _get(f"{metrics_url}/readyz")[0] == 200,
-            timeout=60,
-            operator=operator,
-        )
+        _until("readiness", lambda: http_get(f"{operator.url}/readyz")[0] == 200, operator)
 
         def isolated() -> list[dict[str, Any]] | None:
             out = _kubectl(
@@ -207,29 +150,37 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
                 else None
             )
 
-        policies = _wait("isolation", isolated, timeout=60, operator=operator)
+        policies = _until("isolation", isolated, operator)
         _report(
             policies=policies,
-            metrics=_get(f"{metrics_url}/metrics")[1],
+            metrics=http_get(f"{operator.url}/metrics")[1],
             kubeconfig=kubeconfig,
             kubectl=kubectl,
-            metrics_url=metrics_url,
+            metrics_url=operator.url,
             log_path=log_path,
         )
         if once:
             return 0
         say("the operator keeps running; press Ctrl-C to stop")
-        while operator.poll() is None:
+        while operator.running():
             time.sleep(0.5)
-        return int(operator.returncode or 0)
+        return operator.stop()
     finally:
-        if operator.poll() is None:
-            os.killpg(operator.pid, signal.SIGTERM)
-            try:
-                operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(operator.pid, signal.SIGKILL)
-                operator.wait()
+        operator.stop(timeout=20)
+
+
+def _until(what: str, probe: Callable[[], T | None], operator: OperatorProcess) -> T:
+    """wait_for(probe), failing at once with a clear message when the operator exits."""
+
+    def probe_while_running() -> T | None:
+        if not operator.running():
+            raise RuntimeError(f"the operator exited before {what}; log: {operator.log_path}")
+        return probe()
+
+    try:
+        return wait_for(what, probe_while_running, timeout=60, interval=0.2)
+    except WaitTimeout as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def _report(

@@ -1,0 +1,156 @@
+"""The pure decision for one namespace: what netiso wants there and the writes that get it there.
+
+Reconciling layer, no I/O. `assess()` is shared by the operator and the CLI (`netiso diff`,
+`netiso status`), so the two can never disagree about what would change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from netiso.cluster.drifts import Changes, LivePolicy, compare, owned
+from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
+from netiso.model.profiles import DriftAction, Mode
+from netiso.rendering.environment import Templates
+from netiso.rendering.policies import RenderedPolicy, RenderError, render_policies
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a namespace should look like and the writes that would get it there."""
+
+    namespace: str
+    profile: str
+    state: NamespaceState
+    changes: Changes = field(default_factory=Changes)
+    dry_run: bool = False
+    message: str = ""
+    desired: tuple[str, ...] = ()
+    # The content hashes of the desired policies: renderings netiso made (ownership evidence).
+    desired_hashes: tuple[str, ...] = ()
+
+
+def assess(
+    *,
+    name: str,
+    entry: NamespaceEntry | None,
+    profile: ProfileEntry | None,
+    live: Sequence[LivePolicy],
+    environment: Templates,
+    protected: Collection[str],
+    established: Iterable[str] | None = None,
+    written_uids: Collection[str] = (),
+    known_hashes: Collection[str] = (),
+) -> Assessment:
+    """Decide, without I/O, what netiso wants for one namespace.
+
+    Fail-closed rules: a missing, invalid or unrenderable profile changes nothing in the
+    namespace (whatever isolation it has stays), so a typo can never drop isolation. A
+    namespace that is no longer opted in, or is protected, loses all managed policies that are
+    provably netiso's (`written_uids`, `known_hashes`: see drifts.owned); policies that only
+    wear netiso's label are reported and left alone.
+    """
+
+    def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
+        return compare(
+            desired=desired,
+            live=live,
+            repair=repair,
+            established=established if desired else None,
+            written_uids=written_uids,
+            known_hashes=known_hashes,
+        )
+
+    if entry is None or entry.facts.name in protected:
+        if entry is not None and entry.terminating:
+            return Assessment(namespace=name, profile="", state=NamespaceState.RELEASED)
+        changes = diff(())
+        if entry is None:
+            # Labelled policies that are not netiso's, in a namespace that is not opted in:
+            # reported (with no profile), never deleted.
+            state = NamespaceState.DRIFTED if changes.reported_only else NamespaceState.RELEASED
+            return Assessment(namespace=name, profile="", state=state, changes=changes)
+        return Assessment(
+            namespace=name,
+            profile=entry.profile_name,
+            state=NamespaceState.PROTECTED,
+            changes=changes,
+            message=f"namespace {name} is protected and is never isolated",
+        )
+    if entry.terminating:
+        return Assessment(namespace=name, profile=entry.profile_name, state=NamespaceState.RELEASED)
+    profile_name = entry.profile_name
+    if profile is None or (profile.deleting and profile.orphan_on_delete):
+        return Assessment(
+            namespace=name,
+            profile=profile_name,
+            state=NamespaceState.MISSING_PROFILE,
+            message=_missing_profile_message(profile_name, live),
+        )
+    if profile.problems or profile.profile is None:
+        return Assessment(
+            namespace=name,
+            profile=profile_name,
+            state=NamespaceState.ERROR,
+            message=f"IsolationProfile {profile_name!r} is invalid: " + "; ".join(profile.problems),
+        )
+    if profile.deleting:
+        changes = diff(())
+        return Assessment(
+            namespace=name, profile=profile_name, state=NamespaceState.RELEASED, changes=changes
+        )
+    spec = profile.profile
+    try:
+        desired = render_policies(environment, spec, entry.facts)
+    except RenderError as exc:
+        return Assessment(
+            namespace=name,
+            profile=profile_name,
+            state=NamespaceState.ERROR,
+            message=f"cannot render profile {profile_name!r}: {exc}",
+        )
+    repair = spec.drift_action == DriftAction.REPAIR
+    changes = diff(desired, repair=repair)
+    dry_run = spec.mode == Mode.DRY_RUN
+    if dry_run:
+        state = NamespaceState.DRY_RUN
+    elif changes.conflicts:
+        state = NamespaceState.ERROR
+    elif changes.reported_only:
+        state = NamespaceState.DRIFTED
+    else:
+        state = NamespaceState.ISOLATED
+    message = ""
+    if changes.conflicts:
+        names = ", ".join(d.policy for d in changes.conflicts)
+        message = (
+            f"NetworkPolicy {names} in namespace {name} is not netiso's (a label alone does not "
+            "make it so): netiso will not change it, and holds back the default-deny until it "
+            "is renamed or deleted; this namespace is not isolated"
+        )
+    return Assessment(
+        namespace=name,
+        profile=profile_name,
+        state=state,
+        changes=changes,
+        dry_run=dry_run,
+        message=message,
+        desired=tuple(p.name for p in desired),
+        desired_hashes=tuple(p.spec_hash for p in desired),
+    )
+
+
+def _missing_profile_message(profile: str, live: Sequence[LivePolicy]) -> str:
+    """Say truthfully what a namespace whose profile is missing has left."""
+    kept = sorted(p.name for p in live if owned(p))
+    if kept:
+        return (
+            f"IsolationProfile {profile!r} does not exist; netiso keeps its policies here as "
+            f"they are ({', '.join(kept)}) until the profile exists again or the namespace "
+            "opts out"
+        )
+    return (
+        f"IsolationProfile {profile!r} does not exist and no netiso policies are in place: "
+        "this namespace is not isolated by netiso"
+    )

@@ -1,0 +1,404 @@
+"""The operator's engine: bootstrap, watch feedback, and the reconcile of one namespace.
+
+Reconciling layer, below the Kopf handlers and above reporting/cluster/rendering/model. No kopf
+here: handlers pass watch bodies in and call `enqueue()`/`settle()`. A reconcile reads the view
+(with unechoed writes overlaid), decides with the pure `assess()`, writes through cluster/, and
+ends in one call to reporting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from netiso.cluster import reading, watching
+from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict, Written, execute
+from netiso.cluster.caching import ClusterView, Sources
+from netiso.cluster.client import ApiClient, ApiError
+from netiso.cluster.posting import EventPoster
+from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
+from netiso.reconciling.assessments import Assessment, assess
+from netiso.reconciling.overlays import WriteOverlay
+from netiso.reconciling.queueing import MAX_RETRY_DELAY, WorkQueue
+from netiso.rendering.environment import Templates
+from netiso.reporting.events import WARNING, Events, profile_ref
+from netiso.reporting.metrics import Metrics
+from netiso.reporting.reports import Reporter
+from netiso.reporting.statuses import StatusFlusher, StatusWriter
+from netiso.settings import Settings
+from netiso.tasking import cancel_all
+
+log = logging.getLogger(__name__)
+
+# States in which netiso's policies are in place as the profile says (drift aside).
+_IN_PLACE = frozenset({NamespaceState.ISOLATED, NamespaceState.DRIFTED})
+# Bound on the remembered renderings; each profile generation adds at most four.
+_MAX_RENDERED_HASHES = 100_000
+
+
+class Reconciler:
+    """Runs `assess` + writes for namespaces from a coalescing queue with bounded concurrency."""
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        environment: Templates,
+        settings: Settings,
+        metrics: Metrics,
+        view: ClusterView | None = None,
+    ) -> None:
+        self._api = api
+        self.view = view or ClusterView()
+        self._sources: Sources = self.view
+        self._environment = environment
+        self._settings = settings
+        self._metrics = metrics
+        # Events yield to isolation: senders wait until no namespace is waiting.
+        self._poster = EventPoster(api, idle=lambda: self._queue.idle())
+        self._events = Events(self._poster)
+        self._reporter = Reporter(metrics=metrics, events=self._events)
+        self._statuses = StatusWriter(api, interval=settings.status_interval)
+        self._flusher = StatusFlusher(
+            writer=self._statuses,
+            events=self._events,
+            dirty=self._reporter.dirty_profiles,
+            profile=self._sources.profile,
+            tally=self._reporter.tally,
+            started=lambda: self._bootstrapped,
+            interval=settings.status_interval,
+        )
+        self._queue: WorkQueue[Outcome] = WorkQueue(
+            self.reconcile, on_depth=metrics.queue_depth.set
+        )
+        self._overlay = WriteOverlay()
+        # What netiso last saw in place per namespace: tells `missing` drift from a first create.
+        self._established: dict[str, frozenset[str]] = {}
+        # Ownership evidence (drifts.owned): uids of the policies netiso created or replaced,
+        # per namespace, and the content hashes of every rendering netiso made in this process.
+        self._written_uids: dict[str, set[str]] = {}
+        self._rendered_hashes: set[str] = set()
+        self._profile_generations: dict[str, tuple[str, int, bool]] = {}
+        self._ready = asyncio.Event()
+        self._bootstrapped = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the bootstrap (listing, then workers), the Event senders and the status
+        flusher."""
+        self._poster.start()
+        self._tasks.append(asyncio.create_task(self._bootstrap(), name="netiso-bootstrap"))
+        self._tasks.append(asyncio.create_task(self._flusher.run(), name="netiso-statuses"))
+
+    async def stop(self) -> None:
+        """Cancel the workers; pending reconciles are dropped (the next start redoes them)."""
+        await self._poster.stop()
+        await self._queue.stop()
+        await cancel_all(self._tasks)
+
+    @property
+    def ready(self) -> bool:
+        """True once the initial reconcile of everything known at startup has finished."""
+        return self._ready.is_set()
+
+    async def _list_everything(self) -> reading.Listing:
+        """List everything into the view, retrying with backoff until the server answers."""
+        delay = 1.0
+        while True:
+            try:
+                listing = await reading.list_everything(self._api)
+            except ApiError as exc:
+                log.warning("initial listing failed, retrying in %.0fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                continue
+            self.view.merge_listing(
+                namespaces=listing.namespaces,
+                policies=listing.policies,
+                profiles=listing.profiles,
+            )
+            return listing
+
+    def _follow(self, listing: reading.Listing) -> None:
+        """Follow namespaces and managed policies from the listing on, with plain watches."""
+        for watched, version, on_event, on_relist in (
+            (
+                watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
+                listing.namespaces_version,
+                self._namespace_watched,
+                self._namespaces_relisted,
+            ),
+            (
+                watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
+                listing.policies_version,
+                self._policy_watched,
+                self._policies_relisted,
+            ),
+        ):
+            self._tasks.append(
+                asyncio.create_task(
+                    watching.follow(
+                        self._api,
+                        watched,
+                        resource_version=version,
+                        on_event=on_event,
+                        on_relist=on_relist,
+                    ),
+                    name=f"netiso-watch-{watched.kind}",
+                )
+            )
+
+    def _namespace_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.namespace_event(body, deleted=deleted)
+
+    def _policy_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
+        self.policy_event(body, deleted=deleted)
+
+    def _namespaces_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
+        for name in set(self.view.namespace_names()) - listed:
+            self.namespace_event({"metadata": {"name": name}}, deleted=True)
+        for body in items:
+            self.namespace_event(body, deleted=False)
+
+    def _policies_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {
+            (str(m.get("namespace", "")), str(m.get("name", "")))
+            for m in (b.get("metadata") or {} for b in items)
+        }
+        for namespace, name in set(self.view.policy_keys()) - listed:
+            self.policy_event({"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+        for body in items:
+            self.policy_event(body, deleted=False)
+
+    async def _bootstrap(self) -> None:
+        """The startup reconcile and orphan sweep, then readiness.
+
+        Nothing is reconciled until the listing is merged: a reconcile on a half-known
+        namespace (its Namespace seen, its policies not yet) would write at every restart.
+        Watch events that arrive meanwhile update the view and wait in the queue.
+        """
+        started = time.monotonic()
+        listing = await self._list_everything()
+        self._follow(listing)
+        listed = time.monotonic() - started
+        for profile in self.view.profile_names():
+            entry = self.view.profile(profile)
+            if entry is not None:
+                self._note_profile(entry)
+        self._queue.start(self._settings.max_concurrency)
+        names = list(self.view.all_namespaces())
+        self._bootstrapped = True
+        await self.settle(names)
+        self._ready.set()
+        self._metrics.ready.set(1)
+        log.info(
+            "initial reconcile of %d namespaces done in %.2fs (listing %.2fs)",
+            len(names),
+            time.monotonic() - started,
+            listed,
+        )
+
+    # ----- queue -----------------------------------------------------------------------------
+
+    def enqueue(self, namespace: str) -> None:
+        """Ask for a reconcile of `namespace`; coalesces with one queued or running."""
+        self._queue.enqueue(namespace)
+
+    def enqueue_many(self, namespaces: Iterable[str]) -> None:
+        """enqueue() each."""
+        self._queue.enqueue_many(namespaces)
+
+    async def settle(self, namespaces: Iterable[str]) -> dict[str, Outcome]:
+        """Reconcile the namespaces and wait for a run that started after this call."""
+        return await self._queue.settle(namespaces)
+
+    # ----- watch feedback --------------------------------------------------------------------
+
+    def namespace_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
+        """A Namespace was listed, changed, left the opt-in selector or was deleted."""
+        entry = self.view.namespace_seen(body, deleted=deleted)
+        self.enqueue(entry.facts.name)
+
+    def policy_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
+        """A managed policy changed in the cluster.
+
+        When the event merely echoes netiso's own last write (same content, or the delete it
+        made), the namespace is already as netiso left it and is not re-checked; anything else
+        is re-checked at once.
+        """
+        live = self.view.policy_seen(body, deleted=deleted)
+        if not self._overlay.is_echo(live, deleted=deleted):
+            self.enqueue(live.namespace)
+
+    def profile_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
+        """A profile appeared, changed, is being deleted or is gone."""
+        entry = self.view.profile_seen(body, deleted=deleted)
+        self._statuses.known(entry.name, entry.status)
+        if deleted:
+            self._profile_generations.pop(entry.name, None)
+            self._statuses.forget(entry.name)
+            self._metrics.forget_profile(entry.name)
+            self.enqueue_many(self.view.namespaces_of(entry.name))
+            return
+        first = entry.name not in self._profile_generations
+        if not self._note_profile(entry):
+            return  # a status or metadata write: nothing for the namespaces
+        # A profile seen in the initial listing already had its Event; a new one gets it now.
+        if entry.problems and (self.ready or not first):
+            self._events.emit(
+                involved=profile_ref(entry.name, entry.uid),
+                reason="InvalidSpec",
+                message="; ".join(entry.problems),
+                type_=WARNING,
+            )
+        self.enqueue_many(self.view.namespaces_of(entry.name))
+
+    def _note_profile(self, entry: ProfileEntry) -> bool:
+        """Remember the profile's generation; True when it is new or its spec changed."""
+        key = (entry.uid, entry.generation, entry.deleting)
+        if self._profile_generations.get(entry.name) == key:
+            return False
+        self._profile_generations[entry.name] = key
+        self._statuses.known(entry.name, entry.status)
+        self._reporter.dirty_profiles.add(entry.name)
+        return True
+
+    def resync(self, profile: str) -> None:
+        """Periodic re-check of a profile's namespaces (and retry of failed ones)."""
+        self.enqueue_many(self._sources.namespaces_of(profile))
+        self._reporter.dirty_profiles.add(profile)
+
+    # ----- the pipeline ----------------------------------------------------------------------
+
+    async def reconcile(self, namespace: str) -> Outcome:
+        """One level-based pass over a namespace; never raises."""
+        started = time.monotonic()
+        entry = self._sources.namespace(namespace)
+        profile = self._sources.profile(entry.profile_name) if entry else None
+        try:
+            assessment = assess(
+                name=namespace,
+                entry=entry,
+                profile=profile,
+                live=self._overlay.over(
+                    namespace, self._sources.live_policies(namespace), now=time.monotonic()
+                ),
+                environment=self._environment,
+                protected=self._settings.protected_namespaces,
+                established=self._established.get(namespace),
+                written_uids=self._written_uids.get(namespace, ()),
+                known_hashes=self._rendered_hashes,
+            )
+            if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
+                self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached
+            self._rendered_hashes.update(assessment.desired_hashes)
+            outcome, repaired, detected = await self._carry_out(assessment)
+        except Exception as exc:  # a bug must not kill the worker; report and retry
+            log.exception("reconcile of namespace %s failed", namespace)
+            record = Record(
+                profile=entry.profile_name if entry else "",
+                state=NamespaceState.ERROR,
+                message=f"internal error: {exc}",
+            )
+            outcome = Outcome(namespace=namespace, record=record, error=str(exc))
+            repaired, detected = 0, frozenset()
+        if outcome.record.state == NamespaceState.RELEASED:
+            self._established.pop(namespace, None)
+            self._written_uids.pop(namespace, None)
+        self._reporter.report(outcome, entry=entry, repaired=repaired, detected=detected)
+        result = "error" if outcome.error else ("changed" if outcome.written else "unchanged")
+        if outcome.record.state in (NamespaceState.MISSING_PROFILE, NamespaceState.PROTECTED):
+            result = "skipped" if not outcome.error else result
+        self._metrics.observe_reconcile(result=result, seconds=time.monotonic() - started)
+        if outcome.error:
+            self._queue.failed(namespace)
+        else:
+            self._queue.succeeded(namespace)
+        return outcome
+
+    async def _carry_out(
+        self, assessment: Assessment
+    ) -> tuple[Outcome, int, frozenset[tuple[str, str]]]:
+        """Make (or, in DryRun, only describe) the assessment's writes.
+
+        Returns the outcome, how many drifted policies were repaired and which drifts were seen.
+        """
+        namespace = assessment.namespace
+        changes = assessment.changes
+        drifts = frozenset((d.policy, str(d.reason)) for d in changes.drifts)
+        base = Record(
+            profile=assessment.profile,
+            state=assessment.state,
+            drifts=frozenset((d.policy, str(d.reason)) for d in changes.reported_only),
+            message=assessment.message,
+        )
+        if assessment.dry_run:
+            record = replace(base, pending=changes.describe(), drifts=drifts)
+            return Outcome(namespace=namespace, record=record), 0, drifts
+        if changes.empty:
+            if assessment.state in _IN_PLACE:
+                self._established[namespace] = frozenset(assessment.desired)
+            return Outcome(namespace=namespace, record=base), 0, drifts
+        if assessment.state != NamespaceState.RELEASED:
+            self._reporter.repairing(namespace, profile=assessment.profile, drifts=drifts)
+        try:
+            written = await execute(self._api, changes.steps)
+        except StepFailed as failure:
+            self._remember(namespace, failure.written)
+            if isinstance(failure.cause, UnmanagedConflict | NotConverged):
+                message = str(failure.cause)
+            else:
+                message = f"{failure.step.action} {failure.step.name} failed: {failure.cause}"
+            reason = ""
+            if isinstance(failure.cause, NotConverged):
+                self._metrics.count_unconverged(profile=assessment.profile)
+                reason = "RepairNotConverged"
+            record = replace(
+                base, state=NamespaceState.ERROR, message=message, drifts=drifts, reason=reason
+            )
+            outcome = Outcome(
+                namespace=namespace,
+                record=record,
+                written=tuple(f"{w.step.action} {w.step.name}" for w in failure.written),
+                error=str(failure),
+            )
+            return outcome, 0, drifts
+        self._remember(namespace, written)
+        if assessment.state in _IN_PLACE:
+            self._established[namespace] = frozenset(assessment.desired)
+        else:
+            self._established.pop(namespace, None)
+        repaired = sum(1 for w in written if w.step.drift is not None)
+        outcome = Outcome(
+            namespace=namespace,
+            record=base,
+            written=tuple(f"{w.step.action} {w.step.name}" for w in written),
+        )
+        return outcome, repaired, drifts
+
+    def _remember(self, namespace: str, written: Iterable[Written]) -> None:
+        """Note writes in the overlay (until their echo) and as ownership evidence."""
+        written = list(written)
+        self._overlay.remember(
+            namespace, [(w.step.name, w.live) for w in written], now=time.monotonic()
+        )
+        uids = {w.live.uid for w in written if w.live is not None and w.live.uid}
+        if uids:
+            self._written_uids.setdefault(namespace, set()).update(uids)
+
+    # ----- reporting views -------------------------------------------------------------------
+
+    def tally(self, profile: str, *, dry_run: bool = False) -> Any:
+        """Count a profile's namespaces by state (for status and `netiso status`)."""
+        return self._reporter.tally(profile, dry_run=dry_run)
+
+    def records(self) -> Mapping[str, Record]:
+        """The current record of every known namespace."""
+        return self._reporter.records()

@@ -1,0 +1,122 @@
+"""Reporting one reconcile: metrics, the namespace's record, and transition-only Events.
+
+Reporting layer. A reconcile ends in exactly one call to `Reporter.report`; it updates the
+series alerts read first, then the record (which the profile status and `netiso status` tally),
+then queues the Events the transition deserves. Nothing here waits on the API server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, Record
+from netiso.reporting.events import Events, namespace_ref
+from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
+from netiso.reporting.statuses import Tally
+from netiso.reporting.transitions import transition_events
+
+log = logging.getLogger(__name__)
+
+
+class Reporter:
+    """Keeps each namespace's last record and reports every change of it."""
+
+    def __init__(self, *, metrics: Metrics, events: Events) -> None:
+        self._metrics = metrics
+        self._events = events
+        self._records: dict[str, Record] = {}
+        self.dirty_profiles: set[str] = set()
+
+    def repairing(
+        self, namespace: str, *, profile: str, drifts: frozenset[tuple[str, str]]
+    ) -> None:
+        """Show drift while its repair is under way, so even a quick repair is visible."""
+        if drifts:
+            self._metrics.show_namespace(
+                namespace,
+                NamespaceView(
+                    profile=profile or UNKNOWN_PROFILE,
+                    state=str(NamespaceState.DRIFTED),
+                    drifts=drifts,
+                ),
+            )
+
+    def report(
+        self,
+        outcome: Outcome,
+        *,
+        entry: NamespaceEntry | None,
+        repaired: int,
+        detected: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        """Report one reconcile's outcome: metrics, record, Events."""
+        namespace = outcome.namespace
+        new = outcome.record
+        old = self._records.get(namespace)
+        profile = _series_profile(new) if new.profile else (_series_profile(old) if old else "")
+        if not profile:
+            profile = UNKNOWN_PROFILE
+        if old is not None and old.profile:
+            self.dirty_profiles.add(old.profile)
+        if new.profile:
+            self.dirty_profiles.add(new.profile)
+
+        # Metrics first: they are what alerts read.
+        fresh = detected - (old.drifts if old else frozenset())
+        if fresh:
+            self._metrics.count_drifts(profile=profile, reasons=[r for _, r in fresh])
+        self._metrics.count_repairs(profile=profile, repaired=repaired)
+        if new.state == NamespaceState.RELEASED:
+            self._metrics.show_namespace(namespace, None)
+            self._metrics.show_pending(namespace, profile, ())
+            self._records.pop(namespace, None)
+        else:
+            label = _series_profile(new)
+            self._metrics.show_namespace(
+                namespace, NamespaceView(profile=label, state=str(new.state), drifts=new.drifts)
+            )
+            self._metrics.show_pending(namespace, label, [p.split(" ", 1)[0] for p in new.pending])
+            self._records[namespace] = new
+
+        if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
+            log.warning("namespace %s: %s", namespace, new.message)
+
+        uid = entry.uid if entry else ""
+        for reason, type_, message in transition_events(
+            old, new, outcome=outcome, fresh_drifts=fresh, repaired=repaired
+        ):
+            self._events.emit(
+                involved=namespace_ref(namespace, uid), reason=reason, message=message, type_=type_
+            )
+
+    def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
+        """Count a profile's namespaces by state (for status and `netiso status`)."""
+        namespaces = in_sync = drifted = errors = pending = 0
+        for record in self._records.values():
+            if record.profile != profile:
+                continue
+            namespaces += 1
+            in_sync += record.state == NamespaceState.ISOLATED
+            drifted += record.state == NamespaceState.DRIFTED
+            errors += record.state == NamespaceState.ERROR
+            pending += len(record.pending)
+        return Tally(
+            namespaces=namespaces,
+            in_sync=in_sync,
+            drifted=drifted,
+            errors=errors,
+            pending_changes=pending,
+            dry_run=dry_run,
+        )
+
+    def records(self) -> Mapping[str, Record]:
+        """The current record of every known namespace."""
+        return dict(self._records)
+
+
+def _series_profile(record: Record) -> str:
+    """The profile label of a namespace's series: its profile, unless that does not exist."""
+    if not record.profile or record.state == NamespaceState.MISSING_PROFILE:
+        return UNKNOWN_PROFILE
+    return record.profile

@@ -1,0 +1,66 @@
+"""Test selection: a plain `pytest` runs the fast, hermetic unit tests only.
+
+The tests under integration/ (the real local control plane), ship/ (manifests, alerts, image)
+and bench/ (the benchmark suite end to end) are marked after their folder and run with `--all`
+(what `bash .ci/run` does) or when asked for by marker (`-m integration`) or by path. They get
+a long timeout; unit tests a short one, so a hang shows up as a failure in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+# Folder -> marker for the slow suites; unit tests carry no marker.
+SLOW_SUITES: Final = {"integration": "integration", "ship": "ship", "bench": "bench"}
+SLOW_TIMEOUT: Final = 600
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all",
+        action="store_true",
+        default=False,
+        help="also run the integration, ship and bench tests (what bash .ci/run does)",
+    )
+
+
+def _suite_of(item: pytest.Item) -> str | None:
+    try:
+        relative = Path(str(item.path)).resolve().relative_to(_HERE)
+    except ValueError:
+        return None
+    return SLOW_SUITES.get(relative.parts[0]) if relative.parts else None
+
+
+def _asked_for(config: pytest.Config, suite: str) -> bool:
+    """True when the command line names the suite's folder (or a file in it) explicitly."""
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        folder = _HERE / suite
+        if path == folder or folder in path.parents:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_all = bool(config.getoption("--all")) or bool(config.getoption("-m"))
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        suite = _suite_of(item)
+        if suite is None:
+            selected.append(item)
+            continue
+        item.add_marker(getattr(pytest.mark, SLOW_SUITES[suite]))
+        item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+        if run_all or _asked_for(config, suite):
+            selected.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
