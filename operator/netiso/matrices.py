@@ -11,15 +11,16 @@ import argparse
 import functools
 import ipaddress
 import json
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
 from netiso.gathering import InputError, add_input_options, gather
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
 from netiso.reachability.addresses import format_ipv4
-from netiso.reachability.grouping import Grouping, group_pods
+from netiso.reachability.grouping import Grouping, alike_namespaces, group_pods
 from netiso.reachability.indexing import External, Matrix, compute_matrix
 from netiso.reachability.intervals import Intervals
 from netiso.reachability.portsets import PortSet
@@ -29,6 +30,8 @@ EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
 # Ranges shown per line of human output before the rest is summarised as a count.
 _SHOWN_RANGES: Final = 6
+# Namespaces named in a note on namespaces that behave alike.
+_SHOWN_NAMESPACES: Final = 5
 _REQUIREMENT = re.compile(r"^\s*(?P<key>[^\s!=]+)\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
 
 
@@ -63,6 +66,15 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def run_matrix(args: argparse.Namespace) -> int:
     """The `netiso matrix` handler."""
     try:
+        return _run_matrix(args)
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: stop quietly, as other command-line tools do.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+
+
+def _run_matrix(args: argparse.Namespace) -> int:
+    try:
         selector = parse_label_query(args.selector) if args.selector else None
         snapshot = gather(args)
     except InputError as error:
@@ -78,7 +90,11 @@ def run_matrix(args: argparse.Namespace) -> int:
     if args.output == "json":
         write_json(matrix, shown, stream=sys.stdout)
         return EXIT_OK
-    grouping = group_pods(matrix, shown)
+    # Namespaces that behave alike are shown once: a thousand copies of one team layout read as
+    # one namespace, with the others named in a note.
+    alike = alike_namespaces(matrix, shown)
+    hidden = {name for names in alike for name in names[1:]}
+    grouping = group_pods(matrix, [i for i in shown if matrix.pods[i].namespace not in hidden])
     # Imported here: JSON and text output never need the picture code.
     from netiso.pictures import MAX_PICTURE_GROUPS, html_picture, svg_picture
 
@@ -91,11 +107,13 @@ def run_matrix(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     names = [[matrix.pods[i].key for i in members] for members in grouping.groups]
     if args.output == "html":
-        sys.stdout.write(html_picture(grouping, names))
+        sys.stdout.write(html_picture(grouping, names, notes=alike_notes(alike)))
     elif args.output == "svg":
         sys.stdout.write(svg_picture(grouping, names))
     else:
-        sys.stdout.write(format_grouping(grouping, names, markdown=args.output == "md"))
+        sys.stdout.write(
+            format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
+        )
     return EXIT_OK
 
 
@@ -196,13 +214,45 @@ def _external_text(external: External) -> list[str]:
     return lines or ["nothing"]
 
 
-def format_grouping(grouping: Grouping, names: Sequence[Sequence[str]], *, markdown: bool) -> str:
+def alike_notes(alike: Sequence[Sequence[str]]) -> list[str]:
+    """One sentence per set of namespaces that behave alike, naming the one shown."""
+    notes = []
+    for names in alike:
+        others = ", ".join(names[1 : 1 + _SHOWN_NAMESPACES])
+        if len(names) - 1 > _SHOWN_NAMESPACES:
+            others += f" and {len(names) - 1 - _SHOWN_NAMESPACES} more"
+        notes.append(
+            f"{names[0]} stands for {len(names)} namespaces that behave alike ({others}): "
+            f"each has the same pods with the same answers within itself and towards the "
+            f"rest; they are denied to each other."
+        )
+    return notes
+
+
+def format_grouping(
+    grouping: Grouping,
+    names: Sequence[Sequence[str]],
+    *,
+    markdown: bool,
+    alike: Sequence[Sequence[str]] = (),
+) -> str:
     """The grouped matrix as aligned text or as Markdown tables."""
     labels = [f"g{number + 1}" for number in range(len(grouping.groups))]
     pods = sum(len(members) for members in names)
     out: list[str] = []
     heading = "## " if markdown else ""
-    out.append(f"{pods} pods in {len(labels)} groups; the pods of a group behave identically.\n")
+    shown = f"{pods} pods in {len(labels)} groups"
+    if alike:
+        total = pods + sum(_hidden_pods(names, alike))
+        shown = (
+            f"{total} pods, {pods} of them shown (one namespace of each alike set) "
+            f"in {len(labels)} groups"
+        )
+    out.append(f"{shown}; the pods of a group behave identically.\n")
+    if alike:
+        out.append(f"{heading}Namespaces that behave alike\n")
+        out.extend(f"- {note}" for note in alike_notes(alike))
+        out.append("")
     out.append(f"{heading}Groups\n")
     out.extend(
         _table(
@@ -235,6 +285,15 @@ def format_grouping(grouping: Grouping, names: Sequence[Sequence[str]], *, markd
         _table(["group", "direction", "addresses: allowed"], external_rows, markdown=markdown)
     )
     return "\n".join(out) + "\n"
+
+
+def _hidden_pods(names: Sequence[Sequence[str]], alike: Sequence[Sequence[str]]) -> Iterator[int]:
+    """For each set of alike namespaces, the pods of the namespaces not shown."""
+    for namespaces in alike:
+        shown = sum(
+            1 for members in names for key in members if key.startswith(f"{namespaces[0]}/")
+        )
+        yield shown * (len(namespaces) - 1)
 
 
 def _table(header: list[str], rows: list[list[str]], *, markdown: bool) -> list[str]:

@@ -37,8 +37,10 @@ def _cells(grouping: Grouping) -> list[list[tuple[str, str]]]:
     return rows
 
 
-def html_picture(grouping: Grouping, names: Sequence[Sequence[str]]) -> str:
-    """A standalone HTML page: the group matrix, its legend and the groups' members."""
+def html_picture(
+    grouping: Grouping, names: Sequence[Sequence[str]], *, notes: Sequence[str] = ()
+) -> str:
+    """A standalone HTML page: the group matrix, its legend, notes and the groups' members."""
     labels = [f"g{number + 1}" for number in range(len(grouping.groups))]
     style = "".join(f"td.{kind}{{background:{colour}}}" for kind, colour in COLOURS.items())
     out = [
@@ -64,6 +66,7 @@ def html_picture(grouping: Grouping, names: Sequence[Sequence[str]]) -> str:
             )
         )
         + "</p>",
+        *(f'<p class="note">{escape(note)}</p>' for note in notes),
         '<table class="matrix"><thead><tr><th></th>',
         *(
             f'<th class="col" title="{escape(", ".join(names[b]))}">{labels[b]}</th>'

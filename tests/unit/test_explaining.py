@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from bench.reachability_inputs import generate
 
 from netiso.cli import main
 
@@ -440,3 +441,17 @@ def test_an_ip_of_a_known_pod_is_that_pod(
     assert body["to"] == "x/a"
     assert body["from"] == "10.9.9.9"
     assert body["egress"]["governed"] is False
+
+
+def test_namespaces_that_behave_alike_are_shown_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    generate(tmp_path, namespaces=3)
+    code, out, _ = run(capsys, "matrix", "-f", str(tmp_path))
+    assert code == 0
+    assert out.startswith("18 pods, 8 of them shown (one namespace of each alike set) in 8 groups;")
+    assert "- team-00000 stands for 3 namespaces that behave alike (team-00001, team-00002)" in out
+    assert "team-00001/" not in out
+    code, out, _ = run(capsys, "matrix", "-f", str(tmp_path), "-o", "html")
+    assert '<p class="note">team-00000 stands for 3 namespaces' in out
+    assert len(matrix_json(capsys, "-f", str(tmp_path))["pods"]) == 18  # JSON stays complete

@@ -87,3 +87,44 @@ def group_pods(matrix: Matrix, shown: Sequence[int]) -> Grouping:
         egress_external=tuple(matrix.egress_external[group[0]] for group in groups),
         ingress_external=tuple(matrix.ingress_external[group[0]] for group in groups),
     )
+
+
+def alike_namespaces(matrix: Matrix, shown: Sequence[int]) -> list[tuple[str, ...]]:
+    """Namespaces that behave alike, in sets of two or more, each sorted by name.
+
+    Alike: the same pod names, and each pod's answers the same once its own namespace's name
+    is taken out: towards pods of its own namespace (by name), towards every other pod (the
+    same pods), and towards outside addresses. Such namespaces are denied to each other (a
+    link between them would make their answers name different pods), so one of them stands for
+    all: every answer of the others is the same answer with the namespace renamed.
+    """
+    visible = set(shown)
+    rows: dict[int, set[tuple[object, PortSet]]] = defaultdict(set)
+    columns: dict[int, set[tuple[object, PortSet]]] = defaultdict(set)
+    pods = matrix.pods
+
+    def relative(index: int, home: str) -> object:
+        pod = pods[index]
+        return ("own", pod.name, pod.kind) if pod.namespace == home else index
+
+    for i, j, allowed in matrix.connections():
+        if i in visible and j in visible:
+            rows[i].add((relative(j, pods[i].namespace), allowed))
+            columns[j].add((relative(i, pods[j].namespace), allowed))
+    members: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for index in shown:
+        pod = pods[index]
+        members[pod.namespace].append(
+            (
+                pod.name,
+                pod.kind,
+                frozenset(rows[index]),
+                frozenset(columns[index]),
+                matrix.egress_external[index],
+                matrix.ingress_external[index],
+            )
+        )
+    by_signature: dict[frozenset[tuple[object, ...]], list[str]] = defaultdict(list)
+    for namespace, entries in members.items():
+        by_signature[frozenset(entries)].append(namespace)
+    return sorted(tuple(sorted(names)) for names in by_signature.values() if len(names) > 1)
