@@ -35,9 +35,10 @@ def namespace_name(index: int) -> str:
 
 
 def deployment(
-    namespace: str, name: str, labels: dict[str, str], ports: tuple[tuple[str, int, str], ...]
+    key: str, *, labels: dict[str, str], ports: tuple[tuple[str, int, str], ...]
 ) -> dict[str, Any]:
-    """A Deployment whose pod template carries `labels` and the named container ports."""
+    """A Deployment `namespace/name` whose pod template has `labels` and named ports."""
+    namespace, _, name = key.partition("/")
     container_ports = [
         {"name": port_name, "containerPort": number, "protocol": protocol}
         for port_name, number, protocol in ports
@@ -109,29 +110,26 @@ def platform_objects() -> list[dict[str, Any]]:
     ]
     objects.append(
         deployment(
-            "kube-system",
-            "coredns",
-            {"k8s-app": "kube-dns"},
-            (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")),
+            "kube-system/coredns",
+            labels={"k8s-app": "kube-dns"},
+            ports=(("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")),
         )
     )
     objects.append(
         deployment(
-            "ingress-nginx",
-            "ingress-nginx-controller",
-            {
+            "ingress-nginx/ingress-nginx-controller",
+            labels={
                 "app.kubernetes.io/name": "ingress-nginx",
                 "app.kubernetes.io/component": "controller",
             },
-            (("http", 80, "TCP"),),
+            ports=(("http", 80, "TCP"),),
         )
     )
     objects.append(
         deployment(
-            "monitoring",
-            "prometheus",
-            {"app.kubernetes.io/name": "prometheus"},
-            (("web", 9090, "TCP"),),
+            "monitoring/prometheus",
+            labels={"app.kubernetes.io/name": "prometheus"},
+            ports=(("web", 9090, "TCP"),),
         )
     )
     return objects
@@ -153,7 +151,7 @@ def generate(directory: Path, *, namespaces: int) -> int:
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
         ]
         objects.extend(
-            deployment(name, workload, workload_labels, ports)
+            deployment(f"{name}/{workload}", labels=workload_labels, ports=ports)
             for workload, (workload_labels, ports) in WORKLOADS.items()
         )
         objects.extend(

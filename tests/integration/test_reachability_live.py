@@ -25,7 +25,7 @@ from .conftest import MakeNamespace
 
 
 def pod(
-    namespace: str, name: str, labels: dict[str, str], ports: list[dict[str, Any]]
+    *, namespace: str, name: str, labels: dict[str, str], ports: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -38,7 +38,7 @@ def pod(
     }
 
 
-def network_policy(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+def network_policy(*, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -47,25 +47,39 @@ def network_policy(namespace: str, name: str, spec: dict[str, Any]) -> dict[str,
     }
 
 
-def objects(front: str, back: str, team: str) -> list[dict[str, Any]]:
+def objects(*, front: str, back: str, team: str) -> list[dict[str, Any]]:
     return [
         pod(
-            back,
-            "api",
-            {"app": "api"},
-            [
+            namespace=back,
+            name="api",
+            labels={"app": "api"},
+            ports=[
                 {"name": "http", "containerPort": 8081},
                 {"name": "dns", "containerPort": 5353, "protocol": "UDP"},
             ],
         ),
-        pod(back, "db", {"app": "db", "tier": "data"}, [{"name": "pg", "containerPort": 5432}]),
-        pod(front, "web", {"app": "web"}, [{"name": "http", "containerPort": 8080}]),
-        pod(front, "batch", {"app": "batch", "tier": "jobs"}, []),
-        network_policy(back, "deny-all", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        pod(
+            namespace=back,
+            name="db",
+            labels={"app": "db", "tier": "data"},
+            ports=[{"name": "pg", "containerPort": 5432}],
+        ),
+        pod(
+            namespace=front,
+            name="web",
+            labels={"app": "web"},
+            ports=[{"name": "http", "containerPort": 8080}],
+        ),
+        pod(namespace=front, name="batch", labels={"app": "batch", "tier": "jobs"}, ports=[]),
         network_policy(
-            back,
-            "api-from-web",
-            {
+            namespace=back,
+            name="deny-all",
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        ),
+        network_policy(
+            namespace=back,
+            name="api-from-web",
+            spec={
                 "podSelector": {"matchLabels": {"app": "api"}},
                 "ingress": [
                     {
@@ -81,9 +95,9 @@ def objects(front: str, back: str, team: str) -> list[dict[str, Any]]:
             },
         ),
         network_policy(
-            back,
-            "db-from-api",
-            {
+            namespace=back,
+            name="db-from-api",
+            spec={
                 "podSelector": {"matchLabels": {"tier": "data"}},
                 "ingress": [
                     {
@@ -102,9 +116,9 @@ def objects(front: str, back: str, team: str) -> list[dict[str, Any]]:
             },
         ),
         network_policy(
-            back,
-            "api-egress",
-            {
+            namespace=back,
+            name="api-egress",
+            spec={
                 "podSelector": {"matchLabels": {"app": "api"}},
                 "policyTypes": ["Egress"],
                 "egress": [
@@ -117,9 +131,9 @@ def objects(front: str, back: str, team: str) -> list[dict[str, Any]]:
             },
         ),
         network_policy(
-            front,
-            "web-egress",
-            {
+            namespace=front,
+            name="web-egress",
+            spec={
                 "podSelector": {
                     "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["jobs"]}]
                 },
@@ -176,7 +190,7 @@ def test_live_answers_equal_offline_answers_for_the_same_objects(
     team = f"t{uuid.uuid4().hex[:8]}"
     front = make_namespace("reach-front", labels={"team": team})
     back = make_namespace("reach-back", labels={"team": f"{team}-back"})
-    bodies = objects(front, back, team)
+    bodies = objects(front=front, back=back, team=team)
     for body in bodies:
         create(kube_api, body)
     namespaces = [

@@ -77,8 +77,9 @@ def load(*texts: str, options: Options | None = None) -> Snapshot:
     )
 
 
-def policy(namespace: str, name: str, spec: str) -> str:
-    """A NetworkPolicy document with a spec given as (flow or block) YAML."""
+def policy(key: str, spec: str) -> str:
+    """A NetworkPolicy document `namespace/name` with a spec given as (flow or block) YAML."""
+    namespace, _, name = key.partition("/")
     body = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

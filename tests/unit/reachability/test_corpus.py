@@ -32,7 +32,7 @@ class Case:
     options: Options = field(default_factory=Options)
 
 
-DENY_ALL_INGRESS_APP = policy("app", "deny-in", "{podSelector: {}}")
+DENY_ALL_INGRESS_APP = policy("app/deny-in", "{podSelector: {}}")
 
 CASES = (
     Case(
@@ -55,7 +55,7 @@ CASES = (
     ),
     Case(
         "policyTypes [Egress] does not isolate ingress, and its ingress rules are ignored",
-        policy("app", "egress-only", "{podSelector: {}, policyTypes: [Egress], ingress: [{}]}"),
+        policy("app/egress-only", "{podSelector: {}, policyTypes: [Egress], ingress: [{}]}"),
         (
             ("other/client", "app/web", "8080/TCP", True),
             ("app/web", "other/client", "80/TCP", False),
@@ -63,7 +63,7 @@ CASES = (
     ),
     Case(
         "without policyTypes an empty egress list does not make the policy govern egress",
-        policy("app", "p", "{podSelector: {}, egress: []}"),
+        policy("app/p", "{podSelector: {}, egress: []}"),
         (
             ("app/web", "other/client", "80/TCP", True),
             ("other/client", "app/web", "8080/TCP", False),
@@ -72,8 +72,7 @@ CASES = (
     Case(
         "without policyTypes egress rules add Egress, and Ingress is always included",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {}, egress: [{to: [{podSelector: {matchLabels: {app: db}}}]}]}",
         ),
         (
@@ -85,15 +84,14 @@ CASES = (
     Case(
         "policyTypes [Ingress] ignores egress rules: egress stays open",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {}, policyTypes: [Ingress], egress: [{to: [{podSelector: {}}]}]}",
         ),
         (("app/web", "other/client", "80/TCP", True),),
     ),
     Case(
         "ingress: [{}] allows all sources on every port and protocol",
-        policy("app", "allow-all", "{podSelector: {}, ingress: [{}]}"),
+        policy("app/allow-all", "{podSelector: {}, ingress: [{}]}"),
         (
             ("other/client", "app/web", "8080/TCP", True),
             ("undeclared/probe", "app/db", "53/UDP", True),
@@ -102,12 +100,12 @@ CASES = (
     ),
     Case(
         "ingress: [] allows nothing",
-        policy("app", "p", "{podSelector: {}, ingress: []}"),
+        policy("app/p", "{podSelector: {}, ingress: []}"),
         (("other/client", "app/web", "8080/TCP", False),),
     ),
     Case(
         "from: [] matches all sources; the rule's ports still apply",
-        policy("app", "p", "{podSelector: {}, ingress: [{from: [], ports: [{port: 80}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{from: [], ports: [{port: 80}]}]}"),
         (
             ("other/client", "app/web", "80/TCP", True),
             ("10.1.2.3", "app/web", "80/TCP", True),
@@ -116,7 +114,7 @@ CASES = (
     ),
     Case(
         "egress to: [] and no ports matches every destination, pods and addresses",
-        policy("app", "p", "{podSelector: {}, policyTypes: [Egress], egress: [{to: []}]}"),
+        policy("app/p", "{podSelector: {}, policyTypes: [Egress], egress: [{to: []}]}"),
         (
             ("app/web", "other/client", "80/TCP", True),
             ("app/web", "8.8.8.8", "53/UDP", True),
@@ -125,8 +123,7 @@ CASES = (
     Case(
         "a podSelector peer alone selects pods in the policy's own namespace only",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]}",
         ),
         (
@@ -137,8 +134,7 @@ CASES = (
     Case(
         "a namespaceSelector peer alone selects every pod of the matching namespaces",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: b}}}]}]}",
         ),
         (
@@ -150,8 +146,7 @@ CASES = (
     Case(
         "namespaceSelector and podSelector in one peer must both match (AND)",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: b}}, podSelector: {matchLabels: {app: client}}}]}]}",
         ),
         (
@@ -163,8 +158,7 @@ CASES = (
     Case(
         "namespaceSelector and podSelector in two peers: either matches (OR)",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: b}}}, {podSelector: {matchLabels: {app: web}}}]}]}",
         ),
         (
@@ -177,8 +171,7 @@ CASES = (
     Case(
         "an empty namespaceSelector selects all namespaces, declared or not",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {}}]}]}",
         ),
         (
@@ -190,8 +183,7 @@ CASES = (
     Case(
         "an empty podSelector as a peer selects every pod of the policy's namespace",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {}}]}]}",
         ),
         (
@@ -202,8 +194,7 @@ CASES = (
     Case(
         "an undeclared namespace has only its kubernetes.io/metadata.name label",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: undeclared}}}, {namespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}}]}]}",
         ),
         (
@@ -214,8 +205,7 @@ CASES = (
     Case(
         "a declared namespace also carries kubernetes.io/metadata.name",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: other}}}]}]}",
         ),
         (
@@ -226,8 +216,7 @@ CASES = (
     Case(
         "matchLabels and matchExpressions are ANDed (subject selector)",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: api}, matchExpressions: [{key: tier, operator: In, values: [frontend]}]}}",
         ),
         (("other/client", "app/api", "8081/TCP", True),),  # selects nothing: not isolated
@@ -235,8 +224,7 @@ CASES = (
     Case(
         "matchLabels and matchExpressions are ANDed (peer selector)",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: api}, matchExpressions: [{key: tier, operator: In, values: [backend]}]}}]}]}",
         ),
         (
@@ -247,8 +235,7 @@ CASES = (
     Case(
         "NotIn matches pods without the key",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [backend]}]}}]}]}",
         ),
         (
@@ -259,8 +246,7 @@ CASES = (
     Case(
         "Exists needs the key",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}]}]}",
         ),
         (
@@ -271,8 +257,7 @@ CASES = (
     Case(
         "DoesNotExist needs the key absent",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchExpressions: [{key: tier, operator: DoesNotExist}]}}]}]}",
         ),
         (
@@ -283,8 +268,7 @@ CASES = (
     Case(
         "ipBlock with except: the CIDR minus the exceptions",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: web}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]}",
         ),
         (
@@ -297,8 +281,7 @@ CASES = (
     Case(
         "ipBlock on ingress from external addresses",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 443}]}]}",
         ),
         (
@@ -309,7 +292,7 @@ CASES = (
     ),
     Case(
         "protocol defaults to TCP",
-        policy("app", "p", "{podSelector: {}, ingress: [{ports: [{port: 53}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{ports: [{port: 53}]}]}"),
         (
             ("other/client", "app/web", "53/TCP", True),
             ("other/client", "app/web", "53/UDP", False),
@@ -317,7 +300,7 @@ CASES = (
     ),
     Case(
         "endPort makes an inclusive range",
-        policy("app", "p", "{podSelector: {}, ingress: [{ports: [{port: 8000, endPort: 8080}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{ports: [{port: 8000, endPort: 8080}]}]}"),
         (
             ("other/client", "app/web", "8000/TCP", True),
             ("other/client", "app/web", "8080/TCP", True),
@@ -327,7 +310,7 @@ CASES = (
     ),
     Case(
         "a port entry without a port allows every port of its protocol",
-        policy("app", "p", "{podSelector: {}, ingress: [{ports: [{protocol: UDP}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{ports: [{protocol: UDP}]}]}"),
         (
             ("other/client", "app/web", "5353/UDP", True),
             ("other/client", "app/web", "5353/TCP", False),
@@ -335,7 +318,7 @@ CASES = (
     ),
     Case(
         "SCTP is its own protocol",
-        policy("app", "p", "{podSelector: {}, ingress: [{ports: [{port: 3868, protocol: SCTP}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{ports: [{port: 3868, protocol: SCTP}]}]}"),
         (
             ("other/client", "app/web", "3868/SCTP", True),
             ("other/client", "app/web", "3868/TCP", False),
@@ -343,7 +326,7 @@ CASES = (
     ),
     Case(
         "a named port resolves on the destination pod's containers",
-        policy("app", "p", "{podSelector: {}, ingress: [{ports: [{port: http}]}]}"),
+        policy("app/p", "{podSelector: {}, ingress: [{ports: [{port: http}]}]}"),
         (
             ("other/client", "app/api", "8081/TCP", True),
             ("other/client", "app/api", "8080/TCP", False),
@@ -354,8 +337,7 @@ CASES = (
     Case(
         "a named port matches by name and protocol",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {}, ingress: [{ports: [{port: dns}]}, {ports: [{port: dns, protocol: UDP}], from: [{namespaceSelector: {}}]}]}",
         ),
         (
@@ -367,8 +349,7 @@ CASES = (
     Case(
         "an egress named port resolves on the destination, not on the source",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: web}}, policyTypes: [Egress], egress: [{ports: [{port: http}]}]}",
         ),
         (
@@ -380,13 +361,11 @@ CASES = (
     Case(
         "policies are additive: the union of their rules",
         policy(
-            "app",
-            "a",
+            "app/a",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 80}]}]}",
         )
         + policy(
-            "app",
-            "b",
+            "app/b",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: 443}]}]}",
         ),
         (
@@ -399,13 +378,11 @@ CASES = (
     Case(
         "a connection needs the source's egress and the destination's ingress",
         policy(
-            "app",
-            "out",
+            "app/out",
             "{podSelector: {}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {matchLabels: {team: b}}}], ports: [{port: 80, endPort: 90}]}]}",
         )
         + policy(
-            "other",
-            "in",
+            "other/in",
             "{podSelector: {matchLabels: {app: client}}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 85, endPort: 100}]}]}",
         ),
         (
@@ -424,8 +401,7 @@ CASES = (
     Case(
         "a policy selecting nothing changes nothing",
         policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: nobody}}, policyTypes: [Ingress, Egress]}",
         ),
         (("other/client", "app/db", "1/TCP", True), ("app/db", "other/client", "1/TCP", True)),
@@ -438,8 +414,7 @@ IP_CASES = (
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: known, namespace: other}\n"
         "spec: {containers: [{name: c}]}\nstatus: {podIP: 10.2.0.7, podIPs: [{ip: 10.2.0.7}]}\n"
         + policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{ipBlock: {cidr: 10.2.0.0/16}}]}]}",
         ),
         (
@@ -453,8 +428,7 @@ IP_CASES = (
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: known, namespace: other}\n"
         "spec: {containers: [{name: c}]}\nstatus: {podIP: 10.2.0.7}\n"
         + policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{ipBlock: {cidr: 10.2.0.0/16}}]}]}",
         ),
         (("other/known", "app/db", "1/TCP", False), ("10.2.9.9", "app/db", "1/TCP", True)),
@@ -467,8 +441,7 @@ IP_CASES = (
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: app}\n"
         "spec: {containers: [{name: c}]}\nstatus: {podIP: 10.9.9.9}\n"
         + policy(
-            "app",
-            "p",
+            "app/p",
             "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{ipBlock: {cidr: 10.9.9.9/32}}]}]}",
         ),
         (("other/a", "app/db", "1/TCP", True), ("app/b", "app/db", "1/TCP", True)),
@@ -479,16 +452,14 @@ HOST = (
     "---\napiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: other, labels: {app: agent}}\n"
     "spec: {hostNetwork: true, containers: [{name: c}]}\nstatus: {podIP: 192.168.0.10}\n"
     + policy(
-        "app",
-        "from-all-namespaces",
+        "app/from-all-namespaces",
         "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {}}]}]}",
     )
     + policy(
-        "app",
-        "from-nodes",
+        "app/from-nodes",
         "{podSelector: {matchLabels: {app: api}}, ingress: [{from: [{ipBlock: {cidr: 192.168.0.0/24}}]}]}",
     )
-    + policy("other", "deny", "{podSelector: {}, policyTypes: [Ingress, Egress]}")
+    + policy("other/deny", "{podSelector: {}, policyTypes: [Ingress, Egress]}")
 )
 HOST_CASES = (
     Case(
@@ -525,7 +496,7 @@ def endpoint(snapshot: Snapshot, text: str) -> Endpoint:
 
 
 def matrix_answer(
-    snapshot: Snapshot, source: Endpoint, destination: Endpoint, *, protocol: str, port: int
+    snapshot: Snapshot, *, source: Endpoint, destination: Endpoint, protocol: str, port: int
 ) -> bool:
     """The same question answered from the matrix (pairs, or external ranges)."""
     matrix = compute_matrix(snapshot)
@@ -567,6 +538,12 @@ def test_corpus(case: Case, check: Check) -> None:
     assert verdict.allowed is expected, verdict
     if source_text != destination_text:
         assert (
-            matrix_answer(snapshot, source, destination, protocol=protocol, port=int(number))
+            matrix_answer(
+                snapshot,
+                source=source,
+                destination=destination,
+                protocol=protocol,
+                port=int(number),
+            )
             is expected
         )

@@ -177,7 +177,7 @@ def answers(matrix: Matrix) -> dict[tuple[object, ...], object]:
     return found
 
 
-def external_admits(entries: Any, address: int, protocol: str, port: int) -> bool:
+def external_admits(entries: Any, *, address: int, protocol: str, port: int) -> bool:
     return any(
         first <= address <= last and ports.admits(protocol, port)
         for ranges, ports in entries
@@ -223,14 +223,24 @@ def test_matrix_and_explain_agree_on_every_pair(
                         snapshot, source=source, destination=address, protocol=protocol, port=port
                     )
                     assert (
-                        external_admits(matrix.egress_external[i], int(address), protocol, port)
+                        external_admits(
+                            matrix.egress_external[i],
+                            address=int(address),
+                            protocol=protocol,
+                            port=port,
+                        )
                         is out.allowed
                     )
                     into = evaluate(
                         snapshot, source=address, destination=source, protocol=protocol, port=port
                     )
                     assert (
-                        external_admits(matrix.ingress_external[i], int(address), protocol, port)
+                        external_admits(
+                            matrix.ingress_external[i],
+                            address=int(address),
+                            protocol=protocol,
+                            port=port,
+                        )
                         is into.allowed
                     )
 
@@ -276,4 +286,6 @@ def test_adding_an_allow_never_removes_a_connection(
                         for protocol in PROTOCOLS:
                             for port in PROBE_PORTS:
                                 if ports.admits(protocol, port):
-                                    assert external_admits(now, address, protocol, port)
+                                    assert external_admits(
+                                        now, address=address, protocol=protocol, port=port
+                                    )
