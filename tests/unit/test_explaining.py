@@ -257,7 +257,7 @@ def test_profile_applies_to_a_namespace_named_before_it_opts_in(
     }
 
 
-def write(directory: Path, name: str, documents: list[Any]) -> Path:
+def write(directory: Path, name: str, *, documents: list[Any]) -> Path:
     path = directory / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump_all(documents))
@@ -279,7 +279,7 @@ def test_inputs_directories_json_lists_and_skipped_kinds(
     write(
         tmp_path,
         "deep/nested/a.yaml",
-        [POD, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}],
+        documents=[POD, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}],
     )
     (tmp_path / "b.json").write_text(
         json.dumps({"apiVersion": "v1", "kind": "List", "items": [second]})
@@ -353,7 +353,7 @@ def test_inputs_directories_json_lists_and_skipped_kinds(
 def test_a_malformed_object_names_the_file_and_the_field(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, document: dict[str, Any], message: str
 ) -> None:
-    path = write(tmp_path, "bad.yaml", [POD, document])
+    path = write(tmp_path, "bad.yaml", documents=[POD, document])
     code, out, err = run(capsys, "matrix", "-f", str(path))
     assert code == 2
     assert out == ""
@@ -390,7 +390,7 @@ def test_a_malformed_object_names_the_file_and_the_field(
 def test_explain_bad_questions_exit_two(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
 ) -> None:
-    path = write(tmp_path, "pod.yaml", [POD])
+    path = write(tmp_path, "pod.yaml", documents=[POD])
     code, out, err = run(capsys, "explain", "-f", str(path), *argv)
     assert code == 2
     assert out == ""
@@ -405,7 +405,7 @@ def test_unreadable_inputs_exit_two(capsys: pytest.CaptureFixture[str], tmp_path
     code, _, err = run(capsys, "matrix", "-f", str(tmp_path / "missing"))
     assert code == 2
     assert "missing: no such file or directory" in err
-    write(tmp_path, "twice/a.yaml", [POD, POD])
+    write(tmp_path, "twice/a.yaml", documents=[POD, POD])
     code, _, err = run(capsys, "matrix", "-f", str(tmp_path / "twice"))
     assert code == 2
     assert "x/a is also defined by" in err
@@ -421,7 +421,7 @@ def test_an_ip_of_a_known_pod_is_that_pod(
         "metadata": {"name": "deny", "namespace": "x"},
         "spec": {"podSelector": {}},
     }
-    path = write(tmp_path, "pods.yaml", [known, deny])
+    path = write(tmp_path, "pods.yaml", documents=[known, deny])
     code, out, _ = run(
         capsys,
         "explain",

@@ -123,7 +123,7 @@ def dns_pods(snapshot: Snapshot) -> tuple[Pod, ...]:
 
 def dns_problem(snapshot: Snapshot, source: Endpoint) -> str:
     """Why the source cannot resolve names (no kube-dns pod on 53/UDP and 53/TCP), or ""."""
-    if not isinstance(source, Pod) or not selecting_policies(snapshot, source, EGRESS):
+    if not isinstance(source, Pod) or not selecting_policies(snapshot, source, direction=EGRESS):
         return ""
     servers = dns_pods(snapshot)
     if not servers:

@@ -57,7 +57,7 @@ def resolved_ports(entries: Sequence[PortEntry], destination: Pod | None) -> Por
     return result
 
 
-def selecting_policies(snapshot: Snapshot, pod: Pod, direction: str) -> tuple[Policy, ...]:
+def selecting_policies(snapshot: Snapshot, pod: Pod, *, direction: str) -> tuple[Policy, ...]:
     """The policies that select the pod and govern the direction: the pod is isolated if any."""
     if not snapshot.selectable(pod):
         return ()
@@ -202,7 +202,7 @@ def _side(
             direction, name, applies=True, isolated=False, policies=(), rules=(),
             note="a hostNetwork pod: its traffic is the node's, which policies do not select",
         )  # fmt: skip
-    policies = selecting_policies(snapshot, subject, direction)
+    policies = selecting_policies(snapshot, subject, direction=direction)
     checks = tuple(
         _rule_check(
             snapshot,
