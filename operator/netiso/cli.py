@@ -10,21 +10,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import Any, Final, TextIO
 
 import yaml
 
-from netiso.model.fields import json_type
+from netiso import __version__, inputs, printing
+from netiso.completion import SHELLS
+from netiso.completion import script as completion_script
+from netiso.inputs import Document, add_templates_option, input_files, other_kind, parse
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.problems import Problem, ProfileError
-from netiso.model.profiles import Profile, parse_profile, profile_warnings
-
-if TYPE_CHECKING:
-    from netiso.rendering.environment import Templates
+from netiso.model.problems import Problem
+from netiso.model.profiles import profile_warnings
+from netiso.rendering.environment import Templates, make_environment
+from netiso.rendering.policies import RenderError, render_policies
 
 EXIT_OK: Final = 0
 EXIT_INVALID: Final = 1
@@ -32,7 +34,6 @@ EXIT_USAGE: Final = 2
 _REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
-_STDIN: Final = "-"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The reachability commands read files offline; building only their parser spares them
     # importing the cluster-facing commands (most of a 100-namespace matrix's run time).
     only = arguments[0] if arguments and arguments[0] in _REACHABILITY_COMMANDS else None
-    parser = build_parser(only=only)
+    parser = build_parser(program_name(), only=only)
     try:
         args = parser.parse_args(arguments)
     except SystemExit as exit_:
@@ -66,13 +67,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+# Installed twice: as `netiso`, and as `kubectl-netiso` so that `kubectl netiso` finds it.
+PROGRAMS: Final = ("netiso", "kubectl-netiso")
+
+
+def program_name(argv0: str | None = None) -> str:
+    """`kubectl netiso` when run as the kubectl plugin, else `netiso`."""
+    invoked = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return "kubectl netiso" if invoked == "kubectl-netiso" else "netiso"
+
+
+def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered (or only the reachability
     command `only`)."""
     parser = argparse.ArgumentParser(
-        prog="netiso",
+        prog=prog,
         description="Keep opted-in namespaces behind a default-deny NetworkPolicy baseline.",
     )
+    parser.add_argument("--version", action="version", version=f"netiso {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     if only is not None:
         _add_reachability_commands(subparsers, only=only)
@@ -97,8 +109,10 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a label of the namespace (repeatable)",
     )
-    _add_templates_option(render)
-    render.add_argument("--output", choices=("yaml", "json"), default="yaml")
+    add_templates_option(render)
+    printing.add_output_option(
+        render, formats=(printing.YAML, printing.JSON), default=printing.YAML
+    )
     render.set_defaults(handler=_render)
 
     validate = subparsers.add_parser(
@@ -110,9 +124,22 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="YAML file ('-': stdin)")
-    _add_templates_option(validate)
-    validate.add_argument("--output", choices=("text", "json"), default="text")
+    add_templates_option(validate)
+    printing.add_output_option(
+        validate, formats=("text", printing.JSON, printing.YAML), default="text"
+    )
     validate.set_defaults(handler=_validate)
+
+    completion = subparsers.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description=(
+            "Print the completion script for SHELL. Load it with "
+            "`source <(netiso completion bash)` (or zsh), e.g. from ~/.bashrc."
+        ),
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
+    completion.set_defaults(handler=_completion)
 
     _add_cluster_facing_commands(subparsers)
     return parser
@@ -121,17 +148,17 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
 def _add_cluster_facing_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register the subcommands that talk to a cluster: `cluster`, `diff`, `status`, `demo`,
-    `matrix`, `explain` (the last two also read files).
+    """Register the subcommands that talk to a cluster: diff, status, version, cluster, demo,
+    and matrix and explain (which also read files).
 
     Imported here, not at module level, so `render` and `validate` never load the cluster
     layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
     """
-    from netiso.inspection import add_inspection_commands
     from netiso.kits.demo import add_demo_command
     from netiso.kits.localcluster.commands import add_cluster_commands
+    from netiso.live import add_live_commands
 
-    add_inspection_commands(subparsers)
+    add_live_commands(subparsers)
     add_cluster_commands(subparsers)
     add_demo_command(subparsers)
     _add_reachability_commands(subparsers)
@@ -151,95 +178,25 @@ def _add_reachability_commands(
         add_explain_command(subparsers)
 
 
-def _add_templates_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--templates",
-        type=Path,
-        metavar="DIR",
-        help="directory of *.yaml.j2 policy templates (default: the shipped ones)",
-    )
-
-
 def _environment(args: argparse.Namespace) -> Templates:
-    # Imported where used, with render_policies below: `netiso matrix` on a 100-namespace
-    # input must not spend a third of its time importing Jinja.
-    from netiso.rendering.environment import make_environment
-
     templates: Path | None = args.templates
     if templates is not None and not templates.is_dir():
         raise UsageError(f"--templates: {templates} is not a directory")
     return make_environment(templates)
 
 
-@dataclass
-class _Document:
-    """One YAML document of an input file, or the reason the file could not be read."""
-
-    label: str
-    body: object = None
-    problems: list[Problem] = field(default_factory=list)
-
-
-def _documents(name: str) -> Iterator[_Document]:
-    """The non-empty documents of a file; an unreadable file or bad YAML is one problem."""
-    try:
-        text = sys.stdin.read() if name == _STDIN else Path(name).read_text(encoding="utf-8")
-    except OSError as error:
-        yield _Document(name, problems=[Problem("", f"cannot read: {error.strerror or error}")])
-        return
-    except UnicodeDecodeError:
-        yield _Document(name, problems=[Problem("", "cannot read: not UTF-8 text")])
-        return
-    try:
-        bodies = [body for body in yaml.safe_load_all(text) if body is not None]
-    except yaml.YAMLError as error:
-        yield _Document(name, problems=[Problem("", f"invalid YAML: {_yaml_reason(error)}")])
-        return
-    if not bodies:
-        yield _Document(name, problems=[Problem("", "no YAML document found")])
-        return
-    for index, body in enumerate(bodies, start=1):
-        # Name the document only when there are several: `file#2: spec...`.
-        yield _Document(name if len(bodies) == 1 else f"{name}#{index}", body=body)
-
-
-def _yaml_reason(error: yaml.YAMLError) -> str:
-    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return str(error).replace("\n", " ")
-
-
-def _parse(document: _Document) -> Profile | None:
-    """Parse a document into `document.problems`; None when it is not a valid profile."""
-    if document.problems:
-        return None
-    if not isinstance(document.body, dict):
-        document.problems.append(
-            Problem("", f"must be an IsolationProfile object, got {json_type(document.body)}")
-        )
-        return None
-    try:
-        return parse_profile(document.body)
-    except ProfileError as error:
-        document.problems.extend(error.problems)
-        return None
-
-
 def _render(args: argparse.Namespace) -> int:
-    from netiso.rendering.policies import RenderError, render_policies
-
     env = _environment(args)
     namespace = _namespace_facts(args.namespace, args.label)
-    documents = list(_documents(args.profile))
-    if len(documents) > 1:
+    found = list(inputs.documents(args.profile))
+    if len(found) > 1:
         print(
-            f"{args.profile}: holds {len(documents)} documents; render takes one profile",
+            f"{args.profile}: holds {len(found)} documents; render takes one profile",
             file=sys.stderr,
         )
         return EXIT_INVALID
-    document = documents[0]
-    profile = _parse(document)
+    document = found[0]
+    profile = parse(document)
     if profile is None:
         _print_findings(document.label, document.problems, stream=sys.stderr)
         return EXIT_INVALID
@@ -256,6 +213,12 @@ def _render(args: argparse.Namespace) -> int:
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": bodies}, indent=2))
     elif bodies:
         sys.stdout.write(yaml.safe_dump_all(bodies, sort_keys=False, explicit_start=True))
+    return EXIT_OK
+
+
+def _completion(args: argparse.Namespace) -> int:
+    parser = build_parser()
+    sys.stdout.write(completion_script(parser, shell=args.shell, programs=PROGRAMS))
     return EXIT_OK
 
 
@@ -276,43 +239,68 @@ def _namespace_facts(name: str, labels: Sequence[str]) -> NamespaceFacts:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from netiso.rendering.policies import RenderError, render_policies
-
     env = _environment(args)
-    report: list[dict[str, Any]] = []
-    for name in args.files:
-        for document in _documents(name):
-            profile = _parse(document)
-            warnings: tuple[Problem, ...] = ()
-            if profile is not None:
-                warnings = profile_warnings(profile)
-                try:
-                    render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
-                except RenderError as error:
-                    document.problems.append(Problem("", str(error)))
-            report.append(
-                {
-                    "file": document.label,
-                    "valid": not document.problems,
-                    "problems": [_finding(problem) for problem in document.problems],
-                    "warnings": [_finding(warning) for warning in warnings],
-                }
-            )
+    checked: list[_Checked] = []
+    for name in input_files(args.files):
+        for document in inputs.documents(name):
+            if skipped := other_kind(document.body):
+                # A kustomization.yaml or a Deployment beside the profiles is not a mistake.
+                print(f"{document.label}: skipped: {skipped}", file=sys.stderr)
+                continue
+            checked.append(_check(document, env=env))
             if args.output == "text":
                 _print_findings(document.label, document.problems, stream=sys.stdout)
-                _print_findings(document.label, warnings, stream=sys.stdout, warning=True)
-    valid = all(entry["valid"] for entry in report)
-    if args.output == "json":
-        print(json.dumps({"valid": valid, "documents": report}, indent=2))
-    else:
-        invalid = sum(1 for entry in report if not entry["valid"])
+                _print_findings(
+                    document.label, checked[-1].warnings, stream=sys.stdout, warning=True
+                )
+    valid = bool(checked) and all(entry.valid for entry in checked)
+    if args.output != "text":
+        report = [entry.as_dict() for entry in checked]
+        sys.stdout.write(printing.dumps({"valid": valid, "documents": report}, output=args.output))
+    if not checked:
+        print("no IsolationProfile found", file=sys.stderr)
+    elif args.output == "text":
+        invalid = sum(1 for entry in checked if not entry.valid)
         summary = (
-            f"{len(report)} document(s) valid"
+            f"{len(checked)} document(s) valid"
             if valid
-            else f"{invalid} of {len(report)} document(s) invalid"
+            else f"{invalid} of {len(checked)} document(s) invalid"
         )
         print(summary, file=sys.stderr)
     return EXIT_OK if valid else EXIT_INVALID
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated document: its problems (on the document) and its warnings."""
+
+    document: Document
+    warnings: tuple[Problem, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.document.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.document.label,
+            "valid": self.valid,
+            "problems": [_finding(problem) for problem in self.document.problems],
+            "warnings": [_finding(warning) for warning in self.warnings],
+        }
+
+
+def _check(document: Document, *, env: Templates) -> _Checked:
+    """Parse one document and render it for a stand-in namespace."""
+    profile = parse(document)
+    warnings: tuple[Problem, ...] = ()
+    if profile is not None:
+        warnings = profile_warnings(profile)
+        try:
+            render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
+        except RenderError as error:
+            document.problems.append(Problem("", str(error)))
+    return _Checked(document=document, warnings=warnings)
 
 
 def _finding(problem: Problem) -> dict[str, str]:

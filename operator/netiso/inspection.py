@@ -1,34 +1,28 @@
-"""Read-only views of a live cluster for the CLI: `netiso diff` and `netiso status`.
+"""Read-only views of a live cluster for the CLI: what `diff`, `status` and `version` show.
 
 Top layer beside the CLI: reads through the cluster layer and decides with the same pure
 `reconciling.assessments.assess()` the operator uses, so the CLI can never disagree with the
-operator about what would change. Writes nothing.
+operator about what would change. Writes nothing; live.py turns these into commands.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import difflib
-import json
-import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 import yaml
 
 from netiso import conventions
-from netiso.cluster.client import ApiClient, ApiError, load_credentials
+from netiso.cluster.client import ApiClient
 from netiso.cluster.drifts import LivePolicy
-from netiso.cluster.reading import get_object, managed_policies, opted_in_namespaces, profile_path
+from netiso.cluster.reading import NAMESPACES, get_object, list_all, managed_policies
 from netiso.cluster.reading import profiles as list_profiles
-from netiso.model.entries import NamespaceEntry, ProfileEntry
+from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.reconciling.assessments import Assessment, assess
-from netiso.rendering.environment import Templates, make_environment
+from netiso.rendering.environment import Templates
 from netiso.rendering.policies import RenderError, render_policies
-from netiso.settings import Settings
 
 _OWNED_LABELS = (
     conventions.MANAGED_BY_LABEL,
@@ -62,8 +56,56 @@ def comparable(body: Mapping[str, Any] | None) -> str:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """What the CLI read of the cluster: namespaces in scope, every profile, managed policies.
+
+    `namespaces` holds the opted-in namespaces in scope; `live` the managed policies of the
+    namespaces in scope, also of ones no longer opted in (their policies would be removed).
+    """
+
+    namespaces: Mapping[str, NamespaceEntry]
+    profiles: Mapping[str, ProfileEntry]
+    live: Mapping[str, Sequence[Mapping[str, Any]]]
+
+    def names(self) -> list[str]:
+        """Every namespace in scope, sorted."""
+        return sorted(set(self.namespaces) | set(self.live))
+
+
+async def read_snapshot(
+    api: ApiClient, *, namespace: str | None = None, selector: str = "", opt_in: bool = False
+) -> Snapshot:
+    """One namespace (`namespace`) or every opted-in one matching the label `selector`.
+
+    With a selector, namespaces that match it only by holding managed policies are left out:
+    they carry no labels to match. `opt_in` keeps the named namespace even without the opt-in
+    label (to preview opting it in).
+    """
+    namespaces: dict[str, NamespaceEntry] = {}
+    if namespace is not None:
+        body = await get_object(api, f"{NAMESPACES}/{namespace}")
+        entry = NamespaceEntry.from_body(body) if body is not None else None
+        if entry is not None and (entry.profile_name or opt_in):
+            namespaces[namespace] = entry
+    else:
+        scope = ",".join(part for part in (conventions.PROFILE_LABEL, selector) if part)
+        async for body in list_all(api, NAMESPACES, label_selector=scope):
+            entry = NamespaceEntry.from_body(body)
+            namespaces[entry.facts.name] = entry
+    live: dict[str, list[Mapping[str, Any]]] = {}
+    for policy in await managed_policies(api, namespace):
+        owner = str((policy.get("metadata") or {}).get("namespace"))
+        if not selector or owner in namespaces:
+            live.setdefault(owner, []).append(policy)
+    profiles = {
+        entry.name: entry for entry in map(ProfileEntry.from_body, await list_profiles(api))
+    }
+    return Snapshot(namespaces=namespaces, profiles=profiles, live=live)
+
+
+@dataclass(frozen=True)
 class NamespaceReport:
-    """What `netiso diff` prints for one namespace."""
+    """What netiso would do in one namespace, and the unified diff of its policies."""
 
     assessment: Assessment
     diff: str
@@ -73,32 +115,68 @@ class NamespaceReport:
         """True when netiso would write something (or already reports drift)."""
         return not self.assessment.changes.empty or bool(self.assessment.changes.reported_only)
 
+    def as_dict(self) -> dict[str, Any]:
+        """For `-o json|yaml`."""
+        assessment = self.assessment
+        return {
+            "namespace": assessment.namespace,
+            "profile": assessment.profile,
+            "state": str(assessment.state),
+            "message": assessment.message,
+            "changes": list(assessment.changes.describe()),
+            "reportedDrift": [
+                f"{drift.policy}:{drift.reason}" for drift in assessment.changes.reported_only
+            ],
+            "diff": self.diff,
+        }
 
-async def _profile_entry(api: ApiClient, name: str) -> ProfileEntry | None:
-    if not name:
-        return None
-    body = await get_object(api, profile_path(name))
-    return ProfileEntry.from_body(body) if body else None
+
+def diff_reports(
+    snapshot: Snapshot,
+    *,
+    environment: Templates,
+    protected: frozenset[str],
+    candidate: ProfileEntry | None = None,
+) -> list[NamespaceReport]:
+    """A report per namespace in the snapshot.
+
+    With a `candidate` (a profile read from a file), every namespace in scope is assessed as
+    if opted in to it and the profile were applied: the live profile of that name is ignored.
+    """
+    reports = []
+    for name in snapshot.names():
+        entry = snapshot.namespaces.get(name)
+        profile = snapshot.profiles.get(entry.profile_name) if entry else None
+        if candidate is not None and entry is not None:
+            entry, profile = replace(entry, profile_name=candidate.name), candidate
+        reports.append(
+            diff_namespace(
+                name=name,
+                entry=entry,
+                profile=profile,
+                live_bodies=snapshot.live.get(name, ()),
+                environment=environment,
+                protected=protected,
+            )
+        )
+    return reports
 
 
-async def diff_namespace(
-    api: ApiClient, *, namespace: str, environment: Templates, protected: frozenset[str]
+def diff_namespace(
+    *,
+    name: str,
+    entry: NamespaceEntry | None,
+    profile: ProfileEntry | None,
+    live_bodies: Sequence[Mapping[str, Any]],
+    environment: Templates,
+    protected: frozenset[str],
 ) -> NamespaceReport:
     """Compare a namespace's managed policies with what its profile renders."""
-    ns_body = await get_object(api, f"/api/v1/namespaces/{namespace}")
-    entry = None
-    if ns_body is not None:
-        labels = (ns_body.get("metadata") or {}).get("labels") or {}
-        if conventions.PROFILE_LABEL in labels:
-            entry = NamespaceEntry.from_body(ns_body)
-    profile = await _profile_entry(api, entry.profile_name) if entry else None
-    live_bodies = await managed_policies(api, namespace)
-    live = [LivePolicy.from_body(b) for b in live_bodies]
     assessment = assess(
-        name=namespace,
+        name=name,
         entry=entry,
         profile=profile,
-        live=live,
+        live=[LivePolicy.from_body(body) for body in live_bodies],
         environment=environment,
         protected=protected,
     )
@@ -109,23 +187,22 @@ async def diff_namespace(
                 desired[policy.name] = policy.body
         except RenderError:
             desired = {}
-    if assessment.state in ("released", "protected") or (
+    if assessment.state in (NamespaceState.RELEASED, NamespaceState.PROTECTED) or (
         profile is not None and profile.deleting and not profile.orphan_on_delete
     ):
         desired = {}
     live_by_name = {str((b.get("metadata") or {}).get("name")): b for b in live_bodies}
     chunks: list[str] = []
-    for name in sorted(set(desired) | set(live_by_name)):
-        before = comparable(live_by_name.get(name)).splitlines(keepends=True)
-        after = comparable(desired.get(name)).splitlines(keepends=True)
-        if assessment.state in ("missing_profile", "error") and name not in desired:
-            continue  # fail-closed: netiso leaves these as they are
+    for policy_name in sorted(set(desired) | set(live_by_name)):
+        fail_closed = assessment.state in (NamespaceState.MISSING_PROFILE, NamespaceState.ERROR)
+        if fail_closed and policy_name not in desired:
+            continue  # netiso leaves these as they are
         chunks.extend(
             difflib.unified_diff(
-                before,
-                after,
-                fromfile=f"live/{namespace}/{name}",
-                tofile=f"desired/{namespace}/{name}",
+                comparable(live_by_name.get(policy_name)).splitlines(keepends=True),
+                comparable(desired.get(policy_name)).splitlines(keepends=True),
+                fromfile=f"live/{name}/{policy_name}",
+                tofile=f"desired/{name}/{policy_name}",
             )
         )
     return NamespaceReport(assessment=assessment, diff="".join(chunks))
@@ -140,161 +217,108 @@ class StatusLine:
     state: str
     drift: str
     pending: int
+    message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """For `--output json`."""
+        """For `-o json|yaml`."""
         return {
             "namespace": self.namespace,
             "profile": self.profile,
             "state": self.state,
             "drift": self.drift,
             "pendingChanges": self.pending,
+            "message": self.message,
         }
 
 
-async def status_lines(
-    api: ApiClient, *, environment: Templates, protected: frozenset[str]
+def status_lines(
+    snapshot: Snapshot, *, environment: Templates, protected: frozenset[str]
 ) -> list[StatusLine]:
-    """One line per namespace that is opted in or holds managed policies."""
-    namespaces = {
-        str(b["metadata"]["name"]): NamespaceEntry.from_body(b)
-        for b in await opted_in_namespaces(api)
-    }
-    profiles = {
-        str(b["metadata"]["name"]): ProfileEntry.from_body(b) for b in await list_profiles(api)
-    }
-    live: dict[str, list[LivePolicy]] = {}
-    for body in await managed_policies(api):
-        policy = LivePolicy.from_body(body)
-        live.setdefault(policy.namespace, []).append(policy)
+    """One line per namespace in the snapshot (opted in, or holding managed policies)."""
     lines = []
-    for name in sorted(set(namespaces) | set(live)):
-        entry = namespaces.get(name)
-        assessment = assess(
-            name=name,
-            entry=entry,
-            profile=profiles.get(entry.profile_name) if entry else None,
-            live=live.get(name, []),
-            environment=environment,
-            protected=protected,
-        )
+    for report in diff_reports(snapshot, environment=environment, protected=protected):
+        assessment = report.assessment
         drifts = sorted({f"{d.policy}:{d.reason}" for d in assessment.changes.drifts})
         state = str(assessment.state)
-        if state == "isolated" and not assessment.changes.empty:
+        if assessment.state == NamespaceState.ISOLATED and not assessment.changes.empty:
             state = "pending"
         lines.append(
             StatusLine(
-                namespace=name,
+                namespace=assessment.namespace,
                 profile=assessment.profile or "-",
                 state=state,
                 drift=",".join(drifts) or "-",
                 pending=len(assessment.changes.steps),
+                message=assessment.message,
             )
         )
     return lines
 
 
-def format_table(lines: Sequence[StatusLine]) -> str:
-    """Aligned columns, like kubectl get."""
-    rows = [("NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT")] + [
-        (s.namespace, s.profile, s.state, str(s.pending), s.drift) for s in lines
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
-        for row in rows
+def summary(lines: Iterable[StatusLine]) -> str:
+    """`12 namespaces: 10 isolated, 1 drifted, 1 pending`: the count per state, most first."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line.state] = counts.get(line.state, 0) + 1
+    total = sum(counts.values())
+    parts = ", ".join(
+        f"{count} {state}" for state, count in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
     )
+    noun = "namespace" if total == 1 else "namespaces"
+    return f"{total} {noun}: {parts}" if parts else f"0 {noun}"
 
 
-# ----- CLI handlers --------------------------------------------------------------------------
+# The Deployment's recommended labels (manifests/deployment.yaml) find the operator.
+OPERATOR_SELECTOR: Final = "app.kubernetes.io/name=netiso"
+VERSION_LABEL: Final = "app.kubernetes.io/version"
+DEPLOYMENTS: Final = "/apis/apps/v1/deployments"
 
 
-def _client(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(load_credentials(args.kubeconfig, context=args.context), timeout=30)
+@dataclass(frozen=True)
+class OperatorVersion:
+    """A netiso operator Deployment found in the cluster and the version it runs."""
+
+    namespace: str
+    name: str
+    version: str
+    images: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "images": list(self.images),
+        }
 
 
-def _protected() -> frozenset[str]:
-    return Settings.from_env().protected_namespaces
-
-
-async def _run_diff(args: argparse.Namespace) -> int:
-    api = _client(args)
-    try:
-        report = await diff_namespace(
-            api,
-            namespace=args.namespace,
-            environment=make_environment(args.templates),
-            protected=_protected(),
+async def operator_versions(api: ApiClient) -> list[OperatorVersion]:
+    """Every netiso operator Deployment: version from its `app.kubernetes.io/version` label,
+    else its pod template's, else the image tag ("unknown" when none says)."""
+    found = []
+    async for body in list_all(api, DEPLOYMENTS, label_selector=OPERATOR_SELECTOR):
+        metadata = body.get("metadata") or {}
+        template = ((body.get("spec") or {}).get("template")) or {}
+        containers = ((template.get("spec") or {}).get("containers")) or []
+        images = tuple(str(c.get("image", "")) for c in containers)
+        version = (
+            (metadata.get("labels") or {}).get(VERSION_LABEL)
+            or ((template.get("metadata") or {}).get("labels") or {}).get(VERSION_LABEL)
+            or next((_tag(image) for image in images if _tag(image)), "unknown")
         )
-    finally:
-        await api.close()
-    assessment = report.assessment
-    print(f"# namespace {args.namespace}: {assessment.state}", end="")
-    print(f" (profile {assessment.profile})" if assessment.profile else "")
-    if assessment.message:
-        print(f"# {assessment.message}")
-    for line in assessment.changes.describe():
-        print(f"# would {line}")
-    for drift in assessment.changes.reported_only:
-        print(f"# drift left in place (driftAction: Report): {drift.policy} {drift.reason}")
-    if report.diff:
-        print(report.diff, end="")
-    return 1 if report.changes else 0
-
-
-async def _run_status(args: argparse.Namespace) -> int:
-    api = _client(args)
-    try:
-        lines = await status_lines(
-            api, environment=make_environment(args.templates), protected=_protected()
+        found.append(
+            OperatorVersion(
+                namespace=str(metadata.get("namespace")),
+                name=str(metadata.get("name")),
+                version=str(version),
+                images=images,
+            )
         )
-    finally:
-        await api.close()
-    if args.output == "json":
-        print(json.dumps([line.as_dict() for line in lines], indent=2))
-    elif lines:
-        print(format_table(lines))
-    else:
-        print("no namespace is opted in")
-    return 0
+    return found
 
 
-def _handle(
-    coroutine: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
-) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            return asyncio.run(coroutine(args))
-        except (ApiError, OSError, ValueError) as exc:
-            # kubeconfig problems, an unreachable server, refused credentials.
-            print(f"netiso {args.command}: error: {exc}", file=sys.stderr)
-            return 2
-
-    return handler
-
-
-def add_inspection_commands(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """Register `netiso diff` and `netiso status`."""
-    diff = subparsers.add_parser(
-        "diff",
-        help="show what netiso would change in a namespace, as a unified diff",
-        description="Compare a namespace's managed policies with what its profile renders. "
-        "Exit 0: nothing to change; 1: changes or drift; 2: error.",
-    )
-    diff.add_argument("--namespace", "-n", required=True, help="the namespace to compare")
-    status = subparsers.add_parser(
-        "status",
-        help="one line per opted-in namespace: profile, state, drift",
-        description="The state of every namespace that is opted in or holds managed policies.",
-    )
-    status.add_argument("--output", "-o", choices=("table", "json"), default="table")
-    for parser in (diff, status):
-        parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
-        parser.add_argument("--context", default=None, help="kubeconfig context to use")
-        parser.add_argument(
-            "--templates", type=Path, default=None, metavar="DIR", help="policy templates directory"
-        )
-    diff.set_defaults(handler=_handle(_run_diff))
-    status.set_defaults(handler=_handle(_run_status))
+def _tag(image: str) -> str:
+    """`registry:5000/netiso:1.2.0@sha256:...` -> `1.2.0`; "" when untagged."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""

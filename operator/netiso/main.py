@@ -2,5 +2,6 @@
 
 from netiso.handlers import (  # noqa: F401  (imported for their Kopf registrations)
     lifecycle,
+    login,
     profiles,
 )

@@ -178,7 +178,7 @@ RENDER_FAILURES = [
         "spec: [unclosed\n",
         [],
         1,
-        ["{path}: invalid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1"],
+        ["{path}: invalid YAML: did not find expected ',' or ']' at line 2, column 1"],
     ),
     (
         "several documents",
@@ -346,16 +346,17 @@ def test_validate_names_the_document_in_multi_document_files(
     [
         (
             "a: [1\n",
-            "{path}: invalid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1",
+            "{path}: invalid YAML: did not find expected ',' or ']' at line 2, column 1",
         ),
         ("", "{path}: no YAML document found"),
         ("- 1\n- 2\n", "{path}: must be an IsolationProfile object, got array"),
         (
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-            '{path}: apiVersion: must be netiso.io/v1alpha1, got "v1"',
+            "apiVersion: netiso.io/v1alpha1\nkind: IsolationProfil\nmetadata: {name: x}\n",
+            '{path}: kind: must be IsolationProfile, got "IsolationProfil"',
         ),
+        ("a: 1\nb: 2\na: 3\n", '{path}: duplicate key "a" at line 3, column 1 (first at line 1)'),
     ],
-    ids=["broken yaml", "empty file", "not an object", "another kind"],
+    ids=["broken yaml", "empty file", "not an object", "misspelt kind", "duplicate key"],
 )
 def test_validate_reports_unusable_files_as_problems(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
@@ -370,11 +371,48 @@ def test_validate_reports_unreadable_files_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "missing.yaml"
-    code, out, _ = run(capsys, "validate", str(missing), str(tmp_path), str(BASELINE))
+    code, out, err = run(capsys, "validate", str(missing), str(BASELINE))
     assert code == 1
-    assert out.splitlines() == [
-        f"{missing}: cannot read: No such file or directory",
-        f"{tmp_path}: cannot read: Is a directory",
+    assert out.splitlines() == [f"{missing}: cannot read: No such file or directory"]
+    assert err == "1 of 2 document(s) invalid\n"
+
+
+def test_validate_reads_a_directory_and_skips_other_kinds_with_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, name="a.yaml", content=profile("a"))
+    write(
+        tmp_path,
+        name="kustomization.yaml",
+        content="apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [a.yaml, b.json]\n",
+    )
+    write(
+        tmp_path,
+        name="b.json",
+        content=json.dumps([profile("b")][0]) + "\n",
+    )
+    write(tmp_path, name="notes.txt", content="not a manifest")
+    (tmp_path / "nested").mkdir()
+    write(tmp_path / "nested", name="c.yaml", content="{")
+    code, out, err = run(capsys, "validate", str(tmp_path))
+    assert (code, out) == (0, "")
+    assert err.splitlines() == [
+        f'{tmp_path / "kustomization.yaml"}: skipped: "Kustomization" '
+        '("kustomize.config.k8s.io/v1beta1") is not an IsolationProfile',
+        "2 document(s) valid",
+    ]
+
+
+def test_validate_of_only_other_kinds_finds_no_profile_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, name="cm.yaml", content="apiVersion: v1\nkind: ConfigMap\n")
+    code, out, err = run(capsys, "validate", str(path))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f'{path}: skipped: "ConfigMap" ("v1") is not an IsolationProfile',
+        "no IsolationProfile found",
     ]
 
 

@@ -28,6 +28,7 @@ from netiso.model.profiles import (
     Profile,
     Protocol,
     parse_profile,
+    unsafe_text_class,
 )
 from netiso.model.selection import (
     MAX_EXPRESSION_VALUES,
@@ -257,6 +258,16 @@ def test_cross_field_rules_are_enforced_by_cel(spec_schema: dict[str, Any]) -> N
         assert any("self.endPort >= self.port" in rule for rule in rules[path]), path
         assert any("type(self.port) == int" in rule for rule in rules[path]), path
     assert any("prefixLength()" in rule for rule in rules["spec.dns.nodeLocalCache.address"])
+
+
+@pytest.mark.parametrize("name", ["owner", "reason"])
+def test_free_text_rejects_the_models_unsafe_characters(
+    spec_schema: dict[str, Any], name: str
+) -> None:
+    # CEL unescapes `\\` to `\`, leaving the RE2 class the model's regular expression mirrors.
+    cel_class = unsafe_text_class().replace("\\", "\\\\")
+    rules = [rule["rule"] for rule in spec_schema["properties"][name]["x-kubernetes-validations"]]
+    assert rules == [f"!self.matches('{cel_class}')"]
 
 
 def test_status_is_fully_defined(schema: dict[str, Any]) -> None:

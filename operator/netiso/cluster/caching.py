@@ -158,9 +158,22 @@ class ClusterView:
             self._by_profile.setdefault(entry.profile_name, set()).add(name)
         return entry
 
-    def policy_seen(self, body: Mapping[str, Any], *, deleted: bool) -> LivePolicy:
-        """Apply a managed NetworkPolicy watch event."""
-        live = LivePolicy.from_body(body)
+    def policy_seen(
+        self, body: Mapping[str, Any], *, deleted: bool, known: LivePolicy | None = None
+    ) -> LivePolicy:
+        """Apply a managed NetworkPolicy watch event.
+
+        `known` is a summary of this very object version if the caller has one (the answer to
+        netiso's own write): then the content hash is not computed a second time.
+        """
+        metadata = body.get("metadata") or {}
+        same = (
+            known is not None
+            and bool(known.uid)
+            and known.uid == metadata.get("uid")
+            and known.resource_version == metadata.get("resourceVersion")
+        )
+        live = known if same and known is not None else LivePolicy.from_body(body)
         self._policies.observe(
             (live.namespace, live.name), resource_version(body), None if deleted else live
         )

@@ -12,79 +12,39 @@ import json
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+# Re-exported: the client's callers build credentials through this module.
+from netiso.cluster.credentials import Credentials as Credentials
+from netiso.cluster.credentials import CredentialsError as CredentialsError
+from netiso.cluster.credentials import CredentialsSource as CredentialsSource
+from netiso.cluster.credentials import FixedCredentials as FixedCredentials
+from netiso.cluster.credentials import PublishedCredentials as PublishedCredentials
+from netiso.cluster.credentials import load_credentials as load_credentials
+from netiso.cluster.credentials import one_line
 
 RequestObserver = Callable[[str, str], None]
 """Called once per HTTP attempt with (verb, code); code is the status or "error"."""
 
 
 class ApiError(Exception):
-    """The API server answered with a non-success status (after retries, where retried)."""
+    """The API server answered with a non-success status (after retries, where retried).
 
-    def __init__(self, *, status: int, reason: str, message: str) -> None:
+    `status` 0 means no answer at all (connection refused, DNS, TLS, timeout). `method` and
+    `path` name the request, so a 403 can say which permission is missing.
+    """
+
+    def __init__(
+        self, *, status: int, reason: str, message: str, method: str = "", path: str = ""
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Where the API server is and how to prove who we are. Exactly what a kubeconfig holds."""
-
-    server: str
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    token: str | None = None
-    token_file: str | None = None
-    verify: bool = True
-
-    def bearer(self) -> str | None:
-        """The bearer token, re-read from token_file each time (projected tokens rotate)."""
-        if self.token_file:
-            return Path(self.token_file).read_text().strip()
-        return self.token
-
-
-def load_credentials(kubeconfig: str | None = None, *, context: str | None = None) -> Credentials:
-    """Credentials from the service account when in a pod, else from a kubeconfig file.
-
-    The kubernetes package does the parsing (exec plugins, embedded data written to temp
-    files); we only take the resulting connection facts.
-    """
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-
-    configuration = k8s_client.Configuration()
-    try:
-        if kubeconfig is None:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-            return Credentials(
-                server=configuration.host,
-                ca_file=configuration.ssl_ca_cert,
-                token_file="/var/run/secrets/kubernetes.io/serviceaccount/token",
-            )
-    except k8s_config.ConfigException:
-        pass
-    k8s_config.load_kube_config(
-        config_file=kubeconfig, context=context, client_configuration=configuration
-    )
-    token = configuration.api_key.get("authorization")
-    if token and token.lower().startswith("bearer "):
-        token = token[len("bearer ") :]
-    return Credentials(
-        server=configuration.host,
-        ca_file=configuration.ssl_ca_cert,
-        cert_file=configuration.cert_file,
-        key_file=configuration.key_file,
-        token=token,
-        verify=bool(configuration.verify_ssl),
-    )
+        self.method = method
+        self.path = path
 
 
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -99,49 +59,71 @@ def _should_retry(status: int, payload: Mapping[str, Any]) -> bool:
 
 
 class ApiClient:
-    """A small JSON client over one aiohttp session; create in startup, close in cleanup."""
+    """A small JSON client over one aiohttp session; create in startup, close in cleanup.
+
+    `credentials` is fixed (Credentials) or a CredentialsSource asked before every request; a
+    401 asks the source once for newer credentials and retries with them.
+    """
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialsSource,
         *,
         timeout: float = 30.0,
         retries: int = 5,
         observer: RequestObserver | None = None,
         connections: int = 32,
     ) -> None:
-        self._credentials = credentials
+        self._source: CredentialsSource = (
+            FixedCredentials(credentials) if isinstance(credentials, Credentials) else credentials
+        )
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
         self._observer = observer
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._session_tls: tuple[object, ...] = ()
+        self._retired: list[aiohttp.ClientSession] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
-    def _ssl_context(self) -> ssl.SSLContext | bool:
-        if not self._credentials.server.startswith("https"):
-            return False
-        if not self._credentials.verify:
-            return False
-        context = ssl.create_default_context(cafile=self._credentials.ca_file)
-        if self._credentials.cert_file and self._credentials.key_file:
-            context.load_cert_chain(self._credentials.cert_file, self._credentials.key_file)
-        return context
+    async def credentials(self) -> Credentials:
+        """The credentials the next request will use (waits until there are some)."""
+        return await self._source.current()
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=self._connections)
-            self._session = aiohttp.ClientSession(
-                base_url=self._credentials.server.rstrip("/"),
-                connector=connector,
-                timeout=self._timeout,
-            )
+    def _get_session(self, credentials: Credentials) -> aiohttp.ClientSession:
+        tls = _tls_facts(credentials)
+        if self._session is not None and not self._session.closed and tls == self._session_tls:
+            return self._session
+        if self._session is not None and not self._session.closed:
+            # New certificates or server (a new login): requests in flight on the old session
+            # get one request timeout to finish before it closes.
+            self._retired.append(self._session)
+            task = asyncio.get_running_loop().create_task(self._close_later(self._session))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        connector = aiohttp.TCPConnector(ssl=_ssl_context(credentials), limit=self._connections)
+        self._session = aiohttp.ClientSession(
+            base_url=credentials.server.rstrip("/"),
+            connector=connector,
+            timeout=self._timeout,
+        )
+        self._session_tls = tls
         return self._session
 
+    async def _close_later(self, session: aiohttp.ClientSession) -> None:
+        await asyncio.sleep(self._timeout.total or 30.0)
+        self._retired.remove(session)
+        await session.close()
+
     async def close(self) -> None:
-        """Close the HTTP session; safe to call twice."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP session(s); safe to call twice."""
+        for task in list(self._closing):
+            task.cancel()
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()
+        self._retired.clear()
+        self._session = None
 
     def _observe(self, verb: str, code: str) -> None:
         if self._observer is not None:
@@ -163,19 +145,19 @@ class ApiClient:
         Statuses in `allow_statuses` (e.g. 404 for a delete, 409 for a create) are returned
         instead of raised. Anything else >= 400 raises ApiError after the retries run out.
         """
-        headers = {"Accept": "application/json"}
-        token = self._credentials.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        credentials = await self._source.current()
         data: str | None = None
         if body is not None:
-            headers["Content-Type"] = content_type
             data = json.dumps(body, separators=(",", ":"))
+        relogged = False
         delay = 0.1
-        for attempt in range(1, self._retries + 1):
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = _headers(credentials, content_type=content_type if data else None)
             retry_after: float | None = None
             try:
-                session = self._get_session()
+                session = self._get_session(credentials)
                 async with session.request(
                     method, path, params=params, data=data, headers=headers
                 ) as response:
@@ -188,8 +170,14 @@ class ApiClient:
                             retry_after = None
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self._observe(verb, "error")
-                if attempt == self._retries:
-                    raise ApiError(status=0, reason="ConnectionError", message=str(exc)) from exc
+                if attempt >= self._retries:
+                    raise ApiError(
+                        status=0,
+                        reason="ConnectionError",
+                        message=one_line(exc) or type(exc).__name__,
+                        method=method,
+                        path=path,
+                    ) from exc
             else:
                 self._observe(verb, str(status))
                 try:
@@ -198,17 +186,27 @@ class ApiClient:
                     payload = {"message": text[:500]}
                 if status < 400 or status in allow_statuses:
                     return status, payload
-                if not _should_retry(status, payload) or attempt == self._retries:
+                if status == 401 and not relogged:
+                    # Expired token (exec plugins, rotated service account tokens): log in
+                    # again once and retry at once; a second 401 is the answer.
+                    relogged = True
+                    fresh = await self._source.refreshed(credentials)
+                    if fresh is not None:
+                        credentials = fresh
+                        attempt -= 1
+                        continue
+                if not _should_retry(status, payload) or attempt >= self._retries:
                     raise ApiError(
                         status=status,
                         reason=str(payload.get("reason", "")),
                         message=str(payload.get("message", text[:500])),
+                        method=method,
+                        path=path,
                     )
             # Full jitter keeps many workers from retrying in lockstep after a 429 burst.
             pause = retry_after if retry_after is not None else random.uniform(0, delay)
             await asyncio.sleep(min(pause, 10.0))
             delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable: the loop returns or raises")
 
     async def watch(
         self, path: str, *, params: Mapping[str, str], read_timeout: float
@@ -218,15 +216,13 @@ class ApiClient:
         No retries here: the caller resumes from the last resourceVersion it saw. Raises
         ApiError for an error status (410 Gone: the resourceVersion is too old, relist).
         """
-        headers = {"Accept": "application/json"}
-        token = self._credentials.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        credentials = await self._source.current()
+        headers = _headers(credentials, content_type=None)
         # A watch is long-lived by design: no total timeout; the server ends it after
         # timeoutSeconds, and a silent connection is cut after `read_timeout`.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout)
         try:
-            async with self._get_session().get(
+            async with self._get_session(credentials).get(
                 path, params={**params, "watch": "true"}, headers=headers, timeout=timeout
             ) as response:
                 self._observe("watch", str(response.status))
@@ -236,14 +232,56 @@ class ApiClient:
                         payload = json.loads(text) if text else {}
                     except json.JSONDecodeError:
                         payload = {"message": text[:500]}
+                    if response.status == 401:
+                        # The caller resumes the watch: with newer credentials, if any.
+                        await self._source.refreshed(credentials)
                     raise ApiError(
                         status=response.status,
                         reason=str(payload.get("reason", "")),
                         message=str(payload.get("message", text[:500])),
+                        method="GET",
+                        path=path,
                     )
                 async for line in response.content:
                     if line.strip():
                         yield json.loads(line)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._observe("watch", "error")
-            raise ApiError(status=0, reason="ConnectionError", message=str(exc)) from exc
+            raise ApiError(
+                status=0, reason="ConnectionError", message=one_line(exc), method="GET", path=path
+            ) from exc
+
+
+def _headers(credentials: Credentials, *, content_type: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    token = credentials.bearer()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if content_type:
+        headers["Content-Type"] = content_type
+    return headers
+
+
+def _tls_facts(credentials: Credentials) -> tuple[object, ...]:
+    """What the TLS session depends on: a change means a new connection pool."""
+    return (
+        credentials.server,
+        credentials.ca_file,
+        credentials.cert_file,
+        credentials.key_file,
+        credentials.verify,
+        id(credentials.ssl_context),
+    )
+
+
+def _ssl_context(credentials: Credentials) -> ssl.SSLContext | bool:
+    if not credentials.server.startswith("https"):
+        return False
+    if credentials.ssl_context is not None:
+        return credentials.ssl_context
+    if not credentials.verify:
+        return False
+    context = ssl.create_default_context(cafile=credentials.ca_file)
+    if credentials.cert_file and credentials.key_file:
+        context.load_cert_chain(credentials.cert_file, credentials.key_file)
+    return context

@@ -12,7 +12,8 @@ from typing import Any
 import kopf
 
 from netiso import __version__, conventions
-from netiso.cluster.client import ApiClient, load_credentials
+from netiso.cluster.client import ApiClient
+from netiso.handlers.login import credentials_of
 from netiso.handlers.runtime import Runtime
 from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
@@ -63,7 +64,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         raise kopf.PermanentError(str(exc)) from exc
     metrics = Metrics(version=__version__)
     api = ApiClient(
-        load_credentials(),
+        # Kopf's login result (see handlers/login.py): requests wait until it arrives.
+        credentials_of(memo, settings),
         timeout=config.api_timeout,
         retries=config.api_retries,
         observer=metrics.observe_request,

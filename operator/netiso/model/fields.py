@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from netiso.model.problems import Problem
 
@@ -39,12 +39,20 @@ def json_type(value: object) -> str:
     return type(value).__name__
 
 
+# Longer values are cut in messages: a profile may be hostile, and its errors reach terminals,
+# CI logs and status conditions.
+MAX_SHOWN: Final = 80
+
+
 def shown(value: object) -> str:
-    """A value as the user would recognise it in a message: JSON where possible."""
+    """A value as the user would recognise it in a message: JSON where possible, clipped."""
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
 def join(path: str, key: str) -> str:

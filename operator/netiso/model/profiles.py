@@ -32,6 +32,40 @@ MAX_PORTS: Final = 32
 MAX_NAMESPACES: Final = 64
 MAX_OWNER_LENGTH: Final = 256
 MAX_REASON_LENGTH: Final = 1024
+# Characters owner and reason may not hold, as inclusive code point ranges: C0 and C1 controls
+# (line breaks and terminal escapes included) and the bidirectional formatting characters of
+# "Trojan Source" (CVE-2021-42574), which reorder text wherever the annotations are shown.
+UNSAFE_TEXT_RANGES: Final = (
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0x061C, 0x061C),
+    (0x200E, 0x200F),
+    (0x202A, 0x202E),
+    (0x2066, 0x2069),
+)
+_UNSAFE_TEXT: Final = re.compile(
+    "[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in UNSAFE_TEXT_RANGES) + "]"
+)
+
+
+def unsafe_text_class() -> str:
+    """UNSAFE_TEXT_RANGES as an RE2 character class, for the CRD's CEL rule on owner/reason."""
+    return (
+        "[" + "".join(f"\\x{{{low:x}}}-\\x{{{high:x}}}" for low, high in UNSAFE_TEXT_RANGES) + "]"
+    )
+
+
+def unsafe_text_problem(text: str) -> str | None:
+    """Why `text` may not be shown as is (the first unsafe character and where), None if safe."""
+    found = _UNSAFE_TEXT.search(text)
+    if found is None:
+        return None
+    return (
+        "must not contain control or bidirectional formatting characters, "
+        f"found U+{ord(found.group()):04X} at character {found.start() + 1}"
+    )
+
+
 MIN_PORT: Final = 1
 MAX_PORT: Final = 65535
 # The broadest node-local cache block we accept: a cache address is one IP, and anything wider
@@ -306,8 +340,8 @@ def parse_profile(body: Mapping[str, Any]) -> Profile:
         mode=spec.choice("mode", Mode, default=Mode.ENFORCE),
         drift_action=spec.choice("driftAction", DriftAction, default=DriftAction.REPAIR),
         on_delete=spec.choice("onDelete", OnDelete, default=OnDelete.ORPHAN),
-        owner=spec.string("owner", default="", max_length=MAX_OWNER_LENGTH),
-        reason=spec.string("reason", default="", max_length=MAX_REASON_LENGTH),
+        owner=_parse_text(spec, "owner", max_length=MAX_OWNER_LENGTH),
+        reason=_parse_text(spec, "reason", max_length=MAX_REASON_LENGTH),
         default_deny=_parse_default_deny(spec),
         dns=_parse_dns(spec),
         gateway=_parse_gateway(spec),
@@ -364,6 +398,14 @@ def profile_warnings(profile: Profile) -> tuple[Problem, ...]:
             )
     warnings.extend(_broad_peer_warnings(profile))
     return tuple(warnings)
+
+
+def _parse_text(spec: ObjectReader, key: str, *, max_length: int) -> str:
+    """A free-text field stamped on every policy as an annotation: printable characters only."""
+    value = spec.string(key, default="", max_length=max_length)
+    if problem := unsafe_text_problem(value):
+        spec.problem(key, problem)
+    return value
 
 
 def _broad_peer_warnings(profile: Profile) -> list[Problem]:

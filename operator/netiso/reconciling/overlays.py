@@ -54,6 +54,12 @@ class WriteOverlay:
             del self._writes[namespace]
         return list(merged.values())
 
+    def written(self, namespace: str, name: str) -> LivePolicy | None:
+        """What netiso last wrote at namespace/name and has not seen echoed (None: nothing,
+        or a delete)."""
+        entry = self._writes.get(namespace, {}).get(name)
+        return entry[0] if entry is not None else None
+
     def is_echo(self, live: LivePolicy, *, deleted: bool) -> bool:
         """Consume the entry for `live` and say whether the event merely echoes netiso's write.
 

@@ -233,7 +233,11 @@ class Reconciler:
         made), the namespace is already as netiso left it and is not re-checked; anything else
         is re-checked at once.
         """
-        live = self.view.policy_seen(body, deleted=deleted)
+        metadata = body.get("metadata") or {}
+        written = self._overlay.written(
+            str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        )
+        live = self.view.policy_seen(body, deleted=deleted, known=written)
         if not self._overlay.is_echo(live, deleted=deleted):
             self.enqueue(live.namespace)
 

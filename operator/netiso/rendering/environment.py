@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 
 
 def shipped_templates_dir() -> Path:
@@ -27,14 +28,17 @@ Templates = jinja2.Environment
 
 
 def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    """A Jinja environment over `templates_dir` (None: the shipped templates).
+    """A sandboxed Jinja environment over `templates_dir` (None: the shipped templates).
 
+    The immutable sandbox keeps a custom template (`--templates`, NETISO_TEMPLATES_DIR) from
+    reaching Python internals (`__class__`, `__globals__`) or mutating the values it is given;
+    it measured no slower than the plain environment on the shipped templates.
     StrictUndefined turns a misspelt variable into an error instead of an empty string;
     trim_blocks/lstrip_blocks let `{% if %}` lines sit in YAML without leaving blank lines;
     autoescape is off because the output is YAML, and values go in through `| tojson`.
     The directory is not read until a template is first loaded.
     """
-    env = jinja2.Environment(
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(templates_dir or shipped_templates_dir()),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import jinja2
+import jinja2.nodes
 import yaml
 
 from netiso import conventions
@@ -55,6 +56,8 @@ class RenderedPolicy:
     """One NetworkPolicy ready to apply: `body` is the full object, `spec_hash` its hash.
 
     `body["metadata"]["annotations"]` carries `spec_hash` under the spec-hash annotation.
+    `body["spec"]` may be shared with the renderings of other namespaces: read it, never
+    change it (copy the body first, as a write does).
     """
 
     role: str
@@ -82,9 +85,29 @@ def render_policies(
 def render_policy(
     env: jinja2.Environment, *, planned: PlannedPolicy, profile: Profile, namespace: str
 ) -> RenderedPolicy:
-    """Render one planned policy: the template's spec inside netiso's identity metadata."""
-    spec = render_spec(env, planned)
-    body: dict[str, Any] = {
+    """Render one planned policy: the template's spec inside netiso's identity metadata.
+
+    The spec and the hash depend on the namespace only when the template uses it: for the
+    shipped templates every namespace of a profile generation shares one rendering, so a
+    fan-out to 10,000 namespaces renders each template once (see `_shared`).
+    """
+    spec, spec_hash = _shared(env, planned=planned, profile=profile)
+    body = _identified(planned=planned, profile=profile, namespace=namespace, spec=spec)
+    body["metadata"]["annotations"][conventions.SPEC_HASH_ANNOTATION] = spec_hash
+    return RenderedPolicy(
+        role=planned.role,
+        name=planned.name,
+        namespace=namespace,
+        body=body,
+        spec_hash=spec_hash,
+    )
+
+
+def _identified(
+    *, planned: PlannedPolicy, profile: Profile, namespace: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole object: netiso's identity metadata around `spec`."""
+    return {
         "apiVersion": NETWORK_POLICY_API_VERSION,
         "kind": NETWORK_POLICY_KIND,
         "metadata": {
@@ -102,15 +125,67 @@ def render_policy(
         },
         "spec": spec,
     }
-    spec_hash = policy_hash(body)
-    body["metadata"]["annotations"][conventions.SPEC_HASH_ANNOTATION] = spec_hash
-    return RenderedPolicy(
-        role=planned.role,
-        name=planned.name,
-        namespace=namespace,
-        body=body,
-        spec_hash=spec_hash,
+
+
+# Renderings shared by the namespaces of a profile generation live on the environment they
+# came from (jinja2's Environment.extend), so they go with it and never mix template sets.
+_RENDERINGS_ATTRIBUTE: Final = "netiso_renderings"
+_MAX_RENDERINGS: Final = 4096
+
+
+@dataclass
+class _Renderings:
+    """(profile id, template, namespace or "") -> (that profile, spec, hash); and per
+    template, whether it reads `namespace`. The profile is kept so a recycled id() can never
+    return another profile's rendering; a profile generation is parsed once, so its identity
+    is stable for as long as the operator uses it."""
+
+    specs: dict[tuple[int, str, str], tuple[Profile, dict[str, Any], str]] = field(
+        default_factory=dict
     )
+    uses_namespace: dict[str, bool] = field(default_factory=dict)
+
+
+def _renderings(env: jinja2.Environment) -> _Renderings:
+    cache = getattr(env, _RENDERINGS_ATTRIBUTE, None)
+    if not isinstance(cache, _Renderings):
+        cache = _Renderings()
+        env.extend(**{_RENDERINGS_ATTRIBUTE: cache})
+    return cache
+
+
+def _shared(
+    env: jinja2.Environment, *, planned: PlannedPolicy, profile: Profile
+) -> tuple[dict[str, Any], str]:
+    """The spec and content hash of `planned`, rendered once per profile and template."""
+    cache = _renderings(env)
+    namespace = str(planned.context.get("namespace", ""))
+    uses = cache.uses_namespace.get(planned.template)
+    if uses is None:
+        uses = cache.uses_namespace[planned.template] = _uses_namespace(env, planned.template)
+    key = (id(profile), planned.template, namespace if uses else "")
+    cached = cache.specs.get(key)
+    if cached is not None and cached[0] is profile:
+        return cached[1], cached[2]
+    spec = render_spec(env, planned)
+    identity = _identified(planned=planned, profile=profile, namespace=namespace, spec=spec)
+    spec_hash = policy_hash(identity)
+    if len(cache.specs) >= _MAX_RENDERINGS:
+        cache.specs.clear()
+    cache.specs[key] = (profile, spec, spec_hash)
+    return spec, spec_hash
+
+
+def _uses_namespace(env: jinja2.Environment, template: str) -> bool:
+    """Whether the template reads the `namespace` variable (then each namespace renders)."""
+    # Any mention counts: `namespace` is also a Jinja global, so find_undeclared_variables
+    # would not report it even where the render context's value is what the template reads.
+    try:
+        source = env.loader.get_source(env, template)[0] if env.loader else ""
+        names = env.parse(source).find_all(jinja2.nodes.Name)
+        return any(node.name == "namespace" for node in names)
+    except jinja2.TemplateError:
+        return True  # render_spec reports the problem; never share a broken rendering
 
 
 def render_spec(env: jinja2.Environment, planned: PlannedPolicy) -> dict[str, Any]:
@@ -196,13 +271,16 @@ def policy_hash(body: Mapping[str, Any]) -> str:
 
 
 def _normalized(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    # Exact type checks first: JSON from the API server is dicts, lists and scalars, and the
+    # ABC check behind isinstance(x, Mapping) was a third of the cost of hashing a policy.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {
-            key: _normalized(item)
-            for key, item in value.items()
-            if item is not None and not (isinstance(item, list) and not item)
+            key: _normalized(item) for key, item in value.items() if item is not None and item != []
         }
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_normalized(item) for item in value]
     return value
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netiso.cluster.caching import VersionedStore, version_number
+from netiso.cluster.caching import ClusterView, VersionedStore, version_number
+from netiso.cluster.drifts import LivePolicy
 
 
 def test_listing_fills_an_empty_store() -> None:
@@ -56,3 +57,24 @@ def test_non_numeric_versions_let_events_win() -> None:
     store.merge_listing([("a", "y", "listing"), ("b", "z", "listed")])
     assert store.get("a") == "event"
     assert store.get("b") == "listed"
+
+
+def test_an_echo_of_netisos_own_write_reuses_its_summary() -> None:
+    body = {
+        "metadata": {
+            "namespace": "team-a",
+            "name": "netiso-default-deny",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "labels": {"app.kubernetes.io/managed-by": "netiso"},
+        },
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+    written = LivePolicy.from_body(body)
+    view = ClusterView()
+    assert view.policy_seen(body, deleted=False, known=written) is written
+    # A later version of the object (someone edited it) is summarised afresh.
+    edited = {**body, "metadata": {**body["metadata"], "resourceVersion": "8"}}
+    fresh = view.policy_seen(edited, deleted=False, known=written)
+    assert fresh is not written
+    assert fresh.resource_version == "8"

@@ -281,3 +281,41 @@ def test_custom_templates_replace_the_spec_but_not_the_identity(tmp_path: Path) 
         "policyTypes": ["Ingress"],
     }
     assert deny.body["metadata"]["labels"]["netiso.io/policy"] == "default-deny"
+
+
+def test_namespaces_of_a_profile_share_one_rendering_per_template() -> None:
+    env = make_environment()
+    base = profile()
+    first = render_policies(env, base, NamespaceFacts(name="team-a"))
+    second = render_policies(env, base, NamespaceFacts(name="team-b"))
+    for a, b in zip(first, second, strict=True):
+        assert a.body["spec"] is b.body["spec"]
+        assert a.spec_hash == b.spec_hash
+        assert (a.body["metadata"]["namespace"], b.body["metadata"]["namespace"]) == (
+            "team-a",
+            "team-b",
+        )
+    # A new generation of the profile is a new object: rendered afresh, never served stale.
+    edited = profile(defaultDeny={"egress": False})
+    third = render_policies(env, edited, NamespaceFacts(name="team-a"))
+    assert {p.name for p in third} != {p.name for p in first}
+
+
+def test_a_template_that_reads_the_namespace_renders_for_each_namespace(tmp_path: Path) -> None:
+    for template in shipped_templates_dir().glob("*.yaml.j2"):
+        (tmp_path / template.name).write_text(template.read_text())
+    (tmp_path / "default-deny.yaml.j2").write_text(
+        "podSelector:\n  matchLabels:\n    team: {{ namespace | tojson }}\npolicyTypes: [Ingress]\n"
+    )
+    env = make_environment(tmp_path)
+    base = profile()
+
+    def deny(namespace: str) -> RenderedPolicy:
+        rendered = render_policies(env, base, NamespaceFacts(name=namespace))
+        return next(p for p in rendered if p.name == "netiso-default-deny")
+
+    a, b = deny("team-a"), deny("team-b")
+    assert a.body["spec"]["podSelector"] == {"matchLabels": {"team": "team-a"}}
+    assert b.body["spec"]["podSelector"] == {"matchLabels": {"team": "team-b"}}
+    assert a.spec_hash != b.spec_hash
+    assert a.spec_hash == policy_hash(a.body)

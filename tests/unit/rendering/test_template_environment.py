@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import pytest
 
 from netiso.model.planning import ROLES, template_name
@@ -55,3 +56,12 @@ def test_making_an_environment_reads_nothing(tmp_path: Path) -> None:
     env = make_environment(missing)
     with pytest.raises(jinja2.TemplateNotFound):
         env.get_template("default-deny.yaml.j2")
+
+
+def test_templates_run_in_an_immutable_sandbox() -> None:
+    env = make_environment()
+    assert isinstance(env, jinja2.sandbox.ImmutableSandboxedEnvironment)
+    with pytest.raises(jinja2.exceptions.SecurityError, match="__class__"):
+        env.from_string("{{ ''.__class__.__mro__ }}").render()
+    with pytest.raises(jinja2.exceptions.SecurityError, match="append"):
+        env.from_string("{{ ports.append(1) }}").render(ports=[53])
