@@ -455,3 +455,22 @@ def test_namespaces_that_behave_alike_are_shown_once(
     code, out, _ = run(capsys, "matrix", "-f", str(tmp_path), "-o", "html")
     assert '<p class="note">team-00000 stands for 3 namespaces' in out
     assert len(matrix_json(capsys, "-f", str(tmp_path))["pods"]) == 18  # JSON stays complete
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Pod\nmetadata: {name: a}\nmetadata: {name: b}\n", 'duplicate key "metadata"'),
+        ("[" * 200 + "]" * 200, "nested deeper than 100 levels"),
+    ],
+)
+def test_ambiguous_or_hostile_yaml_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "input.yaml"
+    path.write_text(text)
+    code, out, err = run(capsys, "matrix", "-f", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"netiso matrix: error: {path}: invalid YAML: {message} at line ")
+    assert err.count("\n") == 1
