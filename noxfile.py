@@ -1,4 +1,4 @@
-"""Development sessions: `nox -s lint`, `unit`, `integration`, `ship`, `bench`.
+"""Development sessions: `nox -s lint`, `unit`, `integration`, `ship`, `bench`, `dist`.
 
 They run in the project's own environment (`.venv`, made by `bash .ci/run` or `pip install -e .
 --group dev`) rather than in fresh virtualenvs: the integration tests start `kopf` from the
@@ -50,3 +50,9 @@ def ship(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark suite at N = 1,000 (pass options after --, e.g. -- --n 20)."""
     session.run(sys.executable, "-m", "bench", *session.posargs)
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """dist/ and the Helm chart's generated files from manifests/ (-- --check: only compare)."""
+    session.run(sys.executable, ".ci/build_dist.py", *session.posargs)

@@ -1,10 +1,11 @@
 """A real Prometheus for the end-to-end alert proofs: config, rules file, process, HTTP API.
 
-The rules come from manifests/prometheusrule.yaml `.spec.groups` (the one source, read by
-tests/ship/test_alerts.py's `load_rules`); only each alert's `for` is shortened so a test can
-watch pending -> firing in seconds. The scrape job mirrors the ServiceMonitor: job
-`netiso-metrics` (the Service name) and honor_labels. Prometheus runs on 127.0.0.1 with
-storage in a temporary directory, in its own process group, and is always stopped.
+The rules come from manifests/components/monitoring/prometheusrule.yaml `.spec.groups` (the
+one source, read by tests/ship/test_alerts.py's `load_rules`); only each alert's `for` is
+shortened so a test can watch pending -> firing in seconds. The scrape job mirrors the
+ServiceMonitor: job `netiso-metrics` (the Service name) and honor_labels. Prometheus runs on
+127.0.0.1 with storage in a temporary directory, in its own process group, and is always
+stopped.
 """
 
 from __future__ import annotations

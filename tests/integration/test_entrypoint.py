@@ -2,10 +2,11 @@
 
 No container engine here, so the image is reproduced where it matters: the wheel is built
 from the checkout (as the Dockerfile's builder stage does), installed with its dependencies
-into a fresh virtualenv that has no pip and no access to the checkout (as the runtime stage
-does), and the Dockerfile's exact ENTRYPOINT + CMD is run from a scratch working directory with
-the image's environment. Only the liveness port is moved to a free one. The operator runs as a
-user bound to the shipped ClusterRole against the local control plane.
+from requirements/runtime.txt under --require-hashes into a fresh virtualenv that has no pip
+and no access to the checkout (as the runtime stage does), and the Dockerfile's exact
+ENTRYPOINT + CMD is run from a scratch working directory with the image's environment. Only
+the liveness port is moved to a free one. The operator runs as a user bound to the shipped
+ClusterRole against the local control plane.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def with_liveness_port(args: list[str], port: int) -> tuple[list[str], str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv holding the netiso wheel and its dependencies, and no pip."""
+    """A fresh virtualenv holding the netiso wheel and its locked dependencies, and no pip."""
     work = tmp_path_factory.mktemp("wheel")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     # hatchling is in the test environment already; no build isolation keeps this offline.
@@ -104,15 +105,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     # The test environment's pip installs into the new venv, which itself gets none (the
-    # image removes pip too). Dependencies come from the package index, as in `docker build`.
-    install = subprocess.run(
-        [*pip, "--python", str(venv / "bin" / "python"), "install", "--quiet", str(wheel)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    # image removes pip too). As in the Dockerfile: the dependencies exactly as locked, every
+    # file checked against its hash, then netiso's wheel without dependencies.
+    target = [*pip, "--python", str(venv / "bin" / "python"), "install", "--quiet"]
+    lock = ROOT / "requirements" / "runtime.txt"
+    for command in (
+        [*target, "--require-hashes", "--only-binary=:all:", "-r", str(lock)],
+        [*target, "--no-deps", str(wheel)],
+    ):
+        install = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert install.returncode == 0, install.stdout + install.stderr
     return venv
 
 
@@ -148,6 +150,16 @@ def test_netiso_in_the_venv_comes_from_the_wheel(installed: Path, tmp_path: Path
         p.name for p in (ROOT / "templates").glob("*.yaml.j2")
     )
     assert not (installed / "bin" / "pip").exists()
+
+
+def assert_json_logs(text: str) -> None:
+    """With the image's --log-format=json every log line is one JSON object with a message."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, "the operator logged nothing"
+    for line in lines:
+        record = json.loads(line)
+        assert isinstance(record, dict), line
+        assert record.get("message"), line
 
 
 @contextlib.contextmanager
@@ -220,6 +232,8 @@ def test_image_command_serves_probes_isolates_and_exits_cleanly_on_sigterm(
             os.killpg(process.pid, signal.SIGTERM)
             code = process.wait(timeout=30)
             assert code == 0, f"exited with {code} on SIGTERM:\n{output()}"
+        assert "--log-format=json" in cmd, "the image's CMD no longer asks for JSON logs"
+        assert_json_logs(log.read_text(errors="replace"))
     finally:
         remove_profile(kube_api, profile)
         revoke(kube_api, role)

@@ -1,43 +1,52 @@
-"""Every object `kubectl kustomize manifests/` renders is accepted by a real API server.
+"""The release files install on a real API server, and the admission policy confines netiso.
 
-`kubectl apply --server-side --dry-run=server` runs each object through the API server's
-defaulting, schema validation (strict field validation: unknown fields fail), admission and
-server-side apply, and persists nothing. Two things a fresh cluster would differ in, set up
-here on purpose:
+`kubectl apply --server-side --validate=strict -f dist/install.yaml` runs for real on the
+local control plane, which has no Prometheus Operator: every object is created (strict field
+validation: unknown fields fail) with no warning. Then, with minimal ServiceMonitor and
+PrometheusRule CRDs installed (served v1, schema `x-kubernetes-preserve-unknown-fields`, so
+kind, scope, metadata and apply mechanics are checked, not the spec: promtool checks the
+rules in tests/ship), dist/monitoring.yaml, what the monitoring Component adds, applies too.
 
-- The ServiceMonitor and PrometheusRule kinds come from the Prometheus Operator, which the
-  bare control plane lacks. Minimal CRDs for both are installed (served v1, schema
-  `x-kubernetes-preserve-unknown-fields`), so these two objects are checked for kind, scope,
-  metadata and apply mechanics, not for their spec: promtool checks the rules (tests/ship).
-- A dry-run create of the Namespace is not persisted, so the namespaced objects after it
-  would meet "namespace not found". The Namespace is therefore applied for real first, exactly
-  as rendered; the dry run then covers it as an (empty) update.
+With the install in place, the ValidatingAdmissionPolicy netiso-operator-scope is exercised
+as the operator's service account (impersonated by the admin): writes to its own policies
+pass, every other policy is refused with the policy's message although RBAC allows the verb.
+Everything but the CRD and the namespace (which the session's other tests share) is deleted
+afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from netiso import conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
 
+from .conftest import MakeNamespace
 from .harness import ROOT
 
 pytestmark = pytest.mark.integration
 
-MANIFESTS = ROOT / "manifests"
-# The Prometheus Operator's two kinds that manifests/ uses, at their real group, version,
-# names and scope.
+INSTALL = ROOT / "dist" / "install.yaml"
+MONITORING = ROOT / "dist" / "monitoring.yaml"
+# The Prometheus Operator's two kinds that the monitoring Component uses, at their real
+# group, version, names and scope.
 MONITORING_KINDS = (
     ("ServiceMonitor", "servicemonitors", "servicemonitor"),
     ("PrometheusRule", "prometheusrules", "prometheusrule"),
 )
 MONITORING_GROUP = "monitoring.coreos.com"
+OPERATOR = "system:serviceaccount:netiso-system:netiso-operator"
+SCOPE_POLICY = "netiso-operator-scope"
+# How long the API server may take to start enforcing a just-created admission policy.
+POLICY_ACTIVE_TIMEOUT = 30.0
 
 Obj = dict[str, Any]
 
@@ -69,11 +78,18 @@ def minimal_crd(*, kind: str, plural: str, singular: str) -> Obj:
 
 
 def kubectl(
-    plane: ControlPlane, *args: str, stdin: str | None = None
+    plane: ControlPlane, *args: str, stdin: str | None = None, user: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The control plane's own kubectl (same version as the API server) as the admin."""
+    """The control plane's own kubectl (same version as the API server) as the admin, or as
+    `user` by impersonation."""
+    impersonate = [f"--as={user}"] if user else []
     return subprocess.run(
-        [str(plane.binaries.kubectl), f"--kubeconfig={plane.admin_kubeconfig}", *args],
+        [
+            str(plane.binaries.kubectl),
+            f"--kubeconfig={plane.admin_kubeconfig}",
+            *impersonate,
+            *args,
+        ],
         input=stdin,
         capture_output=True,
         text=True,
@@ -82,23 +98,55 @@ def kubectl(
     )
 
 
-@pytest.fixture(scope="module")
-def rendered(control_plane: ControlPlane) -> str:
-    """The kustomize output, as YAML text."""
-    result = kubectl(control_plane, "kustomize", str(MANIFESTS))
-    assert result.returncode == 0, f"kubectl kustomize manifests/ failed:\n{result.stderr}"
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def objects(rendered: str) -> list[Obj]:
-    found = [doc for doc in yaml.safe_load_all(rendered) if doc]
-    assert found, "kubectl kustomize manifests/ rendered nothing"
+def load(path: Path) -> list[Obj]:
+    found = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    assert found, f"{path} holds no objects"
     return found
 
 
+def identity(obj: Obj) -> tuple[str, str, str]:
+    """(kind, namespace, name) of an object."""
+    metadata = obj["metadata"]
+    return obj["kind"], metadata.get("namespace", ""), metadata["name"]
+
+
+def apply_file(plane: ControlPlane, path: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply --server-side -f PATH`, as install.md tells users. Server-side: the
+    session's other tests may have created the CRD already, and a client-side apply over an
+    object without its last-applied annotation warns."""
+    return kubectl(
+        plane, "apply", "--server-side", "--validate=strict", "-o", "json", "-f", str(path)
+    )
+
+
+def applied_items(result: subprocess.CompletedProcess[str]) -> list[Obj]:
+    answered = json.loads(result.stdout)
+    items: list[Obj] = answered["items"] if answered.get("kind") == "List" else [answered]
+    return items
+
+
+def delete_objects(plane: ControlPlane, objects: list[Obj]) -> None:
+    for obj in objects:
+        kind, namespace, name = identity(obj)
+        where = [f"--namespace={namespace}"] if namespace else []
+        kubectl(plane, "delete", "--ignore-not-found", "--wait=false", *where, kind, name)
+
+
 @pytest.fixture(scope="module")
-def monitoring_crds(control_plane: ControlPlane) -> Iterator[None]:
+def installed(control_plane: ControlPlane) -> Iterator[subprocess.CompletedProcess[str]]:
+    """dist/install.yaml applied for real on a cluster without the Prometheus Operator."""
+    crds = kubectl(control_plane, "get", "crd", "-o", "name")
+    assert crds.returncode == 0, crds.stderr
+    assert MONITORING_GROUP not in crds.stdout, "this cluster must lack the Prometheus Operator"
+    result = apply_file(control_plane, INSTALL)
+    yield result
+    # The CRD and the namespace stay: the session's other tests use both.
+    shared = {"CustomResourceDefinition", "Namespace"}
+    delete_objects(control_plane, [obj for obj in load(INSTALL) if obj["kind"] not in shared])
+
+
+@pytest.fixture(scope="module")
+def monitoring_crds(control_plane: ControlPlane, installed: object) -> Iterator[None]:
     """Minimal ServiceMonitor and PrometheusRule CRDs, Established; deleted afterwards."""
     crds = [
         minimal_crd(kind=kind, plural=plural, singular=singular)
@@ -115,76 +163,45 @@ def monitoring_crds(control_plane: ControlPlane) -> Iterator[None]:
     kubectl(control_plane, "delete", "--wait=false", *names)
 
 
-@pytest.fixture(scope="module")
-def operator_namespace(control_plane: ControlPlane, objects: list[Obj]) -> str:
-    """The rendered Namespace, applied for real (see the module docstring)."""
-    namespaces = [obj for obj in objects if obj["kind"] == "Namespace"]
-    assert len(namespaces) == 1, [obj["metadata"]["name"] for obj in namespaces]
-    result = kubectl(
-        control_plane, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(namespaces[0])
-    )
-    assert result.returncode == 0, result.stderr
-    return str(namespaces[0]["metadata"]["name"])
-
-
-def identity(obj: Obj) -> tuple[str, str, str]:
-    """(kind, namespace, name) of an object."""
-    metadata = obj["metadata"]
-    return obj["kind"], metadata.get("namespace", ""), metadata["name"]
-
-
-def test_every_rendered_object_applies_with_server_side_dry_run(
-    control_plane: ControlPlane,
-    rendered: str,
-    objects: list[Obj],
-    monitoring_crds: None,
-    operator_namespace: str,
+def test_install_file_applies_without_the_prometheus_operator(
+    installed: subprocess.CompletedProcess[str],
 ) -> None:
-    result = kubectl(
-        control_plane,
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--validate=strict",
-        "-o",
-        "json",
-        "-f",
-        "-",
-        stdin=rendered,
+    assert installed.returncode == 0, (
+        f"kubectl apply -f dist/install.yaml failed:\n{installed.stderr}"
     )
-    assert result.returncode == 0, f"dry-run apply failed:\n{result.stderr}"
     # Warnings are what a real install would print too: deprecated APIs, Pod Security
     # violations of the restricted namespace, unknown fields dropped.
-    assert "Warning" not in result.stderr, result.stderr
-    answered = json.loads(result.stdout)
-    items = answered["items"] if answered.get("kind") == "List" else [answered]
-    assert sorted(identity(obj) for obj in items) == sorted(identity(obj) for obj in objects)
+    assert "Warning" not in installed.stderr, installed.stderr
+    items = applied_items(installed)
+    assert sorted(identity(obj) for obj in items) == sorted(identity(obj) for obj in load(INSTALL))
     for obj in items:
-        assert obj["metadata"].get("uid"), f"{identity(obj)}: not processed by the server"
+        assert obj["metadata"].get("uid"), f"{identity(obj)}: not created"
 
 
-def test_dry_run_persisted_nothing_but_the_namespace(
-    control_plane: ControlPlane, objects: list[Obj], monitoring_crds: None, operator_namespace: str
+def test_monitoring_component_applies_where_its_crds_exist(
+    control_plane: ControlPlane, monitoring_crds: None
 ) -> None:
-    # Not the Namespace (applied for real) nor the CRD (the session's other tests install it).
-    skipped = {"Namespace", "CustomResourceDefinition"}
-    for kind in sorted({obj["kind"] for obj in objects} - skipped):
-        rendered_names = [identity(obj)[2] for obj in objects if obj["kind"] == kind]
-        result = kubectl(
-            control_plane, "get", kind, "--all-namespaces", "--ignore-not-found", "-o", "name"
-        )
-        assert result.returncode == 0, result.stderr
-        names = {line.split("/", 1)[1] for line in result.stdout.split()}
-        assert not names & set(rendered_names), f"{kind}: {sorted(names)}"
+    objects = load(MONITORING)
+    result = apply_file(control_plane, MONITORING)
+    try:
+        assert result.returncode == 0, f"dist/monitoring.yaml failed:\n{result.stderr}"
+        assert "Warning" not in result.stderr, result.stderr
+        items = applied_items(result)
+        assert sorted(identity(obj) for obj in items) == sorted(identity(obj) for obj in objects)
+        assert {obj["kind"] for obj in items} == {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    finally:
+        delete_objects(control_plane, objects)
 
 
 def test_operator_pod_is_admitted_under_pod_security_restricted(
-    control_plane: ControlPlane, objects: list[Obj], operator_namespace: str
+    control_plane: ControlPlane, installed: subprocess.CompletedProcess[str]
 ) -> None:
     """The Deployment's pod template, as a Pod, passes the namespace's enforced
     `restricted` Pod Security level (Deployments only get warnings; Pods are refused)."""
+    objects = load(INSTALL)
     (deployment,) = [obj for obj in objects if obj["kind"] == "Deployment"]
-    result = kubectl(control_plane, "get", "namespace", operator_namespace, "-o", "json")
+    namespace = deployment["metadata"]["namespace"]
+    result = kubectl(control_plane, "get", "namespace", namespace, "-o", "json")
     assert result.returncode == 0, result.stderr
     labels = json.loads(result.stdout)["metadata"].get("labels") or {}
     assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
@@ -194,7 +211,7 @@ def test_operator_pod_is_admitted_under_pod_security_restricted(
         "kind": "Pod",
         "metadata": {
             "name": "netiso-operator-pod-security-check",
-            "namespace": operator_namespace,
+            "namespace": namespace,
             "labels": template["metadata"]["labels"],
         },
         "spec": template["spec"],
@@ -210,3 +227,171 @@ def test_operator_pod_is_admitted_under_pod_security_restricted(
     )
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr, result.stderr
+
+
+# --- the admission policy --------------------------------------------------------------------
+
+
+def network_policy(name: str, namespace: str, *, managed: bool) -> Obj:
+    labels = {conventions.MANAGED_BY_LABEL: conventions.MANAGED_BY_VALUE} if managed else {}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+
+
+def as_operator(plane: ControlPlane, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = kubectl(plane, *args, stdin=stdin, user=OPERATOR)
+    return result.returncode, result.stdout + result.stderr
+
+
+def create(plane: ControlPlane, policy: Obj, *, user: str | None = None) -> tuple[int, str]:
+    result = kubectl(plane, "create", "-f", "-", stdin=yaml.safe_dump(policy), user=user)
+    return result.returncode, result.stdout + result.stderr
+
+
+def assert_refused(outcome: tuple[int, str], *, because: str) -> None:
+    code, output = outcome
+    assert code != 0, f"the operator's write went through:\n{output}"
+    assert SCOPE_POLICY in output, output
+    assert because in output, output
+    assert "Forbidden" in output or "forbidden" in output, output
+
+
+@pytest.fixture(scope="module")
+def scope_enforced(
+    control_plane: ControlPlane, installed: subprocess.CompletedProcess[str]
+) -> None:
+    """Waits until the API server enforces the just-installed policy: a server-side dry run
+    of a foreign create, as the operator, is refused."""
+    assert installed.returncode == 0, installed.stderr
+    probe = yaml.safe_dump(network_policy("scope-probe", "default", managed=False))
+    deadline = time.monotonic() + POLICY_ACTIVE_TIMEOUT
+    output = ""
+    while time.monotonic() < deadline:
+        code, output = as_operator(
+            control_plane, "create", "--dry-run=server", "-f", "-", stdin=probe
+        )
+        if code != 0 and SCOPE_POLICY in output:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{SCOPE_POLICY} not enforced after {POLICY_ACTIVE_TIMEOUT} s: {output}")
+
+
+def replaced(plane: ControlPlane, namespace: str, name: str, **labels: str | None) -> Obj:
+    """The live policy with `labels` set (None removes one): the body of an update (PUT),
+    the way the operator writes."""
+    result = kubectl(plane, "get", "networkpolicy", name, "-n", namespace, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    live: Obj = json.loads(result.stdout)
+    current = live["metadata"].setdefault("labels", {})
+    for key, value in labels.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    return live
+
+
+def replace(plane: ControlPlane, body: Obj) -> tuple[int, str]:
+    return as_operator(plane, "replace", "-f", "-", stdin=json.dumps(body))
+
+
+MANAGED = {conventions.MANAGED_BY_LABEL: conventions.MANAGED_BY_VALUE}
+UNMANAGED: dict[str, str | None] = {conventions.MANAGED_BY_LABEL: None}
+
+
+def test_operator_may_create_change_and_delete_its_own_policies(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-own")
+    policy = network_policy("netiso-default-deny", namespace, managed=True)
+    code, output = create(control_plane, policy, user=OPERATOR)
+    assert code == 0, output
+    changed = replaced(control_plane, namespace, "netiso-default-deny")
+    changed["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    code, output = replace(control_plane, changed)
+    assert code == 0, output
+    code, output = as_operator(
+        control_plane, "delete", "networkpolicy", "netiso-default-deny", "-n", namespace
+    )
+    assert code == 0, output
+
+
+def test_operator_may_not_create_a_policy_outside_its_names(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-name")
+    policy = network_policy("allow-all", namespace, managed=True)
+    assert_refused(create(control_plane, policy, user=OPERATOR), because="named netiso-*")
+
+
+def test_operator_may_not_create_an_unlabelled_policy(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-label")
+    policy = network_policy("netiso-default-deny", namespace, managed=False)
+    assert_refused(create(control_plane, policy, user=OPERATOR), because="managed-by=netiso")
+
+
+def test_operator_may_not_touch_foreign_policies_that_rbac_lets_it_write(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-foreign")
+    # The platform's own policy, and a namesake of netiso's created by someone else.
+    for name in ("platform-allow", "netiso-default-deny"):
+        code, output = create(control_plane, network_policy(name, namespace, managed=False))
+        assert code == 0, output
+
+    deleted = as_operator(
+        control_plane, "delete", "networkpolicy", "platform-allow", "-n", namespace
+    )
+    assert_refused(deleted, because="named netiso-*")
+    # Adding the label would be adoption: the policy was not netiso's before the write.
+    adopted = replace(
+        control_plane, replaced(control_plane, namespace, "netiso-default-deny", **MANAGED)
+    )
+    assert_refused(adopted, because="managed-by=netiso")
+    foreign = replace(control_plane, replaced(control_plane, namespace, "platform-allow", x="y"))
+    assert_refused(foreign, because="named netiso-*")
+    namesake = as_operator(
+        control_plane, "delete", "networkpolicy", "netiso-default-deny", "-n", namespace
+    )
+    assert_refused(namesake, because="managed-by=netiso")
+
+    # Both are untouched, and the RBAC the operator has would have allowed each write.
+    for name in ("platform-allow", "netiso-default-deny"):
+        result = kubectl(control_plane, "get", "networkpolicy", name, "-n", namespace, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        labels = json.loads(result.stdout)["metadata"].get("labels") or {}
+        assert labels == {}, labels
+    for verb in ("delete", "update"):
+        result = kubectl(
+            control_plane, "auth", "can-i", verb, "networkpolicies", "-n", namespace, user=OPERATOR
+        )
+        assert result.stdout.strip() == "yes", (verb, result.stdout, result.stderr)
+
+
+def test_operator_may_not_strip_its_label_from_its_own_policy(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-unlabel")
+    policy = network_policy("netiso-allow-dns-egress", namespace, managed=True)
+    code, output = create(control_plane, policy)
+    assert code == 0, output
+    body = replaced(control_plane, namespace, "netiso-allow-dns-egress", **UNMANAGED)
+    assert_refused(replace(control_plane, body), because="managed-by=netiso")
+
+
+def test_everyone_else_is_left_to_rbac(
+    control_plane: ControlPlane, scope_enforced: None, make_namespace: MakeNamespace
+) -> None:
+    namespace = make_namespace("scope-admin")
+    code, output = create(control_plane, network_policy("allow-all", namespace, managed=False))
+    assert code == 0, output
+    code, output = create(
+        control_plane, network_policy("netiso-default-deny", namespace, managed=False)
+    )
+    assert code == 0, output

@@ -588,7 +588,7 @@ def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: P
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "no cluster configured: starting the local control plane" in out
-    assert "netiso isolated namespace 'netiso-demo' with profile 'baseline'" in out
+    assert "netiso isolated namespace 'netiso-demo' with profile 'netiso-demo'" in out
     for name in (
         "netiso-allow-dns-egress",
         "netiso-allow-gateway-ingress",
@@ -596,6 +596,6 @@ def test_demo_starts_its_own_cluster_and_isolates_the_demo_namespace(tmp_path: P
         "netiso-default-deny",
     ):
         assert f"  - {name}:" in out
-    assert 'netiso_namespaces{profile="baseline",state="isolated"} 1.0' in out
+    assert 'netiso_namespaces{profile="netiso-demo",state="isolated"} 1.0' in out
     assert "export KUBECONFIG=" in out
     assert "stopping the local control plane" in out

@@ -1,14 +1,19 @@
 """Fixtures for the shipping tests: the repository root, tool paths and the rendered manifests.
 
-kubectl is the one the local control plane builds; promtool is required from PATH, and a test
-skips (with the install hint) only when it is genuinely missing. CI installs it.
+kubectl is the one the local control plane builds; helm is built by .ci/install-helm.sh (both
+cached under ~/.cache/netiso); promtool is required from PATH, and a test skips (with the
+install hint) only when it is genuinely missing. CI installs it. Rendering goes through
+.ci/build_dist.py, the script that writes dist/, so tests and release agree by construction.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,6 +22,23 @@ import yaml
 from netiso.kits.localcluster.binaries import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
+Obj = dict[str, Any]
+
+
+def build_dist() -> ModuleType:
+    """.ci/build_dist.py as a module (it is a script, not part of the netiso package)."""
+    spec = importlib.util.spec_from_file_location("build_dist", REPO / ".ci" / "build_dist.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_objects(text: str, *, what: str) -> list[Obj]:
+    objects = [doc for doc in yaml.safe_load_all(text) if doc]
+    assert objects, f"{what} rendered nothing"
+    return objects
 
 
 def require_tool(name: str, *, hint: str) -> str:
@@ -33,6 +55,14 @@ def repo() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pyproject() -> dict[str, Any]:
+    """pyproject.toml's [project] table: the one place the version is written."""
+    with (REPO / "pyproject.toml").open("rb") as fh:
+        table: dict[str, Any] = tomllib.load(fh)["project"]
+    return table
+
+
+@pytest.fixture(scope="session")
 def kubectl() -> str:
     """The kubectl netiso's local control plane builds (cached; .ci/run builds it first), so
     the tests do not depend on whichever kubectl a machine happens to have."""
@@ -45,16 +75,26 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
-def rendered(kubectl: str) -> list[dict[str, Any]]:
-    """Every object `kubectl kustomize manifests/` renders, in order."""
+def helm() -> str:
+    """helm, built once from the Go module proxy by the repository's own script."""
     result = subprocess.run(
-        [kubectl, "kustomize", str(REPO / "manifests")],
+        ["bash", str(REPO / ".ci" / "install-helm.sh")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1200,
         check=False,
     )
-    assert result.returncode == 0, f"kubectl kustomize manifests/ failed:\n{result.stderr}"
-    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-    assert objects, "kubectl kustomize manifests/ rendered nothing"
-    return objects
+    assert result.returncode == 0, f".ci/install-helm.sh failed:\n{result.stderr}"
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def rendered(kubectl: str) -> list[Obj]:
+    """Every object `kubectl kustomize manifests/` renders (the base install), in order."""
+    return parse_objects(build_dist().kustomize(kubectl, REPO / "manifests"), what="manifests/")
+
+
+@pytest.fixture(scope="session")
+def monitored(kubectl: str) -> list[Obj]:
+    """The base with the monitoring Component, as an overlay that opts into it renders it."""
+    return parse_objects(build_dist().with_monitoring(kubectl), what="manifests/ + monitoring")

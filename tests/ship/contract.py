@@ -91,6 +91,16 @@ METRICS: Final[Mapping[str, Metric]] = {
 # Prometheus' own per-target series, the only non-netiso metric the alerts may use.
 UP: Final = Metric("up", "gauge", {})
 
+# prometheus_client's standard process collector on the operator's /metrics: the dashboard's
+# CPU and memory panels read these two.
+PROCESS_METRICS: Final[Mapping[str, Metric]] = {
+    metric.name: metric
+    for metric in (
+        Metric("process_cpu_seconds_total", "counter", {}),
+        Metric("process_resident_memory_bytes", "gauge", {}),
+    )
+}
+
 # Labels Prometheus attaches to every scraped series (the ServiceMonitor honours netiso's own
 # `namespace`, so that one keeps netiso's meaning).
 SCRAPE_LABELS: Final = frozenset({"job", "instance"})

@@ -1,8 +1,8 @@
 """The PrometheusRule's alerts are valid, fire when they should and stay quiet when they should.
 
-The rules are taken from manifests/prometheusrule.yaml (.spec.groups), the one place they are
-written, and run through `promtool check rules` and `promtool test rules` with
-tests/ship/alerts_test.yaml. Also checks labels, annotations, runbook links and that the
+The rules are taken from manifests/components/monitoring/prometheusrule.yaml (.spec.groups),
+the one place they are written, and run through `promtool check rules` and `promtool test
+rules` with tests/ship/alerts_test.yaml. Also checks labels, annotations, runbook links and that the
 expressions only use contract metrics.
 """
 
@@ -32,7 +32,9 @@ RUNBOOK_PREFIX = "https://github.com/netiso/netiso/blob/main/docs/runbook.md#"
 
 def load_rules(repo: Path) -> list[dict[str, Any]]:
     """The rule groups of the PrometheusRule manifest, as a Prometheus rules file has them."""
-    manifest = yaml.safe_load((repo / "manifests" / "prometheusrule.yaml").read_text())
+    manifest = yaml.safe_load(
+        (repo / "manifests" / "components" / "monitoring" / "prometheusrule.yaml").read_text()
+    )
     assert manifest["kind"] == "PrometheusRule"
     groups: list[dict[str, Any]] = manifest["spec"]["groups"]
     return groups

@@ -1,7 +1,8 @@
 """The Grafana dashboard queries only contract metrics and shows what operators need.
 
-Reads manifests/grafana/netiso-dashboard.json, scans every panel query and template variable
-with the contract's PromQL scanner, and checks the panels the issue asks for exist.
+Reads manifests/components/monitoring/grafana/netiso-dashboard.json, scans every panel query
+and template variable with the contract's PromQL scanner, and checks the panels the issue asks
+for exist.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ from typing import Any
 
 import pytest
 
-from .contract import METRICS, SCRAPE_LABELS, contract_violations, exposed_series, scan_promql
+from .contract import (
+    METRICS,
+    PROCESS_METRICS,
+    SCRAPE_LABELS,
+    contract_violations,
+    exposed_series,
+    scan_promql,
+)
 
 Obj = dict[str, Any]
+DASHBOARD = Path("manifests/components/monitoring/grafana/netiso-dashboard.json")
 
 
 @pytest.fixture(scope="module")
 def dashboard(repo: Path) -> Obj:
-    loaded: Obj = json.loads((repo / "manifests" / "grafana" / "netiso-dashboard.json").read_text())
+    loaded: Obj = json.loads((repo / DASHBOARD).read_text())
     return loaded
 
 
@@ -44,7 +53,7 @@ def queries(dashboard: Obj) -> list[str]:
 def test_panel_queries_use_only_contract_metrics(dashboard: Obj) -> None:
     found = queries(dashboard)
     assert found
-    allowed = exposed_series()
+    allowed = {**exposed_series(), **PROCESS_METRICS}
     for expr in found:
         assert contract_violations(expr, allowed=allowed) == [], expr
 
@@ -79,6 +88,8 @@ def test_dashboard_shows_what_the_issue_asks_for(dashboard: Obj) -> None:
     assert any(expr.startswith("histogram_quantile(0.99,") for expr in latency), "p99"
     assert uses("netiso_api_requests_total", grouped_by={"verb", "code"}), "API requests"
     assert uses("netiso_queue_depth"), "queue depth"
+    assert uses("process_cpu_seconds_total"), "operator CPU"
+    assert uses("process_resident_memory_bytes"), "operator memory"
 
 
 def test_every_query_goes_to_the_selected_data_source(dashboard: Obj) -> None:
@@ -94,11 +105,11 @@ def test_every_query_goes_to_the_selected_data_source(dashboard: Obj) -> None:
 
 
 def test_dashboard_ships_in_the_install_as_a_sidecar_config_map(
-    rendered: list[Obj], dashboard: Obj
+    monitored: list[Obj], dashboard: Obj
 ) -> None:
     (config_map,) = [
         obj
-        for obj in rendered
+        for obj in monitored
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "netiso-grafana-dashboard"
     ]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"

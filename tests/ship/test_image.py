@@ -23,8 +23,27 @@ import pytest
 Obj = dict[str, Any]
 
 ENTRYPOINT = ["kopf", "run", "-m", "netiso.main"]
-CMD = ["--all-namespaces", "--standalone", "--liveness=http://0.0.0.0:8081/healthz"]
-BASE_IMAGE = re.compile(r"python:3\.11\.\d+-slim(-[a-z]+)?")
+CMD = [
+    "--all-namespaces",
+    "--standalone",
+    "--liveness=http://0.0.0.0:8081/healthz",
+    "--log-format=json",
+]
+# A full patch version of python 3.11 slim, and the digest that pins it.
+BASE_IMAGE = re.compile(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}")
+OCI_LABELS = frozenset(
+    {
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.description",
+        "org.opencontainers.image.version",
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.url",
+        "org.opencontainers.image.documentation",
+        "org.opencontainers.image.licenses",
+        "org.opencontainers.image.vendor",
+        "org.opencontainers.image.base.name",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +53,8 @@ class Instruction:
 
 
 def parse_dockerfile(path: Path) -> list[list[Instruction]]:
-    """The Dockerfile's instructions grouped by stage (a new stage at every FROM)."""
+    """The Dockerfile's instructions grouped by stage (a new stage at every FROM); the ARGs
+    before the first FROM form a stage of their own, first."""
     logical: list[str] = []
     pending = ""
     for raw in path.read_text().splitlines():
@@ -49,20 +69,38 @@ def parse_dockerfile(path: Path) -> list[list[Instruction]]:
         logical.append(pending + line)
         pending = ""
     assert not pending, "Dockerfile ends inside a continued line"
-    stages: list[list[Instruction]] = []
+    stages: list[list[Instruction]] = [[]]
     for line in logical:
         keyword, _, arguments = line.partition(" ")
         instruction = Instruction(keyword.upper(), arguments.strip())
         if instruction.keyword == "FROM":
             stages.append([])
-        assert stages, f"{instruction.keyword} before the first FROM"
+        assert len(stages) > 1 or instruction.keyword == "ARG", (
+            f"{instruction.keyword} before the first FROM"
+        )
         stages[-1].append(instruction)
     return stages
 
 
 @pytest.fixture(scope="module")
+def global_args(repo: Path) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults."""
+    declared = parse_dockerfile(repo / "Dockerfile")[0]
+    return dict(item.arguments.partition("=")[::2] for item in declared)
+
+
+@pytest.fixture(scope="module")
 def stages(repo: Path) -> list[list[Instruction]]:
-    return parse_dockerfile(repo / "Dockerfile")
+    return parse_dockerfile(repo / "Dockerfile")[1:]
+
+
+def labels_of(stage: list[Instruction]) -> dict[str, str]:
+    """The stage's LABEL key="value" pairs (values unquoted, not expanded)."""
+    found: dict[str, str] = {}
+    for item in arguments(stage, "LABEL"):
+        for key, value in re.findall(r'(\S+?)="([^"]*)"', item):
+            found[key] = value
+    return found
 
 
 def arguments(stage: list[Instruction], keyword: str) -> list[str]:
@@ -106,15 +144,45 @@ def test_hadolint_ignores_no_rule_without_a_reason(repo: Path) -> None:
             assert reason_inline or reason_above, f"ignored rule without a reason: {line.strip()}"
 
 
-def test_builds_in_one_stage_and_runs_in_another_from_pinned_slim_python(
-    stages: list[list[Instruction]],
+def test_builds_in_one_stage_and_runs_in_another_from_python_pinned_by_digest(
+    stages: list[list[Instruction]], global_args: dict[str, str]
 ) -> None:
     assert len(stages) >= 2
+    base = global_args["BASE_IMAGE"]
+    assert BASE_IMAGE.fullmatch(base), f"base image not python 3.11 slim pinned by digest: {base}"
     for stage in stages:
         image = stage[0].arguments.split()[0]
-        assert BASE_IMAGE.fullmatch(image), f"base image not a pinned python 3.11 slim: {image}"
+        assert image == "${BASE_IMAGE}", f"every stage starts from the pinned base, not {image}"
     assert " AS " in stages[0][0].arguments.upper()
     assert any("pip wheel" in run or "-m build" in run for run in arguments(stages[0], "RUN"))
+
+
+def test_builder_installs_and_downloads_only_hash_checked_packages(
+    stages: list[list[Instruction]],
+) -> None:
+    runs = arguments(stages[0], "RUN")
+    installs = [run for run in runs if re.search(r"pip (install|download)", run)]
+    assert installs
+    for run in installs:
+        for command in re.split(r"&&", run):
+            if re.search(r"pip (install|download)", command):
+                assert "--require-hashes" in command, command
+                assert re.search(r"-r requirements/(build|runtime)\.txt", command), command
+    # The wheel is built from the hash-checked hatchling, not an isolated, unpinned one.
+    (wheel,) = [run for run in runs if "pip wheel" in run]
+    assert "--no-build-isolation" in wheel
+
+
+def test_image_carries_the_oci_labels_and_the_project_version(
+    pyproject: Obj, stages: list[list[Instruction]]
+) -> None:
+    final = stages[-1]
+    labels = labels_of(final)
+    assert set(labels) == OCI_LABELS
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    defaults = dict(item.partition("=")[::2] for item in arguments(final, "ARG"))
+    assert defaults["VERSION"] == pyproject["version"]
+    assert labels["org.opencontainers.image.licenses"] == pyproject["license"]
 
 
 def test_runtime_installs_only_the_wheels_offline_and_keeps_no_build_tools(
@@ -125,9 +193,18 @@ def test_runtime_installs_only_the_wheels_offline_and_keeps_no_build_tools(
     installs = [run for run in runs if "pip install" in run]
     assert len(installs) == 1
     (install,) = installs
-    assert "--no-index" in install
-    assert "--no-cache-dir" in install
-    assert re.search(r"\S+\.whl", install)
+    commands = [part for part in install.split("&&") if "pip install" in part]
+    assert len(commands) == 2
+    locked, own = commands
+    for command in commands:
+        assert "--no-index" in command
+        assert "--no-cache-dir" in command
+    # The dependencies exactly as locked, each file checked against its hash; then netiso
+    # itself, which brings nothing else in.
+    assert "--require-hashes" in locked
+    assert "-r /requirements/runtime.txt" in locked
+    assert re.search(r"\S+\.whl", own)
+    assert "--no-deps" in own
     assert re.search(r"pip uninstall --yes pip setuptools wheel", install)
     for run in runs:
         assert "apt-get" not in run

@@ -1,14 +1,17 @@
 """The kustomize install renders, and every object has the properties docs/install.md claims.
 
-Runs `kubectl kustomize manifests/` once per session (fixture `rendered`) and inspects the
-objects: least-privilege RBAC, restricted Pod Security, probes, pinned image, the operator's
-own NetworkPolicy, and the scrape wiring between Deployment, Service and ServiceMonitor.
+Runs `kubectl kustomize manifests/` once per session (fixture `rendered`; `monitored` adds the
+monitoring Component) and inspects the objects: least-privilege RBAC, the admission policy
+that confines the operator to its own policies, restricted Pod Security, probes, pinned image,
+the operator's own NetworkPolicy, and the scrape wiring between Deployment, Service and
+ServiceMonitor.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,36 +84,69 @@ def quantity(value: str | int) -> float:
     return float(text)
 
 
-def project_version(repo: Path) -> str:
-    with (repo / "pyproject.toml").open("rb") as fh:
-        version: str = tomllib.load(fh)["project"]["version"]
-    return version
+BASE = {
+    ("Namespace", NAMESPACE),
+    ("CustomResourceDefinition", "isolationprofiles.netiso.io"),
+    ("ServiceAccount", "netiso-operator"),
+    ("ClusterRole", "netiso-operator"),
+    ("ClusterRoleBinding", "netiso-operator"),
+    ("ValidatingAdmissionPolicy", "netiso-operator-scope"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-operator-scope"),
+    ("Deployment", "netiso-operator"),
+    ("Service", "netiso-metrics"),
+    ("NetworkPolicy", "netiso-operator"),
+}
+MONITORING = {
+    ("ServiceMonitor", "netiso-operator"),
+    ("PrometheusRule", "netiso-operator"),
+    ("ConfigMap", "netiso-grafana-dashboard"),
+}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+OPERATOR_USERNAME = f"system:serviceaccount:{NAMESPACE}:netiso-operator"
 
 
-def test_renders_every_component(rendered: list[Obj]) -> None:
-    present = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
-    expected = {
-        ("Namespace", NAMESPACE),
-        ("CustomResourceDefinition", "isolationprofiles.netiso.io"),
-        ("ServiceAccount", "netiso-operator"),
-        ("ClusterRole", "netiso-operator"),
-        ("ClusterRoleBinding", "netiso-operator"),
-        ("Deployment", "netiso-operator"),
-        ("Service", "netiso-metrics"),
-        ("ServiceMonitor", "netiso-operator"),
-        ("PrometheusRule", "netiso-operator"),
-        ("NetworkPolicy", "netiso-operator"),
-        ("ConfigMap", "netiso-grafana-dashboard"),
-    }
-    assert expected <= present, f"missing: {sorted(expected - present)}"
+def kinds_and_names(objects: list[Obj]) -> set[tuple[str, str]]:
+    return {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
 
 
-def test_namespaced_objects_live_in_the_operator_namespace(rendered: list[Obj]) -> None:
-    cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
-    for obj in rendered:
-        if obj["kind"] not in cluster_scoped:
-            where = obj["metadata"].get("namespace")
-            assert where == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
+def test_base_renders_every_component_and_needs_no_prometheus_operator(
+    rendered: list[Obj],
+) -> None:
+    assert kinds_and_names(rendered) == BASE
+    groups = {obj["apiVersion"].split("/")[0] for obj in rendered}
+    assert "monitoring.coreos.com" not in groups
+
+
+def test_monitoring_component_adds_scrape_config_alerts_and_dashboard(
+    rendered: list[Obj], monitored: list[Obj]
+) -> None:
+    assert kinds_and_names(monitored) == BASE | MONITORING
+    base = {json.dumps(obj, sort_keys=True) for obj in rendered}
+    # The Component adds; it changes nothing the base renders.
+    for obj in monitored:
+        if (obj["kind"], obj["metadata"]["name"]) in BASE:
+            assert json.dumps(obj, sort_keys=True) in base, obj["kind"]
+    for obj in monitored:
+        if (obj["kind"], obj["metadata"]["name"]) in MONITORING:
+            labels = obj["metadata"]["labels"]
+            assert labels["app.kubernetes.io/name"] == "netiso", obj["kind"]
+            assert labels["app.kubernetes.io/part-of"] == "netiso", obj["kind"]
+
+
+def test_namespaced_objects_live_in_the_operator_namespace(monitored: list[Obj]) -> None:
+    for obj in monitored:
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in obj["metadata"], f"{obj['kind']} is cluster-scoped"
+            continue
+        where = obj["metadata"].get("namespace")
+        assert where == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
 
 
 def test_namespace_enforces_restricted_pod_security(rendered: list[Obj]) -> None:
@@ -120,13 +156,13 @@ def test_namespace_enforces_restricted_pod_security(rendered: list[Obj]) -> None
     assert "netiso.io/profile" not in labels
 
 
-def test_install_never_carries_the_label_netiso_prunes_by(rendered: list[Obj]) -> None:
-    for obj in rendered:
+def test_install_never_carries_the_label_netiso_prunes_by(monitored: list[Obj]) -> None:
+    for obj in monitored:
         labels = obj["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/managed-by") != "netiso", (
             f"{obj['kind']}/{obj['metadata']['name']} is labelled managed-by=netiso"
         )
-    for policy in find(rendered, "NetworkPolicy"):
+    for policy in find(monitored, "NetworkPolicy"):
         assert policy["metadata"]["name"] not in MANAGED_POLICY_NAMES
 
 
@@ -242,9 +278,9 @@ def test_resources_are_requested_and_limited(rendered: list[Obj]) -> None:
     assert quantity(resources["limits"]["memory"]) >= 512 * 2**20
 
 
-def test_image_is_pinned_to_the_project_version(rendered: list[Obj], repo: Path) -> None:
+def test_image_is_pinned_to_the_project_version(rendered: list[Obj], pyproject: Obj) -> None:
     image: str = operator_container(rendered)["image"]
-    assert image == f"ghcr.io/netiso/netiso:{project_version(repo)}"
+    assert image == f"ghcr.io/netiso/netiso:{pyproject['version']}"
     assert not image.endswith(":latest")
 
 
@@ -274,11 +310,11 @@ def test_metrics_service_reaches_the_operators_metrics_port(rendered: list[Obj])
 
 
 def test_service_monitor_scrapes_the_service_keeping_netisos_namespace_label(
-    rendered: list[Obj],
+    monitored: list[Obj],
 ) -> None:
-    monitor_object = one(rendered, "ServiceMonitor")
+    monitor_object = one(monitored, "ServiceMonitor")
     monitor = monitor_object["spec"]
-    service = one(rendered, "Service", "netiso-metrics")
+    service = one(monitored, "Service", "netiso-metrics")
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     # Without a namespaceSelector the Prometheus Operator looks in the monitor's own namespace.
     assert "namespaceSelector" not in monitor
@@ -291,18 +327,18 @@ def test_service_monitor_scrapes_the_service_keeping_netisos_namespace_label(
 
 
 def test_operator_down_alert_watches_the_job_prometheus_operator_assigns(
-    rendered: list[Obj],
+    monitored: list[Obj],
 ) -> None:
     # With no jobLabel, the Prometheus Operator sets job to the Service's name.
-    assert "jobLabel" not in one(rendered, "ServiceMonitor")["spec"]
+    assert "jobLabel" not in one(monitored, "ServiceMonitor")["spec"]
     rules = {
         rule["alert"]: rule
-        for group in one(rendered, "PrometheusRule")["spec"]["groups"]
+        for group in one(monitored, "PrometheusRule")["spec"]["groups"]
         for rule in group["rules"]
     }
     job = re.search(r'up\{job="([^"]+)"\}', rules["NetisoOperatorDown"]["expr"])
     assert job is not None
-    assert job.group(1) == one(rendered, "Service", "netiso-metrics")["metadata"]["name"]
+    assert job.group(1) == one(monitored, "Service", "netiso-metrics")["metadata"]["name"]
 
 
 def operator_policy(rendered: list[Obj]) -> Obj:
@@ -336,13 +372,12 @@ def test_operator_policy_admits_only_metrics_scrapes_from_monitoring(rendered: l
 def test_operator_policy_egress_is_dns_and_api_server_only(rendered: list[Obj]) -> None:
     egress = operator_policy(rendered)["egress"]
     for rule in egress:
-        for peer in rule.get("to", []):
+        # A rule without peers reaches any address: every rule names its peers.
+        assert rule.get("to"), f"egress rule open to every address: {rule}"
+        assert rule.get("ports"), f"egress rule open on every port: {rule}"
+        for peer in rule["to"]:
             cidr = peer.get("ipBlock", {}).get("cidr")
             assert cidr not in ("0.0.0.0/0", "::/0"), "egress to everywhere"
-        if not rule.get("to"):
-            # A rule without peers reaches any address, so it must be pinned to API ports.
-            assert rule.get("ports"), "egress rule open on every port and address"
-            assert ports_of(rule) <= {("TCP", 443), ("TCP", 6443)}
 
     dns = [rule for rule in egress if ("UDP", 53) in ports_of(rule)]
     assert len(dns) == 1
@@ -358,6 +393,65 @@ def test_operator_policy_egress_is_dns_and_api_server_only(rendered: list[Obj]) 
     assert len(api) == 1
     assert ports_of(api[0]) == {("TCP", 443), ("TCP", 6443)}
     assert len(egress) == 2
+
+
+def test_operator_reaches_the_api_server_only_at_private_addresses_by_default(
+    rendered: list[Obj],
+) -> None:
+    (api,) = [
+        rule for rule in operator_policy(rendered)["egress"] if ("TCP", 443) in ports_of(rule)
+    ]
+    for peer in api["to"]:
+        assert set(peer) == {"ipBlock"}, "the API server is pinned by address only"
+        assert "except" not in peer["ipBlock"]
+    networks = [ipaddress.ip_network(peer["ipBlock"]["cidr"]) for peer in api["to"]]
+    # RFC 1918: where in-cluster API endpoints live; docs/install.md shows how to narrow it.
+    assert networks == [
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("172.16.0.0/12"),
+        ipaddress.ip_network("192.168.0.0/16"),
+    ]
+    assert all(network.is_private for network in networks)
+
+
+def admission_policy(objects: list[Obj]) -> Obj:
+    policy: Obj = one(objects, "ValidatingAdmissionPolicy", "netiso-operator-scope")
+    return policy
+
+
+def test_admission_policy_binds_and_denies_for_the_operators_service_account(
+    rendered: list[Obj],
+) -> None:
+    policy = admission_policy(rendered)
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["apiGroups"] == ["networking.k8s.io"]
+    assert rule["resources"] == ["networkpolicies"]
+    assert sorted(rule["operations"]) == ["CREATE", "DELETE", "UPDATE"]
+    (condition,) = spec["matchConditions"]
+    account = one(rendered, "ServiceAccount")["metadata"]
+    assert f"system:serviceaccount:{account['namespace']}:{account['name']}" == OPERATOR_USERNAME
+    assert f"'{OPERATOR_USERNAME}'" in condition["expression"]
+    binding = one(rendered, "ValidatingAdmissionPolicyBinding", "netiso-operator-scope")
+    assert binding["spec"] == {"policyName": "netiso-operator-scope", "validationActions": ["Deny"]}
+
+
+def test_admission_policy_checks_name_and_managed_by_label_before_and_after(
+    rendered: list[Obj],
+) -> None:
+    spec = admission_policy(rendered)["spec"]
+    expressions = " ".join(item["expression"] for item in spec["validations"])
+    assert "startsWith('netiso-')" in expressions
+    assert "'app.kubernetes.io/managed-by'" in expressions
+    assert "== 'netiso'" in expressions
+    (touched,) = spec["variables"]
+    assert "oldObject" in touched["expression"]
+    assert "object]" in touched["expression"]
+    for validation in spec["validations"]:
+        assert validation["reason"] == "Forbidden"
+        assert "netiso-operator-scope" in validation["messageExpression"]
 
 
 @pytest.mark.parametrize(

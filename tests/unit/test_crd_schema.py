@@ -127,10 +127,13 @@ def test_crd_identity_matches_conventions(crd: dict[str, Any], version: dict[str
     assert version["subresources"] == {"status": {}}
 
 
-def test_printer_columns_show_mode_and_namespace_counts(version: dict[str, Any]) -> None:
+def test_printer_columns_show_mode_readiness_and_namespace_counts(
+    version: dict[str, Any],
+) -> None:
     columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
     assert columns == [
         ("Mode", ".spec.mode"),
+        ("Ready", '.status.conditions[?(@.type=="Ready")].status'),
         ("Namespaces", ".status.namespaces"),
         ("In-Sync", ".status.inSync"),
         ("Drifted", ".status.drifted"),

@@ -1,9 +1,11 @@
 """`netiso demo`: netiso end to end on one machine, in one command.
 
 Top layer beside the CLI. With no cluster configured it starts the local control plane (and
-stops it on exit); then it installs the CRD and the baseline sample profile, opts a demo
-namespace in, runs the operator in the foreground exactly as production does
-(`kopf run -A -m netiso.main`), and prints what happened and how to look.
+stops it on exit); then it installs the CRD and its own profile (`netiso-demo`, the baseline
+sample renamed), opts a demo namespace in, runs the operator in the foreground exactly as
+production does (`kopf run -A -m netiso.main`), and prints what happened and how to look.
+Any other cluster is shown and must be confirmed (or `--yes`), and is refused outright when
+a netiso operator or a `baseline` profile already lives there.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from netiso import conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
@@ -26,7 +31,18 @@ from netiso.kits.processes import OperatorProcess, WaitTimeout, http_get, wait_f
 T = TypeVar("T")
 
 DEMO_NAMESPACE = "netiso-demo"
-DEMO_PROFILE = "baseline"
+# Names of the demo's own: a user's `baseline` profile (and every namespace using it) is never
+# rewritten by a demo.
+DEMO_PROFILE = "netiso-demo"
+SAMPLE_PROFILE = "baseline"
+# What the install labels the operator's Deployment and pods with (manifests/).
+OPERATOR_SELECTOR = "app.kubernetes.io/name=netiso"
+# Exit code for "refused": nothing was changed.
+REFUSED = 2
+
+
+class Refused(Exception):
+    """The demo will not touch this cluster; the message says why and what to do."""
 
 
 def _package_or_repo(name: str, repo_dir: str) -> Path:
@@ -46,6 +62,15 @@ def sample_file(name: str) -> Path:
     return _package_or_repo("samples", "manifests/samples") / f"{name}.yaml"
 
 
+def demo_profile() -> str:
+    """The demo's own IsolationProfile, as JSON: the baseline sample under the demo's name."""
+    profile: dict[str, Any] = yaml.safe_load(sample_file(SAMPLE_PROFILE).read_text())
+    profile["metadata"] = {"name": DEMO_PROFILE}
+    profile["spec"]["owner"] = "netiso demo"
+    profile["spec"]["reason"] = f"netiso demo: the {SAMPLE_PROFILE} sample for {DEMO_NAMESPACE}"
+    return json.dumps(profile)
+
+
 def _configured_kubeconfig() -> str | None:
     explicit = os.environ.get("KUBECONFIG")
     if explicit:
@@ -54,22 +79,112 @@ def _configured_kubeconfig() -> str | None:
     return str(default) if default.is_file() else None
 
 
+@dataclass(frozen=True)
+class Target:
+    """The cluster the demo works on; `local` when the demo started it itself."""
+
+    kubeconfig: str
+    kubectl: str
+    local: bool
+
+
 @contextlib.contextmanager
-def _cluster(say: Any) -> Iterator[tuple[str, str | None]]:
-    """(kubeconfig, kubectl path or None): the configured cluster, or a local one for now."""
+def _cluster(say: Any) -> Iterator[Target]:
+    """The configured cluster, or a local one for the duration."""
     configured = _configured_kubeconfig()
     if configured:
         say(f"using the cluster configured in {configured}")
-        yield configured, None
+        yield Target(kubeconfig=configured, kubectl="kubectl", local=False)
         return
     say("no cluster configured: starting the local control plane (first run builds it, ~10 min)")
     plane = ControlPlane(progress=lambda message: say(f"  {message}"))
     plane.start(timeout=1800)
     try:
-        yield str(plane.admin_kubeconfig), str(plane.binaries.kubectl)
+        yield Target(
+            kubeconfig=str(plane.admin_kubeconfig),
+            kubectl=str(plane.binaries.kubectl),
+            local=True,
+        )
     finally:
         say("stopping the local control plane")
         plane.stop()
+
+
+def _describe(target: Target) -> str:
+    """`context NAME (server URL)` of the kubeconfig's current context."""
+    raw = _kubectl(target.kubectl, target.kubeconfig, "config", "view", "--minify", "-o", "json")
+    view: dict[str, Any] = json.loads(raw)
+    context = view.get("current-context") or "(none)"
+    clusters = view.get("clusters") or [{}]
+    server = (clusters[0].get("cluster") or {}).get("server") or "(no server)"
+    return f"context {context!r} (server {server})"
+
+
+def _existing_netiso(target: Target) -> list[str]:
+    """What of netiso already lives on the cluster that a demo could harm: an operator
+    (Deployment or pod labelled as the install labels them) or a `baseline` profile."""
+    found: list[str] = []
+    for kind in ("deployments", "pods"):
+        selector = ["-A", "-l", OPERATOR_SELECTOR, "-o", "name"]
+        out = _kubectl(target.kubectl, target.kubeconfig, "get", kind, *selector)
+        found.extend(f"a netiso operator ({name})" for name in out.split())
+    profile = subprocess.run(
+        [
+            target.kubectl,
+            f"--kubeconfig={target.kubeconfig}",
+            "get",
+            f"{conventions.PLURAL}.{conventions.GROUP}",
+            SAMPLE_PROFILE,
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Without the CRD there is no profile; any other failure means we cannot be sure.
+    if profile.returncode != 0 and "the server doesn't have a resource type" not in profile.stderr:
+        raise RuntimeError(
+            f"cannot check for a {SAMPLE_PROFILE!r} profile: {profile.stderr.strip()}"
+        )
+    if profile.stdout.strip():
+        found.append(f"an IsolationProfile {SAMPLE_PROFILE!r} (namespaces may be using it)")
+    return found
+
+
+def consent(*, yes: bool, interactive: bool, ask: Callable[[str], str], where: str) -> None:
+    """Raise Refused unless the user agreed to change `where`: --yes, or `y` at the prompt
+    (only asked on a terminal: without one there is nobody to answer)."""
+    if yes:
+        return
+    if not interactive:
+        raise Refused(
+            f"not changing {where} without confirmation: stdin is not a terminal; "
+            "run with --yes to proceed, or unset KUBECONFIG for a local control plane"
+        )
+    answer = ask(
+        f"Install the netiso CRD, the IsolationProfile {DEMO_PROFILE!r} and the namespace "
+        f"{DEMO_NAMESPACE!r} into {where}, and run an operator against it? [y/N] "
+    )
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Refused(f"not confirmed; {where} was not changed")
+
+
+def _guard(target: Target, *, yes: bool, say: Any) -> None:
+    """Refuse (nothing changed) unless the demo may work on `target`."""
+    if target.local:
+        return
+    where = _describe(target)
+    say(f"this is not a local control plane started by the demo: {where}")
+    existing = _existing_netiso(target)
+    if existing:
+        raise Refused(
+            f"refusing to run the demo on {where}: it already has "
+            + "; ".join(existing)
+            + ". Run the demo without KUBECONFIG (it starts its own local control plane)"
+        )
+    consent(yes=yes, interactive=sys.stdin.isatty(), ask=input, where=where)
 
 
 def _kubectl(kubectl: str, kubeconfig: str, *args: str, stdin: str | None = None) -> str:
@@ -92,9 +207,14 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"netiso demo: {message}", flush=True)
 
     try:
-        with _cluster(say) as (kubeconfig, kubectl):
-            kubectl = kubectl or "kubectl"
-            return _demo(kubeconfig=kubeconfig, kubectl=kubectl, once=args.once, say=say)
+        with _cluster(say) as target:
+            _guard(target, yes=args.yes, say=say)
+            return _demo(
+                kubeconfig=target.kubeconfig, kubectl=target.kubectl, once=args.once, say=say
+            )
+    except Refused as exc:
+        print(f"netiso demo: {exc}", file=sys.stderr)
+        return REFUSED
     except (RuntimeError, OSError) as exc:
         print(f"netiso demo: error: {exc}", file=sys.stderr)
         return 1
@@ -113,8 +233,8 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
         f"crd/{conventions.CRD_NAME}",
         "--timeout=60s",
     )
-    say(f"applying the sample IsolationProfile {DEMO_PROFILE!r}")
-    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", str(sample_file(DEMO_PROFILE)))
+    say(f"applying the IsolationProfile {DEMO_PROFILE!r} (the {SAMPLE_PROFILE!r} sample, renamed)")
+    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=demo_profile())
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -226,13 +346,29 @@ def add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         description=(
             "Install the CRD and the baseline sample profile, opt a demo namespace in and run "
             "the operator in the foreground. With no KUBECONFIG and no ~/.kube/config, a local "
-            "control plane is started for the duration."
+            "control plane is started for the duration. Any other cluster is shown and must be "
+            "confirmed (or --yes); one that already runs netiso or has a 'baseline' profile "
+            "is refused. The demo's objects are named netiso-demo."
         ),
     )
     demo.add_argument(
         "--once", action="store_true", help="exit after the demo namespace is isolated"
     )
+    demo.add_argument(
+        "--yes",
+        action="store_true",
+        help="work on the configured (non-local) cluster without asking; a cluster with a "
+        "netiso operator or a 'baseline' profile is still refused",
+    )
     demo.set_defaults(handler=run_demo)
 
 
-__all__ = ["add_demo_command", "crd_file", "run_demo", "sample_file"]
+__all__ = [
+    "Refused",
+    "add_demo_command",
+    "consent",
+    "crd_file",
+    "demo_profile",
+    "run_demo",
+    "sample_file",
+]

@@ -8,6 +8,7 @@ Part of netiso.kits.localcluster, which knows nothing of the operator. Run as
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TextIO
+
+from netiso.kits.localcluster.progress import Heartbeat, Progress, stderr_terminal
 
 # Pinned rather than resolved on every run: a new upstream patch would otherwise trigger a
 # 20-minute rebuild in the middle of a CI run. Override with the environment variables below;
@@ -40,7 +43,9 @@ DEBIAN_ETCD: Final = Path("/usr/bin/etcd")
 
 EtcdSource = Literal["go-module-proxy", "debian-etcd-server", "kubebuilder-assets"]
 KubernetesSource = Literal["go-module-proxy", "kubebuilder-assets"]
-Progress = Callable[[str], None]
+
+# Seconds between two progress lines during a build step (at most progress.MAX_SILENCE_SECONDS).
+HEARTBEAT_SECONDS: Final = 10.0
 
 _MANIFEST: Final = "manifest.json"
 _SEMVER = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
@@ -115,15 +120,16 @@ def ensure_binaries(
     Idempotent and safe to call from several processes at once: builds run under a file lock
     and land in the cache by an atomic rename, so a second caller waits and then reuses them.
     Versions default to the pinned constants (or $NETISO_KUBERNETES_VERSION /
-    $NETISO_ETCD_VERSION). A directory in $KUBEBUILDER_ASSETS that holds kube-apiserver, etcd
-    and kubectl is used as is; kube-controller-manager comes from there too if present,
-    otherwise from the cache.
+    $NETISO_ETCD_VERSION). $KUBEBUILDER_ASSETS (a setup-envtest folder) is used as given:
+    its kube-apiserver sets the Kubernetes version, and only what the folder lacks (usually
+    kube-controller-manager) is built or taken from the cache, at that same version; a
+    controller-manager there that the version-skew policy forbids is replaced likewise.
     """
     say = progress or _stderr
     root = cache or cache_dir()
     assets = _kubebuilder_assets()
     if assets is not None:
-        return _from_assets(assets, cache=root, kubernetes_version=kubernetes_version, say=say)
+        return _from_assets(assets, cache=root, etcd_version=etcd_version, say=say)
     kube_dir, kube = _ensure_kubernetes(root, version=kubernetes_version, say=say)
     etcd_path, etcd_built, etcd_source = _ensure_etcd(root, version=etcd_version, say=say)
     return Binaries(
@@ -142,35 +148,56 @@ def ensure_binaries(
 # --- Kubernetes ------------------------------------------------------------------------------
 
 
-def _ensure_kubernetes(root: Path, *, version: str | None, say: Progress) -> tuple[Path, _Built]:
+def _ensure_kubernetes(
+    root: Path,
+    *,
+    version: str | None,
+    say: Progress,
+    commands: tuple[str, ...] = KUBERNETES_COMMANDS,
+) -> tuple[Path, _Built]:
+    """The cache entry holding `commands` at `version`, built if missing.
+
+    An entry built for fewer commands (a controller-manager to go with KUBEBUILDER_ASSETS) is
+    rebuilt whole when more are asked of it; one with all of them serves any subset.
+    """
     wanted = version or os.environ.get(KUBERNETES_VERSION_ENV) or KUBERNETES_VERSION
     if wanted == "latest":
         wanted = _newest_patch("k8s.io/kubernetes", like=KUBERNETES_VERSION)
     _check_semver(wanted, what="Kubernetes version")
     target = root / f"kubernetes-{wanted}"
-    cached = _read_manifest(target, KUBERNETES_COMMANDS)
+    cached = _read_manifest(target, commands)
     if cached is not None:
         return target, cached
     with _build_lock(root):
         # Another process may have finished the build while this one waited for the lock.
-        cached = _read_manifest(target, KUBERNETES_COMMANDS)
+        cached = _read_manifest(target, commands)
         if cached is not None:
             return target, cached
-        return target, _build_kubernetes(root, target=target, version=wanted, say=say)
+        built = _build_kubernetes(root, target=target, version=wanted, commands=commands, say=say)
+        return target, built
 
 
-def _build_kubernetes(root: Path, *, target: Path, version: str, say: Progress) -> _Built:
+def _build_kubernetes(
+    root: Path, *, target: Path, version: str, commands: tuple[str, ...], say: Progress
+) -> _Built:
     go = _go_binary()
     workdir = root / "build" / f"kubernetes-{version}"
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "build.log"
     say(f"netiso: building Kubernetes {version} from the Go module proxy (log: {log})")
     started = time.monotonic()
-    info = _download_module(go, module=f"k8s.io/kubernetes@{version}", log=log)
+    info = _download_module(go, module=f"k8s.io/kubernetes@{version}", log=log, say=say)
     staging = _staging_modules(info.gomod)
     _write_kubernetes_wrapper(workdir, version=version, staging=staging)
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS]
-    _go(go, ["get", *(f"{p}@{version}" for p in packages)], cwd=workdir, log=log)
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in commands]
+    _go(
+        go,
+        ["get", *(f"{p}@{version}" for p in packages)],
+        cwd=workdir,
+        log=log,
+        say=say,
+        what=f"resolving Kubernetes {version} dependencies",
+    )
     major, minor, _ = _check_semver(version, what="Kubernetes version")
     stamp = "k8s.io/component-base/version"
     ldflags = " ".join(
@@ -186,14 +213,18 @@ def _build_kubernetes(root: Path, *, target: Path, version: str, say: Progress) 
             "-s -w",
         ]
     )
-    say(f"netiso: compiling {', '.join(KUBERNETES_COMMANDS)} (cold Go cache: ~6-8 min on 2 cores)")
+    names = ", ".join(commands)
+    say(f"netiso: compiling {names} (cold Go cache: ~6-8 min on 2 cores)")
     with _staging_dir(root, name=target.name) as out:
-        # One invocation for all three commands shares the compile work between them.
+        # One invocation for all commands shares the compile work between them; -v names each
+        # package as it is compiled, which the heartbeat shows.
         _go(
             go,
-            ["build", "-trimpath", "-ldflags", ldflags, "-o", f"{out}{os.sep}", *packages],
+            ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{out}{os.sep}", *packages],
             cwd=workdir,
             log=log,
+            say=say,
+            what=f"compiling {names} {version}",
         )
         built = _Built(
             version=version,
@@ -265,21 +296,31 @@ def _build_etcd(root: Path, *, target: Path, version: str, say: Progress) -> _Bu
     log = workdir / "build.log"
     say(f"netiso: building etcd {version} from the Go module proxy (log: {log})")
     started = time.monotonic()
-    info = _download_module(go, module=f"{ETCD_MAIN_MODULE}@{version}", log=log)
+    info = _download_module(go, module=f"{ETCD_MAIN_MODULE}@{version}", log=log, say=say)
     # etcd's server module names the Go release it needs; the wrapper must ask for no less.
     go_directive = _go_directive(info.gomod) or "1.24"
     (workdir / "go.mod").write_text(
         f"module netiso.local/etcd-build\n\ngo {go_directive}\n\n"
         f"require {ETCD_MAIN_MODULE} {version}\n"
     )
-    _go(go, ["get", f"{ETCD_MAIN_MODULE}@{version}"], cwd=workdir, log=log)
+    _go(
+        go,
+        ["get", f"{ETCD_MAIN_MODULE}@{version}"],
+        cwd=workdir,
+        log=log,
+        say=say,
+        what=f"resolving etcd {version} dependencies",
+    )
     ldflags = f"-X go.etcd.io/etcd/api/v3/version.GitSHA=go-proxy-{version} -s -w"
     with _staging_dir(root, name=target.name) as out:
+        binary = str(out / "etcd")
         _go(
             go,
-            ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), ETCD_MAIN_MODULE],
+            ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", binary, ETCD_MAIN_MODULE],
             cwd=workdir,
             log=log,
+            say=say,
+            what=f"compiling etcd {version}",
         )
         built = _Built(
             version=version,
@@ -310,38 +351,92 @@ def _debian_etcd(say: Progress) -> tuple[Path, _Built, EtcdSource]:
 
 
 def _kubebuilder_assets() -> Path | None:
+    """$KUBEBUILDER_ASSETS (what `setup-envtest use -p path` prints) when it names a directory
+    holding a kube-apiserver; None when unset. Set but unusable is an error, not a silent build
+    of something else."""
     raw = os.environ.get(KUBEBUILDER_ASSETS_ENV)
     if not raw:
         return None
     assets = Path(raw).expanduser()
-    needed = ("kube-apiserver", "etcd", "kubectl")
-    if all(os.access(assets / name, os.X_OK) for name in needed):
-        return assets
+    if not os.access(assets / "kube-apiserver", os.X_OK):
+        raise BinariesError(
+            f"{KUBEBUILDER_ASSETS_ENV}={raw}: no executable kube-apiserver there; point it at "
+            "a setup-envtest folder (`setup-envtest use -p path`) or unset it"
+        )
+    return assets
+
+
+def skew_problem(*, apiserver: str, controller_manager: str) -> str | None:
+    """Why this controller-manager must not run with this API server, or None if it may.
+
+    Kubernetes' version-skew policy: kube-controller-manager must not be newer than
+    kube-apiserver and may be at most one minor version older.
+    https://kubernetes.io/releases/version-skew-policy/#kube-controller-manager-kube-scheduler-and-cloud-controller-manager
+    """
+    server = _check_semver(_release(apiserver), what="kube-apiserver version")
+    manager = _check_semver(_release(controller_manager), what="kube-controller-manager version")
+    if manager[:2] > server[:2] or (manager[:2] == server[:2] and manager > server):
+        return (
+            f"kube-controller-manager {controller_manager} is newer than kube-apiserver {apiserver}"
+        )
+    if manager[0] != server[0] or server[1] - manager[1] > 1:
+        return (
+            f"kube-controller-manager {controller_manager} is more than one minor version "
+            f"older than kube-apiserver {apiserver}"
+        )
     return None
 
 
-def _from_assets(
-    assets: Path, *, cache: Path, kubernetes_version: str | None, say: Progress
-) -> Binaries:
+def _release(version: str) -> str:
+    """vX.Y.Z of a version that may carry a suffix (v1.33.0-rc.1, v1.33.0+k3s1)."""
+    match = re.match(r"v\d+\.\d+\.\d+", version)
+    return match.group(0) if match else version
+
+
+def _from_assets(assets: Path, *, cache: Path, etcd_version: str | None, say: Progress) -> Binaries:
+    """The binaries in `assets` as they are, plus whatever is missing there, built (or taken
+    from the cache) at exactly the assets' kube-apiserver version."""
     apiserver = assets / "kube-apiserver"
     version = _kubernetes_version(apiserver)
-    controller_manager = assets / "kube-controller-manager"
+    release = _release(version)
+    found = {
+        name: assets / name for name in KUBERNETES_COMMANDS if os.access(assets / name, os.X_OK)
+    }
+    controller_manager = found.get("kube-controller-manager")
+    if controller_manager is not None:
+        problem = skew_problem(
+            apiserver=version, controller_manager=_kubernetes_version(controller_manager)
+        )
+        if problem is not None:
+            say(f"netiso: not using {controller_manager}: {problem}")
+            del found["kube-controller-manager"]
+    missing = tuple(name for name in KUBERNETES_COMMANDS if name not in found)
     go_version: str | None = None
-    if not os.access(controller_manager, os.X_OK):
-        # kubebuilder's asset bundles carry no controller-manager; use (or build) ours.
-        kube_dir, built = _ensure_kubernetes(cache, version=kubernetes_version, say=say)
-        controller_manager = kube_dir / "kube-controller-manager"
+    paths = dict(found)
+    if missing:
+        # kubebuilder's asset bundles carry no controller-manager: build it (or take it from
+        # the cache) at the API server's own version, never the pinned one.
+        say(f"netiso: {KUBEBUILDER_ASSETS_ENV} lacks {', '.join(missing)}; using {release} ones")
+        kube_dir, built = _ensure_kubernetes(cache, version=release, say=say, commands=missing)
+        paths.update({name: kube_dir / name for name in missing})
         go_version = built.go_version
-    say(f"netiso: using kube-apiserver, etcd and kubectl from {KUBEBUILDER_ASSETS_ENV}={assets}")
+    etcd = assets / "etcd"
+    etcd_source: EtcdSource = "kubebuilder-assets"
+    if os.access(etcd, os.X_OK):
+        etcd_path, etcd_release = etcd, _etcd_version(etcd)
+    else:
+        etcd_path, etcd_built, etcd_source = _ensure_etcd(cache, version=etcd_version, say=say)
+        etcd_release = etcd_built.version
+    say(f"netiso: using {', '.join(sorted(found))} from {KUBEBUILDER_ASSETS_ENV}={assets}")
     return Binaries(
-        kube_apiserver=apiserver,
-        kube_controller_manager=controller_manager,
-        kubectl=assets / "kubectl",
-        etcd=assets / "etcd",
+        kube_apiserver=paths["kube-apiserver"],
+        kube_controller_manager=paths["kube-controller-manager"],
+        kubectl=paths["kubectl"],
+        etcd=etcd_path,
         kubernetes_version=version,
-        etcd_version=_etcd_version(assets / "etcd"),
+        etcd_version=etcd_release,
         kubernetes_source="kubebuilder-assets",
-        etcd_source="kubebuilder-assets",
+        etcd_source=etcd_source,
         go_version=go_version,
     )
 
@@ -376,25 +471,61 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _go(go: str, args: list[str], *, cwd: Path, log: Path) -> str:
-    """Run one go command, appending its output to `log`; raise with the log's tail on failure."""
+def _go(
+    go: str,
+    args: list[str],
+    *,
+    cwd: Path,
+    log: Path,
+    say: Progress | None = None,
+    what: str | None = None,
+) -> str:
+    """Run one go command, appending its output to `log`; raise with the log's tail on failure.
+
+    With `what`, a heartbeat reports it with the elapsed time and go's latest output line (a
+    module downloaded, a package compiled) at least every 15 s through `say`.
+    """
+    lines: list[str] = []
     with log.open("a") as sink:
         sink.write(f"\n$ go {' '.join(args)}\n")
         sink.flush()
-        result = subprocess.run(
+        process = subprocess.Popen(
             [go, *args],
             cwd=cwd,
             env=_go_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            check=False,
         )
-        sink.write(result.stdout)
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-20:])
-        raise BinariesError(f"`go {args[0]}` failed (exit {result.returncode}); see {log}:\n{tail}")
-    return result.stdout
+        assert process.stdout is not None
+        with contextlib.ExitStack() as stack:
+            beat = None
+            if what is not None:
+                beat = stack.enter_context(
+                    Heartbeat(
+                        what,
+                        say=say or _stderr,
+                        interval=HEARTBEAT_SECONDS,
+                        terminal=_terminal_for(say),
+                    )
+                )
+            for line in process.stdout:
+                sink.write(line)
+                lines.append(line)
+                if beat is not None:
+                    beat.note(line)
+            returncode = process.wait()
+    output = "".join(lines)
+    if returncode != 0:
+        tail = "\n".join(output.splitlines()[-20:])
+        raise BinariesError(f"`go {args[0]}` failed (exit {returncode}); see {log}:\n{tail}")
+    return output
+
+
+def _terminal_for(say: Progress | None) -> TextIO | None:
+    # A redrawn status line only where netiso itself writes to a terminal: a caller's own
+    # progress callback gets plain lines.
+    return stderr_terminal() if say is None or say is _stderr else None
 
 
 @dataclass(frozen=True)
@@ -406,12 +537,19 @@ class _Module:
     commit: str | None
 
 
-def _download_module(go: str, *, module: str, log: Path) -> _Module:
+def _download_module(go: str, *, module: str, log: Path, say: Progress) -> _Module:
     # `go mod download` wants a main module; a throwaway one keeps a half-written wrapper
     # go.mod from an earlier failed build out of the way.
     with tempfile.TemporaryDirectory(prefix="netiso-download-") as scratch:
         Path(scratch, "go.mod").write_text("module netiso.local/download\n")
-        output = _go(go, ["mod", "download", "-json", module], cwd=Path(scratch), log=log)
+        output = _go(
+            go,
+            ["mod", "download", "-json", module],
+            cwd=Path(scratch),
+            log=log,
+            say=say,
+            what=f"downloading {module}",
+        )
     raw: dict[str, Any] = json.loads(output)
     if "Error" in raw or "GoMod" not in raw:
         raise BinariesError(f"module proxy could not serve {module}: {raw.get('Error')}")

@@ -29,12 +29,13 @@ from typing import IO, Final, TypeVar
 
 import yaml
 
-from netiso.kits.localcluster.binaries import Binaries, Progress, ensure_binaries
+from netiso.kits.localcluster.binaries import Binaries, ensure_binaries
 from netiso.kits.localcluster.certificates import (
     CertificateAuthority,
     KeyPair,
     make_service_account_keys,
 )
+from netiso.kits.localcluster.progress import Progress
 
 ADMIN_USER: Final = "netiso-admin"
 ADMIN_GROUP: Final = "system:masters"

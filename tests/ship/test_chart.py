@@ -1,0 +1,178 @@
+"""The Helm chart renders the same install as kustomize, takes its values, and lints clean.
+
+helm is built from the Go module proxy by .ci/install-helm.sh. `helm template` output is
+compared object by object with the kustomize render of manifests/ (the chart's templates are
+generated from it by .ci/build_dist.py; these tests prove the values' defaults reproduce it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import Obj
+
+KUBE_VERSION = "1.35.4"  # the chart asks for >= 1.31; helm's offline default is older
+NAMESPACE = "netiso-system"
+
+
+def helm_template(helm: str, repo: Path, *args: str, namespace: str = NAMESPACE) -> list[Obj]:
+    result = template_result(helm, repo, *args, namespace=namespace)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def template_result(
+    helm: str, repo: Path, *args: str, namespace: str = NAMESPACE
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            helm,
+            "template",
+            "netiso",
+            str(repo / "charts" / "netiso"),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            KUBE_VERSION,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def by_identity(objects: list[Obj]) -> dict[tuple[str, str, str], Obj]:
+    keyed = {
+        (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]): obj
+        for obj in objects
+    }
+    assert len(keyed) == len(objects), "two objects share kind, namespace and name"
+    return keyed
+
+
+def only(objects: list[Obj], kind: str) -> Obj:
+    (found,) = [obj for obj in objects if obj["kind"] == kind]
+    return found
+
+
+def test_helm_lint_passes_strict(helm: str, repo: Path) -> None:
+    result = subprocess.run(
+        [helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(repo / "charts" / "netiso")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_chart_and_app_version_follow_pyproject(repo: Path, pyproject: Obj) -> None:
+    chart = yaml.safe_load((repo / "charts" / "netiso" / "Chart.yaml").read_text())
+    assert chart["version"] == pyproject["version"]
+    assert chart["appVersion"] == pyproject["version"]
+
+
+def test_defaults_render_the_kustomize_install_but_the_namespace(
+    helm: str, repo: Path, rendered: list[Obj]
+) -> None:
+    # Helm creates the release namespace itself (--create-namespace); the rest is identical.
+    expected = [obj for obj in rendered if obj["kind"] != "Namespace"]
+    assert by_identity(helm_template(helm, repo, "--include-crds")) == by_identity(expected)
+
+
+def test_namespace_and_monitoring_values_render_the_full_kustomize_install(
+    helm: str, repo: Path, monitored: list[Obj]
+) -> None:
+    chart = helm_template(
+        helm,
+        repo,
+        "--include-crds",
+        "--set",
+        "namespace.create=true",
+        "--set",
+        "monitoring.enabled=true",
+    )
+    assert by_identity(chart) == by_identity(monitored)
+
+
+def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None:
+    values: dict[str, Any] = {
+        "image": {
+            "repository": "registry.example.com/netiso",
+            "tag": "9.9.9",
+            "pullPolicy": "Always",
+        },
+        "replicas": 0,
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "2", "memory": "1Gi"},
+        },
+        "protectedNamespaces": ["gatekeeper-system", "istio-system"],
+        "logFormat": "plain",
+        "apiServer": {"cidrs": ["10.0.0.10/32"]},
+        "namespace": {"create": True},
+    }
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    objects = helm_template(helm, repo, "-f", str(tmp_path / "values.yaml"), namespace="platform")
+
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 0
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/netiso:9.9.9"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == values["resources"]
+    assert "--log-format=plain" in container["args"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["NETISO_PROTECTED_NAMESPACES"] == "gatekeeper-system,istio-system"
+
+    policy = only(objects, "NetworkPolicy")
+    api = [
+        rule
+        for rule in policy["spec"]["egress"]
+        if {"protocol": "TCP", "port": 443} in rule["ports"]
+    ]
+    assert [rule["to"] for rule in api] == [[{"ipBlock": {"cidr": "10.0.0.10/32"}}]]
+
+    # The release namespace replaces netiso-system everywhere, CEL included.
+    assert only(objects, "Namespace")["metadata"]["name"] == "platform"
+    for obj in objects:
+        if "namespace" in obj["metadata"]:
+            assert obj["metadata"]["namespace"] == "platform", obj["kind"]
+    (subject,) = only(objects, "ClusterRoleBinding")["subjects"]
+    assert subject["namespace"] == "platform"
+    (condition,) = only(objects, "ValidatingAdmissionPolicy")["spec"]["matchConditions"]
+    assert "'system:serviceaccount:platform:netiso-operator'" in condition["expression"]
+    assert "netiso-system" not in yaml.safe_dump_all(objects)
+
+
+def test_monitoring_is_off_by_default(helm: str, repo: Path) -> None:
+    kinds = {obj["kind"] for obj in helm_template(helm, repo)}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "replicas=2"], "replicas"),
+        (["--set", "apiServer.cidrs=null"], "apiServer"),
+        (["--set-json", "apiServer.cidrs=[]"], "apiServer"),
+        (["--set", "logFormat=xml"], "logFormat"),
+        (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "nosuchvalue=1"], "nosuchvalue"),
+    ],
+)
+def test_bad_values_fail_naming_the_value(
+    helm: str, repo: Path, args: list[str], message: str
+) -> None:
+    result = template_result(helm, repo, *args)
+    assert result.returncode != 0, result.stdout
+    assert message in result.stderr, result.stderr
+    assert "panic" not in result.stderr
