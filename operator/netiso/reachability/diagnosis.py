@@ -12,6 +12,7 @@ from typing import Final
 from netiso.reachability.evaluation import (
     NAMESPACE,
     POD_LABELS,
+    SELF_NOTE,
     Endpoint,
     Side,
     Verdict,
@@ -57,11 +58,18 @@ def diagnose(snapshot: Snapshot, verdict: Verdict, *, source: Endpoint) -> Diagn
     findings: list[str] = []
     if verdict.allowed:
         isolated = verdict.egress.isolated or verdict.ingress.isolated
-        headline = ALLOWED if isolated else NOT_ISOLATED
+        to_itself = verdict.source == verdict.destination
+        headline = ALLOWED if isolated or to_itself else NOT_ISOLATED
         findings.append(
             f"{verdict.source} may connect to {verdict.destination} on "
             f"{verdict.port}/{verdict.protocol}"
-            + ("" if isolated else ": no policy isolates either side")
+            + (
+                f": {SELF_NOTE}"
+                if to_itself
+                else ""
+                if isolated
+                else ": no policy isolates either side"
+            )
         )
     else:
         headline = ""

@@ -25,6 +25,7 @@ Endpoint = Pod | Address
 POD_LABELS: Final = "pod labels"
 NAMESPACE: Final = "namespace"
 ADDRESS: Final = "address"
+SELF_NOTE: Final = "traffic of a pod to itself: a pod cannot block access to itself"
 
 
 def endpoint_name(endpoint: Endpoint) -> str:
@@ -201,6 +202,12 @@ def _side(
         return Side(
             direction, name, applies=True, isolated=False, policies=(), rules=(),
             note="a hostNetwork pod: its traffic is the node's, which policies do not select",
+        )  # fmt: skip
+    if isinstance(other, Pod) and other.key == subject.key:
+        # The concept page: "a pod cannot block access to itself".
+        return Side(
+            direction, name, applies=False, isolated=False, policies=(), rules=(),
+            note=SELF_NOTE,
         )  # fmt: skip
     policies = selecting_policies(snapshot, subject, direction=direction)
     checks = tuple(

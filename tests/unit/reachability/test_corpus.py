@@ -399,6 +399,11 @@ CASES = (
         (("app/db", "undeclared/probe", "22/TCP", True),),
     ),
     Case(
+        "a pod cannot block access to itself",
+        policy("app/p", "{podSelector: {}, policyTypes: [Ingress, Egress]}"),
+        (("app/web", "app/web", "8080/TCP", True), ("app/web", "app/api", "8081/TCP", False)),
+    ),
+    Case(
         "a policy selecting nothing changes nothing",
         policy(
             "app/p",
