@@ -175,10 +175,13 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
         for subject in obj["subjects"]:
             subject["namespace"] = value("{{ .Release.Namespace }}")
     elif kind == "ValidatingAdmissionPolicy":
-        for condition in obj["spec"]["matchConditions"]:
-            username = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
-            assert username in condition["expression"], condition
-            condition["expression"] = condition["expression"].replace(
+        username = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+        spec = obj["spec"]
+        if metadata["name"] == "netiso-operator-scope":
+            assert all(username in c["expression"] for c in spec["matchConditions"]), spec
+        # Wherever a policy names the operator (the scope's match, the managed-policy guard).
+        for expression in [*spec.get("matchConditions", []), *spec.get("validations", [])]:
+            expression["expression"] = expression["expression"].replace(
                 username,
                 value(f"system:serviceaccount:{{{{ .Release.Namespace }}}}:{SERVICE_ACCOUNT}"),
             )

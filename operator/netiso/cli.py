@@ -18,6 +18,7 @@ from typing import Any, Final, TextIO
 import yaml
 
 from netiso import __version__, inputs, printing
+from netiso.checking import add_guardrail_commands
 from netiso.completion import SHELLS
 from netiso.completion import script as completion_script
 from netiso.inputs import Document, add_templates_option, input_files, other_kind, parse
@@ -130,6 +131,7 @@ def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.A
     )
     validate.set_defaults(handler=_validate)
 
+    add_guardrail_commands(subparsers)
     completion = subparsers.add_parser(
         "completion",
         help="print a shell completion script (bash or zsh)",

@@ -13,6 +13,9 @@ PLURAL: Final = "isolationprofiles"
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
 FIELD_MANAGER: Final = "netiso"
+# The operator's identity as manifests/ installs it (ServiceAccount netiso-operator in
+# netiso-system); admission lets only this user write the policies netiso manages.
+OPERATOR_USER: Final = "system:serviceaccount:netiso-system:netiso-operator"
 
 # Label a namespace owner sets to opt in; its value names the IsolationProfile.
 PROFILE_LABEL: Final = f"{GROUP}/profile"
@@ -25,6 +28,8 @@ SPEC_HASH_ANNOTATION: Final = f"{GROUP}/spec-hash"
 OWNER_ANNOTATION: Final = f"{GROUP}/owner"
 REASON_ANNOTATION: Final = f"{GROUP}/reason"
 POLICY_ROLE_LABEL: Final = f"{GROUP}/policy"
+# On a namespace owner's NetworkPolicy: why it may break the profile's guardrails (a ticket).
+EXCEPTION_ANNOTATION: Final = f"{GROUP}/exception"
 
 POLICY_NAME_PREFIX: Final = "netiso-"
 

@@ -26,7 +26,9 @@ class Metric:
     labels: Mapping[str, frozenset[str]]
 
 
-_DRIFT_REASONS: Final = frozenset({"missing", "modified", "unexpected"})
+_DRIFT_REASONS: Final = frozenset(
+    {"missing", "modified", "unexpected", "conflict", "foreign_claims_managed"}
+)
 _ANY: Final[frozenset[str]] = frozenset()
 
 METRICS: Final[Mapping[str, Metric]] = {
@@ -91,8 +93,8 @@ METRICS: Final[Mapping[str, Metric]] = {
 # Prometheus' own per-target series, the only non-netiso metric the alerts may use.
 UP: Final = Metric("up", "gauge", {})
 
-# prometheus_client's standard process collector on the operator's /metrics: the dashboard's
-# CPU and memory panels read these two.
+# prometheus_client's standard process collector on the operator's /metrics (registered in
+# reporting/metrics.py): the dashboard's CPU and memory panels read these two.
 PROCESS_METRICS: Final[Mapping[str, Metric]] = {
     metric.name: metric
     for metric in (

@@ -148,8 +148,15 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
             assert obj["metadata"]["namespace"] == "platform", obj["kind"]
     (subject,) = only(objects, "ClusterRoleBinding")["subjects"]
     assert subject["namespace"] == "platform"
-    (condition,) = only(objects, "ValidatingAdmissionPolicy")["spec"]["matchConditions"]
+    policies = {
+        obj["metadata"]["name"]: obj["spec"]
+        for obj in objects
+        if obj["kind"] == "ValidatingAdmissionPolicy"
+    }
+    (condition,) = policies["netiso-operator-scope"]["matchConditions"]
     assert "'system:serviceaccount:platform:netiso-operator'" in condition["expression"]
+    (guard,) = policies["netiso-managed-policies"]["validations"]
+    assert "'system:serviceaccount:platform:netiso-operator'" in guard["expression"]
     assert "netiso-system" not in yaml.safe_dump_all(objects)
 
 

@@ -25,6 +25,7 @@ DOCS = (
     "opt-in.md",
     "rollout.md",
     "drift.md",
+    "guardrails.md",
     "metrics.md",
     "runbook.md",
     "troubleshooting.md",

@@ -95,6 +95,15 @@ BASE = {
     ("Deployment", "netiso-operator"),
     ("Service", "netiso-metrics"),
     ("NetworkPolicy", "netiso-operator"),
+    # Guardrails and protections (manifests/admission/, docs/guardrails.md).
+    ("ValidatingAdmissionPolicy", "netiso-guardrails"),
+    ("ValidatingAdmissionPolicy", "netiso-guardrails-baseline"),
+    ("ValidatingAdmissionPolicy", "netiso-managed-policies"),
+    ("ValidatingAdmissionPolicy", "netiso-opt-out"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-guardrails-baseline"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-managed-policies"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-opt-out"),
+    ("ClusterRole", "netiso-break-glass"),
 }
 MONITORING = {
     ("ServiceMonitor", "netiso-operator"),

@@ -46,7 +46,6 @@ STATUS_FIELDS = {
     "drifted",
     "errors",
     "pendingChanges",
-    "lastSyncTime",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from netiso import conventions
 from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
+from netiso.model.guardrails import GUARDRAILS_FIELDS, Guardrails, parse_guardrails
 from netiso.model.names import (
     DNS1123_LABEL_RULE,
     LABEL_VALUE_MAX,
@@ -211,6 +212,7 @@ class Profile:
     dns: Dns = field(default_factory=Dns)
     gateway: Gateway = field(default_factory=Gateway)
     monitoring: Monitoring = field(default_factory=Monitoring)
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     def to_spec(self) -> dict[str, Any]:
         """The spec in CRD form with every default filled in, as the API server would store it
@@ -265,6 +267,7 @@ class Profile:
                     "ports": [port.to_kubernetes() for port in self.monitoring.ports],
                 }
             ),
+            "guardrails": self.guardrails.to_spec(),
         }
 
 
@@ -301,6 +304,7 @@ SPEC_FIELDS: Final[FieldTree] = {
     "dns": DNS_FIELDS,
     "gateway": PEERS_FIELDS,
     "monitoring": PEERS_FIELDS,
+    "guardrails": GUARDRAILS_FIELDS,
 }
 # Top-level fields of the object; metadata is read leniently (the server adds many fields).
 OBJECT_FIELDS: Final[FieldTree] = {
@@ -346,6 +350,7 @@ def parse_profile(body: Mapping[str, Any]) -> Profile:
         dns=_parse_dns(spec),
         gateway=_parse_gateway(spec),
         monitoring=_parse_monitoring(spec),
+        guardrails=parse_guardrails(spec.child("guardrails", GUARDRAILS_FIELDS)),
     )
     if problems:
         raise ProfileError(problems)

@@ -12,7 +12,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -40,8 +47,14 @@ class Metrics:
     """Every netiso metric. One instance per operator process."""
 
     def __init__(self, *, version: str) -> None:
+        # `_created` series double every counter's series count and nothing here reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The standard process_* and python_info series: CPU, memory, open files of the
+        # operator itself, for the dashboard and for capacity alerts.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.policy_drift = Gauge(
             "netiso_policy_drift",
             "1 while a managed NetworkPolicy differs from what netiso wrote.",

@@ -80,8 +80,10 @@ def profile_status(
     if invalid:
         ready = (False, "InvalidSpec", "; ".join(problems)[:1000])
     elif tally.dry_run:
+        # DryRun is ready once every namespace has been assessed and its pending writes are
+        # reported, so `kubectl wait --for=condition=Ready` works for a staged roll-out too.
         ready = (
-            False,
+            tally.errors == 0,
             "DryRun",
             f"DryRun: {tally.pending_changes} pending change(s) in {tally.namespaces} namespace(s)",
         )

@@ -98,3 +98,10 @@ def test_requests_reconciles_and_drift_counters() -> None:
     assert sample(metrics, "netiso_drift_detected_total", profile="p", reason="missing") == 2
     assert sample(metrics, "netiso_drift_repaired_total", profile="p") == 2
     assert sample(metrics, "netiso_build_info", version="1.2.3") == 1
+
+
+def test_process_series_are_exported_and_created_series_are_not() -> None:
+    text = Metrics(version="test").exposition().decode()
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert not any(name.endswith("_created") for name in names)

@@ -80,3 +80,13 @@ def test_dry_run_reports_pending_changes() -> None:
     )
     assert status["pendingChanges"] == 12
     assert conditions(status)["Ready"]["reason"] == "DryRun"
+    # Every namespace assessed and reported: ready, so `kubectl wait` ends for DryRun too.
+    assert conditions(status)["Ready"]["status"] == "True"
+    failing = profile_status(
+        generation=1,
+        tally=Tally(namespaces=3, errors=1, pending_changes=12, dry_run=True),
+        problems=(),
+        previous=None,
+        now=T0,
+    )
+    assert conditions(failing)["Ready"]["status"] == "False"

@@ -48,6 +48,20 @@ CONTEXT_NAME: Final = "netiso-local"
 # Just what namespace deletion and ownerReference cleanup need; nothing schedules or runs pods.
 CONTROLLERS: Final = ("namespace-controller", "garbage-collector-controller")
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
+# Audit only NetworkPolicy requests, at Metadata level: enough to see what admission policies
+# record (audit annotations, Audit-mode validation failures) without logging every request.
+AUDIT_POLICY: Final = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "resources": [{"group": "networking.k8s.io", "resources": ["networkpolicies"]}],
+        },
+        {"level": "None"},
+    ],
+}
 
 _STOP_GRACE_SECONDS: Final = 10.0
 _PR_SET_PDEATHSIG: Final = 1
@@ -134,6 +148,11 @@ class ControlPlane:
     def ca_certificate(self) -> Path:
         """The CA that signed the serving and client certificates."""
         return self._require(self._ca, "ca_certificate").ca.certificate
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON event per line, NetworkPolicy requests only."""
+        return self.state_dir / "logs" / "audit.log"
 
     @property
     def log_files(self) -> Mapping[str, Path]:
@@ -254,6 +273,7 @@ class ControlPlane:
         self._wait("etcd", deadline=deadline, probe=lambda: _etcd_healthy(ports.etcd_client))
 
         self._progress(f"netiso: starting kube-apiserver {self.binaries.kubernetes_version}")
+        (state / "apiserver" / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         self._spawn(
             "kube-apiserver",
             self._apiserver_args(ports, serving=serving, service_accounts=service_accounts),
@@ -329,6 +349,8 @@ class ControlPlane:
             # controller-runtime's envtest, let Pods be created without one.
             "--disable-admission-plugins=ServiceAccount",
             "--profiling=false",
+            f"--audit-policy-file={self.state_dir / 'apiserver' / 'audit-policy.yaml'}",
+            f"--audit-log-path={self.audit_log}",
         ]
 
     def _controller_manager_args(self, ports: _Ports, kubeconfig: Path) -> list[str]:

@@ -1,0 +1,631 @@
+"""Guardrails at admission, on the real API server: the shipped ValidatingAdmissionPolicies.
+
+Every case of the shared table (tests/unit/model/guardrail_cases.py) goes through the API
+server's CEL and through guardrails.violations(), and the two must agree rule by rule and path
+by path. Each action is shown (Deny rejects, Warn admits with a warning, Audit admits; both
+record the failure in the API server's audit log, as they record every exception), and the
+protections: only netiso's service account may touch managed policies, a tenant bound to
+`edit` may not, opting out is restricted to the platform group, and namespace deletion still
+empties the namespace. Requests go through kubectl, so the test sees what a user sees.
+
+The control plane is shared with the other integration tests: every binding here is narrowed to
+namespaces carrying this module's run label, and everything is removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from netiso import conventions
+from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso.kits.processes import WaitTimeout
+from netiso.model.guardrails import violations
+from netiso.model.profiles import ProfileError, parse_profile
+from netiso.rendering.admission import (
+    admission_policies,
+    baseline_binding,
+    binding_name,
+    profile_binding,
+    protection_bindings,
+)
+from tests.unit.model.guardrail_cases import CASES, GOOD_RULE, Case, egress
+
+from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
+from .harness import GROUP, PLURAL, VERSION, install_crd, wait_for
+
+pytestmark = pytest.mark.integration
+
+RUN_LABEL = "admission-test.netiso.io/run"
+RUN = uuid.uuid4().hex[:8]
+WARNING = re.compile(r'netiso guardrail "([a-z-]+)" at (.+?): ')
+MANAGED = {conventions.MANAGED_BY_LABEL: conventions.MANAGED_BY_VALUE}
+PLATFORM_GROUP = "platform-team"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+BREAK_GLASS = Path(__file__).resolve().parents[2] / "manifests" / "admission" / "break-glass.yaml"
+BREAK_GLASS_ROLE = "netiso-break-glass"
+BREAKS_ALL = next(case for case in CASES if case.id == "everything-at-once").spec
+VIOLATING = egress({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]})
+
+
+@dataclass(frozen=True)
+class User:
+    """A test user: its name and a kubeconfig with its client certificate."""
+
+    name: str
+    kubeconfig: Path
+
+
+@dataclass(frozen=True)
+class Result:
+    """What kubectl returned: admitted or not, the guardrail warnings, the error text."""
+
+    admitted: bool
+    warnings: dict[str, list[str]]
+    stderr: str
+
+
+def kubectl(
+    plane: ControlPlane, kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(plane.binaries.kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def submit(
+    plane: ControlPlane, kubeconfig: Path, verb: str, body: dict[str, Any], *, dry_run: bool = True
+) -> Result:
+    """`kubectl <verb> -f -` of one object; dry-run on the server unless told otherwise."""
+    args = [verb, "-f", "-", *(["--dry-run=server"] if dry_run else [])]
+    result = kubectl(plane, kubeconfig, *args, stdin=yaml.safe_dump(body))
+    warnings: dict[str, list[str]] = {}
+    for line in result.stderr.splitlines():
+        if line.startswith("Warning:") and (match := WARNING.search(line)):
+            warnings[match.group(1)] = match.group(2).split(", ")
+    return Result(result.returncode == 0, warnings, result.stderr)
+
+
+def network_policy(
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    *,
+    annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": dict(annotations or {}),
+            "labels": dict(labels or {}),
+        },
+        "spec": spec,
+    }
+
+
+def profile_body(name: str, guardrails: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": conventions.API_VERSION,
+        "kind": conventions.KIND,
+        "metadata": {"name": name},
+        "spec": {"guardrails": guardrails},
+    }
+
+
+def narrowed(binding: dict[str, Any]) -> dict[str, Any]:
+    """The binding limited to this run's namespaces (the control plane is shared)."""
+    match = binding["spec"].setdefault("matchResources", {})
+    selector = match.setdefault("namespaceSelector", {})
+    selector.setdefault("matchLabels", {})[RUN_LABEL] = RUN
+    return binding
+
+
+class Admission:
+    """The shipped policies installed; creates guarded profiles, namespaces and users."""
+
+    def __init__(
+        self,
+        *,
+        plane: ControlPlane,
+        api: client.ApiClient,
+        make_namespace: MakeNamespace,
+        user_kubeconfig: MakeUserKubeconfig,
+    ) -> None:
+        self.plane = plane
+        self.admin = plane.admin_kubeconfig
+        self.registration = client.AdmissionregistrationV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.rbac = client.RbacAuthorizationV1Api(api)
+        self.make_namespace = make_namespace
+        self.user_kubeconfig = user_kubeconfig
+        self.profiles: list[str] = []
+        self.bindings: list[str] = []
+        # Cluster-wide grants made for test users (a ClusterRole and its binding, same name).
+        self.grants: list[str] = []
+
+    def apply_binding(self, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        try:
+            existing = self.registration.read_validating_admission_policy_binding(name)
+            body["metadata"]["resourceVersion"] = existing.metadata.resource_version
+            self.registration.replace_validating_admission_policy_binding(name, body)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self.registration.create_validating_admission_policy_binding(body)
+            self.bindings.append(name)
+
+    def guard(self, guardrails: dict[str, Any], *, prefix: str = "guard") -> str:
+        """A profile with `guardrails`, its binding and a namespace that opted in; returns
+        the namespace once admission enforces the binding."""
+        name = unique_name(prefix)
+        body = profile_body(name, guardrails)
+        self.custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+        self.profiles.append(name)
+        self.apply_binding(narrowed(profile_binding(parse_profile(body))))
+        namespace = self.make_namespace(
+            prefix, labels={conventions.PROFILE_LABEL: name, RUN_LABEL: RUN}
+        )
+        self.wait_enforced(namespace, action=guardrails.get("action", "Warn"))
+        return namespace
+
+    def set_action(self, namespace: str, action: str) -> None:
+        """Change the namespace's profile action and re-render its binding, as the operator
+        keeps it in step; returns once admission acts on the new action."""
+        profile = self.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
+        body = self.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+        body["spec"]["guardrails"]["action"] = action
+        body = self.custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, profile, body)
+        self.apply_binding(narrowed(profile_binding(parse_profile(body))))
+        self.wait_enforced(namespace, action=action)
+
+    def wait_enforced(self, namespace: str, *, action: str) -> None:
+        # Breaks every rule, so some guardrail catches it whatever the profile turns off.
+        probe = network_policy("probe", namespace, BREAKS_ALL)
+        last: list[Result] = []
+
+        def acting() -> bool:
+            result = submit(self.plane, self.admin, "create", probe)
+            last[:] = [result]
+            if action == "Deny":
+                return not result.admitted and "netiso guardrail" in result.stderr
+            # Audit is silent: once the warning is gone, the Audit binding is the one in force.
+            warned = bool(result.warnings)
+            return result.admitted and warned == (action == "Warn")
+
+        try:
+            wait_for(f"{action} binding enforced in {namespace}", acting, timeout=30)
+        except WaitTimeout as error:
+            raise AssertionError(f"{error}; last response: {last}") from error
+
+    def tenant(self, namespace: str, *, groups: tuple[str, ...] = ()) -> User:
+        """A non-admin user bound to `edit` in `namespace`, who may also label it."""
+        user = unique_name("tenant")
+        self.rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": f"edit-{user}"},
+                "roleRef": {
+                    "apiGroup": RBAC_GROUP,
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": user}],
+            },
+        )
+        role = {
+            "metadata": {"name": f"label-{user}"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["namespaces"],
+                    "resourceNames": [namespace],
+                    "verbs": ["get", "patch", "update"],
+                }
+            ],
+        }
+        self.rbac.create_cluster_role(role)
+        self.grants.append(f"label-{user}")
+        self.rbac.create_cluster_role_binding(
+            {
+                "metadata": {"name": f"label-{user}"},
+                "roleRef": {
+                    "apiGroup": RBAC_GROUP,
+                    "kind": "ClusterRole",
+                    "name": f"label-{user}",
+                },
+                "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": user}],
+            }
+        )
+        return User(user, self.rbac_ready(self.user_kubeconfig(user, groups), namespace))
+
+    def operator(self, namespace: str) -> Path:
+        """netiso's service account (by name, as a client certificate) with `edit` rights."""
+        user = conventions.OPERATOR_USER
+        self.rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "edit-netiso-operator"},
+                "roleRef": {
+                    "apiGroup": RBAC_GROUP,
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": user}],
+            },
+        )
+        kubeconfig = self.user_kubeconfig(
+            user, ("system:serviceaccounts", "system:serviceaccounts:netiso-system")
+        )
+        return self.rbac_ready(kubeconfig, namespace)
+
+    def rbac_ready(self, kubeconfig: Path, namespace: str) -> Path:
+        """`kubeconfig` once RBAC lets its user write NetworkPolicies in `namespace` (new
+        bindings take a moment to reach the authorizer)."""
+
+        def allowed() -> bool:
+            args = ("auth", "can-i", "create", "networkpolicies", "-n", namespace)
+            return kubectl(self.plane, kubeconfig, *args).stdout.strip() == "yes"
+
+        wait_for(f"RBAC for {kubeconfig.name} in {namespace}", allowed, timeout=15)
+        return kubeconfig
+
+    def close(self) -> None:
+        for name in self.bindings:
+            self.registration.delete_validating_admission_policy_binding(name)
+        for name in self.profiles:
+            self.custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        for name in self.grants:
+            self.rbac.delete_cluster_role_binding(name)
+            self.rbac.delete_cluster_role(name)
+
+
+def aggregate_edit_role(rbac: client.RbacAuthorizationV1Api) -> list[Any] | None:
+    """Give the built-in `edit` ClusterRole its rules, as the clusterrole-aggregation
+    controller (not run by the local control plane) would; returns the rules it had before,
+    or None if it had rules already."""
+    edit = rbac.read_cluster_role("edit")
+    if edit.rules:
+        return None
+    # `edit` aggregates the edit roles and, through `view`, the view roles.
+    rules = [
+        api_client_dict(rule)
+        for level in ("edit", "view")
+        for role in rbac.list_cluster_role(
+            label_selector=f"rbac.authorization.k8s.io/aggregate-to-{level}=true"
+        ).items
+        if role.metadata.name.startswith("system:aggregate-to-")
+        for rule in role.rules or []
+    ]
+    rbac.patch_cluster_role("edit", {"rules": rules})
+    return []
+
+
+def api_client_dict(rule: client.V1PolicyRule) -> dict[str, Any]:
+    body: dict[str, Any] = client.ApiClient().sanitize_for_serialization(rule)
+    return body
+
+
+@pytest.fixture(scope="module")
+def admission_session(
+    control_plane: ControlPlane, kube_api: client.ApiClient
+) -> Iterator[list[Admission]]:
+    install_crd(kube_api)
+    registration = client.AdmissionregistrationV1Api(kube_api)
+    for policy in admission_policies():
+        registration.create_validating_admission_policy(policy)
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    rbac.create_cluster_role(yaml.safe_load(BREAK_GLASS.read_text()))
+    edit_rules = aggregate_edit_role(rbac)
+    created: list[Admission] = []
+    yield created
+    for admission in created:
+        admission.close()
+    if edit_rules is not None:
+        rbac.patch_cluster_role("edit", {"rules": edit_rules})
+    for policy in admission_policies():
+        registration.delete_validating_admission_policy(policy["metadata"]["name"])
+    rbac.delete_cluster_role(BREAK_GLASS_ROLE)
+
+
+@pytest.fixture
+def admission(
+    admission_session: list[Admission],
+    control_plane: ControlPlane,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    user_kubeconfig: MakeUserKubeconfig,
+) -> Admission:
+    made = Admission(
+        plane=control_plane,
+        api=kube_api,
+        make_namespace=make_namespace,
+        user_kubeconfig=user_kubeconfig,
+    )
+    admission_session.append(made)
+    for binding in protection_bindings():
+        made.apply_binding(narrowed(binding))
+    return made
+
+
+def case_policy(case: Case, namespace: str) -> dict[str, Any]:
+    return network_policy(case.id, namespace, case.spec, annotations=case.annotations)
+
+
+def by_rule(found: list[Any]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for violation in found:
+        grouped.setdefault(str(violation.rule), []).append(violation.path)
+    return grouped
+
+
+def test_cel_and_python_agree_on_every_case(admission: Admission) -> None:
+    namespaces: dict[str, str] = {}
+    for case in CASES:
+        key = yaml.safe_dump(case.guardrails, sort_keys=True)
+        if key not in namespaces:
+            namespaces[key] = admission.guard(case.guardrails, prefix="agree")
+        namespace = namespaces[key]
+        guardrails = parse_profile(profile_body("p", case.guardrails)).guardrails
+        python = violations(case_policy(case, namespace), guardrails, namespace=namespace)
+        result = submit(admission.plane, admission.admin, "create", case_policy(case, namespace))
+        assert result.admitted, f"{case.id}: {result.stderr}"
+        assert by_rule(python) == case.expected, case.id
+        excepted = conventions.EXCEPTION_ANNOTATION in case.annotations
+        # An exception lets the policy through silently; the violations stay on record.
+        assert result.warnings == ({} if excepted else by_rule(python)), case.id
+
+
+ANNOTATED = next(case for case in CASES if case.id == "required-annotations")
+
+
+def rule_cases() -> list[Case]:
+    """One case per rule breaking only that rule, under default guardrails or ANNOTATED's."""
+    picked: dict[str, Case] = {}
+    for case in CASES:
+        if (
+            len(case.expected) == 1
+            and case.guardrails in ({}, ANNOTATED.guardrails)
+            and conventions.EXCEPTION_ANNOTATION not in case.annotations
+        ):
+            picked.setdefault(next(iter(case.expected)), case)
+    return list(picked.values())
+
+
+def test_each_action_on_each_guardrail(admission: Admission) -> None:
+    namespace = admission.guard(ANNOTATED.guardrails, prefix="actions")
+    annotated = {key: "team-a" for key in ANNOTATED.guardrails["requiredAnnotations"]}
+    cases = rule_cases()
+    assert {rule for case in cases for rule in case.expected} == {
+        "broad-cidr",
+        "all-namespaces",
+        "no-peers",
+        "no-ports",
+        "named-port",
+        "required-annotation",
+    }
+
+    def body(case: Case, action: str) -> dict[str, Any]:
+        annotations = case.annotations or annotated
+        name = f"{case.id}-{action.lower()}"
+        return network_policy(name, namespace, case.spec, annotations=annotations)
+
+    conforming = network_policy(
+        "conforming", namespace, {"podSelector": {}, "ingress": [GOOD_RULE]}, annotations=annotated
+    )
+    excepted = network_policy(
+        "excepted",
+        namespace,
+        VIOLATING,
+        annotations={conventions.EXCEPTION_ANNOTATION: "SEC-7"},
+    )
+    for action in ("Warn", "Deny", "Audit"):
+        if action != "Warn":
+            admission.set_action(namespace, action)
+        for case in cases:
+            (rule,) = case.expected
+            policy = body(case, action)
+            result = submit(admission.plane, admission.admin, "create", policy)
+            if action == "Deny":
+                assert not result.admitted, f"{case.id} admitted under Deny"
+                assert f'netiso guardrail "{rule}" at {case.expected[rule][0]}' in result.stderr
+                assert "netiso.io/exception" in result.stderr
+            elif action == "Warn":
+                assert result.admitted, result.stderr
+                assert result.warnings == case.expected
+            else:
+                assert result.admitted, result.stderr
+                assert result.warnings == {}, case.id
+            if action != "Deny":
+                # Warn and Audit both record the failure, with the rule and path, in the audit log.
+                failure = audit_annotation(
+                    admission.plane,
+                    policy,
+                    key="validation.policy.admission.k8s.io/validation_failure",
+                )
+                assert f'netiso guardrail \\"{rule}\\" at {case.expected[rule][0]}' in failure
+        for passing in (conforming, excepted):
+            passing = {**passing, "metadata": {**passing["metadata"]}}
+            passing["metadata"]["name"] += f"-{action.lower()}"
+            result = submit(admission.plane, admission.admin, "create", passing)
+            assert result.admitted, f"{action}: {result.stderr}"
+            assert result.warnings == {}, f"{action}: {result.stderr}"
+        # The exception is evidence: its reason is in the audit log whatever the action.
+        recorded = audit_annotation(admission.plane, passing, key="netiso-guardrails/exception")
+        assert recorded == "SEC-7"
+    profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
+    binding = admission.registration.read_validating_admission_policy_binding(binding_name(profile))
+    assert binding.spec.validation_actions == ["Audit"]
+
+
+def audit_annotation(plane: ControlPlane, policy: dict[str, Any], *, key: str) -> str:
+    """The audit annotation `key` on the create of `policy`, once the API server logged it."""
+    metadata = policy["metadata"]
+
+    def logged() -> str | None:
+        for line in plane.audit_log.read_text().splitlines():
+            event = json.loads(line)
+            ref = event.get("objectRef", {})
+            if (
+                event.get("stage") == "ResponseComplete"
+                and event.get("verb") == "create"
+                and (ref.get("namespace"), ref.get("name"))
+                == (metadata["namespace"], metadata["name"])
+                and key in event.get("annotations", {})
+            ):
+                value: str = event["annotations"][key]
+                return value
+        return None
+
+    return wait_for(f"audit annotation {key} on {metadata['name']}", logged, timeout=10)
+
+
+def test_managed_policies_are_netisos_alone(admission: Admission) -> None:
+    namespace = admission.guard({}, prefix="managed")
+    operator = admission.operator(namespace)
+    tenant = admission.tenant(namespace)
+    managed = network_policy(
+        "netiso-default-deny",
+        namespace,
+        {"podSelector": {}, "policyTypes": ["Ingress"]},
+        labels=MANAGED,
+    )
+    assert submit(admission.plane, operator, "create", managed, dry_run=False).admitted
+
+    own = network_policy("mine", namespace, {"podSelector": {}, "ingress": [GOOD_RULE]})
+    assert submit(admission.plane, tenant.kubeconfig, "create", own, dry_run=False).admitted
+    for verb, body in (
+        ("create", network_policy("disguised", namespace, VIOLATING, labels=MANAGED)),
+        ("apply", {**own, "metadata": {**own["metadata"], "labels": MANAGED}}),
+        ("apply", {**managed, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}),
+        ("apply", {**managed, "metadata": {**managed["metadata"], "labels": {}}}),
+        ("delete", managed),
+    ):
+        result = submit(admission.plane, tenant.kubeconfig, verb, body)
+        assert not result.admitted, f"tenant {verb} of {body['metadata']['name']} was admitted"
+        assert "only the netiso operator may create, change or delete" in result.stderr
+
+    changed = {**managed, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    assert submit(admission.plane, operator, "apply", changed, dry_run=False).admitted
+    assert submit(admission.plane, operator, "delete", changed).admitted
+    # Break-glass: the shipped role's custom verb, granted in the namespace, lets a person in.
+    admission.rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "break-glass"},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": BREAK_GLASS_ROLE},
+            "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": tenant.name}],
+        },
+    )
+
+    def broke_glass() -> bool:
+        return submit(admission.plane, tenant.kubeconfig, "delete", changed).admitted
+
+    wait_for("break-glass delete admitted", broke_glass, timeout=15)
+
+
+def test_namespace_deletion_still_removes_managed_policies(admission: Admission) -> None:
+    namespace = admission.guard({}, prefix="deleted")
+    operator = admission.operator(namespace)
+    managed = network_policy("netiso-default-deny", namespace, {"podSelector": {}}, labels=MANAGED)
+    assert submit(admission.plane, operator, "create", managed, dry_run=False).admitted
+    admission.core.delete_namespace(namespace)
+
+    def gone() -> bool:
+        try:
+            admission.core.read_namespace(namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(f"namespace {namespace} deleted", gone, timeout=60)
+
+
+def label(admission: Admission, user: User, namespace: str, change: str) -> Result:
+    result = kubectl(
+        admission.plane, user.kubeconfig, "label", "namespace", namespace, change, "--overwrite"
+    )
+    return Result(result.returncode == 0, {}, result.stderr)
+
+
+def test_opting_out_is_restricted_to_the_platform_group(admission: Admission) -> None:
+    restricted = admission.guard(
+        {"optOut": "Restricted", "optOutGroups": [PLATFORM_GROUP]}, prefix="optout"
+    )
+    tenant = admission.tenant(restricted)
+    platform = admission.tenant(restricted, groups=(PLATFORM_GROUP,))
+    key = conventions.PROFILE_LABEL
+    for change in (f"{key}-", f"{key}=other"):
+        result = label(admission, tenant, restricted, change)
+        assert not result.admitted, f"tenant {change} admitted"
+        assert "restricts opting out" in result.stderr
+        assert PLATFORM_GROUP in result.stderr
+    # Other labels stay the owner's to change.
+    assert label(admission, tenant, restricted, "team=a").admitted
+    assert label(admission, platform, restricted, f"{key}-").admitted
+
+    allowed = admission.guard({"optOut": "Allowed"}, prefix="optout-allowed")
+    assert label(admission, admission.tenant(allowed), allowed, f"{key}-").admitted
+
+
+def test_baseline_guards_namespaces_naming_no_known_profile(admission: Admission) -> None:
+    known = admission.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    admission.apply_binding(
+        narrowed(baseline_binding(profile["metadata"]["name"] for profile in known))
+    )
+    namespace = admission.make_namespace(
+        "baseline", labels={conventions.PROFILE_LABEL: "no-such-profile", RUN_LABEL: RUN}
+    )
+    admission.wait_enforced(namespace, action="Warn")
+    policy = network_policy("x", namespace, VIOLATING)
+    result = submit(admission.plane, admission.admin, "create", policy)
+    assert result.warnings == {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]}
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "field"),
+    [
+        ({"ipBlocks": {"allowedCIDRs": ["10.0.0.1/8"]}}, "ipBlocks.allowedCIDRs[0]"),
+        ({"ipBlocks": {"minPrefixLengthIPv4": 33}}, "ipBlocks.minPrefixLengthIPv4"),
+        ({"requiredAnnotations": ["not a key"]}, "requiredAnnotations[0]"),
+        ({"action": "Block"}, "action"),
+        ({"optOutGroups": [""]}, "optOutGroups[0]"),
+    ],
+)
+def test_api_server_and_parser_refuse_the_same_guardrails(
+    admission_session: list[Admission],
+    kube_api: client.ApiClient,
+    guardrails: dict[str, Any],
+    field: str,
+) -> None:
+    body = profile_body(unique_name("invalid"), guardrails)
+    with pytest.raises(ProfileError) as parsed:
+        parse_profile(body)
+    assert [problem.path for problem in parsed.value.problems] == [f"spec.guardrails.{field}"]
+    with pytest.raises(ApiException) as refused:
+        client.CustomObjectsApi(kube_api).create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+    assert refused.value.status == 422
+    assert f'"field":"spec.guardrails.{field}"' in str(refused.value.body)
