@@ -37,7 +37,7 @@ class Options:
     operator_kubeconfig: Path | None = None
     out: Path = ROOT / "bench" / "results"
     # NETISO_MAX_CONCURRENCY for the operator, and the raw bound's namespaces in flight.
-    concurrency: int = 8
+    concurrency: int = 16
     # Namespace creations in flight (the benchmark's admin client, not the operator).
     create_concurrency: int = 16
     steady_seconds: float = 300.0

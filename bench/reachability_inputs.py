@@ -13,7 +13,7 @@ from typing import Any, Final
 import yaml
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import render_policies
 

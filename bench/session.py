@@ -30,7 +30,7 @@ from bench.serverstats import ServerStats, scrape
 from bench.watching import PolicyWatch, Wanted
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.policies import RenderedPolicy, render_policies
 
 log = logging.getLogger(__name__)

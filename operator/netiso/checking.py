@@ -20,7 +20,9 @@ from netiso.inputs import read_input
 from netiso.model.documents import DocumentError, load_documents
 from netiso.model.fields import json_type
 from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, violations
-from netiso.model.profiles import Profile, ProfileError, parse_profile
+from netiso.model.problems import ProfileError
+from netiso.model.profiles import Profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.admission import baseline_binding, profile_binding
 
 EXIT_OK: Final = 0

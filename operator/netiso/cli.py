@@ -22,10 +22,10 @@ from netiso.checking import add_guardrail_commands
 from netiso.completion import SHELLS
 from netiso.completion import script as completion_script
 from netiso.inputs import Document, add_templates_option, input_files, other_kind, parse
+from netiso.model.advisories import profile_warnings
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.problems import Problem
-from netiso.model.profiles import profile_warnings
 from netiso.rendering.environment import Templates, make_environment
 from netiso.rendering.policies import RenderError, render_policies
 

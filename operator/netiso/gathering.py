@@ -21,7 +21,7 @@ import yaml
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.problems import ProfileError
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.reachability.fields import ObjectError
 from netiso.reachability.policies import Policy, parse_network_policy
 from netiso.reachability.snapshots import HostNetwork, Options, Snapshot, make_snapshot

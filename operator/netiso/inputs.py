@@ -23,7 +23,8 @@ from netiso.model.documents import (
 )
 from netiso.model.fields import json_type
 from netiso.model.problems import Problem, ProfileError
-from netiso.model.profiles import Profile, parse_profile
+from netiso.model.profiles import Profile
+from netiso.model.specs import parse_profile
 
 STDIN: Final = "-"
 

@@ -8,8 +8,13 @@ No operator here: harness.py runs it.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final, cast
 
 from kubernetes import client
@@ -17,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import render_policies
 
@@ -168,3 +173,19 @@ def events_for(api: client.ApiClient, namespace: str, *, reason: str) -> list[An
         for e in items
         if e.reason == reason and e.source is not None and e.source.component == "netiso"
     ]
+
+
+def netiso_cli(admin_kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed `netiso` command against the cluster, as a user runs it."""
+    env = {**os.environ, "KUBECONFIG": str(admin_kubeconfig)}
+    netiso = str(Path(sys.executable).with_name("netiso"))
+    return subprocess.run(
+        [netiso, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def status_rows(admin_kubeconfig: Path) -> dict[str, dict[str, Any]]:
+    """`netiso status -o json`, by namespace."""
+    done = netiso_cli(admin_kubeconfig, "status", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    return {row["namespace"]: row for row in json.loads(done.stdout)}

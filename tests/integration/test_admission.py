@@ -32,7 +32,8 @@ from netiso import conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.kits.processes import WaitTimeout
 from netiso.model.guardrails import violations
-from netiso.model.profiles import ProfileError, parse_profile
+from netiso.model.problems import ProfileError
+from netiso.model.specs import parse_profile
 from netiso.rendering.admission import (
     admission_policies,
     baseline_binding,

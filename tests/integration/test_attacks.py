@@ -19,7 +19,13 @@ from kubernetes.client.rest import ApiException
 
 from .conftest import MakeNamespace, MakeUserKubeconfig
 from .harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
-from .ship_cluster import events_for, label_namespace, matches_rendered, policies_in
+from .ship_cluster import (
+    events_for,
+    label_namespace,
+    matches_rendered,
+    policies_in,
+    status_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +119,7 @@ def test_a_field_someone_adds_to_a_managed_policy_is_removed(
 def test_report_mode_shows_an_opened_deny_as_drift_for_as_long_as_it_lasts(
     operator: OperatorProcess,
     kube_api: client.ApiClient,
+    admin_kubeconfig: Path,
     make_namespace: MakeNamespace,
     profiles: Any,
 ) -> None:
@@ -133,11 +140,15 @@ def test_report_mode_shows_an_opened_deny_as_drift_for_as_long_as_it_lasts(
         time.sleep(0.5)
         assert operator.metric("netiso_policy_drift", **series) == 1
     assert not matches_rendered(kube_api, profile=profile, namespace=ns)
+    # The CLI says the same as the operator, from the live objects.
+    row = status_rows(admin_kubeconfig)[ns]
+    assert (row["state"], row["drift"]) == ("drifted", "netiso-default-deny:modified")
 
 
 def test_a_namesake_before_opt_in_is_a_conflict_and_a_label_does_not_adopt_it(
     operator: OperatorProcess,
     kube_api: client.ApiClient,
+    admin_kubeconfig: Path,
     make_namespace: MakeNamespace,
     profiles: Any,
 ) -> None:
@@ -186,6 +197,7 @@ def test_a_namesake_before_opt_in_is_a_conflict_and_a_label_does_not_adopt_it(
     )
     messages = [e.message for e in events_for(kube_api, ns, reason="ReconcileFailed")]
     assert any("is not netiso's" in m for m in messages), messages
+    assert status_rows(admin_kubeconfig)[ns]["state"] == "error"
 
 
 @pytest.mark.parametrize("opted_in", [True, False])

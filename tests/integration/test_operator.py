@@ -38,6 +38,7 @@ from .ship_cluster import (
     label_namespace,
     managed_in,
     matches_rendered,
+    netiso_cli,
     policies_in,
 )
 
@@ -511,14 +512,6 @@ def test_sigkill_mid_reconcile_then_restart_converges_without_duplicates_or_orph
 
 
 # --- the CLI against the live cluster ---------------------------------------------------------
-
-
-def netiso_cli(admin_kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(admin_kubeconfig)}
-    netiso = str(Path(sys.executable).with_name("netiso"))
-    return subprocess.run(
-        [netiso, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def test_cli_diff_and_status_show_drift_that_report_mode_leaves(

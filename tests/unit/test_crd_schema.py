@@ -21,13 +21,11 @@ from netiso.model.profiles import (
     MAX_OWNER_LENGTH,
     MAX_PORTS,
     MAX_REASON_LENGTH,
-    SPEC_FIELDS,
     DriftAction,
     Mode,
     OnDelete,
     Profile,
     Protocol,
-    parse_profile,
     unsafe_text_class,
 )
 from netiso.model.selection import (
@@ -36,6 +34,7 @@ from netiso.model.selection import (
     MAX_MATCH_LABELS,
     SelectorOperator,
 )
+from netiso.model.specs import SPEC_FIELDS, parse_profile
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{conventions.CRD_NAME}.yaml"
 STATUS_FIELDS = {

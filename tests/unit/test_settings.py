@@ -18,7 +18,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.templates_dir is None
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 8080)
     assert settings.resync_interval == 300.0
-    assert settings.max_concurrency == 8
+    assert settings.max_concurrency == 16
     assert settings.api_retries == 5
     assert settings.api_timeout == 30.0
     assert settings.status_interval == 5.0

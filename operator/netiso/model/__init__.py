@@ -4,6 +4,7 @@ Model layer, the lowest above settings/conventions: no I/O, no Kubernetes client
 The names most callers need are re-exported here; each lives in the module named beside it.
 """
 
+from netiso.model.advisories import profile_warnings
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.planning import (
     DEFAULT_DENY_ROLE,
@@ -16,15 +17,9 @@ from netiso.model.planning import (
     policy_name,
 )
 from netiso.model.problems import Problem, ProfileError
-from netiso.model.profiles import (
-    DriftAction,
-    Mode,
-    OnDelete,
-    Profile,
-    parse_profile,
-    profile_warnings,
-)
+from netiso.model.profiles import DriftAction, Mode, OnDelete, Profile
 from netiso.model.selection import LabelSelector
+from netiso.model.specs import parse_profile
 
 __all__ = [
     "DEFAULT_DENY_ROLE",

@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from netiso.model.namespaces import NamespaceFacts, opted_in_profile
-from netiso.model.profiles import DriftAction, Mode, OnDelete, Profile, ProfileError, parse_profile
+from netiso.model.problems import ProfileError
+from netiso.model.profiles import DriftAction, Mode, OnDelete, Profile
+from netiso.model.specs import parse_profile
 
 
 class NamespaceState(StrEnum):

@@ -10,7 +10,7 @@ import pytest
 
 from netiso.cluster.drifts import DriftReason, LivePolicy, Step, compare, order_steps, owned
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import RenderedPolicy, render_policies
 

@@ -28,7 +28,8 @@ from netiso.model.guardrails import (
     Violation,
     violations,
 )
-from netiso.model.profiles import ProfileError, parse_profile
+from netiso.model.problems import ProfileError
+from netiso.model.specs import parse_profile
 
 from .guardrail_cases import CASES, GOOD_RULE, Case, ingress
 

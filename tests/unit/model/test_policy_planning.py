@@ -21,7 +21,8 @@ from netiso.model.planning import (
     plan_policies,
     policy_name,
 )
-from netiso.model.profiles import Profile, parse_profile
+from netiso.model.profiles import Profile
+from netiso.model.specs import parse_profile
 
 TEAM_A = NamespaceFacts("team-a", {"netiso.io/profile": "p"})
 GATEWAY = {

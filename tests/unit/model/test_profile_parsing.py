@@ -25,9 +25,9 @@ from netiso.model.profiles import (
     PortRule,
     Profile,
     Protocol,
-    parse_profile,
 )
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
+from netiso.model.specs import parse_profile
 
 SAMPLES = Path(__file__).resolve().parents[3] / "manifests" / "samples"
 

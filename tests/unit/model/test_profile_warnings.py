@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from netiso.model.advisories import profile_warnings
 from netiso.model.problems import Problem
-from netiso.model.profiles import parse_profile, profile_warnings
+from netiso.model.specs import parse_profile
 
 GATEWAY = {
     "enabled": True,

@@ -15,7 +15,7 @@ import pytest
 
 from netiso import conventions
 from netiso.model.guardrails import Action, Rule
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.admission import (
     GUARDRAILS_POLICY,
     admission_manifest_text,

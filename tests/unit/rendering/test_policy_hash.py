@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import parse_profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment
 from netiso.rendering.policies import RenderedPolicy, policy_hash, render_policies
 

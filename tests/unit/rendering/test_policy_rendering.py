@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.profiles import Profile, parse_profile
+from netiso.model.profiles import Profile
+from netiso.model.specs import parse_profile
 from netiso.rendering.environment import make_environment, shipped_templates_dir
 from netiso.rendering.policies import RenderedPolicy, RenderError, policy_hash, render_policies
 
