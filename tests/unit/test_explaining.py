@@ -198,6 +198,7 @@ def check_allowed(allowed: dict[str, Any]) -> None:
         assert all(a[1] + 1 < b[0] for a, b in itertools.pairwise(ranges))  # merged
 
 
+@pytest.mark.slow
 def test_matrix_and_explain_agree_on_every_pair_of_the_example(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
