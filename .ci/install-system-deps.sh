@@ -3,6 +3,7 @@
 #
 #   openssl     the local control plane's throwaway PKI (netiso.localcluster.certificates)
 #   prometheus  promtool and prometheus, for checking the alert rules and /metrics output
+#   chromium    a real headless browser that opens `netiso matrix -o html` in the ship tests
 #   golang (Go) is NOT installed here: the control plane binaries are built with the `go` on
 #               PATH; Debian's Go is too old for Kubernetes 1.35.
 #
@@ -15,6 +16,7 @@ declare -A wanted=(
     [openssl]=openssl
     [promtool]=prometheus
     [prometheus]=prometheus
+    [chromium]=chromium
 )
 if [[ "${NETISO_ETCD_FALLBACK:-0}" == 1 ]]; then
     wanted[etcd]=etcd-server

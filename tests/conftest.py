@@ -2,7 +2,9 @@
 
 The tests under integration/ (the real local control plane), ship/ (manifests, alerts, image)
 and bench/ (the benchmark suite end to end) are marked after their folder and run with `--all`
-(what `bash .ci/run` does) or when asked for by marker (`-m integration`) or by path. They get
+(what `bash .ci/run` does) or when asked for by marker (`-m integration`) or by path; so do
+unit tests marked `slow` (exhaustive checks), and property tests search 150 examples instead
+of 30. They get
 a long timeout; unit tests a short one, so a hang shows up as a failure in seconds.
 """
 
@@ -12,11 +14,21 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from hypothesis import settings
 
 _HERE = Path(__file__).resolve().parent
 # Folder -> marker for the slow suites; unit tests carry no marker.
 SLOW_SUITES: Final = {"integration": "integration", "ship": "ship", "bench": "bench"}
 SLOW_TIMEOUT: Final = 600
+
+
+# Property tests: a quick look in the inner loop, the thorough search in CI.
+settings.register_profile("dev", max_examples=30)
+settings.register_profile("ci", max_examples=150)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("ci" if config.getoption("--all") else "dev")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,7 +65,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         suite = _suite_of(item)
         if suite is None:
-            selected.append(item)
+            # Exhaustive unit checks (marked slow) run with --all, as CI runs them.
+            if item.get_closest_marker("slow") and not run_all:
+                deselected.append(item)
+            else:
+                selected.append(item)
             continue
         item.add_marker(getattr(pytest.mark, SLOW_SUITES[suite]))
         item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))

@@ -32,6 +32,7 @@ from netiso.rendering.policies import RenderError, render_policies
 EXIT_OK: Final = 0
 EXIT_INVALID: Final = 1
 EXIT_USAGE: Final = 2
+_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
 
@@ -44,9 +45,13 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the netiso command with `argv` (default: sys.argv[1:]) and return the exit status."""
-    parser = build_parser(program_name())
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The reachability commands read files offline; building only their parser spares them
+    # importing the cluster-facing commands (most of a 100-namespace matrix's run time).
+    only = arguments[0] if arguments and arguments[0] in _REACHABILITY_COMMANDS else None
+    parser = build_parser(program_name(), only=only)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:
         # argparse exits on --help (0) and on usage errors (2); main() returns instead.
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
@@ -73,14 +78,18 @@ def program_name(argv0: str | None = None) -> str:
     return "kubectl netiso" if invoked == "kubectl-netiso" else "netiso"
 
 
-def build_parser(prog: str = "netiso") -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered (or only the reachability
+    command `only`)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Keep opted-in namespaces behind a default-deny NetworkPolicy baseline.",
     )
     parser.add_argument("--version", action="version", version=f"netiso {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only is not None:
+        _add_reachability_commands(subparsers, only=only)
+        return parser
 
     render = subparsers.add_parser(
         "render",
@@ -141,7 +150,8 @@ def build_parser(prog: str = "netiso") -> argparse.ArgumentParser:
 def _add_cluster_facing_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register the subcommands that talk to a cluster: diff, status, version, cluster, demo.
+    """Register the subcommands that talk to a cluster: diff, status, version, cluster, demo,
+    and matrix and explain (which also read files).
 
     Imported here, not at module level, so `render` and `validate` never load the cluster
     layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
@@ -153,6 +163,21 @@ def _add_cluster_facing_commands(
     add_live_commands(subparsers)
     add_cluster_commands(subparsers)
     add_demo_command(subparsers)
+    _add_reachability_commands(subparsers)
+
+
+def _add_reachability_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
+) -> None:
+    """Register `matrix` and `explain` (or only one): files offline, or the live cluster."""
+    if only in (None, "matrix"):
+        from netiso.matrices import add_matrix_command
+
+        add_matrix_command(subparsers)
+    if only in (None, "explain"):
+        from netiso.explaining import add_explain_command
+
+        add_explain_command(subparsers)
 
 
 def _environment(args: argparse.Namespace) -> Templates:
