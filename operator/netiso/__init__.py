@@ -8,12 +8,15 @@ pyproject.toml, and read from the installed package's metadata on first use.
 from __future__ import annotations
 
 import functools
-from importlib import metadata
 
 
 @functools.cache
 def version() -> str:
     """The installed package's version; `0+unknown` when run from a tree that is not installed."""
+    # Imported here: importlib.metadata alone takes longer to import than the rest of the
+    # package, and most commands never ask for the version.
+    from importlib import metadata
+
     try:
         return metadata.version("netiso")
     except metadata.PackageNotFoundError:

@@ -17,7 +17,7 @@ from typing import Any, Final, TextIO
 
 import yaml
 
-from netiso import __version__, inputs, printing
+from netiso import inputs, printing, version
 from netiso.checking import add_guardrail_commands
 from netiso.completion import SHELLS
 from netiso.completion import script as completion_script
@@ -85,7 +85,7 @@ def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.A
         prog=prog,
         description="Keep opted-in namespaces behind a default-deny NetworkPolicy baseline.",
     )
-    parser.add_argument("--version", action="version", version=f"netiso {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     if only is not None:
         _add_reachability_commands(subparsers, only=only)
@@ -315,6 +315,24 @@ def _print_findings(
     prefix = f"{label}: warning: " if warning else f"{label}: "
     for finding in findings:
         print(f"{prefix}{finding}", file=stream)
+
+
+class _VersionAction(argparse.Action):
+    """--version: print the version and exit. Read only when asked for: reading the installed
+    package's metadata costs a tenth of every command's start-up."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"netiso {version()}")
+        parser.exit()
 
 
 if __name__ == "__main__":
