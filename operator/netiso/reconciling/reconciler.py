@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from netiso.cluster import reading, watching
+from netiso.cluster import reading
 from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
 from netiso.cluster.client import ApiClient, ApiError
 from netiso.cluster.posting import EventPoster
 from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
+from netiso.reconciling import following
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.overlays import WriteOverlay
 from netiso.reconciling.queueing import MAX_RETRY_DELAY, WorkQueue
@@ -135,55 +136,15 @@ class Reconciler:
 
     def _follow(self, listing: reading.Listing) -> None:
         """Follow namespaces and managed policies from the listing on, with plain watches."""
-        for watched, version, on_event, on_relist in (
-            (
-                watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
-                listing.namespaces_version,
-                self._namespace_watched,
-                self._namespaces_relisted,
-            ),
-            (
-                watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
-                listing.policies_version,
-                self._policy_watched,
-                self._policies_relisted,
-            ),
-        ):
-            self._tasks.append(
-                asyncio.create_task(
-                    watching.follow(
-                        self._api,
-                        watched,
-                        resource_version=version,
-                        on_event=on_event,
-                        on_relist=on_relist,
-                    ),
-                    name=f"netiso-watch-{watched.kind}",
-                )
+        self._tasks.extend(
+            following.follow_cluster(
+                self._api,
+                listing,
+                view=self.view,
+                on_namespace=self.namespace_event,
+                on_policy=self.policy_event,
             )
-
-    def _namespace_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
-        self.namespace_event(body, deleted=deleted)
-
-    def _policy_watched(self, body: Mapping[str, Any], deleted: bool) -> None:
-        self.policy_event(body, deleted=deleted)
-
-    def _namespaces_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
-        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
-        for name in set(self.view.namespace_names()) - listed:
-            self.namespace_event({"metadata": {"name": name}}, deleted=True)
-        for body in items:
-            self.namespace_event(body, deleted=False)
-
-    def _policies_relisted(self, items: Sequence[Mapping[str, Any]]) -> None:
-        listed = {
-            (str(m.get("namespace", "")), str(m.get("name", "")))
-            for m in (b.get("metadata") or {} for b in items)
-        }
-        for namespace, name in set(self.view.policy_keys()) - listed:
-            self.policy_event({"metadata": {"namespace": namespace, "name": name}}, deleted=True)
-        for body in items:
-            self.policy_event(body, deleted=False)
+        )
 
     async def _bootstrap(self) -> None:
         """The startup reconcile and orphan sweep, then readiness.

@@ -1,0 +1,71 @@
+"""Feeding the reconciler from the cluster: one watch per kind, from the startup listing on.
+
+Reconciling layer, no decisions: each watch event (and, after a 410 Gone, each object of the
+fresh listing, plus a deletion for each object the listing no longer has) is handed to the
+reconciler's own event methods, which update the view and queue the namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from netiso.cluster import reading, watching
+from netiso.cluster.caching import ClusterView
+from netiso.cluster.client import ApiClient
+
+EventHandler = Callable[..., None]
+"""handler(body, *, deleted): the reconciler's namespace_event or policy_event."""
+
+
+def follow_cluster(
+    api: ApiClient,
+    listing: reading.Listing,
+    *,
+    view: ClusterView,
+    on_namespace: EventHandler,
+    on_policy: EventHandler,
+) -> list[asyncio.Task[None]]:
+    """Start the namespace and managed-policy watches; cancel the tasks to stop them."""
+
+    def namespaces_relisted(items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
+        for name in set(view.namespace_names()) - listed:
+            on_namespace({"metadata": {"name": name}}, deleted=True)
+        for body in items:
+            on_namespace(body, deleted=False)
+
+    def policies_relisted(items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {
+            (str(m.get("namespace", "")), str(m.get("name", "")))
+            for m in (b.get("metadata") or {} for b in items)
+        }
+        for namespace, name in set(view.policy_keys()) - listed:
+            on_policy({"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+        for body in items:
+            on_policy(body, deleted=False)
+
+    follows = (
+        (
+            watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
+            listing.namespaces_version,
+            lambda body, deleted: on_namespace(body, deleted=deleted),
+            namespaces_relisted,
+        ),
+        (
+            watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
+            listing.policies_version,
+            lambda body, deleted: on_policy(body, deleted=deleted),
+            policies_relisted,
+        ),
+    )
+    return [
+        asyncio.create_task(
+            watching.follow(
+                api, watched, resource_version=version, on_event=on_event, on_relist=on_relist
+            ),
+            name=f"netiso-watch-{watched.kind}",
+        )
+        for watched, version, on_event, on_relist in follows
+    ]
