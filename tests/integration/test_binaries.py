@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from netiso.kits.localcluster.assets import KUBEBUILDER_ASSETS_ENV
 from netiso.kits.localcluster.binaries import (
-    KUBEBUILDER_ASSETS_ENV,
     Binaries,
     BinariesError,
     cache_dir,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from netiso.model.guardrails import Guardrails
+from netiso.model.guardrail_settings import Guardrails
 from netiso.model.selection import LabelSelector
 
 MAX_PORTS: Final = 32

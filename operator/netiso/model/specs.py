@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from netiso import conventions
 from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
-from netiso.model.guardrails import GUARDRAILS_FIELDS, parse_guardrails
+from netiso.model.guardrail_settings import GUARDRAILS_FIELDS, parse_guardrails
 from netiso.model.names import (
     DNS1123_LABEL_RULE,
     LABEL_VALUE_MAX,

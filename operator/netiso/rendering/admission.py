@@ -13,7 +13,8 @@ from typing import Any, Final
 import yaml
 
 from netiso import conventions
-from netiso.model.guardrails import Action, Guardrails, OptOut, Rule
+from netiso.model.guardrail_settings import Action, Guardrails, OptOut
+from netiso.model.guardrails import Rule
 from netiso.model.profiles import Profile
 from netiso.rendering.expressions import (
     DIRECTIONS,

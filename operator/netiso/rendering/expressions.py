@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
-from netiso.model.guardrails import Guardrails, Rule, message_parts
+from netiso.model.guardrail_settings import Guardrails
+from netiso.model.guardrails import Rule, message_parts
 
 # The CEL variable that lists the paths breaking each rule ("" when none does).
 RULE_VARIABLES: Final[Mapping[Rule, str]] = {

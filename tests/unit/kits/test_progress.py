@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netiso.kits.localcluster import binaries
+from netiso.kits.localcluster import assets, gotoolchain
 from netiso.kits.localcluster.progress import (
     DEFAULT_INTERVAL_SECONDS,
     MAX_SILENCE_SECONDS,
@@ -79,7 +79,7 @@ def test_on_a_terminal_the_status_line_is_redrawn_in_place() -> None:
 
 def test_the_default_interval_keeps_silences_under_fifteen_seconds() -> None:
     assert DEFAULT_INTERVAL_SECONDS <= MAX_SILENCE_SECONDS == 15.0
-    assert binaries.HEARTBEAT_SECONDS <= MAX_SILENCE_SECONDS
+    assert gotoolchain.HEARTBEAT_SECONDS <= MAX_SILENCE_SECONDS
 
 
 @pytest.mark.parametrize("interval", [0, -1, 15.5, 60])
@@ -109,7 +109,7 @@ def test_a_go_step_reports_its_latest_output_while_it_runs(
         "echo k8s.io/kubernetes/cmd/kubectl\n"
     )
     fake_go.chmod(0o755)
-    monkeypatch.setattr(binaries, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(gotoolchain, "HEARTBEAT_SECONDS", 0.01)
     say = Recorder(wanted=2)
 
     def heard(line: str) -> None:
@@ -118,7 +118,7 @@ def test_a_go_step_reports_its_latest_output_while_it_runs(
             flag.touch()
 
     log = tmp_path / "build.log"
-    output = binaries._go(
+    output = gotoolchain.run_go(
         str(fake_go), ["build", "-v"], cwd=tmp_path, log=log, say=heard, what="compiling kubectl"
     )
     assert output.splitlines() == [
@@ -138,9 +138,11 @@ def test_a_failing_go_step_names_the_log_and_shows_its_tail(tmp_path: Path) -> N
     fake_go.chmod(0o755)
     log = tmp_path / "build.log"
     with pytest.raises(
-        binaries.BinariesError, match=r"`go build` failed \(exit 1\); see .*build\.log"
+        gotoolchain.BinariesError, match=r"`go build` failed \(exit 1\); see .*build\.log"
     ):
-        binaries._go(str(fake_go), ["build"], cwd=tmp_path, log=log, say=print, what="compiling")
+        gotoolchain.run_go(
+            str(fake_go), ["build"], cwd=tmp_path, log=log, say=print, what="compiling"
+        )
 
 
 @pytest.mark.parametrize(
@@ -158,7 +160,7 @@ def test_a_failing_go_step_names_the_log_and_shows_its_tail(tmp_path: Path) -> N
 def test_version_skew_policy_for_the_controller_manager(
     apiserver: str, controller_manager: str, problem: str | None
 ) -> None:
-    found = binaries.skew_problem(apiserver=apiserver, controller_manager=controller_manager)
+    found = assets.skew_problem(apiserver=apiserver, controller_manager=controller_manager)
     if problem is None:
         assert found is None
     else:

@@ -13,21 +13,18 @@ import pytest
 import yaml
 
 from netiso import conventions
-from netiso.model.guardrails import (
+from netiso.model.guardrail_settings import (
     MAX_ALLOWED_CIDRS,
     MAX_GROUP_LENGTH,
     MAX_OPT_OUT_GROUPS,
     MAX_PREFIX_IPV4,
     MAX_PREFIX_IPV6,
     MAX_REQUIRED_ANNOTATIONS,
-    RULE_TEXTS,
     Action,
     Guardrails,
     OptOut,
-    Rule,
-    Violation,
-    violations,
 )
+from netiso.model.guardrails import RULE_TEXTS, Rule, Violation, violations
 from netiso.model.problems import ProfileError
 from netiso.model.specs import parse_profile
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from netiso import conventions
-from netiso.model.guardrails import Action, Rule
+from netiso.model.guardrail_settings import Action
+from netiso.model.guardrails import Rule
 from netiso.model.specs import parse_profile
 from netiso.rendering.admission import (
     GUARDRAILS_POLICY,

@@ -1,30 +1,24 @@
 """Run etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 as one ControlPlane.
 
 Owns the processes (each in its own process group, stopped on exit, Ctrl-C and SIGTERM), their
-log files, the PKI and the kubeconfigs. No nodes, no scheduler: enough API server for an
-operator and its tests. Part of netiso.kits.localcluster, which knows nothing of the operator.
+log files, the PKI and the kubeconfigs (plumbing in supervising.py, flags in commandlines.py,
+files in kubeconfigs.py). No nodes, no scheduler: enough API server for an operator and its
+tests. Part of netiso.kits.localcluster, which knows nothing of the operator.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
-from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO, Final, TypeVar
 
 import yaml
@@ -35,18 +29,32 @@ from netiso.kits.localcluster.certificates import (
     KeyPair,
     make_service_account_keys,
 )
+from netiso.kits.localcluster.commandlines import (
+    Ports,
+    apiserver_command,
+    controller_manager_command,
+    etcd_command,
+)
+from netiso.kits.localcluster.kubeconfigs import write_kubeconfig
 from netiso.kits.localcluster.progress import Progress
+from netiso.kits.localcluster.supervising import (
+    OWNER_FILE,
+    TEMP_PREFIX,
+    die_with_parent,
+    etcd_healthy,
+    free_ports,
+    https_ok,
+    in_main_thread,
+    interrupt_on_sigterm,
+    remove_orphaned_state_dirs,
+    terminate,
+)
 
 ADMIN_USER: Final = "netiso-admin"
 ADMIN_GROUP: Final = "system:masters"
 CONTROLLER_MANAGER_USER: Final = "system:kube-controller-manager"
-SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
-SERVICE_CLUSTER_IP_RANGE: Final = "10.0.0.0/24"
 # The first address of the service range is the `kubernetes` Service's ClusterIP.
 SERVICE_CLUSTER_FIRST_IP: Final = "10.0.0.1"
-CONTEXT_NAME: Final = "netiso-local"
-# Just what namespace deletion and ownerReference cleanup need; nothing schedules or runs pods.
-CONTROLLERS: Final = ("namespace-controller", "garbage-collector-controller")
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
 # Audit only NetworkPolicy requests, at Metadata level: enough to see what admission policies
 # record (audit annotations, Audit-mode validation failures) without logging every request.
@@ -63,25 +71,11 @@ AUDIT_POLICY: Final = {
     ],
 }
 
-_STOP_GRACE_SECONDS: Final = 10.0
-_PR_SET_PDEATHSIG: Final = 1
-_TEMP_PREFIX: Final = "netiso-controlplane-"
-# Names the process that owns a temporary state dir, so a later run can remove it if that
-# process was killed (SIGKILL leaves no chance to clean up).
-_OWNER_FILE: Final = "owner.pid"
 _T = TypeVar("_T")
 
 
 class ControlPlaneError(RuntimeError):
     """A component failed to start or become ready; the message carries its log's tail."""
-
-
-@dataclass(frozen=True)
-class _Ports:
-    etcd_client: int
-    etcd_peer: int
-    apiserver: int
-    controller_manager: int
 
 
 class ControlPlane:
@@ -107,7 +101,7 @@ class ControlPlane:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_handles: list[IO[bytes]] = []
         self._log_files: dict[str, Path] = {}
-        self._ports: _Ports | None = None
+        self._ports: Ports | None = None
         self._ca: CertificateAuthority | None = None
         self._admin: KeyPair | None = None
         self._admin_kubeconfig: Path | None = None
@@ -206,7 +200,7 @@ class ControlPlane:
         Idempotent; safe to call from atexit, signal handlers and after a failed start().
         """
         for name in reversed(list(self._processes)):
-            _terminate(self._processes[name])
+            terminate(self._processes[name])
         self._processes.clear()
         for handle in self._log_handles:
             handle.close()
@@ -240,9 +234,9 @@ class ControlPlane:
 
     def _make_state_dir(self) -> Path:
         if self._given_state_dir is None:
-            _remove_orphaned_state_dirs()
-            state = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX))
-            (state / _OWNER_FILE).write_text(f"{os.getpid()}\n")
+            remove_orphaned_state_dirs()
+            state = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+            (state / OWNER_FILE).write_text(f"{os.getpid()}\n")
             return state
         self._given_state_dir.mkdir(parents=True, exist_ok=True)
         return self._given_state_dir
@@ -266,23 +260,31 @@ class ControlPlane:
         self._admin = ca.issue_client(ADMIN_USER, groups=(ADMIN_GROUP,))
         controller_manager = ca.issue_client(CONTROLLER_MANAGER_USER)
         service_accounts = make_service_account_keys(state / "pki")
-        self._ports = ports = _Ports(*_free_ports(4))
+        self._ports = ports = Ports(*free_ports(4))
 
         self._progress(f"netiso: starting etcd {self.binaries.etcd_version}")
-        self._spawn("etcd", self._etcd_args(ports))
-        self._wait("etcd", deadline=deadline, probe=lambda: _etcd_healthy(ports.etcd_client))
+        self._spawn("etcd", etcd_command(binaries=self.binaries, state_dir=state, ports=ports))
+        self._wait("etcd", deadline=deadline, probe=lambda: etcd_healthy(ports.etcd_client))
 
         self._progress(f"netiso: starting kube-apiserver {self.binaries.kubernetes_version}")
         (state / "apiserver" / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         self._spawn(
             "kube-apiserver",
-            self._apiserver_args(ports, serving=serving, service_accounts=service_accounts),
+            apiserver_command(
+                binaries=self.binaries,
+                state_dir=state,
+                ports=ports,
+                serving=serving,
+                service_accounts=service_accounts,
+                client_ca=ca.ca.certificate,
+                audit_log=self.audit_log,
+            ),
         )
         context = self._admin_ssl_context()
         self._wait(
             "kube-apiserver",
             deadline=deadline,
-            probe=lambda: _https_ok(f"{self.server}/readyz", context=context),
+            probe=lambda: https_ok(f"{self.server}/readyz", context=context),
         )
         self._admin_kubeconfig = state / "kubeconfigs" / "admin.kubeconfig"
         self._write_kubeconfig(self._admin_kubeconfig, user=ADMIN_USER, pair=self._admin)
@@ -292,86 +294,21 @@ class ControlPlane:
         self._write_kubeconfig(
             kcm_kubeconfig, user=CONTROLLER_MANAGER_USER, pair=controller_manager
         )
-        self._spawn("kube-controller-manager", self._controller_manager_args(ports, kcm_kubeconfig))
+        self._spawn(
+            "kube-controller-manager",
+            controller_manager_command(
+                binaries=self.binaries, ports=ports, kubeconfig=kcm_kubeconfig
+            ),
+        )
         # It serves a self-signed certificate of its own; /healthz carries no secrets.
         insecure = ssl._create_unverified_context()
         self._wait(
             "kube-controller-manager",
             deadline=deadline,
-            probe=lambda: _https_ok(
+            probe=lambda: https_ok(
                 f"https://127.0.0.1:{ports.controller_manager}/healthz", context=insecure
             ),
         )
-
-    def _etcd_args(self, ports: _Ports) -> list[str]:
-        client = f"http://127.0.0.1:{ports.etcd_client}"
-        peer = f"http://127.0.0.1:{ports.etcd_peer}"
-        args = [
-            str(self.binaries.etcd),
-            "--name=netiso",
-            f"--data-dir={self.state_dir / 'etcd'}",
-            # Plain HTTP on loopback only: a throwaway store for one developer or test session.
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=netiso={peer}",
-            "--log-level=warn",
-        ]
-        if not self.binaries.etcd_version.startswith("v3.4."):
-            # Data is thrown away anyway; fsync would dominate the run time of API writes.
-            args.append("--unsafe-no-fsync")
-        return args
-
-    def _apiserver_args(
-        self, ports: _Ports, *, serving: KeyPair, service_accounts: KeyPair
-    ) -> list[str]:
-        ca = self._require(self._ca, "apiserver").ca
-        return [
-            str(self.binaries.kube_apiserver),
-            f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={ports.apiserver}",
-            f"--cert-dir={self.state_dir / 'apiserver'}",
-            f"--tls-cert-file={serving.certificate}",
-            f"--tls-private-key-file={serving.key}",
-            f"--client-ca-file={ca.certificate}",
-            "--authorization-mode=RBAC",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={service_accounts.certificate}",
-            f"--service-account-signing-key-file={service_accounts.key}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            # Endpoints may not hold a loopback address, so reconciling the `kubernetes`
-            # Service's endpoints to 127.0.0.1 would only log errors every few seconds.
-            "--endpoint-reconciler-type=none",
-            # No serviceaccount controller runs, so no `default` ServiceAccount exists; as in
-            # controller-runtime's envtest, let Pods be created without one.
-            "--disable-admission-plugins=ServiceAccount",
-            "--profiling=false",
-            f"--audit-policy-file={self.state_dir / 'apiserver' / 'audit-policy.yaml'}",
-            f"--audit-log-path={self.audit_log}",
-        ]
-
-    def _controller_manager_args(self, ports: _Ports, kubeconfig: Path) -> list[str]:
-        return [
-            str(self.binaries.kube_controller_manager),
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            # The API server runs no front proxy, so the requestheader CA that the lookup would
-            # fetch from kube-system is missing and the controller-manager logs it every second.
-            "--authentication-skip-lookup",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports.controller_manager}",
-            f"--controllers={','.join(CONTROLLERS)}",
-            # As kubeadm does: each controller acts as its own kube-system ServiceAccount
-            # (tokens via the TokenRequest API) and gets exactly the rights bootstrap RBAC
-            # grants it; system:kube-controller-manager itself may not delete namespace content.
-            "--use-service-account-credentials=true",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log_path = self.state_dir / "logs" / f"{name}.log"
@@ -387,7 +324,7 @@ class ControlPlane:
             # Own process group: a terminal's Ctrl-C reaches us, not them, and stop() can
             # signal each component with everything it forked.
             start_new_session=True,
-            preexec_fn=_die_with_parent() if _in_main_thread() else None,
+            preexec_fn=die_with_parent() if in_main_thread() else None,
         )
 
     def _wait(self, name: str, *, deadline: float, probe: Callable[[], bool]) -> None:
@@ -414,38 +351,9 @@ class ControlPlane:
         return context
 
     def _write_kubeconfig(self, path: Path, *, user: str, pair: KeyPair) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": CONTEXT_NAME,
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority-data": _b64(self.ca_certificate),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": user,
-                    "user": {
-                        "client-certificate-data": _b64(pair.certificate),
-                        "client-key-data": _b64(pair.key),
-                    },
-                }
-            ],
-            "contexts": [
-                {"name": CONTEXT_NAME, "context": {"cluster": CONTEXT_NAME, "user": user}}
-            ],
-            "current-context": CONTEXT_NAME,
-            "preferences": {},
-        }
-        # The file embeds a private key: readable by its owner only, written atomically.
-        scratch = path.with_suffix(".tmp")
-        scratch.write_text(yaml.safe_dump(config, sort_keys=False))
-        scratch.chmod(0o600)
-        scratch.replace(path)
+        write_kubeconfig(
+            path, server=self.server, ca_certificate=self.ca_certificate, user=user, pair=pair
+        )
 
     # --- stopping ----------------------------------------------------------------------------
 
@@ -455,12 +363,12 @@ class ControlPlane:
         # like Ctrl-C instead: pytest then tears fixtures down (a SystemExit raised inside a
         # test would merely fail that test) and scripts unwind through their `finally`. Only
         # the main thread may install handlers, and one someone else installed is left alone.
-        if _in_main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+        if in_main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, interrupt_on_sigterm)
             self._sigterm_installed = True
 
     def _restore_sigterm(self) -> None:
-        if self._sigterm_installed and _in_main_thread():
+        if self._sigterm_installed and in_main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             self._sigterm_installed = False
 
@@ -469,89 +377,3 @@ class ControlPlane:
         if value is None:
             raise ControlPlaneError(f"{what} is available once start() has run")
         return value
-
-
-def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL it if it lingers past the grace period."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=_STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-def _die_with_parent() -> Callable[[], None]:
-    """A preexec_fn asking Linux to SIGKILL the child when its parent dies, even by SIGKILL.
-
-    Only for the parent's violent death (a clean exit runs stop()): SIGTERM would let the API
-    server spend many seconds draining against a dead etcd. The signal fires when the *thread*
-    that forked exits, hence only used from the main thread.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The parent may have died between fork() and prctl(); then nobody would signal us.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
-
-
-def _remove_orphaned_state_dirs() -> None:
-    """Delete temporary state dirs whose owning process is gone (it was killed outright)."""
-    for candidate in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
-        try:
-            owner = int((candidate / _OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if not Path(f"/proc/{owner}").exists():
-            shutil.rmtree(candidate, ignore_errors=True)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel considers free right now; held open together so they differ."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _etcd_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return b'"health":"true"' in response.read()
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def _https_ok(url: str, *, context: ssl.SSLContext) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return int(response.status) == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def _b64(path: Path) -> str:
-    return b64encode(path.read_bytes()).decode("ascii")
