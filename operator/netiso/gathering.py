@@ -19,6 +19,7 @@ from typing import Any, Final
 import yaml
 
 from netiso import conventions
+from netiso.model.documents import load_bulk_documents
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.problems import ProfileError
 from netiso.model.specs import parse_profile
@@ -52,102 +53,6 @@ class Objects:
     pods: list[Pod] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
-
-
-def load_yaml_documents(text: str) -> list[object]:
-    """Every document of a YAML (or JSON) text, with libyaml's safe loader.
-
-    The one place files are parsed as YAML. model.documents' hardened loader is not used
-    here: its limits are sized for profiles (1 MiB, 50,000 nodes) and its checking pass made
-    a 1,000-namespace cluster three times slower to read. Aliases are built once (no alias
-    bomb), nesting is bounded and duplicate keys are errors, as there.
-    Nodes are composed by libyaml and turned into Python values by `_construct`, which gives
-    what `yaml.safe_load_all` gives in half the time (strings, the bulk, skip the constructor).
-    """
-    loader = _Loader(text)
-    try:
-        documents = []
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                documents.append(_construct(node, loader, memo={}))
-        return documents
-    finally:
-        loader.dispose()
-
-
-_STR_TAG: Final = "tag:yaml.org,2002:str"
-# Far deeper than any Kubernetes object, far below Python's recursion limit.
-_MAX_DEPTH: Final = 100
-_IMPLICIT_TAGS: dict[str, str] = {}
-
-
-class _Loader(yaml.CSafeLoader):
-    """libyaml's safe loader with the implicit tag of a plain scalar cached by its text.
-
-    Exactly the resolution SafeLoader does (it has no path resolvers, so a plain scalar's tag
-    depends on its text alone); the cache spares a regex scan per scalar.
-    """
-
-    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
-            tag = _IMPLICIT_TAGS.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-                if len(_IMPLICIT_TAGS) < 65536:
-                    _IMPLICIT_TAGS[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call,no-any-return]
-
-    def descend_resolver(self, current_node: object, current_index: object) -> None:
-        """No path resolvers are registered: nothing to track while descending."""
-
-    def ascend_resolver(self) -> None:
-        """No path resolvers are registered: nothing to track while ascending."""
-
-
-_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
-
-
-def _construct(
-    node: yaml.Node, loader: _Loader, *, memo: dict[int, object], depth: int = 0
-) -> object:
-    if depth > _MAX_DEPTH:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"nested deeper than {_MAX_DEPTH} levels", node.start_mark
-        )
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR_TAG:
-            return node.value
-        return loader.construct_object(node)
-    # An alias is the same node object: build it once, as SafeConstructor does.
-    found = memo.get(id(node))
-    if found is not None:
-        return found
-    if isinstance(node, yaml.MappingNode):
-        if any(key.tag == _MERGE_TAG for key, _ in node.value):
-            loader.flatten_mapping(node)
-        mapping_: dict[object, object] = {}
-        memo[id(node)] = mapping_
-        for key, value in node.value:
-            built = _construct(key, loader, memo=memo, depth=depth + 1)
-            if not isinstance(built, str | int | float | bool | None):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "found an unhashable key", key.start_mark
-                )
-            if built in mapping_:
-                # The API server rejects duplicate keys; silently keeping one would mislead.
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {json.dumps(str(built))}", key.start_mark
-                )
-            mapping_[built] = _construct(value, loader, memo=memo, depth=depth + 1)
-        return mapping_
-    if isinstance(node, yaml.SequenceNode):
-        sequence: list[object] = []
-        memo[id(node)] = sequence
-        sequence.extend(_construct(item, loader, memo=memo, depth=depth + 1) for item in node.value)
-        return sequence
-    return loader.construct_object(node)
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -258,7 +163,7 @@ def _documents(file: Path, text: str) -> list[object]:
         except json.JSONDecodeError as error:
             raise InputError(f"{file}: invalid JSON: {error}") from error
     try:
-        return load_yaml_documents(text)
+        return load_bulk_documents(text)
     except yaml.YAMLError as error:
         raise InputError(f"{file}: invalid YAML: {_yaml_reason(error)}") from error
 
@@ -370,7 +275,7 @@ def add_profile(objects: Objects, *, profile_file: Path, namespaces: list[str]) 
     from netiso.rendering.policies import RenderError, render_policies
 
     try:
-        documents = [doc for doc in load_yaml_documents(profile_file.read_text()) if doc]
+        documents = [doc for doc in load_bulk_documents(profile_file.read_text()) if doc]
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InputError(f"{profile_file}: cannot read: {error}") from error
     if len(documents) != 1 or not isinstance(documents[0], Mapping):

@@ -6,12 +6,11 @@ its field path; SPEC_FIELDS lists every field it accepts (the CRD schema test wa
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from netiso import conventions
+from netiso.model.endpoints import PORT_FIELDS, address_problem, parse_ports
 from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
 from netiso.model.guardrail_settings import GUARDRAILS_FIELDS, parse_guardrails
 from netiso.model.names import (
@@ -19,7 +18,6 @@ from netiso.model.names import (
     LABEL_VALUE_MAX,
     dns1123_label_problem,
     dns1123_subdomain_problem,
-    port_name_problem,
 )
 from netiso.model.problems import Problem, ProfileError
 from netiso.model.profiles import (
@@ -30,12 +28,7 @@ from netiso.model.profiles import (
     DEFAULT_NODE_LOCAL_ADDRESS,
     MAX_NAMESPACES,
     MAX_OWNER_LENGTH,
-    MAX_PORT,
-    MAX_PORTS,
     MAX_REASON_LENGTH,
-    MIN_PORT,
-    MIN_PREFIX_V4,
-    MIN_PREFIX_V6,
     DefaultDeny,
     Dns,
     DriftAction,
@@ -44,15 +37,12 @@ from netiso.model.profiles import (
     Monitoring,
     NodeLocalCache,
     OnDelete,
-    PortRule,
     Profile,
-    Protocol,
     unsafe_text_problem,
 )
 from netiso.model.selection import SELECTOR_FIELDS, LabelSelector, parse_label_selector
 
 # Every field parse_profile() accepts, by object. The CRD schema test walks SPEC_FIELDS.
-PORT_FIELDS: Final[FieldTree] = {"protocol": {}, "port": {}, "endPort": {}}
 DEFAULT_DENY_FIELDS: Final[FieldTree] = {"ingress": {}, "egress": {}}
 NODE_LOCAL_CACHE_FIELDS: Final[FieldTree] = {"enabled": {}, "address": {}}
 DNS_FIELDS: Final[FieldTree] = {
@@ -203,11 +193,11 @@ def _parse_dns(spec: ObjectReader) -> Dns:
         if reader.has("podSelector")
         else DEFAULT_DNS_POD_SELECTOR
     )
-    ports = _parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
+    ports = parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
     cache = reader.child("nodeLocalCache", NODE_LOCAL_CACHE_FIELDS)
     cache_enabled = cache.boolean("enabled", default=False)
     address = cache.string("address", default=DEFAULT_NODE_LOCAL_ADDRESS, max_length=64)
-    problem = _address_problem(address) if isinstance(cache.get("address"), str) else None
+    problem = address_problem(address) if isinstance(cache.get("address"), str) else None
     if problem:
         cache.problem("address", problem)
         address = DEFAULT_NODE_LOCAL_ADDRESS
@@ -237,7 +227,7 @@ def _parse_gateway(spec: ObjectReader) -> Gateway:
         path=reader.path_of("targetPodSelector"),
         problems=reader.problems,
     )
-    ports = _parse_ports(reader, default=(), part="gateway", enabled=enabled)
+    ports = parse_ports(reader, default=(), part="gateway", enabled=enabled)
     return Gateway(
         enabled=enabled,
         namespaces=namespaces,
@@ -265,7 +255,7 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
         path=reader.path_of("targetPodSelector"),
         problems=reader.problems,
     )
-    ports = _parse_ports(reader, default=(), part="monitoring", enabled=enabled)
+    ports = parse_ports(reader, default=(), part="monitoring", enabled=enabled)
     return Monitoring(
         enabled=enabled,
         namespaces=namespaces,
@@ -342,82 +332,3 @@ def _parse_peer_namespaces(reader: ObjectReader, *, part: str, enabled: bool) ->
     if enabled and not raw_items and reader.get("namespaces") in (None, []):
         reader.problem("namespaces", f"must not be empty when {part} is enabled")
     return tuple(names)
-
-
-def _parse_ports(
-    reader: ObjectReader, *, default: tuple[PortRule, ...], part: str, enabled: bool
-) -> tuple[PortRule, ...]:
-    """The `ports` of a part; when the part is enabled, the list must not be empty."""
-    if not reader.has("ports"):
-        if enabled and not default:
-            reader.problem("ports", f"must not be empty when {part} is enabled")
-        return default
-    path = reader.path_of("ports")
-    items = items_of(reader.get("ports"), path=path, problems=reader.problems, max_items=MAX_PORTS)
-    if enabled and isinstance(reader.get("ports"), list) and not items:
-        reader.problem("ports", f"must not be empty when {part} is enabled")
-    rules: list[PortRule] = []
-    for index, item in enumerate(items):
-        if (
-            rule := _parse_port(item, path=f"{path}[{index}]", problems=reader.problems)
-        ) is not None:
-            rules.append(rule)
-    return tuple(rules)
-
-
-def _parse_port(raw: object, *, path: str, problems: list[Problem]) -> PortRule | None:
-    reader = ObjectReader(raw, path=path, fields=PORT_FIELDS, problems=problems)
-    before = len(problems)
-    protocol = reader.choice("protocol", Protocol, default=Protocol.TCP)
-    port = reader.get("port")
-    if port is None:
-        reader.problem("port", "required")
-    elif isinstance(port, bool) or not isinstance(port, int | str):
-        reader.problem("port", f"must be a port number or name, got {json_type(port)}")
-    elif isinstance(port, int) and not MIN_PORT <= port <= MAX_PORT:
-        reader.problem("port", f"must be {MIN_PORT}..{MAX_PORT}, got {port}")
-    elif isinstance(port, str) and (problem := port_name_problem(port)):
-        reader.problem("port", f"{problem}, got {shown(port)}")
-    end_port = reader.get("endPort")
-    if end_port is None:
-        pass
-    elif isinstance(end_port, bool) or not isinstance(end_port, int):
-        reader.problem("endPort", f"must be an integer, got {json_type(end_port)}")
-    elif not MIN_PORT <= end_port <= MAX_PORT:
-        reader.problem("endPort", f"must be {MIN_PORT}..{MAX_PORT}, got {end_port}")
-    elif isinstance(port, str):
-        reader.problem("endPort", f"needs a numeric port, got port {shown(port)}")
-    elif isinstance(port, int) and not isinstance(port, bool) and end_port < port:
-        reader.problem("endPort", f"must be >= port {port}, got {end_port}")
-    if len(problems) > before or not isinstance(port, int | str):
-        return None
-    return PortRule(
-        protocol=protocol, port=port, end_port=end_port if isinstance(end_port, int) else None
-    )
-
-
-# A CIDR must spell its prefix length; ipaddress would also take "10.0.0.0/255.0.0.0".
-_CIDR_SHAPE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
-
-
-def _address_problem(address: str) -> str | None:
-    """None if `address` is an IP or a CIDR no broader than /8 (IPv4) or /32 (IPv6)."""
-    if "/" not in address:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            return f"must be an IP address or a CIDR, got {shown(address)}"
-        return None
-    if not _CIDR_SHAPE.fullmatch(address):
-        return f"must be an IP address or a CIDR, got {shown(address)}"
-    try:
-        network = ipaddress.ip_network(address, strict=True)
-    except ValueError as error:
-        if "host bits set" in str(error):
-            suggestion = ipaddress.ip_network(address, strict=False)
-            return f"has host bits set, got {shown(address)} (did you mean {suggestion}?)"
-        return f"must be an IP address or a CIDR, got {shown(address)}"
-    minimum = MIN_PREFIX_V4 if network.version == 4 else MIN_PREFIX_V6
-    if network.prefixlen < minimum:
-        return f"must not be broader than /{minimum}, got {shown(address)}"
-    return None

@@ -16,13 +16,14 @@ from dataclasses import replace
 from typing import Any
 
 from netiso.cluster import reading
-from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict, Written, execute
+from netiso.cluster.applying import NotConverged, StepFailed, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
 from netiso.cluster.client import ApiClient, ApiError
 from netiso.cluster.posting import EventPoster
 from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.reconciling import following
 from netiso.reconciling.assessments import Assessment, assess
+from netiso.reconciling.failures import failed
 from netiso.reconciling.overlays import WriteOverlay
 from netiso.reconciling.queueing import MAX_RETRY_DELAY, WorkQueue
 from netiso.rendering.environment import Templates
@@ -359,24 +360,9 @@ class Reconciler:
             written = await execute(self._api, changes.steps)
         except StepFailed as failure:
             self._remember(namespace, failure.written)
-            if isinstance(failure.cause, UnmanagedConflict | NotConverged):
-                message = str(failure.cause)
-            else:
-                message = f"{failure.step.action} {failure.step.name} failed: {failure.cause}"
-            reason = ""
             if isinstance(failure.cause, NotConverged):
                 self._metrics.count_unconverged(profile=assessment.profile)
-                reason = "RepairNotConverged"
-            record = replace(
-                base, state=NamespaceState.ERROR, message=message, drifts=drifts, reason=reason
-            )
-            outcome = Outcome(
-                namespace=namespace,
-                record=record,
-                written=tuple(f"{w.step.action} {w.step.name}" for w in failure.written),
-                error=str(failure),
-            )
-            return outcome, 0, drifts
+            return failed(namespace, base=base, failure=failure, drifts=drifts), 0, drifts
         self._remember(namespace, written)
         if assessment.state in _IN_PLACE:
             self._established[namespace] = frozenset(assessment.desired)
@@ -407,12 +393,6 @@ class Reconciler:
     def mark_dirty(self, profiles: Iterable[str]) -> None:
         """Recompute these profiles' status (another shard's counts changed)."""
         self._reporter.dirty_profiles.update(profiles)
-
-    # ----- reporting views -------------------------------------------------------------------
-
-    def tally(self, profile: str, *, dry_run: bool = False) -> Any:
-        """Count a profile's namespaces by state (for status and `netiso status`)."""
-        return self._reporter.tally(profile, dry_run=dry_run)
 
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""

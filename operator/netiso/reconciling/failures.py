@@ -1,0 +1,32 @@
+"""What a failed write makes of a namespace's record: the message, the Event reason, the state.
+
+Reconciling layer, pure. A conflict or a repair that did not take says so in its own words
+(the exception's message); anything else names the step that failed and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict
+from netiso.model.entries import NamespaceState, Outcome, Record
+
+
+def failed(
+    namespace: str, *, base: Record, failure: StepFailed, drifts: frozenset[tuple[str, str]]
+) -> Outcome:
+    """The outcome of a reconcile whose writes stopped at `failure`; drift stays shown."""
+    if isinstance(failure.cause, UnmanagedConflict | NotConverged):
+        message = str(failure.cause)
+    else:
+        message = f"{failure.step.action} {failure.step.name} failed: {failure.cause}"
+    reason = "RepairNotConverged" if isinstance(failure.cause, NotConverged) else ""
+    record = replace(
+        base, state=NamespaceState.ERROR, message=message, drifts=drifts, reason=reason
+    )
+    return Outcome(
+        namespace=namespace,
+        record=record,
+        written=tuple(f"{w.step.action} {w.step.name}" for w in failure.written),
+        error=str(failure),
+    )
