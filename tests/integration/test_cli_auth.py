@@ -25,6 +25,7 @@ from netiso import __version__, conventions
 from netiso.kits.localcluster.controlplane import ControlPlane
 from tests.integration.conftest import MakeNamespace, unique_name
 from tests.integration.harness import (
+    grant_lease_rbac,
     install_crd,
     operator_cluster_role,
     running_operator,
@@ -62,11 +63,15 @@ MakeIdentity = Callable[..., "Identity"]
 class Identity:
     """A ServiceAccount with a TokenRequest token and kubeconfigs that present it."""
 
-    def __init__(self, *, plane: ControlPlane, token: str, directory: Path, name: str) -> None:
+    def __init__(
+        self, *, plane: ControlPlane, token: str, directory: Path, name: str, namespace: str
+    ) -> None:
         self.plane = plane
         self.token = token
         self.directory = directory
         self.name = name
+        # The user name the API server gives the account (what RBAC subjects match).
+        self.username = f"system:serviceaccount:{namespace}:{name}"
 
     def _kubeconfig(self, user: dict[str, Any], *, name: str) -> Path:
         config = {
@@ -152,7 +157,11 @@ def identity(
         directory = tmp_path / name
         directory.mkdir()
         return Identity(
-            plane=control_plane, token=token.status.token, directory=directory, name=name
+            plane=control_plane,
+            token=token.status.token,
+            directory=directory,
+            name=name,
+            namespace=namespace,
         )
 
     yield make
@@ -229,6 +238,8 @@ def test_the_operator_runs_with_a_token_or_exec_plugin_kubeconfig(
     kind: str,
 ) -> None:
     account = identity(operator_cluster_role()["rules"])
+    # As the shipped RBAC does: the leader election Lease in the operator's namespace.
+    grant_lease_rbac(kube_api, user=account.username)
     kubeconfig = account.token_kubeconfig() if kind == "token" else account.exec_kubeconfig()
     namespace = make_namespace("auth", labels={conventions.PROFILE_LABEL: profile})
     with running_operator(kubeconfig=kubeconfig, log_path=tmp_path / "operator.log") as operator:
@@ -301,7 +312,9 @@ def test_diff_profile_previews_a_file_against_the_live_namespaces_and_writes_not
     opted_in = [make_namespace("live", labels={conventions.PROFILE_LABEL: profile}) for _ in "ab"]
     newcomer = make_namespace("new")
     reader = identity(CLI_RULES).token_kubeconfig()
-    operator_kubeconfig = identity(operator_cluster_role()["rules"]).token_kubeconfig()
+    operator_account = identity(operator_cluster_role()["rules"])
+    grant_lease_rbac(kube_api, user=operator_account.username)
+    operator_kubeconfig = operator_account.token_kubeconfig()
     unchanged = tmp_path / "unchanged.yaml"
     unchanged.write_text(yaml.safe_dump(profile_body(profile)))
     widened = tmp_path / "widened.yaml"
