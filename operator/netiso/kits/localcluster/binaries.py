@@ -222,14 +222,7 @@ def _build_kubernetes(
             say=say,
             what=f"compiling {names} {version}",
         )
-        built = Built(
-            version=version,
-            go_version=go_version_of(go),
-            source="go-module-proxy",
-            build_seconds=round(time.monotonic() - started, 1),
-        )
-        write_manifest(out, built)
-        publish(out, target)
+        built = _record_build(go, out=out, target=target, version=version, started=started)
     say(f"netiso: built Kubernetes {version} in {built.build_seconds:.0f} s -> {target}")
     return built
 
@@ -273,6 +266,19 @@ def _ensure_etcd(
     return target / "etcd", cached, "go-module-proxy"
 
 
+def _record_build(go: str, *, out: Path, target: Path, version: str, started: float) -> Built:
+    """Write the manifest of a finished build into `out` and publish it as `target`."""
+    built = Built(
+        version=version,
+        go_version=go_version_of(go),
+        source="go-module-proxy",
+        build_seconds=round(time.monotonic() - started, 1),
+    )
+    write_manifest(out, built)
+    publish(out, target)
+    return built
+
+
 def _build_etcd(root: Path, *, target: Path, version: str, say: Progress) -> Built:
     go = go_binary()
     workdir = root / "build" / f"etcd-{version}"
@@ -306,14 +312,7 @@ def _build_etcd(root: Path, *, target: Path, version: str, say: Progress) -> Bui
             say=say,
             what=f"compiling etcd {version}",
         )
-        built = Built(
-            version=version,
-            go_version=go_version_of(go),
-            source="go-module-proxy",
-            build_seconds=round(time.monotonic() - started, 1),
-        )
-        write_manifest(out, built)
-        publish(out, target)
+        built = _record_build(go, out=out, target=target, version=version, started=started)
     say(f"netiso: built etcd {version} in {built.build_seconds:.0f} s -> {target}")
     return built
 
