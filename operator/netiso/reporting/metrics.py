@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -142,12 +142,28 @@ class Metrics:
             ["verb", "code"],
             registry=r,
         )
+        # Guardrails: per-namespace series only while a namespace owner's policy breaks one.
+        self.guardrail_violations = Gauge(
+            "netiso_guardrail_violations",
+            "NetworkPolicies netiso does not manage that break a guardrail of their "
+            "namespace's profile without an exception (isolation drift), by rule.",
+            ["namespace", "profile", "rule"],
+            registry=r,
+        )
+        self.guardrail_exceptions = Gauge(
+            "netiso_guardrail_exceptions",
+            "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
+            "annotation (admitted, still counted), by rule.",
+            ["namespace", "profile", "rule"],
+            registry=r,
+        )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
         self._views: dict[str, NamespaceView] = {}
         self._counts: Counter[tuple[str, str]] = Counter()
         self._pending: dict[str, tuple[str, Counter[str]]] = {}
         self._drift_reasons: dict[str, set[str]] = {}
+        self._guardrails: dict[str, dict[tuple[Gauge, str, str], int]] = {}
 
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
@@ -229,6 +245,33 @@ class Metrics:
                 self.pending_changes.labels(profile=prof, action=action).set(total)
             else:
                 self._remove(self.pending_changes, prof, action)
+
+    def show_guardrails(
+        self,
+        namespace: str,
+        *,
+        profile: str,
+        violations: Mapping[str, int],
+        exceptions: Mapping[str, int],
+    ) -> None:
+        """Set the namespace's guardrail series: policies breaking each rule, without and with
+        an exception. Empty mappings (or an opted-out namespace) remove its series."""
+        new = {
+            **{(self.guardrail_violations, profile, rule): n for rule, n in violations.items()},
+            **{(self.guardrail_exceptions, profile, rule): n for rule, n in exceptions.items()},
+        }
+        new = {key: count for key, count in new.items() if count > 0}
+        old = self._guardrails.get(namespace, {})
+        if new == old:
+            return
+        for gauge, prof, rule in old.keys() - new.keys():
+            self._remove(gauge, namespace, prof, rule)
+        for (gauge, prof, rule), count in new.items():
+            gauge.labels(namespace=namespace, profile=prof, rule=rule).set(count)
+        if new:
+            self._guardrails[namespace] = new
+        else:
+            self._guardrails.pop(namespace, None)
 
     def _set_count(self, profile: str, state: str) -> None:
         # A count that reaches 0 describes nothing live: the series goes, so relabelling a
