@@ -52,7 +52,9 @@ def transition_events(
         events.append(("DryRun", NORMAL, f"profile {new.profile} is DryRun: {pending}"))
     elif state == NamespaceState.DRIFTED and changed_state and not fresh_drifts and new.drifts:
         events.append(("DriftDetected", WARNING, "managed policies drifted (Report mode)"))
-    if state != NamespaceState.RELEASED:
+    # A namespace first seen by this process and left as it was (a restart, a new leader)
+    # was reported by whoever saw it change: only its metrics and status are set again.
+    if state != NamespaceState.RELEASED and (old is not None or outcome.written):
         events.extend(guardrail_events(old, new))
     return events
 

@@ -207,8 +207,10 @@ def record(*bodies: dict[str, Any]) -> Record:
     return Record(profile="base", state=result.state, violations=frozenset(result.violations))
 
 
-def events(old: Record | None, new: Record) -> list[tuple[str, str]]:
-    out = Outcome(namespace=NS, record=new)
+def events(
+    old: Record | None, new: Record, written: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    out = Outcome(namespace=NS, record=new, written=written)
     found = transition_events(old, new, outcome=out, fresh_drifts=frozenset(), repaired=0)
     return [(reason, type_) for reason, type_, _ in found]
 
@@ -229,6 +231,14 @@ def test_events_come_on_change_only() -> None:
     )
     assert ("GuardrailException", NORMAL) in events(weakened, excepted)
     assert events(excepted, excepted) == []
+
+
+def test_a_restart_posts_nothing_but_a_new_opt_in_does() -> None:
+    weakened = record(policy_body("open", ingress=ALLOW_ALL))
+    # A new process (or leader) sees the namespace as it was: the Events were posted before.
+    assert events(None, weakened) == []
+    # The namespace was just isolated (netiso wrote its policies): its owner hears of it.
+    assert ("GuardrailViolated", WARNING) in events(None, weakened, ("create d",))
 
 
 def test_the_metric_counts_policies_per_rule_and_goes_when_fixed() -> None:
