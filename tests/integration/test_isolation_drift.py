@@ -110,12 +110,7 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
     )
     net.replace_namespaced_network_policy("allow-all", ns, excepted)
     wait_for("violation cleared", lambda: violations(operator, ns, profile, "no-peers") is None)
-    assert (
-        operator.metric(
-            "netiso_guardrail_exceptions", namespace=ns, profile=profile, rule="no-peers"
-        )
-        == 1
-    )
+    assert operator.metric("netiso_guardrail_exceptions", profile=profile, rule="no-peers") == 1
     wait_for("GuardrailException", lambda: events_for(kube_api, ns, reason="GuardrailException"))
     assert "OPS-7 load test until Friday" in (
         events_for(kube_api, ns, reason="GuardrailException")[0].message
@@ -130,10 +125,7 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
     wait_for(
         "exception series gone",
         lambda: (
-            operator.metric(
-                "netiso_guardrail_exceptions", namespace=ns, profile=profile, rule="no-peers"
-            )
-            is None
+            operator.metric("netiso_guardrail_exceptions", profile=profile, rule="no-peers") is None
         ),
     )
     wait_for("counts cleared", lambda: status_of(kube_api, profile).get("guardrailExceptions") == 0)

@@ -94,10 +94,12 @@ METRICS: Final[Mapping[str, Metric]] = {
             "gauge",
             {"profile": _ANY, "action": frozenset({"create", "update", "delete"})},
         ),
-        *(
-            Metric(name, "gauge", {"namespace": _ANY, "profile": _ANY, "rule": _GUARDRAIL_RULES})
-            for name in ("netiso_guardrail_violations", "netiso_guardrail_exceptions")
+        Metric(
+            "netiso_guardrail_violations",
+            "gauge",
+            {"namespace": _ANY, "profile": _ANY, "rule": _GUARDRAIL_RULES},
         ),
+        Metric("netiso_guardrail_exceptions", "gauge", {"profile": _ANY, "rule": _GUARDRAIL_RULES}),
         Metric("netiso_queue_depth", "gauge", {}),
         Metric("netiso_ready", "gauge", {}),
         Metric("netiso_build_info", "gauge", {"version": _ANY}),

@@ -1,11 +1,13 @@
 """The operator's HTTP endpoint: /metrics for Prometheus and /readyz for the kubelet.
 
-Reporting layer. Served by aiohttp on the operator's event loop (no extra threads). Liveness
+Reporting layer. Served by aiohttp on the operator's event loop; the exposition is rendered
+in a worker thread. Liveness
 comes from Kopf's own --liveness endpoint, which knows whether Kopf's machinery is alive.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
@@ -22,7 +24,9 @@ async def serve(
     """Start serving; the caller keeps the runner and calls `runner.cleanup()` to stop."""
 
     async def metrics_view(_: web.Request) -> web.Response:
-        body = metrics.exposition()
+        # Off the event loop: rendering thousands of series takes tens of milliseconds that
+        # reconciles would otherwise wait behind (prometheus_client collects thread-safely).
+        body = await asyncio.to_thread(metrics.exposition)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def ready_view(_: web.Request) -> web.Response:

@@ -142,7 +142,8 @@ class Metrics:
             ["verb", "code"],
             registry=r,
         )
-        # Guardrails: per-namespace series only while a namespace owner's policy breaks one.
+        # Guardrails: per-namespace series only while a namespace owner's policy breaks one
+        # without an exception; exceptions are counted per profile.
         self.guardrail_violations = Gauge(
             "netiso_guardrail_violations",
             "NetworkPolicies netiso does not manage that break a guardrail of their "
@@ -153,8 +154,8 @@ class Metrics:
         self.guardrail_exceptions = Gauge(
             "netiso_guardrail_exceptions",
             "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
-            "annotation (admitted, still counted), by rule.",
-            ["namespace", "profile", "rule"],
+            "annotation (admitted, still counted), by profile and rule.",
+            ["profile", "rule"],
             registry=r,
         )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
@@ -163,7 +164,9 @@ class Metrics:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._pending: dict[str, tuple[str, Counter[str]]] = {}
         self._drift_reasons: dict[str, set[str]] = {}
-        self._guardrails: dict[str, dict[tuple[Gauge, str, str], int]] = {}
+        self._violations: dict[str, tuple[str, dict[str, int]]] = {}
+        self._exceptions: dict[str, dict[tuple[str, str], int]] = {}
+        self._exception_counts: Counter[tuple[str, str]] = Counter()
 
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
@@ -254,24 +257,41 @@ class Metrics:
         violations: Mapping[str, int],
         exceptions: Mapping[str, int],
     ) -> None:
-        """Set the namespace's guardrail series: policies breaking each rule, without and with
-        an exception. Empty mappings (or an opted-out namespace) remove its series."""
-        new = {
-            **{(self.guardrail_violations, profile, rule): n for rule, n in violations.items()},
-            **{(self.guardrail_exceptions, profile, rule): n for rule, n in exceptions.items()},
-        }
-        new = {key: count for key, count in new.items() if count > 0}
-        old = self._guardrails.get(namespace, {})
-        if new == old:
+        """Set the namespace's share of the guardrail series: policies breaking each rule
+        without an exception (a series per namespace: it needs attention) and with one
+        (counted per profile: an exception is accepted, and one series per excepted namespace
+        would cost 10,000 namespaces 10,000s of series). Empty mappings remove its share."""
+        new_violations = {rule: n for rule, n in violations.items() if n > 0}
+        new_exceptions = {(profile, rule): n for rule, n in exceptions.items() if n > 0}
+        old_profile, old_violations = self._violations.get(namespace, ("", {}))
+        if (old_profile, old_violations) != (profile, new_violations):
+            for rule in old_violations:
+                if old_profile != profile or rule not in new_violations:
+                    self._remove(self.guardrail_violations, namespace, old_profile, rule)
+            for rule, count in new_violations.items():
+                self.guardrail_violations.labels(
+                    namespace=namespace, profile=profile, rule=rule
+                ).set(count)
+            if new_violations:
+                self._violations[namespace] = (profile, new_violations)
+            else:
+                self._violations.pop(namespace, None)
+        old_exceptions = self._exceptions.get(namespace, {})
+        if old_exceptions == new_exceptions:
             return
-        for gauge, prof, rule in old.keys() - new.keys():
-            self._remove(gauge, namespace, prof, rule)
-        for (gauge, prof, rule), count in new.items():
-            gauge.labels(namespace=namespace, profile=prof, rule=rule).set(count)
-        if new:
-            self._guardrails[namespace] = new
+        self._exception_counts.subtract(old_exceptions)
+        self._exception_counts.update(new_exceptions)
+        for prof, rule in old_exceptions.keys() | new_exceptions.keys():
+            total = self._exception_counts[(prof, rule)]
+            if total > 0:
+                self.guardrail_exceptions.labels(profile=prof, rule=rule).set(total)
+            else:
+                del self._exception_counts[(prof, rule)]
+                self._remove(self.guardrail_exceptions, prof, rule)
+        if new_exceptions:
+            self._exceptions[namespace] = new_exceptions
         else:
-            self._guardrails.pop(namespace, None)
+            self._exceptions.pop(namespace, None)
 
     def _set_count(self, profile: str, state: str) -> None:
         # A count that reaches 0 describes nothing live: the series goes, so relabelling a

@@ -207,9 +207,7 @@ def record(*bodies: dict[str, Any]) -> Record:
     return Record(profile="base", state=result.state, violations=frozenset(result.violations))
 
 
-def events(
-    old: Record | None, new: Record, written: tuple[str, ...] = ()
-) -> list[tuple[str, str]]:
+def events(old: Record | None, new: Record, written: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     out = Outcome(namespace=NS, record=new, written=written)
     found = transition_events(old, new, outcome=out, fresh_drifts=frozenset(), repaired=0)
     return [(reason, type_) for reason, type_, _ in found]
@@ -255,17 +253,24 @@ def test_the_metric_counts_policies_per_rule_and_goes_when_fixed() -> None:
         exceptions=policies_by_rule(weakened.excepted),
     )
 
-    def value(name: str, rule: str) -> float | None:
-        labels = {"namespace": NS, "profile": "base", "rule": rule}
+    def value(name: str, rule: str, namespace: str | None = NS) -> float | None:
+        labels = {"profile": "base", "rule": rule}
+        if namespace is not None:
+            labels["namespace"] = namespace
         return metrics.registry.get_sample_value(name, labels)
 
     # open2 breaks no-peers in two rules: it still counts as one policy.
     assert value("netiso_guardrail_violations", "no-peers") == 2
     assert value("netiso_guardrail_violations", "no-ports") == 2
-    assert value("netiso_guardrail_exceptions", "no-peers") == 1
+    # Exceptions are accepted: counted per profile, not per namespace.
+    assert value("netiso_guardrail_exceptions", "no-peers", None) == 1
+    metrics.show_guardrails("team-b", profile="base", violations={}, exceptions={"no-peers": 3})
+    assert value("netiso_guardrail_exceptions", "no-peers", None) == 4
     metrics.show_guardrails(NS, profile="base", violations={}, exceptions={})
     assert value("netiso_guardrail_violations", "no-peers") is None
-    assert value("netiso_guardrail_exceptions", "no-peers") is None
+    assert value("netiso_guardrail_exceptions", "no-peers", None) == 3
+    metrics.show_guardrails("team-b", profile="base", violations={}, exceptions={})
+    assert value("netiso_guardrail_exceptions", "no-peers", None) is None
 
 
 def test_profile_counts_say_how_many_namespaces_are_weakened() -> None:
