@@ -17,6 +17,7 @@ and every admission object the keeper made is deleted at the end.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,6 +129,10 @@ def installed(operator: OperatorProcess, kind: str, name: str) -> float | None:
     return operator.metric("netiso_guardrail_installed", kind=kind, name=name)
 
 
+def is_installed(operator: OperatorProcess, kind: str, name: str) -> bool:
+    return installed(operator, kind, name) == 1
+
+
 def baseline_excluded(api: client.ApiClient) -> list[str]:
     body = live(api, BINDING, BASELINE_BINDING)
     assert body is not None
@@ -146,7 +151,7 @@ def test_installs_every_object_and_exports_it(
     keeper: OperatorProcess, kube_api: client.ApiClient
 ) -> None:
     for key in desired([], live_bindings=()).objects:
-        wait_for(f"{key} installed", lambda key=key: installed(keeper, *key) == 1)
+        wait_for(f"{key} installed", functools.partial(is_installed, keeper, *key))
         assert live(kube_api, *key) is not None
 
 
@@ -300,7 +305,9 @@ def test_no_writes_at_steady_state_nor_after_a_restart(
         )
     try:
         for name in names:
-            wait_for("binding", lambda name=name: installed(keeper, BINDING, binding_name(name)))
+            wait_for(
+                "binding", functools.partial(is_installed, keeper, BINDING, binding_name(name))
+            )
         time.sleep(1.0)
         writes = kept_writes(kube_api)
         time.sleep(3.0)
@@ -310,7 +317,9 @@ def test_no_writes_at_steady_state_nor_after_a_restart(
             kubeconfig=operator_kubeconfig, log_path=tmp_path / "restart.log", env=KEEPER_ENV
         ) as second:
             for name in names:
-                wait_for("seen", lambda name=name: installed(second, BINDING, binding_name(name)))
+                wait_for(
+                    "seen", functools.partial(is_installed, second, BINDING, binding_name(name))
+                )
             time.sleep(2.0)
             assert kept_writes(kube_api) == writes, second.log()
             for key in desired([], live_bindings=()).objects:
