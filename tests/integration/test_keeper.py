@@ -25,7 +25,6 @@ from typing import Any, Final
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.entries import ProfileEntry
@@ -42,6 +41,7 @@ from netiso.rendering.admission_defaults import normalise
 from .conftest import profile_body, unique_name
 from .harness import GROUP, PLURAL, VERSION, OperatorProcess, running_operator, wait_for
 from .ship_cluster import events_for
+from .ship_keeper import read_kept, remove_everything_kept
 from .test_operator import apiserver_writes
 
 pytestmark = pytest.mark.integration
@@ -79,34 +79,6 @@ def test_server_stores_every_rendering_as_normalised(kube_api: client.ApiClient)
         assert stored["metadata"]["labels"] == body["metadata"]["labels"], key
 
 
-def live(api: client.ApiClient, kind: str, name: str) -> dict[str, Any] | None:
-    registration = client.AdmissionregistrationV1Api(api)
-    try:
-        if kind == POLICY:
-            found = registration.read_validating_admission_policy(name)
-        else:
-            found = registration.read_validating_admission_policy_binding(name)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    body: dict[str, Any] = client.ApiClient().sanitize_for_serialization(found)
-    return body
-
-
-def remove_everything_kept(api: client.ApiClient) -> None:
-    """Delete every policy and binding netiso's keeper makes (names netiso-guardrails*,
-    netiso-managed-policies, netiso-opt-out), never netiso-operator-scope."""
-    registration = client.AdmissionregistrationV1Api(api)
-    ours = ("netiso-guardrails", "netiso-managed-policies", "netiso-opt-out")
-    for binding in registration.list_validating_admission_policy_binding().items:
-        if binding.metadata.name.startswith(ours):
-            registration.delete_validating_admission_policy_binding(binding.metadata.name)
-    for policy in registration.list_validating_admission_policy().items:
-        if policy.metadata.name.startswith(ours):
-            registration.delete_validating_admission_policy(policy.metadata.name)
-
-
 @pytest.fixture(scope="module")
 def keeper(
     operator_kubeconfig: Path,
@@ -134,7 +106,7 @@ def is_installed(operator: OperatorProcess, kind: str, name: str) -> bool:
 
 
 def baseline_excluded(api: client.ApiClient) -> list[str]:
-    body = live(api, BINDING, BASELINE_BINDING)
+    body = read_kept(api, BINDING, BASELINE_BINDING)
     assert body is not None
     for requirement in body["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]:
         if requirement["key"] == conventions.PROFILE_LABEL and requirement["operator"] == "NotIn":
@@ -143,7 +115,7 @@ def baseline_excluded(api: client.ApiClient) -> list[str]:
 
 
 def actions_of(api: client.ApiClient, profile: str) -> list[str] | None:
-    body = live(api, BINDING, binding_name(profile))
+    body = read_kept(api, BINDING, binding_name(profile))
     return None if body is None else list(body["spec"]["validationActions"])
 
 
@@ -152,7 +124,7 @@ def test_installs_every_object_and_exports_it(
 ) -> None:
     for key in desired([], live_bindings=()).objects:
         wait_for(f"{key} installed", functools.partial(is_installed, keeper, *key))
-        assert live(kube_api, *key) is not None
+        assert read_kept(kube_api, *key) is not None
 
 
 def test_binding_follows_profile_creation_edit_and_deletion(
@@ -167,7 +139,7 @@ def test_binding_follows_profile_creation_edit_and_deletion(
         wait_for("binding created", lambda: actions_of(kube_api, name) == ["Deny"])
         wait_for("baseline leaves it out", lambda: name in baseline_excluded(kube_api))
         wait_for("its series", lambda: installed(keeper, BINDING, binding_name(name)) == 1)
-        body = live(kube_api, BINDING, binding_name(name))
+        body = read_kept(kube_api, BINDING, binding_name(name))
         assert body is not None
         assert body["spec"]["paramRef"]["name"] == name
         assert body["spec"]["policyName"] == GUARDRAILS_POLICY
@@ -181,7 +153,7 @@ def test_binding_follows_profile_creation_edit_and_deletion(
         assert not restored_events(kube_api, name)
     finally:
         custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-    wait_for("binding removed", lambda: live(kube_api, BINDING, binding_name(name)) is None)
+    wait_for("binding removed", lambda: read_kept(kube_api, BINDING, binding_name(name)) is None)
     wait_for("baseline covers it again", lambda: name not in baseline_excluded(kube_api))
     wait_for("series gone", lambda: installed(keeper, BINDING, binding_name(name)) is None)
 
@@ -198,14 +170,14 @@ def test_a_deleted_policy_is_restored_with_an_event(
     keeper: OperatorProcess, kube_api: client.ApiClient
 ) -> None:
     wait_for("installed", lambda: installed(keeper, POLICY, GUARDRAILS_POLICY) == 1)
-    old = live(kube_api, POLICY, GUARDRAILS_POLICY)
+    old = read_kept(kube_api, POLICY, GUARDRAILS_POLICY)
     assert old is not None
     client.AdmissionregistrationV1Api(kube_api).delete_validating_admission_policy(
         GUARDRAILS_POLICY
     )
 
     def restored() -> bool:
-        new = live(kube_api, POLICY, GUARDRAILS_POLICY)
+        new = read_kept(kube_api, POLICY, GUARDRAILS_POLICY)
         return new is not None and new["metadata"]["uid"] != old["metadata"]["uid"]
 
     wait_for("policy restored", restored, timeout=RESTORE_TIMEOUT)
@@ -220,7 +192,7 @@ def test_a_deleted_policy_is_restored_with_an_event(
 def test_an_edited_binding_is_restored(keeper: OperatorProcess, kube_api: client.ApiClient) -> None:
     registration = client.AdmissionregistrationV1Api(kube_api)
     wait_for("installed", lambda: installed(keeper, BINDING, MANAGED_POLICIES_BINDING) == 1)
-    body = live(kube_api, BINDING, MANAGED_POLICIES_BINDING)
+    body = read_kept(kube_api, BINDING, MANAGED_POLICIES_BINDING)
     assert body is not None
     before = copy.deepcopy(body["spec"])
     # An addition (not a change of any field netiso renders) counts as a change too.
@@ -229,7 +201,9 @@ def test_an_edited_binding_is_restored(keeper: OperatorProcess, kube_api: client
     registration.replace_validating_admission_policy_binding(MANAGED_POLICIES_BINDING, body)
     wait_for(
         "binding restored",
-        lambda: (live(kube_api, BINDING, MANAGED_POLICIES_BINDING) or {}).get("spec") == before,
+        lambda: (
+            (read_kept(kube_api, BINDING, MANAGED_POLICIES_BINDING) or {}).get("spec") == before
+        ),
         timeout=RESTORE_TIMEOUT,
     )
     wait_for("Event", lambda: restored_events(kube_api, MANAGED_POLICIES_BINDING))
@@ -247,7 +221,7 @@ def test_a_profile_binding_changed_by_hand_is_restored_with_an_event_on_the_prof
     )
     try:
         wait_for("binding", lambda: installed(keeper, BINDING, binding_name(name)) == 1)
-        body = live(kube_api, BINDING, binding_name(name))
+        body = read_kept(kube_api, BINDING, binding_name(name))
         assert body is not None
         body["spec"]["validationActions"] = ["Audit"]
         registration.replace_validating_admission_policy_binding(binding_name(name), body)
@@ -258,7 +232,7 @@ def test_a_profile_binding_changed_by_hand_is_restored_with_an_event_on_the_prof
         assert "changed" in event.message
     finally:
         custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-    wait_for("binding removed", lambda: live(kube_api, BINDING, binding_name(name)) is None)
+    wait_for("binding removed", lambda: read_kept(kube_api, BINDING, binding_name(name)) is None)
 
 
 def test_bindings_that_are_not_netisos_are_left_alone(
@@ -281,7 +255,7 @@ def test_bindings_that_are_not_netisos_are_left_alone(
     )
     try:
         time.sleep(2.0)
-        assert live(kube_api, BINDING, name) is not None
+        assert read_kept(kube_api, BINDING, name) is not None
     finally:
         registration.delete_validating_admission_policy_binding(name)
 

@@ -408,13 +408,13 @@ def test_admission_objects_are_beyond_any_admission_policy(
     confine the keeper's writes to netiso's names, and RBAC, which has no name prefixes, is
     all there is (docs/install.md says what that leaves open). Should Kubernetes ever start
     checking them, this fails and the scope policy can take on the keeper's names."""
-    foreign = {
+    foreign: Obj = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": "platform-audit-scope-check"},
         "spec": {"policyName": "netiso-guardrails-baseline", "validationActions": ["Audit"]},
     }
-    scope = {
+    scope: Obj = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "scope-check-admission-objects"},
@@ -433,7 +433,7 @@ def test_admission_objects_are_beyond_any_admission_policy(
             "validations": [{"expression": "false", "message": "refused by the scope check"}],
         },
     }
-    binding = {
+    binding: Obj = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": "scope-check-admission-objects"},

@@ -243,10 +243,21 @@ class AdmissionKeeper:
             self._live,
             matches=lambda body, live: self._matches(key_of(body), body, live),
         )
+        # One refused write (say, a permission missing for one kind) must not keep the others
+        # from being made: each is tried, and the first failure is raised after the pass.
+        failures: list[ApiError] = []
         for step in steps:
-            await self._carry_out(step, want=want)
+            try:
+                await self._carry_out(step, want=want)
+            except Fenced:
+                raise
+            except ApiError as exc:
+                log.warning("%s of %s %s failed: %s", step.action, *step.key, exc)
+                failures.append(exc)
         if steps:
             self._show(want)
+        if failures:
+            raise failures[0]
 
     def _show(self, want: Desired) -> None:
         """Export what is in place, and remember it for telling a person's change."""
