@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from netiso import conventions
 from netiso.cluster.client import ApiClient
 from netiso.cluster.watching import Watched
 
@@ -27,6 +28,10 @@ WATCHED: Final = {
     "ValidatingAdmissionPolicyBinding": Watched("validatingadmissionpolicybindings", BINDINGS, ""),
 }
 
+# Named in managedFields, as netiso's policy writes are: `kubectl apply --server-side` of the
+# shipped policies then shares the fields with netiso instead of an anonymous client.
+_MANAGER: Final = {"fieldManager": conventions.FIELD_MANAGER}
+
 
 def object_path(kind: str, name: str) -> str:
     """REST path of one policy or binding."""
@@ -35,7 +40,9 @@ def object_path(kind: str, name: str) -> str:
 
 async def create(api: ApiClient, body: Mapping[str, Any]) -> dict[str, Any]:
     """POST the object; returns what the server stored. AlreadyExists raises (409)."""
-    _, stored = await api.request("POST", PATHS[str(body["kind"])], verb="create", body=body)
+    _, stored = await api.request(
+        "POST", PATHS[str(body["kind"])], verb="create", params=_MANAGER, body=body
+    )
     return stored
 
 
@@ -49,6 +56,7 @@ async def replace(
         "PUT",
         object_path(str(body["kind"]), name),
         verb="update",
+        params=_MANAGER,
         body={**body, "metadata": metadata},
     )
     return stored
