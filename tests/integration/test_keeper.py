@@ -16,8 +16,11 @@ and every admission object the keeper made is deleted at the end.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +42,19 @@ from netiso.rendering.admission import (
 from netiso.rendering.admission_defaults import normalise
 
 from .conftest import profile_body, unique_name
-from .harness import GROUP, PLURAL, VERSION, OperatorProcess, running_operator, wait_for
+from .harness import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    OperatorProcess,
+    grant_operator_rbac,
+    operator_cluster_role,
+    running_operator,
+    wait_for,
+)
 from .ship_cluster import events_for
 from .ship_keeper import read_kept, remove_everything_kept
+from .ship_rbac import revoke
 from .test_operator import apiserver_writes
 
 pytestmark = pytest.mark.integration
@@ -49,6 +62,7 @@ pytestmark = pytest.mark.integration
 KEEPER_ENV: Final = {"NETISO_ADMISSION": "on", "NETISO_RESYNC_INTERVAL": "3600"}
 # Restores are event-driven; this bounds the wait, it is not a speed target.
 RESTORE_TIMEOUT: Final = 10.0
+OPT_OUT: Final = (POLICY, "netiso-opt-out")
 RESOURCES: Final = ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
 
 
@@ -103,6 +117,10 @@ def installed(operator: OperatorProcess, kind: str, name: str) -> float | None:
 
 def is_installed(operator: OperatorProcess, kind: str, name: str) -> bool:
     return installed(operator, kind, name) == 1
+
+
+def is_not_installed(operator: OperatorProcess, kind: str, name: str) -> bool:
+    return installed(operator, kind, name) == 0
 
 
 def baseline_excluded(api: client.ApiClient) -> list[str]:
@@ -302,3 +320,88 @@ def test_no_writes_at_steady_state_nor_after_a_restart(
     finally:
         for name in names:
             custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+
+
+# --- leadership and refusals -------------------------------------------------------------------
+
+SHORT_LEASE: Final = {
+    "NETISO_LEASE_DURATION": "4",
+    "NETISO_RENEW_DEADLINE": "3",
+    "NETISO_RETRY_PERIOD": "0.5",
+}
+
+
+@contextlib.contextmanager
+def frozen(operator: OperatorProcess) -> Iterator[None]:
+    """SIGSTOP the operator (it holds its Lease but cannot renew it or write), then SIGCONT."""
+    assert operator.process is not None
+    os.killpg(operator.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(operator.process.pid, signal.SIGCONT)
+
+
+def test_a_standby_keeps_watching_writes_nothing_and_rechecks_when_it_leads(
+    keeper: OperatorProcess,
+    operator_kubeconfig: Path,
+    kube_api: client.ApiClient,
+    tmp_path: Path,
+) -> None:
+    keeper.stop()  # two replicas of their own Lease below; the module's operator rests
+    lease = {**KEEPER_ENV, **SHORT_LEASE, "NETISO_LEASE_NAME": unique_name("keeper-lease")}
+    try:
+        with (
+            running_operator(
+                kubeconfig=operator_kubeconfig, log_path=tmp_path / "a.log", env=lease
+            ) as first,
+            running_operator(
+                kubeconfig=operator_kubeconfig, log_path=tmp_path / "b.log", env=lease
+            ) as second,
+        ):
+            leader, standby = (first, second) if first.metric("netiso_leader") else (second, first)
+            assert standby.metric("netiso_leader") == 0
+            wait_for("standby sees it", functools.partial(is_installed, standby, *OPT_OUT))
+            with frozen(leader):
+                client.AdmissionregistrationV1Api(kube_api).delete_validating_admission_policy(
+                    OPT_OUT[1]
+                )
+                # The standby's watch sees the deletion at once, and it does not write.
+                wait_for("standby shows 0", lambda: installed(standby, *OPT_OUT) == 0)
+                assert standby.metric("netiso_leader") == 0
+                assert read_kept(kube_api, *OPT_OUT) is None
+                # Once the frozen leader's Lease lapses, the standby leads and re-checks.
+                wait_for("standby leads", lambda: standby.metric("netiso_leader") == 1)
+                wait_for("restored", lambda: read_kept(kube_api, *OPT_OUT) is not None)
+                wait_for("back at 1", functools.partial(is_installed, standby, *OPT_OUT))
+            wait_for("Event", lambda: restored_events(kube_api, OPT_OUT[1]))
+    finally:
+        keeper.start()
+
+
+def test_without_the_rights_it_says_so_once_exports_0_and_keeps_isolating(
+    control_plane: Any, kube_api: client.ApiClient, tmp_path: Path
+) -> None:
+    user = unique_name("keeper-forbidden")
+    rules = [
+        rule
+        for rule in operator_cluster_role()["rules"]
+        if "admissionregistration.k8s.io" not in rule["apiGroups"]
+    ]
+    role = grant_operator_rbac(kube_api, user=user, rules=rules)
+    try:
+        with running_operator(
+            kubeconfig=control_plane.user_kubeconfig(user),
+            log_path=tmp_path / "forbidden.log",
+            env=KEEPER_ENV,
+        ) as refused:
+            for key in desired([], live_bindings=()).objects:
+                wait_for(f"{key} at 0", functools.partial(is_not_installed, refused, *key))
+            time.sleep(4.0)  # a few retries with backoff
+            assert refused.metric("netiso_ready") == 1
+            said = [line for line in refused.log().splitlines() if "cannot be kept" in line]
+            assert len(said) == 1, said
+            assert "403" in said[0] or "may not" in said[0]
+            assert "NETISO_ADMISSION=off" in said[0]
+    finally:
+        revoke(kube_api, role)
