@@ -19,6 +19,7 @@ SCENARIOS: Final = (
     "trickle",
     "fanout",
     "drift",
+    "guardrails",
     "steady",
     "restart",
     "failover",
@@ -27,7 +28,7 @@ SCENARIOS: Final = (
 )
 # Scenarios that need N namespaces isolated first; bootstrap runs (unreported) to get there.
 NEEDS_BOOTSTRAP: Final = frozenset(
-    {"fanout", "drift", "steady", "restart", "failover", "resources"}
+    {"fanout", "drift", "guardrails", "steady", "restart", "failover", "resources"}
 )
 
 
@@ -49,6 +50,9 @@ class Options:
     trickle_interval: float = 0.2
     drift_sizes: tuple[int, ...] = (1, 100)
     report_trials: int = 10
+    # NetworkPolicies of the namespace owners' own in each isolated namespace (guardrails),
+    # left in place for steady state and restart.
+    foreign_policies: int = 2
     # Seconds the operator is watched after a restart became ready, for late writes.
     restart_settle: float = 10.0
     # Seconds two replicas are watched at steady state in the failover scenario.
@@ -127,6 +131,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     add("--trickle-interval", type=float, default=Options.trickle_interval, help="seconds")
     add("--drift-sizes", type=_sizes, default=Options.drift_sizes, help="e.g. 1,100")
     add("--report-trials", type=int, default=Options.report_trials)
+    add(
+        "--foreign-policies",
+        type=int,
+        default=Options.foreign_policies,
+        help="namespace owners' own policies per isolated namespace (guardrails; default 2)",
+    )
     add("--restart-settle", type=float, default=Options.restart_settle, help="seconds")
     add(
         "--failover-steady-seconds",
@@ -170,6 +180,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         trickle_interval=args.trickle_interval,
         drift_sizes=args.drift_sizes,
         report_trials=args.report_trials,
+        foreign_policies=args.foreign_policies,
         restart_settle=args.restart_settle,
         failover_steady_seconds=args.failover_steady_seconds,
         shards=args.shards,

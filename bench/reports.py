@@ -145,6 +145,13 @@ def targets(n: int) -> list[Target]:
             "s",
         ),
         Target(
+            "guardrail-report",
+            "a violating foreign policy visible on /metrics < 1 s (worst trial)",
+            lambda r: _get(r, "guardrails", "report", "latency_shown", "max"),
+            lambda v: v < 1.0,
+            "s",
+        ),
+        Target(
             "steady-writes",
             "0 writes at steady state (netiso + API server counters)",
             lambda r: _sum_writes(r, "steady"),
@@ -271,6 +278,7 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ("drift", f"Repair: {drift['action']} in {drift['namespaces']} ns "
                  f"({drift['repaired']} repaired)", _latency(drift["latency"]), "")
             )  # fmt: skip
+    rows.extend(_guardrail_rows(s.get("guardrails")))
     steady = s.get("steady")
     if steady and "seconds" in steady:
         cpu = (steady["window"].get("operator_cpu") or {}).get("cpu_seconds")
@@ -309,6 +317,30 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(
             ("resources", "operator peak RSS (VmHWM)", f"{res['peak_rss_mib']:.0f} MiB", "")
         )
+    return rows
+
+
+def _guardrail_rows(guard: Any) -> list[tuple[str, str, str, str]]:
+    if not isinstance(guard, dict) or "populate" not in guard:
+        return []
+    made = guard["populate"]
+    window = made["window"]
+    cpu = (window.get("operator_cpu") or {}).get("cpu_seconds")
+    rows = [
+        ("guardrails", f"{made['policies']} foreign policies in {made['namespaces']} ns: "
+         "created / all counted", f"{made['create_seconds']:.2f} s / "
+         f"{made['seconds_until_counted']:.2f} s", ""),
+        ("guardrails", "meanwhile: operator CPU / writes by verb",
+         f"{_fmt(cpu, ' s')} / {window.get('netiso_requests_by_verb', {})}", ""),
+    ]  # fmt: skip
+    trial = guard.get("report")
+    if isinstance(trial, dict):
+        rows += [
+            ("guardrails", f"violation visible on /metrics ({trial['visible']}/"
+             f"{trial['trials']})", _latency(trial.get("latency_shown")), ""),
+            ("guardrails", "violation gone after the delete",
+             _latency(trial.get("latency_cleared")), ""),
+        ]  # fmt: skip
     return rows
 
 

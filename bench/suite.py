@@ -35,6 +35,7 @@ from bench.scenarios import (
     drift,
     failover,
     fanout,
+    guardrails,
     raw,
     restart,
     sharded,
@@ -209,6 +210,7 @@ async def _run_scenarios(session: Session) -> None:
     steps: Sequence[tuple[str, Scenario]] = (
         ("fanout", fanout.run),
         ("drift", drift.run),
+        ("guardrails", guardrails.run),
         ("steady", steady.run),
     )
     for name, scenario in steps:
@@ -302,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "trickle_interval": options.trickle_interval,
             "drift_sizes": list(options.drift_sizes),
             "report_trials": options.report_trials,
+            "foreign_policies": options.foreign_policies,
             "restart_settle": options.restart_settle,
             "restart_ready_within": options.restart_ready_within,
             "resync_interval": options.resync_interval,

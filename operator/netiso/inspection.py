@@ -17,9 +17,11 @@ import yaml
 from netiso import conventions
 from netiso.cluster.client import ApiClient
 from netiso.cluster.drifts import LivePolicy
-from netiso.cluster.reading import NAMESPACES, get_object, list_all, managed_policies
+from netiso.cluster.foreign import ForeignPolicy, is_labelled_managed
+from netiso.cluster.reading import NAMESPACES, get_object, list_all, policies_in
 from netiso.cluster.reading import profiles as list_profiles
 from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
+from netiso.model.guardrails import Violation
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.rendering.environment import Templates
 from netiso.rendering.policies import RenderError, render_policies
@@ -57,15 +59,17 @@ def comparable(body: Mapping[str, Any] | None) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the CLI read of the cluster: namespaces in scope, every profile, managed policies.
+    """What the CLI read of the cluster: namespaces in scope, every profile, their policies.
 
     `namespaces` holds the opted-in namespaces in scope; `live` the managed policies of the
-    namespaces in scope, also of ones no longer opted in (their policies would be removed).
+    namespaces in scope, also of ones no longer opted in (their policies would be removed);
+    `foreign` every other policy of the opted-in namespaces in scope (for the guardrails).
     """
 
     namespaces: Mapping[str, NamespaceEntry]
     profiles: Mapping[str, ProfileEntry]
     live: Mapping[str, Sequence[Mapping[str, Any]]]
+    foreign: Mapping[str, Sequence[ForeignPolicy]] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         """Every namespace in scope, sorted."""
@@ -93,14 +97,18 @@ async def read_snapshot(
             entry = NamespaceEntry.from_body(body)
             namespaces[entry.facts.name] = entry
     live: dict[str, list[Mapping[str, Any]]] = {}
-    for policy in await managed_policies(api, namespace):
+    foreign: dict[str, list[ForeignPolicy]] = {}
+    async for policy in policies_in(api, namespace):
         owner = str((policy.get("metadata") or {}).get("namespace"))
-        if not selector or owner in namespaces:
-            live.setdefault(owner, []).append(policy)
+        if is_labelled_managed(policy):
+            if not selector or owner in namespaces:
+                live.setdefault(owner, []).append(policy)
+        elif owner in namespaces:
+            foreign.setdefault(owner, []).append(ForeignPolicy.from_body(policy))
     profiles = {
         entry.name: entry for entry in map(ProfileEntry.from_body, await list_profiles(api))
     }
-    return Snapshot(namespaces=namespaces, profiles=profiles, live=live)
+    return Snapshot(namespaces=namespaces, profiles=profiles, live=live, foreign=foreign)
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,14 @@ class NamespaceReport:
 
     @property
     def changes(self) -> bool:
-        """True when netiso would write something (or already reports drift)."""
-        return not self.assessment.changes.empty or bool(self.assessment.changes.reported_only)
+        """True when netiso would write something or reports drift (its own policies', or a
+        guardrail a namespace owner's policy breaks)."""
+        assessment = self.assessment
+        return (
+            not assessment.changes.empty
+            or bool(assessment.changes.reported_only)
+            or bool(assessment.weakened)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """For `-o json|yaml`."""
@@ -127,8 +141,20 @@ class NamespaceReport:
             "reportedDrift": [
                 f"{drift.policy}:{drift.reason}" for drift in assessment.changes.reported_only
             ],
+            "guardrailViolations": [violation_dict(v) for v in assessment.violations],
             "diff": self.diff,
         }
+
+
+def violation_dict(violation: Violation) -> dict[str, Any]:
+    """One guardrail violation, for `-o json|yaml`."""
+    return {
+        "policy": violation.policy,
+        "rule": str(violation.rule),
+        "path": violation.path,
+        "exception": violation.exception,
+        "message": violation.message,
+    }
 
 
 def diff_reports(
@@ -157,6 +183,7 @@ def diff_reports(
                 live_bodies=snapshot.live.get(name, ()),
                 environment=environment,
                 protected=protected,
+                foreign=snapshot.foreign.get(name, ()),
             )
         )
     return reports
@@ -170,8 +197,10 @@ def diff_namespace(
     live_bodies: Sequence[Mapping[str, Any]],
     environment: Templates,
     protected: frozenset[str],
+    foreign: Sequence[ForeignPolicy] = (),
 ) -> NamespaceReport:
-    """Compare a namespace's managed policies with what its profile renders."""
+    """Compare a namespace's managed policies with what its profile renders, and evaluate
+    its other policies against the profile's guardrails."""
     assessment = assess(
         name=name,
         entry=entry,
@@ -179,6 +208,7 @@ def diff_namespace(
         live=[LivePolicy.from_body(body) for body in live_bodies],
         environment=environment,
         protected=protected,
+        foreign=foreign,
     )
     desired: dict[str, Mapping[str, Any]] = {}
     if entry is not None and profile is not None and profile.profile is not None:
@@ -218,6 +248,17 @@ class StatusLine:
     drift: str
     pending: int
     message: str = ""
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def guardrails(self) -> str:
+        """The GUARDRAILS column: `-`, or the policies breaking guardrails, then those let
+        through by exception (`2 violating, 1 excepted`)."""
+        weakened = len({v.policy for v in self.violations if v.exception is None})
+        excepted = len({v.policy for v in self.violations if v.exception is not None})
+        parts = [f"{weakened} violating"] if weakened else []
+        parts += [f"{excepted} excepted"] if excepted else []
+        return ", ".join(parts) or "-"
 
     def as_dict(self) -> dict[str, Any]:
         """For `-o json|yaml`."""
@@ -227,6 +268,7 @@ class StatusLine:
             "state": self.state,
             "drift": self.drift,
             "pendingChanges": self.pending,
+            "guardrailViolations": [violation_dict(v) for v in self.violations],
             "message": self.message,
         }
 
@@ -250,6 +292,7 @@ def status_lines(
                 drift=",".join(drifts) or "-",
                 pending=len(assessment.changes.steps),
                 message=assessment.message,
+                violations=assessment.violations,
             )
         )
     return lines

@@ -266,6 +266,14 @@ def _print_diff(report: NamespaceReport) -> None:
         print(f"# would {line}")
     for drift in assessment.changes.reported_only:
         print(f"# drift left in place (driftAction: Report): {drift.policy} {drift.reason}")
+    for violation in assessment.violations:
+        if violation.exception is None:
+            print(f"# guardrail violated by NetworkPolicy {violation.policy}: {violation.message}")
+        else:
+            print(
+                f"# guardrail exception on NetworkPolicy {violation.policy} "
+                f"({violation.rule} at {violation.path}): {violation.exception}"
+            )
     if report.diff:
         print(report.diff, end="")
 
@@ -298,8 +306,8 @@ async def _status(context: Context) -> int:
     if not lines:
         print("no namespace matches" if selector or namespace else "no namespace is opted in")
         return 0
-    header = ["NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT"]
-    rows = [[s.namespace, s.profile, s.state, str(s.pending), s.drift] for s in lines]
+    header = ["NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT", "GUARDRAILS"]
+    rows = [[s.namespace, s.profile, s.state, str(s.pending), s.drift, s.guardrails] for s in lines]
     if args.output == printing.WIDE:
         header.append("MESSAGE")
         for row, line in zip(rows, lines, strict=True):

@@ -104,6 +104,27 @@ def test_every_drift_was_repaired_or_reported(run: tuple[Path, dict[str, Any]]) 
     assert report["restored_after_switch_to_repair"] is True
 
 
+def test_foreign_policies_are_evaluated_and_never_written(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    guardrails = run[1]["scenarios"]["guardrails"]
+    assert guardrails["foreign_per_namespace"] == 2
+    populate = guardrails["populate"]
+    assert (populate["namespaces"], populate["policies"], populate["complete"]) == (
+        N,
+        2 * N,
+        True,
+    )
+    # netiso's only creates: one GuardrailException Event per namespace. Nothing is updated
+    # or deleted (a status patch may land).
+    verbs = populate["window"]["netiso_requests_by_verb"]
+    assert verbs.get("create", 0) == N, verbs
+    assert set(verbs) <= {"create", "get", "list", "patch", "watch"}, verbs
+    report = guardrails["report"]
+    assert (report["visible"], report["missed"]) == (REPORT_TRIALS, [])
+    assert report["latency_cleared"]["count"] == REPORT_TRIALS
+
+
 def test_steady_state_and_restarts_write_nothing(run: tuple[Path, dict[str, Any]]) -> None:
     scenarios = run[1]["scenarios"]
     steady = scenarios["steady"]

@@ -52,10 +52,9 @@ from .harness import (
     running_operator,
     wait_for,
 )
-from .ship_cluster import events_for
+from .ship_cluster import apiserver_writes, events_for
 from .ship_keeper import read_kept, remove_everything_kept
 from .ship_rbac import revoke
-from .test_operator import apiserver_writes
 
 pytestmark = pytest.mark.integration
 

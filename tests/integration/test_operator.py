@@ -34,6 +34,7 @@ from .harness import (
     wait_for,
 )
 from .ship_cluster import (
+    apiserver_writes,
     events_for,
     label_namespace,
     managed_in,
@@ -400,26 +401,6 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
 
 
 # --- restarts --------------------------------------------------------------------------------
-
-
-def apiserver_writes(kube_api: client.ApiClient, resource: str) -> float:
-    """Write requests the API server has served for `resource`, from its own metrics."""
-    # The admin client's connection pool already carries the client certificate.
-    response = kube_api.rest_client.pool_manager.request(
-        "GET", f"{kube_api.configuration.host}/metrics"
-    )
-    assert response.status == 200, response.status
-    text = response.data.decode()
-    total = 0.0
-    for line in str(text).splitlines():
-        if not line.startswith("apiserver_request_total{"):
-            continue
-        labels = line[line.index("{") + 1 : line.rindex("}")]
-        if f'resource="{resource}"' in labels and any(
-            f'verb="{verb}"' in labels for verb in ("POST", "PUT", "PATCH", "APPLY", "DELETE")
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 @contextlib.contextmanager

@@ -156,6 +156,53 @@ def test_policy_drift_in_report_mode_fires_then_resolves_when_reverted(
         remove_profile(kube_api, profile)
 
 
+def test_a_namespace_owners_policy_that_breaks_a_guardrail_fires_until_excepted(
+    prometheus: PrometheusProcess,
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+) -> None:
+    profile = unique_name("weakened")
+    create_profile(kube_api, profile)
+    try:
+        ns = make_namespace("weakened", labels={conventions.PROFILE_LABEL: profile})
+        wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
+        labels = {"namespace": ns, "profile": profile}
+        assert prometheus.alert_state("NetisoIsolationWeakened", **labels) is None
+
+        # The namespace owner opens the namespace to every source on every port.
+        net = client.NetworkingV1Api(kube_api)
+        allow_all: dict[str, Any] = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-all"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
+        }
+        net.create_namespaced_network_policy(ns, allow_all)
+        wait_for_state(
+            prometheus, "NetisoIsolationWeakened", state="pending", timeout=TRANSITION, **labels
+        )
+        wait_for_state(
+            prometheus, "NetisoIsolationWeakened", state="firing", timeout=TRANSITION, **labels
+        )
+        (alert,) = prometheus.alerts("NetisoIsolationWeakened", **labels)
+        assert alert["labels"]["severity"] == "warning"
+        assert f"netiso diff -n {ns}" in alert["annotations"]["description"]
+
+        # Recorded as an exception: admitted on purpose, so the alert resolves.
+        allow_all["metadata"]["annotations"] = {"netiso.io/exception": "OPS-9 until the fix"}
+        net.replace_namespaced_network_policy("allow-all", ns, allow_all)
+        wait_for_state(
+            prometheus, "NetisoIsolationWeakened", state=None, timeout=TRANSITION, **labels
+        )
+        # netiso never touched the namespace owner's policy.
+        live = net.read_namespaced_network_policy("allow-all", ns)
+        assert live.metadata.annotations == {"netiso.io/exception": "OPS-9 until the fix"}
+        assert len(live.spec.ingress) == 1
+    finally:
+        remove_profile(kube_api, profile)
+
+
 def test_operator_down_fires_when_the_operator_stops(
     prometheus: PrometheusProcess, operator: OperatorProcess
 ) -> None:

@@ -30,6 +30,16 @@ _DRIFT_REASONS: Final = frozenset(
     {"missing", "modified", "unexpected", "conflict", "foreign_claims_managed"}
 )
 _ANY: Final[frozenset[str]] = frozenset()
+_GUARDRAIL_RULES: Final = frozenset(
+    {
+        "broad-cidr",
+        "all-namespaces",
+        "no-peers",
+        "no-ports",
+        "named-port",
+        "required-annotation",
+    }
+)
 
 METRICS: Final[Mapping[str, Metric]] = {
     metric.name: metric
@@ -83,6 +93,10 @@ METRICS: Final[Mapping[str, Metric]] = {
             "netiso_dry_run_pending_changes",
             "gauge",
             {"profile": _ANY, "action": frozenset({"create", "update", "delete"})},
+        ),
+        *(
+            Metric(name, "gauge", {"namespace": _ANY, "profile": _ANY, "rule": _GUARDRAIL_RULES})
+            for name in ("netiso_guardrail_violations", "netiso_guardrail_exceptions")
         ),
         Metric("netiso_queue_depth", "gauge", {}),
         Metric("netiso_ready", "gauge", {}),

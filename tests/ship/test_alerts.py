@@ -24,6 +24,7 @@ RULES_NAME = "netiso-rules.yaml"
 ALERTS = {
     "NetisoPolicyDrift": ("warning", "10m"),
     "NetisoNamespaceNotIsolated": ("warning", "10m"),
+    "NetisoIsolationWeakened": ("warning", "5m"),
     "NetisoReconcileErrors": ("warning", "15m"),
     "NetisoOperatorDown": ("critical", "5m"),
     "NetisoGuardrailsNotInstalled": ("warning", "5m"),

@@ -37,15 +37,17 @@ from netiso.model.selection import (
 from netiso.model.specs import SPEC_FIELDS, parse_profile
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{conventions.CRD_NAME}.yaml"
-STATUS_FIELDS = {
-    "observedGeneration",
-    "conditions",
+COUNTERS = (
     "namespaces",
     "inSync",
     "drifted",
     "errors",
     "pendingChanges",
-}
+    "weakened",
+    "guardrailViolations",
+    "guardrailExceptions",
+)
+STATUS_FIELDS = {"observedGeneration", "conditions", *COUNTERS}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,7 @@ def test_printer_columns_show_mode_readiness_and_namespace_counts(
         ("Namespaces", ".status.namespaces"),
         ("In-Sync", ".status.inSync"),
         ("Drifted", ".status.drifted"),
+        ("Weakened", ".status.weakened"),
         ("Age", ".metadata.creationTimestamp"),
     ]
 
@@ -285,5 +288,5 @@ def test_status_is_fully_defined(schema: dict[str, Any]) -> None:
         "lastTransitionTime",
         "observedGeneration",
     }
-    for counter in ("namespaces", "inSync", "drifted", "errors", "pendingChanges"):
+    for counter in COUNTERS:
         assert status["properties"][counter]["type"] == "integer"

@@ -1,10 +1,11 @@
 """The operator's in-memory view of watched objects, fed by one startup listing and by events.
 
-Cluster layer, pure (no I/O). `ClusterView` holds opted-in namespaces, profiles and managed
-policies with the secondary indexes the reconciler needs; `VersionedStore` is its storage, the
-classic informer merge: every entry remembers the resourceVersion it came from, so a listing
-taken before some watch events never overwrites newer data, and a deletion seen during the
-listing is not brought back by it (a tombstone holds it until the listing has been merged).
+Cluster layer, pure (no I/O). `ClusterView` holds opted-in namespaces, profiles, managed
+policies and (reduced) foreign policies with the secondary indexes the reconciler needs;
+`VersionedStore` is its storage, the classic informer merge: every entry remembers the
+resourceVersion it came from, so a listing taken before some watch events never overwrites
+newer data, and a deletion seen during the listing is not brought back by it (a tombstone
+holds it until the listing has been merged).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from netiso.cluster.drifts import LivePolicy
+from netiso.cluster.foreign import ForeignPolicy
 from netiso.model.entries import NamespaceEntry, ProfileEntry
 
 K = TypeVar("K")
@@ -98,12 +100,17 @@ class Sources(Protocol):
     def namespace(self, name: str) -> NamespaceEntry | None: ...
     def profile(self, name: str) -> ProfileEntry | None: ...
     def live_policies(self, namespace: str) -> Sequence[LivePolicy]: ...
+    def foreign_policies(self, namespace: str) -> Sequence[ForeignPolicy]: ...
     def namespaces_of(self, profile: str) -> Collection[str]: ...
     def all_namespaces(self) -> Collection[str]: ...
 
 
 class ClusterView:
-    """The operator's picture of the cluster: opted-in namespaces, profiles, managed policies.
+    """The operator's picture of the cluster: opted-in namespaces, profiles, every policy.
+
+    Policies wearing netiso's managed-by label are `LivePolicy` summaries (drift, ownership);
+    every other one is a `ForeignPolicy` (guardrails). A policy whose label is added or
+    removed moves from one store to the other.
 
     Implements `Sources`. Fed by the watch events the handlers receive and, once at startup,
     by a listing of each kind (`merge_listing`), merged by resourceVersion. Kopf's own indexes
@@ -118,6 +125,8 @@ class ClusterView:
         self._policies: VersionedStore[tuple[str, str], LivePolicy] = VersionedStore()
         self._by_profile: dict[str, set[str]] = {}
         self._by_namespace: dict[str, dict[str, LivePolicy]] = {}
+        self._foreign: VersionedStore[tuple[str, str], ForeignPolicy] = VersionedStore()
+        self._foreign_by_namespace: dict[str, dict[str, ForeignPolicy]] = {}
 
     # Sources
     def namespace(self, name: str) -> NamespaceEntry | None:
@@ -128,6 +137,9 @@ class ClusterView:
 
     def live_policies(self, namespace: str) -> Sequence[LivePolicy]:
         return list(self._by_namespace.get(namespace, {}).values())
+
+    def foreign_policies(self, namespace: str) -> Sequence[ForeignPolicy]:
+        return list(self._foreign_by_namespace.get(namespace, {}).values())
 
     def namespaces_of(self, profile: str) -> Collection[str]:
         return list(self._by_profile.get(profile, ()))
@@ -143,8 +155,16 @@ class ClusterView:
         return list(self._namespaces.keys())
 
     def policy_keys(self) -> Collection[tuple[str, str]]:
-        """(namespace, name) of every managed policy in the view."""
-        return list(self._policies.keys())
+        """(namespace, name) of every policy in the view, managed or foreign."""
+        return [*self._policies.keys(), *self._foreign.keys()]
+
+    def is_managed_key(self, namespace: str, name: str) -> bool:
+        """Whether the view holds (namespace, name) as a managed policy."""
+        return (namespace, name) in self._policies
+
+    def foreign_count(self) -> int:
+        """How many foreign policies the view holds."""
+        return len(self._foreign)
 
     # feeding
     def namespace_seen(self, body: Mapping[str, Any], *, deleted: bool) -> NamespaceEntry:
@@ -174,9 +194,9 @@ class ClusterView:
             and known.resource_version == metadata.get("resourceVersion")
         )
         live = known if same and known is not None else LivePolicy.from_body(body)
-        self._policies.observe(
-            (live.namespace, live.name), resource_version(body), None if deleted else live
-        )
+        version = resource_version(body)
+        self._policies.observe((live.namespace, live.name), version, None if deleted else live)
+        self._forget_foreign(live.namespace, live.name, version)
         if deleted:
             policies = self._by_namespace.get(live.namespace)
             if policies is not None:
@@ -186,6 +206,40 @@ class ClusterView:
         else:
             self._by_namespace.setdefault(live.namespace, {})[live.name] = live
         return live
+
+    def foreign_seen(self, body: Mapping[str, Any], *, deleted: bool) -> tuple[ForeignPolicy, bool]:
+        """Apply a watch event of a policy without netiso's label; True when it was a managed
+        policy until now (its label was removed, or this is the deletion of one)."""
+        foreign = ForeignPolicy.from_body(body)
+        namespace, name = foreign.namespace, foreign.name
+        version = resource_version(body)
+        was_managed = (namespace, name) in self._policies
+        # Also before the listing is merged: the tombstone keeps an older listing's managed
+        # copy of this policy out.
+        self._policies.observe((namespace, name), version, None)
+        managed = self._by_namespace.get(namespace)
+        if managed is not None:
+            managed.pop(name, None)
+            if not managed:
+                del self._by_namespace[namespace]
+        self._foreign.observe((namespace, name), version, None if deleted else foreign)
+        if deleted:
+            self._unindex_foreign(namespace, name)
+        else:
+            self._foreign_by_namespace.setdefault(namespace, {})[name] = foreign
+        return foreign, was_managed
+
+    def _forget_foreign(self, namespace: str, name: str, version: str) -> None:
+        # Also before the listing is merged: the tombstone keeps an older foreign copy out.
+        self._foreign.observe((namespace, name), version, None)
+        self._unindex_foreign(namespace, name)
+
+    def _unindex_foreign(self, namespace: str, name: str) -> None:
+        policies = self._foreign_by_namespace.get(namespace)
+        if policies is not None:
+            policies.pop(name, None)
+            if not policies:
+                del self._foreign_by_namespace[namespace]
 
     def profile_seen(self, body: Mapping[str, Any], *, deleted: bool) -> ProfileEntry:
         """Apply an IsolationProfile watch event."""
@@ -199,18 +253,24 @@ class ClusterView:
         namespaces: Iterable[tuple[str, NamespaceEntry]],
         policies: Iterable[tuple[str, LivePolicy]],
         profiles: Iterable[tuple[str, ProfileEntry]],
+        foreign: Iterable[tuple[str, ForeignPolicy]] = (),
     ) -> None:
         """Merge the startup listings, as (resourceVersion, summary) pairs, then rebuild the
         secondary indexes once."""
         self._namespaces.merge_listing((e.facts.name, rv, e) for rv, e in namespaces)
         self._profiles.merge_listing((e.name, rv, e) for rv, e in profiles)
         self._policies.merge_listing(((p.namespace, p.name), rv, p) for rv, p in policies)
+        self._foreign.merge_listing(((p.namespace, p.name), rv, p) for rv, p in foreign)
         self._by_profile = {}
         for entry in self._namespaces.values():
             self._by_profile.setdefault(entry.profile_name, set()).add(entry.facts.name)
         self._by_namespace = {}
         for live in self._policies.values():
             self._by_namespace.setdefault(live.namespace, {})[live.name] = live
+        self._foreign_by_namespace = {}
+        for policy in self._foreign.values():
+            if (policy.namespace, policy.name) not in self._policies:
+                self._foreign_by_namespace.setdefault(policy.namespace, {})[policy.name] = policy
 
     @staticmethod
     def _unlink(index: dict[str, set[str]], key: str, value: str) -> None:

@@ -1,4 +1,4 @@
-"""Reads from the API server: namespaces, profiles and managed NetworkPolicies.
+"""Reads from the API server: namespaces, profiles and NetworkPolicies.
 
 Cluster layer. The operator reads once at startup (`list_everything`, summarised page by page)
 and then through its watches; the other calls serve the CLI (`netiso diff`, `netiso status`)
@@ -15,9 +15,9 @@ from netiso import conventions
 from netiso.cluster.caching import resource_version
 from netiso.cluster.client import ApiClient
 from netiso.cluster.drifts import LivePolicy
+from netiso.cluster.foreign import ForeignPolicy, summarise
 from netiso.model.entries import NamespaceEntry, ProfileEntry
 
-MANAGED_SELECTOR = f"{conventions.MANAGED_BY_LABEL}={conventions.MANAGED_BY_VALUE}"
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
 T = TypeVar("T")
 NETWORKING = "/apis/networking.k8s.io/v1"
@@ -98,10 +98,9 @@ async def get_object(api: ApiClient, path: str) -> dict[str, Any] | None:
     return None if status == 404 else payload
 
 
-async def managed_policies(api: ApiClient, namespace: str | None = None) -> list[dict[str, Any]]:
-    """Managed NetworkPolicies in one namespace, or in all of them."""
-    path = policy_path(namespace) if namespace else ALL_POLICIES
-    return [item async for item in list_all(api, path, label_selector=MANAGED_SELECTOR)]
+def policies_in(api: ApiClient, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Every NetworkPolicy in one namespace, or in all of them, page by page."""
+    return list_all(api, policy_path(namespace) if namespace else ALL_POLICIES)
 
 
 async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
@@ -126,20 +125,23 @@ async def profiles(api: ApiClient) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class Listing:
     """The startup listing, summarised: (resourceVersion, summary) pairs per kind, and the
-    collection resourceVersions the watches start from."""
+    collection resourceVersions the watches start from. `policies` are the ones wearing
+    netiso's label, `foreign` every other NetworkPolicy."""
 
     namespaces: tuple[tuple[str, NamespaceEntry], ...]
     policies: tuple[tuple[str, LivePolicy], ...]
     profiles: tuple[tuple[str, ProfileEntry], ...]
+    foreign: tuple[tuple[str, ForeignPolicy], ...] = ()
     namespaces_version: str = ""
     policies_version: str = ""
 
 
 async def list_everything(api: ApiClient) -> Listing:
-    """List opted-in namespaces, managed policies and profiles, summarising page by page.
+    """List opted-in namespaces, every NetworkPolicy and profiles, summarising page by page.
 
     Each page is summarised as it arrives, so at most one page of full objects is in memory:
-    holding 40,000 policy bodies at once cost 200 MiB at 10,000 namespaces.
+    holding 40,000 policy bodies at once cost 200 MiB at 10,000 namespaces. Policies are
+    listed whole, not by netiso's label: the foreign ones are what guardrails evaluate.
     """
     namespaces, namespaces_version = await list_summarised(
         api,
@@ -147,12 +149,13 @@ async def list_everything(api: ApiClient) -> Listing:
         label_selector=OPTED_IN_SELECTOR,
         summary=lambda body: (resource_version(body), NamespaceEntry.from_body(body)),
     )
-    policies, policies_version = await list_summarised(
+    every_policy, policies_version = await list_summarised(
         api,
         ALL_POLICIES,
-        label_selector=MANAGED_SELECTOR,
-        summary=lambda body: (resource_version(body), LivePolicy.from_body(body)),
+        summary=lambda body: (resource_version(body), summarise(body)),
     )
+    policies = [(rv, p) for rv, p in every_policy if isinstance(p, LivePolicy)]
+    foreign = [(rv, p) for rv, p in every_policy if isinstance(p, ForeignPolicy)]
     profiles = tuple(
         [
             (resource_version(body), ProfileEntry.from_body(body))
@@ -163,6 +166,7 @@ async def list_everything(api: ApiClient) -> Listing:
         namespaces=tuple(namespaces),
         policies=tuple(policies),
         profiles=profiles,
+        foreign=tuple(foreign),
         namespaces_version=namespaces_version,
         policies_version=policies_version,
     )

@@ -35,7 +35,8 @@ RelistSink = Callable[[Sequence[Mapping[str, Any]]], None]
 
 @dataclass(frozen=True)
 class Watched:
-    """A collection to follow: its REST path and the label selector that narrows it."""
+    """A collection to follow: its REST path and the label selector that narrows it ("" for
+    none)."""
 
     kind: str
     path: str
@@ -72,11 +73,12 @@ async def _watch_once(
 ) -> str:
     """One watch request; returns the last resourceVersion seen when the server ends it."""
     params = {
-        "labelSelector": watched.label_selector,
         "resourceVersion": version,
         "allowWatchBookmarks": "true",
         "timeoutSeconds": str(WATCH_SECONDS),
     }
+    if watched.label_selector:
+        params["labelSelector"] = watched.label_selector
     async for event in api.watch(watched.path, params=params, read_timeout=READ_TIMEOUT):
         kind = event.get("type")
         body = event.get("object") or {}

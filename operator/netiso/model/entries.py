@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from netiso.model.guardrails import Violation
 from netiso.model.namespaces import NamespaceFacts, opted_in_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import DriftAction, Mode, OnDelete, Profile
@@ -114,6 +115,18 @@ class Record:
     message: str = ""
     # The Event reason of an error that has its own (e.g. RepairNotConverged); "" for the rest.
     reason: str = ""
+    # Guardrails the namespace owner's own policies break, excepted ones included.
+    violations: frozenset[Violation] = frozenset()
+
+    @property
+    def weakened(self) -> frozenset[Violation]:
+        """The violations no exception covers."""
+        return frozenset(v for v in self.violations if v.exception is None)
+
+    @property
+    def excepted(self) -> frozenset[Violation]:
+        """The violations an exception annotation lets through (still reported)."""
+        return frozenset(v for v in self.violations if v.exception is not None)
 
 
 @dataclass(frozen=True)

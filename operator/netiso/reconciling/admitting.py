@@ -173,10 +173,10 @@ class AdmissionKeeper:
             )
             self._trouble = why
         for key in self._shown:
-            self._metrics.show_guardrail(kind=key[0], name=key[1], installed=False)
+            self._metrics.show_installed(kind=key[0], name=key[1], installed=False)
         if self._profiles_known and not self._listed:
             for key in self._want().objects:
-                self._metrics.show_guardrail(kind=key[0], name=key[1], installed=False)
+                self._metrics.show_installed(kind=key[0], name=key[1], installed=False)
                 self._shown.add(key)
 
     def _available(self) -> None:
@@ -266,9 +266,9 @@ class AdmissionKeeper:
             ok = live is not None and self._matches(key, body, live)
             if ok and live is not None:
                 self._in_place[key] = live.get("spec")
-            self._metrics.show_guardrail(kind=key[0], name=key[1], installed=ok)
+            self._metrics.show_installed(kind=key[0], name=key[1], installed=ok)
         for key in self._shown - set(want.objects):
-            self._metrics.forget_guardrail(kind=key[0], name=key[1])
+            self._metrics.forget_installed(kind=key[0], name=key[1])
             self._in_place.pop(key, None)
             self._accepted.pop(key, None)
         self._shown = set(want.objects)

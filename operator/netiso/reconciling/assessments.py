@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from netiso import conventions
 from netiso.cluster.drifts import Changes, LivePolicy, compare, owned
+from netiso.cluster.foreign import ForeignPolicy
 from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
+from netiso.model.guardrail_settings import Guardrails
+from netiso.model.guardrails import Violation, violations
 from netiso.model.profiles import DriftAction, Mode
 from netiso.rendering.environment import Templates
 from netiso.rendering.policies import RenderedPolicy, RenderError, render_policies
@@ -29,6 +33,13 @@ class Assessment:
     desired: tuple[str, ...] = ()
     # The content hashes of the desired policies: renderings netiso made (ownership evidence).
     desired_hashes: tuple[str, ...] = ()
+    # Guardrails the namespace's foreign policies break, excepted ones included.
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def weakened(self) -> tuple[Violation, ...]:
+        """The violations no exception covers: what re-opens the namespace."""
+        return tuple(v for v in self.violations if v.exception is None)
 
 
 def assess(
@@ -42,6 +53,7 @@ def assess(
     established: Iterable[str] | None = None,
     written_uids: Collection[str] = (),
     known_hashes: Collection[str] = (),
+    foreign: Sequence[ForeignPolicy] = (),
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
@@ -50,6 +62,10 @@ def assess(
     namespace that is no longer opted in, or is protected, loses all managed policies that are
     provably netiso's (`written_uids`, `known_hashes`: see drifts.owned); policies that only
     wear netiso's label are reported and left alone.
+
+    The `foreign` policies (the namespace owner's own) are evaluated against the profile's
+    guardrails: one that breaks a guardrail without an exception is isolation drift, so a
+    namespace otherwise isolated is DRIFTED. netiso never writes to them.
     """
 
     def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
@@ -112,23 +128,28 @@ def assess(
         )
     repair = spec.drift_action == DriftAction.REPAIR
     changes = diff(desired, repair=repair)
+    found = evaluate_guardrails(foreign, spec.guardrails, namespace=name)
+    weakened = [v for v in found if v.exception is None]
     dry_run = spec.mode == Mode.DRY_RUN
     if dry_run:
         state = NamespaceState.DRY_RUN
     elif changes.conflicts:
         state = NamespaceState.ERROR
-    elif changes.reported_only:
+    elif changes.reported_only or weakened:
         state = NamespaceState.DRIFTED
     else:
         state = NamespaceState.ISOLATED
-    message = ""
+    messages = []
     if changes.conflicts:
         names = ", ".join(d.policy for d in changes.conflicts)
-        message = (
+        messages.append(
             f"NetworkPolicy {names} in namespace {name} is not netiso's (a label alone does not "
             "make it so): netiso will not change it, and holds back the default-deny until it "
             "is renamed or deleted; this namespace is not isolated"
         )
+    if weakened:
+        messages.append(weakened_message(weakened, namespace=name))
+    message = "; ".join(messages)
     return Assessment(
         namespace=name,
         profile=profile_name,
@@ -138,6 +159,33 @@ def assess(
         message=message,
         desired=tuple(p.name for p in desired),
         desired_hashes=tuple(p.spec_hash for p in desired),
+        violations=tuple(found),
+    )
+
+
+def evaluate_guardrails(
+    foreign: Iterable[ForeignPolicy], guardrails: Guardrails, *, namespace: str
+) -> list[Violation]:
+    """Every guardrail the foreign policies break, by policy name, each in rule order."""
+    found: list[Violation] = []
+    for policy in sorted(foreign, key=lambda p: p.name):
+        found.extend(violations(policy.body(), guardrails, namespace=namespace))
+    return found
+
+
+def weakened_message(weakened: Sequence[Violation], *, namespace: str) -> str:
+    """Say which policies re-open the namespace and which guardrails they break."""
+    rules: dict[str, list[str]] = {}
+    for violation in weakened:
+        broken = rules.setdefault(violation.policy, [])
+        if str(violation.rule) not in broken:
+            broken.append(str(violation.rule))
+    listed = ", ".join(f"{policy} ({', '.join(r)})" for policy, r in sorted(rules.items()))
+    return (
+        f"NetworkPolicy {listed} in namespace {namespace} breaks the profile's guardrails "
+        "and re-opens what the baseline closes: this namespace is not isolated until the "
+        f"policy is fixed, deleted, or given a {conventions.EXCEPTION_ANNOTATION} annotation "
+        "(`netiso diff` shows each field)"
     )
 
 

@@ -27,7 +27,12 @@ def follow_cluster(
     on_namespace: EventHandler,
     on_policy: EventHandler,
 ) -> list[asyncio.Task[None]]:
-    """Start the namespace and managed-policy watches; cancel the tasks to stop them."""
+    """Start the namespace and NetworkPolicy watches; cancel the tasks to stop them.
+
+    Policies are watched whole, not through netiso's label: a namespace owner's own policies
+    are what the profile's guardrails evaluate, and a label added or removed moves a policy
+    between managed and foreign instead of making it vanish from the watch.
+    """
 
     def namespaces_relisted(items: Sequence[Mapping[str, Any]]) -> None:
         listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
@@ -54,7 +59,7 @@ def follow_cluster(
             namespaces_relisted,
         ),
         (
-            watching.Watched("networkpolicies", reading.ALL_POLICIES, reading.MANAGED_SELECTOR),
+            watching.Watched("networkpolicies", reading.ALL_POLICIES, ""),
             listing.policies_version,
             lambda body, deleted: on_policy(body, deleted=deleted),
             policies_relisted,

@@ -19,6 +19,7 @@ from netiso.cluster import reading
 from netiso.cluster.applying import NotConverged, StepFailed, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
 from netiso.cluster.client import ApiClient, ApiError
+from netiso.cluster.foreign import is_labelled_managed
 from netiso.cluster.posting import EventPoster
 from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.reconciling import following
@@ -135,6 +136,7 @@ class Reconciler:
                 namespaces=listing.namespaces,
                 policies=listing.policies,
                 profiles=listing.profiles,
+                foreign=listing.foreign,
             )
             return listing
 
@@ -227,16 +229,23 @@ class Reconciler:
         self.enqueue(entry.facts.name)
 
     def policy_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
-        """A managed policy changed in the cluster.
+        """A NetworkPolicy changed in the cluster.
 
-        When the event merely echoes netiso's own last write (same content, or the delete it
-        made), the namespace is already as netiso left it and is not re-checked; anything else
-        is re-checked at once.
+        A managed one: when the event merely echoes netiso's own last write (same content, or
+        the delete it made), the namespace is already as netiso left it and is not re-checked;
+        anything else is re-checked at once. A foreign one re-checks its namespace's guardrails
+        if the namespace is opted in (or the policy was a managed one until now).
         """
         metadata = body.get("metadata") or {}
-        written = self._overlay.written(
-            str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-        )
+        namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        if not (
+            is_labelled_managed(body) or (deleted and self.view.is_managed_key(namespace, name))
+        ):
+            _, was_managed = self.view.foreign_seen(body, deleted=deleted)
+            if was_managed or self.view.namespace(namespace) is not None:
+                self.enqueue(namespace)
+            return
+        written = self._overlay.written(namespace, name)
         live = self.view.policy_seen(body, deleted=deleted, known=written)
         if not self._overlay.is_echo(live, deleted=deleted):
             self.enqueue(live.namespace)
@@ -309,6 +318,7 @@ class Reconciler:
                 established=self._established.get(namespace),
                 written_uids=self._written_uids.get(namespace, ()),
                 known_hashes=self._rendered_hashes,
+                foreign=self._sources.foreign_policies(namespace),
             )
             if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
                 self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached
@@ -352,6 +362,7 @@ class Reconciler:
             state=assessment.state,
             drifts=frozenset((d.policy, str(d.reason)) for d in changes.reported_only),
             message=assessment.message,
+            violations=frozenset(assessment.violations),
         )
         if assessment.dry_run:
             record = replace(base, pending=changes.describe(), drifts=drifts)

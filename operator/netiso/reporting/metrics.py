@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -142,6 +142,21 @@ class Metrics:
             ["verb", "code"],
             registry=r,
         )
+        # Guardrails: per-namespace series only while a namespace owner's policy breaks one.
+        self.guardrail_violations = Gauge(
+            "netiso_guardrail_violations",
+            "NetworkPolicies netiso does not manage that break a guardrail of their "
+            "namespace's profile without an exception (isolation drift), by rule.",
+            ["namespace", "profile", "rule"],
+            registry=r,
+        )
+        self.guardrail_exceptions = Gauge(
+            "netiso_guardrail_exceptions",
+            "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
+            "annotation (admitted, still counted), by rule.",
+            ["namespace", "profile", "rule"],
+            registry=r,
+        )
         # The admission keeper (reconciling/admitting.py); no series with NETISO_ADMISSION=off.
         # One series per object netiso owns, named: the four policies, three bindings and one
         # binding per profile, so cardinality follows the profiles (as netiso_namespaces does)
@@ -159,6 +174,7 @@ class Metrics:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._pending: dict[str, tuple[str, Counter[str]]] = {}
         self._drift_reasons: dict[str, set[str]] = {}
+        self._guardrails: dict[str, dict[tuple[Gauge, str, str], int]] = {}
 
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
@@ -241,6 +257,33 @@ class Metrics:
             else:
                 self._remove(self.pending_changes, prof, action)
 
+    def show_guardrails(
+        self,
+        namespace: str,
+        *,
+        profile: str,
+        violations: Mapping[str, int],
+        exceptions: Mapping[str, int],
+    ) -> None:
+        """Set the namespace's guardrail series: policies breaking each rule, without and with
+        an exception. Empty mappings (or an opted-out namespace) remove its series."""
+        new = {
+            **{(self.guardrail_violations, profile, rule): n for rule, n in violations.items()},
+            **{(self.guardrail_exceptions, profile, rule): n for rule, n in exceptions.items()},
+        }
+        new = {key: count for key, count in new.items() if count > 0}
+        old = self._guardrails.get(namespace, {})
+        if new == old:
+            return
+        for gauge, prof, rule in old.keys() - new.keys():
+            self._remove(gauge, namespace, prof, rule)
+        for (gauge, prof, rule), count in new.items():
+            gauge.labels(namespace=namespace, profile=prof, rule=rule).set(count)
+        if new:
+            self._guardrails[namespace] = new
+        else:
+            self._guardrails.pop(namespace, None)
+
     def _set_count(self, profile: str, state: str) -> None:
         # A count that reaches 0 describes nothing live: the series goes, so relabelling a
         # namespace through any number of profile names leaves no trail of zero series.
@@ -263,11 +306,11 @@ class Metrics:
 
     # ----- admission keeper ------------------------------------------------------------------
 
-    def show_guardrail(self, *, kind: str, name: str, installed: bool) -> None:
+    def show_installed(self, *, kind: str, name: str, installed: bool) -> None:
         """Whether one of netiso's admission objects is in place."""
         self.guardrail_installed.labels(kind=kind, name=name).set(1 if installed else 0)
 
-    def forget_guardrail(self, *, kind: str, name: str) -> None:
+    def forget_installed(self, *, kind: str, name: str) -> None:
         """netiso no longer owns the object (its profile is gone): its series goes."""
         self._remove(self.guardrail_installed, kind, name)
 

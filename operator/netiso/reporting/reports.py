@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, Record
+from netiso.model.guardrails import Violation
 from netiso.reporting.events import Events, namespace_ref
 from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
 from netiso.reporting.statuses import Tally
@@ -71,6 +72,7 @@ class Reporter:
         if new.state == NamespaceState.RELEASED:
             self._metrics.show_namespace(namespace, None)
             self._metrics.show_pending(namespace, profile, ())
+            self._metrics.show_guardrails(namespace, profile=profile, violations={}, exceptions={})
             self._records.pop(namespace, None)
         else:
             label = _series_profile(new)
@@ -78,6 +80,12 @@ class Reporter:
                 namespace, NamespaceView(profile=label, state=str(new.state), drifts=new.drifts)
             )
             self._metrics.show_pending(namespace, label, [p.split(" ", 1)[0] for p in new.pending])
+            self._metrics.show_guardrails(
+                namespace,
+                profile=label,
+                violations=policies_by_rule(new.weakened),
+                exceptions=policies_by_rule(new.excepted),
+            )
             self._records[namespace] = new
 
         if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
@@ -100,6 +108,9 @@ class Reporter:
         self.dirty_profiles.add(old.profile)
         self._metrics.show_namespace(namespace, None)
         self._metrics.show_pending(namespace, _series_profile(old), ())
+        self._metrics.show_guardrails(
+            namespace, profile=_series_profile(old), violations={}, exceptions={}
+        )
 
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
@@ -118,19 +129,28 @@ def _series_profile(record: Record) -> str:
     return record.profile
 
 
+def policies_by_rule(violations: Iterable[Violation]) -> dict[str, int]:
+    """How many distinct policies break each rule (a policy counts once per rule, however
+    many of its fields do)."""
+    pairs = {(str(v.rule), v.policy) for v in violations}
+    counts: dict[str, int] = {}
+    for rule, _ in pairs:
+        counts[rule] = counts.get(rule, 0) + 1
+    return counts
+
+
 def tallies_by_profile(records: Iterable[Record]) -> dict[str, Tally]:
     """Count namespaces by profile and state: what a profile's status says."""
     counts: dict[str, list[int]] = {}
     for record in records:
-        row = counts.setdefault(record.profile, [0, 0, 0, 0, 0])
+        row = counts.setdefault(record.profile, [0] * 8)
         row[0] += 1
         row[1] += record.state == NamespaceState.ISOLATED
         row[2] += record.state == NamespaceState.DRIFTED
         row[3] += record.state == NamespaceState.ERROR
         row[4] += len(record.pending)
-    return {
-        profile: Tally(
-            namespaces=row[0], in_sync=row[1], drifted=row[2], errors=row[3], pending_changes=row[4]
-        )
-        for profile, row in counts.items()
-    }
+        weakened = {v.policy for v in record.weakened}
+        row[5] += bool(weakened)
+        row[6] += len(weakened)
+        row[7] += len({v.policy for v in record.excepted})
+    return {profile: Tally.from_counts(row) for profile, row in counts.items()}

@@ -34,28 +34,55 @@ class Tally:
     drifted: int = 0
     errors: int = 0
     pending_changes: int = 0
+    # Namespaces whose owners' policies break a guardrail without an exception, those
+    # policies, and the policies that break one under an exception.
+    weakened: int = 0
+    guardrail_violations: int = 0
+    guardrail_exceptions: int = 0
     dry_run: bool = False
+
+    def counts(self) -> list[int]:
+        """Every count, in field order (dry_run is not a count)."""
+        return [
+            self.namespaces,
+            self.in_sync,
+            self.drifted,
+            self.errors,
+            self.pending_changes,
+            self.weakened,
+            self.guardrail_violations,
+            self.guardrail_exceptions,
+        ]
 
     def plus(self, other: Tally) -> Tally:
         """Both tallies' counts added (a profile spread over shards); dry_run from self."""
-        return Tally(
-            namespaces=self.namespaces + other.namespaces,
-            in_sync=self.in_sync + other.in_sync,
-            drifted=self.drifted + other.drifted,
-            errors=self.errors + other.errors,
-            pending_changes=self.pending_changes + other.pending_changes,
-            dry_run=self.dry_run,
+        summed = [a + b for a, b in zip(self.counts(), other.counts(), strict=True)]
+        return Tally.from_counts(summed, dry_run=self.dry_run)
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[int], *, dry_run: bool = False) -> Tally:
+        """The tally of `counts()`; missing trailing counts are 0."""
+        full = [*counts, *[0] * (8 - len(counts))]
+        return cls(
+            namespaces=full[0],
+            in_sync=full[1],
+            drifted=full[2],
+            errors=full[3],
+            pending_changes=full[4],
+            weakened=full[5],
+            guardrail_violations=full[6],
+            guardrail_exceptions=full[7],
+            dry_run=dry_run,
         )
+
+
+_COUNTS = len(Tally().counts())
 
 
 def encode_tallies(tallies: Mapping[str, Tally]) -> str:
     """Per-profile counts as compact JSON, for a shard leader to publish in its Lease."""
     return json.dumps(
-        {
-            profile: [t.namespaces, t.in_sync, t.drifted, t.errors, t.pending_changes]
-            for profile, t in sorted(tallies.items())
-            if t.namespaces
-        },
+        {profile: t.counts() for profile, t in sorted(tallies.items()) if t.namespaces},
         separators=(",", ":"),
     )
 
@@ -70,12 +97,13 @@ def decode_tallies(text: str) -> dict[str, Tally]:
         return {}
     out: dict[str, Tally] = {}
     for profile, counts in raw.items():
+        # Five counts: a replica of the release before guardrails, during a rolling upgrade.
         if (
             isinstance(counts, list)
-            and len(counts) == 5
+            and len(counts) in (5, _COUNTS)
             and all(isinstance(c, int) for c in counts)
         ):
-            out[str(profile)] = Tally(*counts)
+            out[str(profile)] = Tally.from_counts(counts)
     return out
 
 
@@ -154,7 +182,13 @@ def profile_status(
             type_="Drifted",
             status=drifted,
             reason="DriftDetected" if drifted else "NoDrift",
-            message=f"{tally.drifted} namespace(s) drifted",
+            message=f"{tally.drifted} namespace(s) drifted"
+            + (
+                f", {tally.weakened} of them weakened by {tally.guardrail_violations} "
+                "NetworkPolicy(ies) that break the guardrails"
+                if tally.weakened
+                else ""
+            ),
         ),
         condition(
             type_="Degraded",
@@ -174,6 +208,9 @@ def profile_status(
         "drifted": tally.drifted,
         "errors": tally.errors,
         "pendingChanges": tally.pending_changes,
+        "weakened": tally.weakened,
+        "guardrailViolations": tally.guardrail_violations,
+        "guardrailExceptions": tally.guardrail_exceptions,
         "conditions": conditions,
     }
 

@@ -6,7 +6,11 @@ Reporting layer, pure: (old record, new record, outcome) -> (reason, type, messa
 from __future__ import annotations
 
 from netiso.model.entries import NamespaceState, Outcome, Record
+from netiso.model.guardrails import Violation
 from netiso.reporting.events import NORMAL, WARNING
+
+# An Event message the API server accepts whole (it truncates at 1 KiB).
+_MAX_LISTED = 8
 
 
 def transition_events(
@@ -46,6 +50,58 @@ def transition_events(
     ):
         pending = "; ".join(f"would {p}" for p in new.pending) or "no changes pending"
         events.append(("DryRun", NORMAL, f"profile {new.profile} is DryRun: {pending}"))
-    elif state == NamespaceState.DRIFTED and changed_state and not fresh_drifts:
+    elif state == NamespaceState.DRIFTED and changed_state and not fresh_drifts and new.drifts:
         events.append(("DriftDetected", WARNING, "managed policies drifted (Report mode)"))
+    # A namespace first seen by this process and left as it was (a restart, a new leader)
+    # was reported by whoever saw it change: only its metrics and status are set again.
+    if state != NamespaceState.RELEASED and (old is not None or outcome.written):
+        events.extend(guardrail_events(old, new))
     return events
+
+
+def guardrail_events(old: Record | None, new: Record) -> list[tuple[str, str, str]]:
+    """Events for a change in what the namespace owner's policies break: each new set of
+    violations, their clearing, and each new exception (evidence of who let what through)."""
+    events: list[tuple[str, str, str]] = []
+    before = old.weakened if old else frozenset()
+    after = new.weakened
+    if after and _places(after) != _places(before):
+        events.append(
+            (
+                "GuardrailViolated",
+                WARNING,
+                "isolation weakened, not repaired (netiso never changes a policy it does not "
+                f"own): {_listed(after)}",
+            )
+        )
+    elif before and not after:
+        events.append(
+            ("GuardrailsSatisfied", NORMAL, "no NetworkPolicy here breaks the profile's guardrails")
+        )
+    fresh = new.excepted - (old.excepted if old else frozenset())
+    if fresh:
+        events.append(
+            (
+                "GuardrailException",
+                NORMAL,
+                "admitted by exception, still counted: "
+                + "; ".join(
+                    f"{policy} ({rule}): {reason}"
+                    for policy, rule, reason in sorted(
+                        {(v.policy, str(v.rule), v.exception or "") for v in fresh}
+                    )[:_MAX_LISTED]
+                ),
+            )
+        )
+    return events
+
+
+def _places(violations: frozenset[Violation]) -> frozenset[tuple[str, str, str]]:
+    return frozenset((v.policy, str(v.rule), v.path) for v in violations)
+
+
+def _listed(violations: frozenset[Violation]) -> str:
+    places = sorted(_places(violations))
+    text = "; ".join(f"{policy}: {rule} at {path}" for policy, rule, path in places[:_MAX_LISTED])
+    more = len(places) - _MAX_LISTED
+    return text + (f"; and {more} more (netiso diff shows all)" if more > 0 else "")

@@ -7,6 +7,7 @@ Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/re
 from __future__ import annotations
 
 from netiso.model.entries import NamespaceState, Record
+from netiso.model.guardrails import Rule, Violation
 from netiso.reporting.reports import tallies_by_profile
 from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
 
@@ -25,10 +26,69 @@ def test_records_are_counted_per_profile_and_state() -> None:
 
 
 def test_published_counts_read_back_the_same() -> None:
-    tallies = {"base": Tally(namespaces=700, in_sync=698, drifted=1, errors=1)}
+    tallies = {
+        "base": Tally(
+            namespaces=700,
+            in_sync=698,
+            drifted=1,
+            errors=1,
+            weakened=1,
+            guardrail_violations=2,
+            guardrail_exceptions=3,
+        )
+    }
     text = encode_tallies(tallies)
-    assert text == '{"base":[700,698,1,1,0]}'
+    assert text == '{"base":[700,698,1,1,0,1,2,3]}'
     assert decode_tallies(text) == tallies
+
+
+def test_counts_of_a_replica_before_guardrails_still_add_up() -> None:
+    # During a rolling upgrade an older shard leader publishes five counts.
+    assert decode_tallies('{"base":[700,698,1,1,0]}') == {
+        "base": Tally(namespaces=700, in_sync=698, drifted=1, errors=1)
+    }
+
+
+def test_namespaces_weakened_by_their_own_policies_are_counted() -> None:
+    def violation(policy: str, rule: Rule, exception: str | None = None) -> Violation:
+        return Violation(
+            rule=rule,
+            path="spec.ingress[0].ports",
+            message="m",
+            namespace="a",
+            policy=policy,
+            exception=exception,
+        )
+
+    records = [
+        Record(
+            profile="base",
+            state=NamespaceState.DRIFTED,
+            violations=frozenset(
+                {
+                    violation("open", Rule.NO_PORTS),
+                    violation("open", Rule.NO_PEERS),
+                    violation("wide", Rule.BROAD_CIDR),
+                    violation("ticket", Rule.NO_PORTS, exception="OPS-1"),
+                }
+            ),
+        ),
+        Record(
+            profile="base",
+            state=NamespaceState.ISOLATED,
+            violations=frozenset({violation("ticket", Rule.NO_PORTS, exception="OPS-2")}),
+        ),
+    ]
+    assert tallies_by_profile(records) == {
+        "base": Tally(
+            namespaces=2,
+            in_sync=1,
+            drifted=1,
+            weakened=1,
+            guardrail_violations=2,
+            guardrail_exceptions=2,
+        )
+    }
 
 
 def test_profiles_without_namespaces_are_not_published() -> None:

@@ -1,0 +1,165 @@
+"""Isolation drift on the real API server: a namespace owner's policy that breaks a guardrail.
+
+The operator follows every NetworkPolicy, not only its own. A policy that re-opens an opted-in
+namespace (allow-all, the whole internet, every port) is reported as isolation drift in
+/metrics, Events, the profile status and `netiso status`/`netiso diff`, cleared when it is
+fixed or excepted, and never modified or deleted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from .conftest import MakeNamespace
+from .harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+from .ship_cluster import apiserver_writes, events_for, label_namespace, netiso_cli, policies_in
+
+pytestmark = pytest.mark.integration
+
+NARROW_INGRESS = [
+    {
+        "from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    }
+]
+
+
+def policy(name: str, *, ingress: list[Any], annotations: dict[str, str] | None = None) -> Any:
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": ingress},
+    }
+
+
+def status_of(api: client.ApiClient, profile: str) -> dict[str, Any]:
+    body = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    return dict(body.get("status") or {})
+
+
+def violations(operator: OperatorProcess, ns: str, profile: str, rule: str) -> float | None:
+    return operator.metric("netiso_guardrail_violations", namespace=ns, profile=profile, rule=rule)
+
+
+def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    admin_kubeconfig: Path,
+) -> None:
+    net = client.NetworkingV1Api(kube_api)
+    profile = profiles("guard")
+    ns = make_namespace("weak", labels={"netiso.io/profile": profile})
+    wait_for(
+        "isolated",
+        lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
+    )
+    # Only the test writes NetworkPolicies now: one create, two replaces.
+    policy_writes = apiserver_writes(kube_api, "networkpolicies")
+
+    net.create_namespaced_network_policy(ns, policy("allow-all", ingress=[{}]))
+    wait_for("violation metric", lambda: violations(operator, ns, profile, "no-peers") == 1)
+    assert violations(operator, ns, profile, "no-ports") == 1
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="drifted"
+        )
+        == 1
+    )
+    wait_for("GuardrailViolated", lambda: events_for(kube_api, ns, reason="GuardrailViolated"))
+    (event,) = events_for(kube_api, ns, reason="GuardrailViolated")
+    assert "allow-all: no-peers at spec.ingress[0].from" in event.message
+    wait_for("status counts", lambda: status_of(kube_api, profile).get("weakened") == 1)
+    status = status_of(kube_api, profile)
+    assert (status["guardrailViolations"], status["inSync"], status["drifted"]) == (1, 0, 1)
+
+    # What the namespace owner and the platform team see from the command line.
+    rows = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = rows
+    assert row["state"] == "drifted"
+    assert {(v["policy"], v["rule"]) for v in row["guardrailViolations"]} == {
+        ("allow-all", "no-peers"),
+        ("allow-all", "no-ports"),
+    }
+    table = netiso_cli(admin_kubeconfig, "status", "-n", ns).stdout
+    assert "GUARDRAILS" in table
+    assert "1 violating" in table
+    diff = netiso_cli(admin_kubeconfig, "diff", "-n", ns)
+    assert diff.returncode == 1
+    assert (
+        '# guardrail violated by NetworkPolicy allow-all: netiso guardrail "no-peers" at '
+        "spec.ingress[0].from" in diff.stdout
+    )
+
+    # An exception lets it through: no longer a violation, still counted as an exception.
+    excepted = policy(
+        "allow-all",
+        ingress=[{}],
+        annotations={"netiso.io/exception": "OPS-7 load test until Friday"},
+    )
+    net.replace_namespaced_network_policy("allow-all", ns, excepted)
+    wait_for("violation cleared", lambda: violations(operator, ns, profile, "no-peers") is None)
+    assert (
+        operator.metric(
+            "netiso_guardrail_exceptions", namespace=ns, profile=profile, rule="no-peers"
+        )
+        == 1
+    )
+    wait_for("GuardrailException", lambda: events_for(kube_api, ns, reason="GuardrailException"))
+    assert "OPS-7 load test until Friday" in (
+        events_for(kube_api, ns, reason="GuardrailException")[0].message
+    )
+    wait_for("isolated again", lambda: status_of(kube_api, profile).get("inSync") == 1)
+    assert status_of(kube_api, profile)["guardrailExceptions"] == 1
+
+    # Fixed: nothing left to report.
+    net.replace_namespaced_network_policy(
+        "allow-all", ns, policy("allow-all", ingress=NARROW_INGRESS)
+    )
+    wait_for(
+        "exception series gone",
+        lambda: (
+            operator.metric(
+                "netiso_guardrail_exceptions", namespace=ns, profile=profile, rule="no-peers"
+            )
+            is None
+        ),
+    )
+    wait_for("counts cleared", lambda: status_of(kube_api, profile).get("guardrailExceptions") == 0)
+    # netiso wrote nothing for any of this: it never touches a policy it does not own.
+    assert apiserver_writes(kube_api, "networkpolicies") == policy_writes + 3
+    assert policies_in(kube_api, ns)["allow-all"]["spec"]["ingress"] == NARROW_INGRESS
+
+
+def test_a_violation_that_predates_the_opt_in_is_reported(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+) -> None:
+    net = client.NetworkingV1Api(kube_api)
+    profile = profiles("guard", guardrails={"requiredAnnotations": ["example.com/owner"]})
+    ns = make_namespace("before")
+    wide = policy("internet", ingress=[{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])
+    net.create_namespaced_network_policy(ns, wide)
+    version = policies_in(kube_api, ns)["internet"]["metadata"]["resourceVersion"]
+
+    label_namespace(kube_api, ns, profile=profile)
+    for rule in ("broad-cidr", "no-ports", "required-annotation"):
+        wait_for(rule, functools.partial(violations, operator, ns, profile, rule))
+        assert violations(operator, ns, profile, rule) == 1
+    # Opting out forgets the namespace's series; the policy was never touched.
+    label_namespace(kube_api, ns, profile=None)
+    wait_for("series gone", lambda: violations(operator, ns, profile, "broad-cidr") is None)
+    assert policies_in(kube_api, ns)["internet"]["metadata"]["resourceVersion"] == version
