@@ -126,11 +126,11 @@ class AdmissionKeeper:
             if not self._profiles_known:
                 continue
             try:
-                await self._converge()
+                failures = await self._converge()
             except Fenced:
                 continue  # leadership lapsed mid-pass: the next leader re-checks
-            except ApiError as exc:
-                self._unavailable(exc)
+            if failures:
+                self._trouble_with(failures[0])
                 asyncio.get_running_loop().call_later(self._retry, self._wake.set)
                 self._retry = min(self._retry * 2, _MAX_RETRY)
                 continue
@@ -147,12 +147,13 @@ class AdmissionKeeper:
                     versions.append(version)
                 return versions
             except ApiError as exc:
-                self._unavailable(exc)
+                self._trouble_with(exc)
+                self._none_installed()
                 await asyncio.sleep(self._retry)
                 self._retry = min(self._retry * 2, _MAX_RETRY)
 
-    def _unavailable(self, exc: ApiError) -> None:
-        """Show every object as not installed; log the reason once per kind of trouble."""
+    def _trouble_with(self, exc: ApiError) -> None:
+        """Log why the objects cannot be kept, once per kind of trouble."""
         if exc.status == 404:
             why = (
                 "the API server does not serve admissionregistration.k8s.io/v1 "
@@ -160,8 +161,8 @@ class AdmissionKeeper:
             )
         elif exc.status == 403:
             why = (
-                f"the operator may not {exc.method} {exc.path}: its ClusterRole or "
-                "netiso-operator-scope lacks a rule (see docs/install.md)"
+                f"the operator may not {exc.method} {exc.path}: its ClusterRole lacks a "
+                "rule (see docs/install.md)"
             )
         else:
             why = str(exc)
@@ -172,6 +173,9 @@ class AdmissionKeeper:
                 why,
             )
             self._trouble = why
+
+    def _none_installed(self) -> None:
+        """Nothing can be listed: show every object as not installed."""
         for key in self._shown:
             self._metrics.show_installed(kind=key[0], name=key[1], installed=False)
         if self._profiles_known and not self._listed:
@@ -233,18 +237,21 @@ class AdmissionKeeper:
 
     # ----- keeping ---------------------------------------------------------------------------
 
-    async def _converge(self) -> None:
+    async def _converge(self) -> list[ApiError]:
+        """One pass: export what is in place and, on the writing replica, write what differs.
+        Returns the refused writes."""
         want = self._want()
         self._show(want)
         if not self._leading():
-            return
+            return []
         steps = plan(
             want,
             self._live,
             matches=lambda body, live: self._matches(key_of(body), body, live),
         )
         # One refused write (say, a permission missing for one kind) must not keep the others
-        # from being made: each is tried, and the first failure is raised after the pass.
+        # from being made, nor mark objects that are in place as missing: an object whose
+        # write failed differs from its rendering, so _show() already exports it as 0.
         failures: list[ApiError] = []
         for step in steps:
             try:
@@ -256,8 +263,7 @@ class AdmissionKeeper:
                 failures.append(exc)
         if steps:
             self._show(want)
-        if failures:
-            raise failures[0]
+        return failures
 
     def _show(self, want: Desired) -> None:
         """Export what is in place, and remember it for telling a person's change."""
@@ -287,14 +293,9 @@ class AdmissionKeeper:
             step.live is None or step.live.get("spec") != before
         )
         if step.action == Action.CREATE:
-            try:
-                stored = await admissions.create(self._api, step.body)
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-                # Created meanwhile (the watch has not said so yet): compare it next pass.
-                self._wake.set()
-                return
+            # AlreadyExists (created meanwhile, and the watch has not said so yet) is raised
+            # like any refusal: retried with backoff, by which time the watch has brought it.
+            stored = await admissions.create(self._api, step.body)
         else:
             assert step.live is not None
             body = _keeping_metadata(step.body, step.live)
