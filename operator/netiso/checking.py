@@ -87,11 +87,13 @@ def add_guardrail_commands(
 
     admission = subparsers.add_parser(
         "admission",
-        help="print the admission bindings of profiles, for kubectl apply",
+        help="print the admission bindings of profiles, for installs with the keeper off",
         description=(
             "Print the ValidatingAdmissionPolicyBinding of each profile and the baseline "
             "binding for namespaces naming none of them: "
-            "netiso admission PROFILE.yaml... | kubectl apply -f -"
+            "netiso admission PROFILE.yaml... | kubectl apply -f -. "
+            "The operator keeps these bindings itself; this is for installs that run it with "
+            "NETISO_ADMISSION=off (a platform that manages admission objects)."
         ),
     )
     admission.add_argument("profiles", nargs="+", metavar="FILE", help="IsolationProfile YAML")

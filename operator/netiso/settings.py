@@ -64,6 +64,15 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: must be true or false, got {env[name]!r}")
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "off"):
+        return raw == "on"
+    raise SettingsError(f"{name}: must be on or off, got {env[name]!r}")
+
+
 def _names(env: Mapping[str, str], name: str) -> frozenset[str]:
     raw = env.get(name, "")
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
@@ -117,6 +126,10 @@ class Settings:
     shards: int = 1
     # NETISO_MAX_SHARDS_PER_REPLICA: most shards one replica leads at once; 0 means all.
     max_shards_per_replica: int = 0
+    # NETISO_ADMISSION: "on" (the operator keeps its ValidatingAdmissionPolicies and their
+    # bindings, one per profile, in place) or "off" (a platform manages them, e.g. from
+    # `netiso admission`); "on".
+    admission: bool = True
 
     @property
     def holder(self) -> str:
@@ -152,6 +165,7 @@ class Settings:
                 or cls.operator_namespace
             ),
             extra_protected_namespaces=_names(env, "NETISO_PROTECTED_NAMESPACES"),
+            admission=_switch(env, "NETISO_ADMISSION", cls.admission),
             **_leader_election(env),
         )
 

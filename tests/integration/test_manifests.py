@@ -395,3 +395,62 @@ def test_everyone_else_is_left_to_rbac(
         control_plane, network_policy("netiso-default-deny", namespace, managed=False)
     )
     assert code == 0, output
+
+
+# --- what the admission policy cannot confine ------------------------------------------------
+
+
+def test_admission_objects_are_beyond_any_admission_policy(
+    control_plane: ControlPlane, scope_enforced: None
+) -> None:
+    """The API server never runs admission policies on policies and bindings themselves (so
+    that no policy can lock the cluster out of fixing policies): netiso-operator-scope cannot
+    confine the keeper's writes to netiso's names, and RBAC, which has no name prefixes, is
+    all there is (docs/install.md says what that leaves open). Should Kubernetes ever start
+    checking them, this fails and the scope policy can take on the keeper's names."""
+    foreign: Obj = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "platform-audit-scope-check"},
+        "spec": {"policyName": "netiso-guardrails-baseline", "validationActions": ["Audit"]},
+    }
+    scope: Obj = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "scope-check-admission-objects"},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["admissionregistration.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE"],
+                        "resources": ["validatingadmissionpolicybindings"],
+                    }
+                ]
+            },
+            "validations": [{"expression": "false", "message": "refused by the scope check"}],
+        },
+    }
+    binding: Obj = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "scope-check-admission-objects"},
+        "spec": {"policyName": "scope-check-admission-objects", "validationActions": ["Deny"]},
+    }
+    try:
+        for body in (scope, binding):
+            code, output = create(control_plane, body)
+            assert code == 0, output
+        time.sleep(2.0)  # well past the policy's activation, as scope_enforced measured it
+        code, output = create(control_plane, foreign, user=OPERATOR)
+        assert code == 0, output
+        assert "refused by the scope check" not in output
+    finally:
+        for kind, name in (
+            ("validatingadmissionpolicybinding", foreign["metadata"]["name"]),
+            ("validatingadmissionpolicybinding", binding["metadata"]["name"]),
+            ("validatingadmissionpolicy", scope["metadata"]["name"]),
+        ):
+            kubectl(control_plane, "delete", "--ignore-not-found", kind, name)

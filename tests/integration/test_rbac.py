@@ -37,6 +37,7 @@ from .harness import (
     operator_lease_role,
 )
 from .ship_cluster import create_profile, holds_within, managed_in, remove_profile
+from .ship_keeper import KEEPER_STEPS, KeeperScenario, remove_everything_kept
 from .ship_rbac import Permission, permissions, revoke, rules_without, wait_until_authorized
 from .ship_scenario import CRD_LATE_STEPS, STEPS, Scenario, uninstall_crd
 
@@ -61,6 +62,15 @@ class Proof:
     fails: str
     why: str
     crd_late: bool = False
+    # Run with the admission keeper on, through ship_keeper's steps.
+    keeper: bool = False
+
+
+def steps_of(proof: Proof) -> tuple[str, ...]:
+    """The steps a proof's run goes through."""
+    if proof.keeper:
+        return KEEPER_STEPS
+    return CRD_LATE_STEPS if proof.crd_late else STEPS
 
 
 NEEDS_POLICIES: Final = ("ready", "isolates")
@@ -115,6 +125,13 @@ PROOFS: Final[dict[str, Proof]] = {
         "ready",
         "the startup listing of profiles is refused: nothing is reconciled and /readyz stays 503",
     ),
+    "isolationprofiles.netiso.io:get": Proof(
+        (),
+        "keeps_guardrails",
+        "the API server lets only a user who may get every IsolationProfile create a policy "
+        "that takes them as parameters: netiso-guardrails is refused",
+        keeper=True,
+    ),
     "isolationprofiles.netiso.io:watch": Proof(
         ("ready",),
         "watches_without_refusals",
@@ -148,6 +165,60 @@ PROOFS: Final[dict[str, Proof]] = {
         "Kopf learns of a CRD change only through the CRD watch",
         crd_late=True,
     ),
+    "validatingadmissionpolicies.admissionregistration.k8s.io:list": Proof(
+        (),
+        "keeps_guardrails",
+        "the keeper lists the policies before it writes any: nothing is installed",
+        keeper=True,
+    ),
+    "validatingadmissionpolicies.admissionregistration.k8s.io:watch": Proof(
+        ("keeps_guardrails", "binds_new_profile", "follows_profile_action"),
+        "restores_deleted_policy",
+        "a policy deleted by hand is noticed only through the policy watch",
+        keeper=True,
+    ),
+    "validatingadmissionpolicies.admissionregistration.k8s.io:create": Proof(
+        (),
+        "keeps_guardrails",
+        "missing policies are POSTed",
+        keeper=True,
+    ),
+    "validatingadmissionpolicies.admissionregistration.k8s.io:update": Proof(
+        ("keeps_guardrails", "binds_new_profile", "follows_profile_action"),
+        "restores_edited_policy",
+        "a changed policy is replaced whole (PUT)",
+        keeper=True,
+    ),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io:list": Proof(
+        (),
+        "keeps_guardrails",
+        "the keeper lists the bindings before it writes any: nothing is installed",
+        keeper=True,
+    ),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io:watch": Proof(
+        KEEPER_STEPS[:5],
+        "restores_deleted_binding",
+        "a binding deleted by hand is noticed only through the binding watch",
+        keeper=True,
+    ),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io:create": Proof(
+        (),
+        "keeps_guardrails",
+        "missing bindings are POSTed",
+        keeper=True,
+    ),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io:update": Proof(
+        ("keeps_guardrails", "binds_new_profile"),
+        "follows_profile_action",
+        "a profile's binding follows its action by a replace (PUT)",
+        keeper=True,
+    ),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io:delete": Proof(
+        KEEPER_STEPS[:6],
+        "removes_binding_of_deleted_profile",
+        "the binding of a deleted profile is deleted",
+        keeper=True,
+    ),
 }
 
 
@@ -156,13 +227,15 @@ class Run:
     """One operator under one set of rules, with its scenario."""
 
     operator: OperatorProcess
-    scenario: Scenario
+    scenario: Scenario | KeeperScenario
 
 
 class StartOperator(Protocol):
-    """run_operator(without=None, *, crd_late=False) -> Run."""
+    """run_operator(without=None, *, crd_late=False, keeper=False) -> Run."""
 
-    def __call__(self, without: Permission | None = ..., *, crd_late: bool = ...) -> Run: ...
+    def __call__(
+        self, without: Permission | None = ..., *, crd_late: bool = ..., keeper: bool = ...
+    ) -> Run: ...
 
 
 @pytest.fixture
@@ -177,8 +250,12 @@ def run_operator(
     the test (and the CRD reinstalled if the run started without it)."""
     started: list[tuple[Run, str, bool]] = []
 
-    def start(without: Permission | None = None, *, crd_late: bool = False) -> Run:
+    def start(
+        without: Permission | None = None, *, crd_late: bool = False, keeper: bool = False
+    ) -> Run:
         install_crd(kube_api)
+        if keeper:
+            remove_everything_kept(kube_api)
         user = unique_name("netiso-rbac")
         rules = ROLE_RULES if without is None else rules_without(ROLE_RULES, without)
         role = grant_operator_rbac(kube_api, user=user, rules=rules)
@@ -193,10 +270,14 @@ def run_operator(
         operator = OperatorProcess(
             kubeconfig=control_plane.user_kubeconfig(user),
             log_path=tmp_path / f"{user}.log",
-            env=OPERATOR_ENV,
+            env={**OPERATOR_ENV, "NETISO_ADMISSION": "on" if keeper else "off"},
         ).start(wait_ready=False)
-        scenario = Scenario(
-            api=kube_api, operator=operator, make_namespace=make_namespace, window=WINDOW
+        scenario: Scenario | KeeperScenario = (
+            KeeperScenario(api=kube_api, operator=operator, window=WINDOW)
+            if keeper
+            else Scenario(
+                api=kube_api, operator=operator, make_namespace=make_namespace, window=WINDOW
+            )
         )
         run = Run(operator=operator, scenario=scenario)
         started.append((run, role, crd_late))
@@ -215,7 +296,7 @@ def test_every_permission_of_the_cluster_role_has_a_proof() -> None:
     """A new verb in rbac.yaml needs a proof here; a proof without its verb is stale."""
     assert sorted(PROOFS) == sorted(p.id for p in PERMISSIONS)
     for proof in PROOFS.values():
-        steps = CRD_LATE_STEPS if proof.crd_late else STEPS
+        steps = steps_of(proof)
         assert all(step in steps for step in proof.needs), proof
         assert proof.fails in steps, proof
 
@@ -223,6 +304,14 @@ def test_every_permission_of_the_cluster_role_has_a_proof() -> None:
 def test_shipped_role_passes_every_step(run_operator: StartOperator) -> None:
     run = run_operator()
     failures = {step: run.scenario.run(step) for step in STEPS}
+    assert {step: f for step, f in failures.items() if f} == {}, run.operator.log()
+    code = run.operator.stop()
+    assert code == 0, f"operator exited with {code}:\n{run.operator.log()}"
+
+
+def test_shipped_role_keeps_the_guardrails(run_operator: StartOperator) -> None:
+    run = run_operator(keeper=True)
+    failures = {step: run.scenario.run(step) for step in KEEPER_STEPS}
     assert {step: f for step, f in failures.items() if f} == {}, run.operator.log()
     code = run.operator.stop()
     assert code == 0, f"operator exited with {code}:\n{run.operator.log()}"
@@ -242,7 +331,7 @@ def test_without_the_permission_its_behaviour_fails(
     permission: Permission, run_operator: StartOperator
 ) -> None:
     proof = PROOFS[permission.id]
-    run = run_operator(permission, crd_late=proof.crd_late)
+    run = run_operator(permission, crd_late=proof.crd_late, keeper=proof.keeper)
     for step in proof.needs:
         failure = run.scenario.run(step)
         assert failure is None, (

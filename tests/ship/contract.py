@@ -106,6 +106,16 @@ METRICS: Final[Mapping[str, Metric]] = {
         Metric("netiso_leader", "gauge", {}),
         Metric("netiso_shard_leader", "gauge", {"shard": _ANY}),
         Metric(
+            "netiso_guardrail_installed",
+            "gauge",
+            {
+                "kind": frozenset(
+                    {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+                ),
+                "name": _ANY,
+            },
+        ),
+        Metric(
             "netiso_lease_requests_total",
             "counter",
             {"verb": frozenset({"get", "create", "update"}), "code": _ANY},
@@ -140,10 +150,19 @@ API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("networking.k8s.io", "networkpolicies"): frozenset(
         {"get", "list", "watch", "create", "update", "delete"}
     ),
-    ("netiso.io", "isolationprofiles"): frozenset({"list", "watch", "patch"}),
+    # get: the API server's condition for writing a policy or binding that takes profiles as
+    # parameters (the admission keeper), not a call netiso makes.
+    ("netiso.io", "isolationprofiles"): frozenset({"get", "list", "watch", "patch"}),
     ("netiso.io", "isolationprofiles/status"): frozenset({"patch"}),
     ("", "events"): frozenset({"create"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
+    # The admission keeper: it never deletes a policy, only a gone profile's binding.
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): frozenset(
+        {"list", "watch", "create", "update"}
+    ),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): frozenset(
+        {"list", "watch", "create", "update", "delete"}
+    ),
 }
 
 

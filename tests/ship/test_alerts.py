@@ -27,6 +27,7 @@ ALERTS = {
     "NetisoIsolationWeakened": ("warning", "5m"),
     "NetisoReconcileErrors": ("warning", "15m"),
     "NetisoOperatorDown": ("critical", "5m"),
+    "NetisoGuardrailsNotInstalled": ("warning", "5m"),
 }
 RUNBOOK_PREFIX = "https://github.com/netiso/netiso/blob/main/docs/runbook.md#"
 
@@ -87,7 +88,7 @@ def test_every_alert_has_firing_and_quiet_unit_tests() -> None:
     assert quiet == set(ALERTS)
 
 
-def test_the_four_alerts_carry_severity_summary_description_and_runbook(repo: Path) -> None:
+def test_every_alert_carries_severity_summary_description_and_runbook(repo: Path) -> None:
     rules = alert_rules(repo)
     assert set(rules) == set(ALERTS)
     for name, (severity, duration) in ALERTS.items():

@@ -103,7 +103,6 @@ BASE = {
     ("ValidatingAdmissionPolicy", "netiso-guardrails-baseline"),
     ("ValidatingAdmissionPolicy", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicy", "netiso-opt-out"),
-    ("ValidatingAdmissionPolicyBinding", "netiso-guardrails-baseline"),
     ("ValidatingAdmissionPolicyBinding", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicyBinding", "netiso-opt-out"),
     ("ClusterRole", "netiso-break-glass"),

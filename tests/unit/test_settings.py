@@ -34,6 +34,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
         2.0,
     )
     assert (settings.shards, settings.max_shards_per_replica) == (1, 0)
+    assert settings.admission is True
 
 
 def test_leader_election_variables_are_read() -> None:
@@ -121,6 +122,7 @@ def test_every_variable_is_read() -> None:
             "NETISO_STATUS_INTERVAL": "0",
             "NETISO_OPERATOR_NAMESPACE": "isolation",
             "NETISO_PROTECTED_NAMESPACES": " monitoring, ingress-nginx ,,",
+            "NETISO_ADMISSION": "Off",
         }
     )
     assert settings == Settings(
@@ -134,6 +136,7 @@ def test_every_variable_is_read() -> None:
         status_interval=0.0,
         operator_namespace="isolation",
         extra_protected_namespaces=frozenset({"monitoring", "ingress-nginx"}),
+        admission=False,
     )
 
 
@@ -173,6 +176,7 @@ def test_process_environment_is_the_default_source(monkeypatch: pytest.MonkeyPat
         ("NETISO_RESYNC_INTERVAL", "0.5", "NETISO_RESYNC_INTERVAL: must be >= 1, got 0.5"),
         ("NETISO_API_TIMEOUT", "0", "NETISO_API_TIMEOUT: must be >= 1, got 0.0"),
         ("NETISO_STATUS_INTERVAL", "-1", "NETISO_STATUS_INTERVAL: must be >= 0, got -1.0"),
+        ("NETISO_ADMISSION", "false", "NETISO_ADMISSION: must be on or off, got 'false'"),
     ],
 )
 def test_bad_values_raise_an_error_naming_the_variable(name: str, value: str, message: str) -> None:

@@ -18,6 +18,7 @@ from netiso.cluster.client import ApiClient, CredentialsSource
 from netiso.handlers.login import credentials_of
 from netiso.handlers.runtime import Runtime
 from netiso.model.leadership import Timing
+from netiso.reconciling.admitting import AdmissionKeeper
 from netiso.reconciling.electing import CrossLoopCredentials, ElectionThread, Elector
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reconciling.sharding import ShardTallies
@@ -102,6 +103,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             leading=elector.writes_status,
         )
         elector.on_change = _on_leadership(elector, reconciler=reconciler, metrics=metrics)
+    keeper = _keeper(config, api=api, reconciler=reconciler, metrics=metrics, election=election)
     reconciler.start()
     runtime = Runtime(
         settings=config,
@@ -109,6 +111,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         metrics=metrics,
         reconciler=reconciler,
         election=election,
+        keeper=keeper,
     )
     if election is not None:
         elector = election.elector
@@ -136,6 +139,41 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         config.max_concurrency,
         config.resync_interval,
     )
+
+
+def _keeper(
+    config: Settings,
+    *,
+    api: ApiClient,
+    reconciler: Reconciler,
+    metrics: Metrics,
+    election: ElectionThread | None,
+) -> AdmissionKeeper | None:
+    """The admission keeper, started and told of profiles and leadership; None when off.
+
+    It writes as the profile statuses do: on the single replica, or on shard 0's leader.
+    """
+    if not config.admission:
+        log.info("NETISO_ADMISSION=off: admission policies and bindings are not kept")
+        return None
+    view = reconciler.view
+    keeper = AdmissionKeeper(
+        api=api,
+        metrics=metrics,
+        profiles=lambda: (view.profile(name) for name in view.profile_names()),
+        leading=election.elector.writes_status if election is not None else lambda: True,
+    )
+    reconciler.on_profiles = keeper.profiles_changed
+    if election is not None:
+        changed = election.elector.on_change
+
+        def also_keeper(held: frozenset[int]) -> None:
+            changed(held)
+            keeper.leadership_changed()
+
+        election.elector.on_change = also_keeper
+    keeper.start()
+    return keeper
 
 
 def _on_leadership(
@@ -201,6 +239,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if not isinstance(runtime, Runtime):
         return
     await cancel_all(runtime.background)
+    if runtime.keeper is not None:
+        await runtime.keeper.stop()
     await runtime.reconciler.stop()
     if runtime.election is not None:
         await runtime.election.stop(release_leases=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from netiso.cluster.client import ApiClient
+from netiso.reconciling.admitting import AdmissionKeeper
 from netiso.reconciling.electing import ElectionThread
 from netiso.reconciling.reconciler import Reconciler
 from netiso.reporting.endpoint import Endpoint
@@ -31,6 +32,8 @@ class Runtime:
     # None when leader election is off: this process alone writes.
     election: ElectionThread | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # None with NETISO_ADMISSION=off.
+    keeper: AdmissionKeeper | None = None
     last_resync: dict[str, float] = field(default_factory=dict)
 
 

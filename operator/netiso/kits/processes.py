@@ -152,6 +152,10 @@ class OperatorProcess:
                 "NETISO_METRICS_HOST": "127.0.0.1",
                 "NETISO_METRICS_PORT": str(self.metrics_port),
                 "PYTHONUNBUFFERED": "1",
+                # The admission keeper installs netiso-managed-policies, which lets only the
+                # installed service account write managed policies: a kit operator runs as
+                # another user, so the keeper is off unless the caller turns it on.
+                "NETISO_ADMISSION": "off",
             }
         )
         env.update(self.extra_env)
@@ -183,12 +187,12 @@ class OperatorProcess:
             raise WaitTimeout(f"/metrics answered {status}")
         return text
 
-    def metric(self, name: str, **labels: str) -> float | None:
+    def metric(self, name: str, /, **labels: str) -> float | None:
         """One sample's value, or None when the series is absent."""
         key = (name, tuple(sorted(labels.items())))
         return parse_metrics(self.metrics_text()).get(key)
 
-    def metric_sum(self, name: str, **match: str) -> float:
+    def metric_sum(self, name: str, /, **match: str) -> float:
         """Sum of all samples of `name` whose labels include `match`."""
         total = 0.0
         for (sample, labels), value in parse_metrics(self.metrics_text()).items():

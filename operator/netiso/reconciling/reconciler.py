@@ -72,6 +72,9 @@ class Reconciler:
         self._events = Events(self._poster)
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
+        # Told when the profiles were listed and whenever one is added, changed or deleted
+        # (the admission keeper: reconciling/admitting.py).
+        self.on_profiles: Callable[[], None] = lambda: None
         # With shards: the counts the other shards' leaders publish, added to this one's.
         self.remote_tally: Callable[[str], Tally] | None = None
         self._flusher = StatusFlusher(
@@ -159,6 +162,7 @@ class Reconciler:
         started = time.monotonic()
         listing = await self._list_everything()
         self._follow(listing)
+        self.on_profiles()
         listed = time.monotonic() - started
         for profile in self.view.profile_names():
             entry = self.view.profile(profile)
@@ -255,10 +259,12 @@ class Reconciler:
             self._statuses.forget(entry.name)
             self._metrics.forget_profile(entry.name)
             self.enqueue_many(self.view.namespaces_of(entry.name))
+            self.on_profiles()
             return
         first = entry.name not in self._profile_generations
         if not self._note_profile(entry):
             return  # a status or metadata write: nothing for the namespaces
+        self.on_profiles()
         # A profile seen in the initial listing already had its Event; a new one gets it now.
         if entry.problems and (self.ready or not first):
             self._events.emit(

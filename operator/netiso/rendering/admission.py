@@ -332,9 +332,11 @@ def protection_bindings() -> list[dict[str, Any]]:
 
 
 def admission_manifests() -> list[dict[str, Any]]:
-    """Everything manifests/admission/policies.yaml ships: the policies, the protections'
-    bindings and the baseline binding as it is before any profile exists."""
-    return [*admission_policies(), *protection_bindings(), baseline_binding()]
+    """Everything manifests/admission/policies.yaml ships: the policies and the protections'
+    bindings. Not the baseline binding: its NotIn list follows the profiles, so a static copy
+    would fight the operator at every re-apply; the operator keeps it (or, with the keeper
+    off, `netiso admission` prints it)."""
+    return [*admission_policies(), *protection_bindings()]
 
 
 MANIFEST_HEADER: Final = """\

@@ -158,6 +158,17 @@ class Metrics:
             ["profile", "rule"],
             registry=r,
         )
+        # The admission keeper (reconciling/admitting.py); no series with NETISO_ADMISSION=off.
+        # One series per object netiso owns, named: the four policies, three bindings and one
+        # binding per profile, so cardinality follows the profiles (as netiso_namespaces does)
+        # and the alert names the object that is missing or changed.
+        self.guardrail_installed = Gauge(
+            "netiso_guardrail_installed",
+            "1 while a ValidatingAdmissionPolicy or binding netiso owns is present and as "
+            "rendered, 0 while it is missing, changed or cannot be written.",
+            ["kind", "name"],
+            registry=r,
+        )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
         self._views: dict[str, NamespaceView] = {}
@@ -312,6 +323,16 @@ class Metrics:
             self._remove(counter, *labels)
         for reason in tuple(self._drift_reasons.pop(profile, ())):
             self._remove(self.drift_detected, profile, reason)
+
+    # ----- admission keeper ------------------------------------------------------------------
+
+    def show_installed(self, *, kind: str, name: str, installed: bool) -> None:
+        """Whether one of netiso's admission objects is in place."""
+        self.guardrail_installed.labels(kind=kind, name=name).set(1 if installed else 0)
+
+    def forget_installed(self, *, kind: str, name: str) -> None:
+        """netiso no longer owns the object (its profile is gone): its series goes."""
+        self._remove(self.guardrail_installed, kind, name)
 
     @staticmethod
     def _remove(metric: Gauge | PromCounter, *labels: str) -> None:
