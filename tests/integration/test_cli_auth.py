@@ -279,8 +279,8 @@ def test_status_filters_by_profile_and_selector_and_sums_up(
         assert by_both.returncode == 0, by_both.stderr
         assert by_both.stdout.splitlines() == [
             "NAMESPACE" + " " * (len(a) - 6) + "PROFILE" + " " * (len(first) - 4) + "STATE"
-            "     PENDING   DRIFT",
-            f"{a}   {first}   pending   2         -",
+            "     PENDING   DRIFT   GUARDRAILS",
+            f"{a}   {first}   pending   2         -       -",
             "1 namespace: 1 pending",
         ]
 
@@ -291,6 +291,7 @@ def test_status_filters_by_profile_and_selector_and_sums_up(
             "STATE",
             "PENDING",
             "DRIFT",
+            "GUARDRAILS",
             "MESSAGE",
         ]
         assert wide.stdout.splitlines()[-1] == "2 namespaces: 2 pending"

@@ -208,6 +208,10 @@ def test_image_command_serves_probes_isolates_and_exits_cleanly_on_sigterm(
         "NETISO_METRICS_PORT": str(metrics_port),
         # What the Deployment sets from the downward API.
         "POD_NAMESPACE": "netiso-system",
+        # The admission keeper would install netiso-managed-policies, which lets only the
+        # installed service account write managed policies: every later test's operator
+        # runs as a plain user. The keeper is proven in test_keeper.py.
+        "NETISO_ADMISSION": "off",
     }
     workdir = tmp_path / "workdir"  # the image's WORKDIR /tmp: nothing of the checkout in it
     workdir.mkdir()

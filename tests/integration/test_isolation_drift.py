@@ -18,7 +18,7 @@ from kubernetes import client
 
 from .conftest import MakeNamespace
 from .harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
-from .ship_cluster import apiserver_writes, events_for, label_namespace, netiso_cli, policies_in
+from .ship_cluster import events_for, label_namespace, netiso_cli, policies_in
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,14 @@ def status_of(api: client.ApiClient, profile: str) -> dict[str, Any]:
     return dict(body.get("status") or {})
 
 
+def managed_resource_versions(api: client.ApiClient, ns: str) -> dict[str, str]:
+    return {
+        name: str(body["metadata"]["resourceVersion"])
+        for name, body in policies_in(api, ns).items()
+        if name.startswith("netiso-")
+    }
+
+
 def violations(operator: OperatorProcess, ns: str, profile: str, rule: str) -> float | None:
     return operator.metric("netiso_guardrail_violations", namespace=ns, profile=profile, rule=rule)
 
@@ -65,8 +73,7 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
         "isolated",
         lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
     )
-    # Only the test writes NetworkPolicies now: one create, two replaces.
-    policy_writes = apiserver_writes(kube_api, "networkpolicies")
+    managed_versions = managed_resource_versions(kube_api, ns)
 
     net.create_namespaced_network_policy(ns, policy("allow-all", ingress=[{}]))
     wait_for("violation metric", lambda: violations(operator, ns, profile, "no-peers") == 1)
@@ -129,9 +136,13 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
         ),
     )
     wait_for("counts cleared", lambda: status_of(kube_api, profile).get("guardrailExceptions") == 0)
-    # netiso wrote nothing for any of this: it never touches a policy it does not own.
-    assert apiserver_writes(kube_api, "networkpolicies") == policy_writes + 3
-    assert policies_in(kube_api, ns)["allow-all"]["spec"]["ingress"] == NARROW_INGRESS
+    # netiso wrote nothing for any of this: not its own policies, and never the owner's.
+    assert managed_resource_versions(kube_api, ns) == managed_versions
+    owners = policies_in(kube_api, ns)["allow-all"]
+    assert owners["spec"]["ingress"] == NARROW_INGRESS
+    assert {entry["manager"] for entry in owners["metadata"]["managedFields"]} == {
+        "OpenAPI-Generator"
+    }
 
 
 def test_a_violation_that_predates_the_opt_in_is_reported(
