@@ -57,6 +57,9 @@ def using_existing_cluster() -> bool:
     return os.environ.get(USE_EXISTING_CLUSTER_ENV, "") not in ("", "0", "false")
 
 
+OPERATOR_LOG_LINES = 150
+
+
 def unique_name(prefix: str) -> str:
     """A DNS-1123 label that no other test (or earlier run) uses: prefix plus 8 hex digits."""
     return f"{prefix[:50].rstrip('-').lower()}-{uuid.uuid4().hex[:8]}"
@@ -88,6 +91,13 @@ def pytest_runtest_makereport(
     plane = item.config.stash.get(_PLANE_KEY, None)
     if report.failed and plane is not None:
         report.sections.append(("control plane logs", log_excerpt(plane)))
+    # The module's operator outlives the test: its log would only be printed at module end,
+    # where pytest shows it for no test. Attach its tail to the failing test itself.
+    funcargs = getattr(item, "funcargs", {})
+    process = funcargs.get("operator") if isinstance(funcargs, dict) else None
+    if report.failed and isinstance(process, OperatorProcess):
+        tail = "\n".join(process.log().splitlines()[-OPERATOR_LOG_LINES:])
+        report.sections.append(("operator log (last lines)", tail))
     return report
 
 
