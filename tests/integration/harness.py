@@ -9,6 +9,8 @@ the rights a real install gives it and nothing more.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -171,6 +173,18 @@ class OperatorProcess(processes.OperatorProcess):
 
 
 @contextlib.contextmanager
+def paused(operator: OperatorProcess) -> Iterator[None]:
+    """SIGSTOP the operator (it keeps its Lease but can neither renew it nor write), then
+    SIGCONT it, whatever happens in the block."""
+    assert operator.process is not None
+    os.killpg(operator.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(operator.process.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
 def running_operator(
     *, kubeconfig: Path, log_path: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[OperatorProcess]:
@@ -201,6 +215,7 @@ __all__ = [
     "operator_cluster_role",
     "operator_lease_role",
     "parse_metrics",
+    "paused",
     "running_operator",
     "stop_process_group",
     "wait_for",

@@ -16,11 +16,8 @@ and every admission object the keeper made is deleted at the end.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +46,7 @@ from .harness import (
     OperatorProcess,
     grant_operator_rbac,
     operator_cluster_role,
+    paused,
     running_operator,
     wait_for,
 )
@@ -330,17 +328,6 @@ SHORT_LEASE: Final = {
 }
 
 
-@contextlib.contextmanager
-def frozen(operator: OperatorProcess) -> Iterator[None]:
-    """SIGSTOP the operator (it holds its Lease but cannot renew it or write), then SIGCONT."""
-    assert operator.process is not None
-    os.killpg(operator.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.killpg(operator.process.pid, signal.SIGCONT)
-
-
 def test_a_standby_keeps_watching_writes_nothing_and_rechecks_when_it_leads(
     keeper: OperatorProcess,
     operator_kubeconfig: Path,
@@ -361,7 +348,7 @@ def test_a_standby_keeps_watching_writes_nothing_and_rechecks_when_it_leads(
             leader, standby = (first, second) if first.metric("netiso_leader") else (second, first)
             assert standby.metric("netiso_leader") == 0
             wait_for("standby sees it", functools.partial(is_installed, standby, *OPT_OUT))
-            with frozen(leader):
+            with paused(leader):
                 client.AdmissionregistrationV1Api(kube_api).delete_validating_admission_policy(
                     OPT_OUT[1]
                 )

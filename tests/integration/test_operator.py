@@ -7,7 +7,6 @@ server, the Namespace object, /metrics, Events and the profile status.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
@@ -16,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from .harness import (
     PLURAL,
     VERSION,
     OperatorProcess,
+    paused,
     running_operator,
     wait_for,
 )
@@ -401,17 +400,6 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
 
 
 # --- restarts --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def paused(operator: OperatorProcess) -> Iterator[None]:
-    """Freeze the module's operator (SIGSTOP) so another instance runs alone."""
-    assert operator.process is not None
-    os.killpg(operator.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.killpg(operator.process.pid, signal.SIGCONT)
 
 
 def test_restart_with_everything_in_sync_makes_no_writes(

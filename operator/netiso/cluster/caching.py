@@ -162,10 +162,6 @@ class ClusterView:
         """Whether the view holds (namespace, name) as a managed policy."""
         return (namespace, name) in self._policies
 
-    def foreign_count(self) -> int:
-        """How many foreign policies the view holds."""
-        return len(self._foreign)
-
     # feeding
     def namespace_seen(self, body: Mapping[str, Any], *, deleted: bool) -> NamespaceEntry:
         """Apply a Namespace watch event."""

@@ -1,6 +1,7 @@
 """Feeding the reconciler from the cluster: one watch per kind, from the startup listing on.
 
-Reconciling layer, no decisions: each watch event (and, after a 410 Gone, each object of the
+Reconciling layer, no decisions: the startup listing (retried until the server answers) is
+merged into the view; then each watch event (and, after a 410 Gone, each object of the
 fresh listing, plus a deletion for each object the listing no longer has) is handed to the
 reconciler's own event methods, which update the view and queue the namespace.
 """
@@ -8,15 +9,39 @@ reconciler's own event methods, which update the view and queue the namespace.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from netiso.cluster import reading, watching
 from netiso.cluster.caching import ClusterView
-from netiso.cluster.client import ApiClient
+from netiso.cluster.client import ApiClient, ApiError
+from netiso.reconciling.queueing import MAX_RETRY_DELAY
+
+log = logging.getLogger(__name__)
 
 EventHandler = Callable[..., None]
 """handler(body, *, deleted): the reconciler's namespace_event or policy_event."""
+
+
+async def list_into(api: ApiClient, view: ClusterView) -> reading.Listing:
+    """List everything into the view, retrying with backoff until the server answers."""
+    delay = 1.0
+    while True:
+        try:
+            listing = await reading.list_everything(api)
+        except ApiError as exc:
+            log.warning("initial listing failed, retrying in %.0fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+            continue
+        view.merge_listing(
+            namespaces=listing.namespaces,
+            policies=listing.policies,
+            profiles=listing.profiles,
+            foreign=listing.foreign,
+        )
+        return listing
 
 
 def follow_cluster(

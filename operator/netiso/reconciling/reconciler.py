@@ -18,7 +18,7 @@ from typing import Any
 from netiso.cluster import reading
 from netiso.cluster.applying import NotConverged, StepFailed, Written, execute
 from netiso.cluster.caching import ClusterView, Sources
-from netiso.cluster.client import ApiClient, ApiError
+from netiso.cluster.client import ApiClient
 from netiso.cluster.foreign import is_labelled_managed
 from netiso.cluster.posting import EventPoster
 from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
@@ -26,7 +26,7 @@ from netiso.reconciling import following
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.failures import failed
 from netiso.reconciling.overlays import WriteOverlay
-from netiso.reconciling.queueing import MAX_RETRY_DELAY, WorkQueue
+from netiso.reconciling.queueing import WorkQueue
 from netiso.rendering.environment import Templates
 from netiso.reporting.events import WARNING, Events, profile_ref
 from netiso.reporting.metrics import Metrics
@@ -121,25 +121,6 @@ class Reconciler:
         """True once the initial reconcile of everything known at startup has finished."""
         return self._ready.is_set()
 
-    async def _list_everything(self) -> reading.Listing:
-        """List everything into the view, retrying with backoff until the server answers."""
-        delay = 1.0
-        while True:
-            try:
-                listing = await reading.list_everything(self._api)
-            except ApiError as exc:
-                log.warning("initial listing failed, retrying in %.0fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
-                continue
-            self.view.merge_listing(
-                namespaces=listing.namespaces,
-                policies=listing.policies,
-                profiles=listing.profiles,
-                foreign=listing.foreign,
-            )
-            return listing
-
     def _follow(self, listing: reading.Listing) -> None:
         """Follow namespaces and managed policies from the listing on, with plain watches."""
         self._tasks.extend(
@@ -160,7 +141,7 @@ class Reconciler:
         Watch events that arrive meanwhile update the view and wait in the queue.
         """
         started = time.monotonic()
-        listing = await self._list_everything()
+        listing = await following.list_into(self._api, self.view)
         self._follow(listing)
         self.on_profiles()
         listed = time.monotonic() - started
