@@ -56,15 +56,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The wheels and the lock come in through bind mounts, so they never land in a layer. The
 # dependencies are installed from the lock with --require-hashes (pip refuses any file whose
 # hash is not listed), then netiso itself without dependencies. pip compiles the bytecode at
-# install time (the root filesystem is read-only at run time). The development kit (local
-# control plane, demo, test harness) is removed: the operator never imports it. Then pip,
+# install time (the root filesystem is read-only at run time). The development kit is a
+# distribution of its own (devkit/), so the wheel holds the product only. Then pip,
 # setuptools and wheel themselves go: nothing in the image can build or install.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,from=builder,source=/src/requirements,target=/requirements \
     python -m pip install --no-cache-dir --no-index --find-links=/wheels --require-hashes \
        -r /requirements/runtime.txt \
     && python -m pip install --no-cache-dir --no-index --no-deps /wheels/netiso-*.whl \
-    && rm -r "$(python -c 'import netiso, pathlib; print(pathlib.Path(netiso.__file__).parent / "kits")')" \
     && python -m pip uninstall --yes pip setuptools wheel \
     && groupadd --system --gid 65532 netiso \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

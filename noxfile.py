@@ -1,8 +1,9 @@
 """Development sessions: `nox -s lint`, `unit`, `integration`, `ship`, `bench`, `dist`.
 
-They run in the project's own environment (`.venv`, made by `bash .ci/run` or `pip install -e .
---group dev`) rather than in fresh virtualenvs: the integration tests start `kopf` from the
-environment that runs them, and the control-plane binaries are shared through ~/.cache/netiso.
+They run in the project's own environment (`.venv`, made by `bash .ci/run` or
+`pip install -e . -e ./devkit --group dev`) rather than in fresh virtualenvs: the integration
+tests start `kopf` from the environment that runs them, and the control-plane binaries are
+shared through ~/.cache/netiso.
 `bash .ci/run` remains the whole check CI runs.
 """
 

@@ -45,7 +45,7 @@ def kubectl_binary() -> str:
     if explicit:
         return explicit
     sys.path.insert(0, str(REPO / "operator"))
-    from netiso.kits.localcluster.binaries import ensure_binaries
+    from netiso_devkit.localcluster.binaries import ensure_binaries
 
     return str(ensure_binaries().kubectl)
 

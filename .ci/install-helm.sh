@@ -5,7 +5,7 @@
 #
 # Debian bookworm has no helm package, and the chart tests (tests/ship/test_chart.py) need
 # `helm template` and `helm lint`. Same recipe as the control plane binaries
-# (netiso.kits.localcluster.binaries): the `go` on PATH, a throwaway wrapper module, a static
+# (netiso_devkit.localcluster.binaries): the `go` on PATH, a throwaway wrapper module, a static
 # build, an atomic rename into the cache. Override the version with NETISO_HELM_VERSION and the cache
 # with NETISO_CACHE_DIR (as the binaries do).
 set -euo pipefail

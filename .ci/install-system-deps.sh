@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages netiso's tests and tools need, idempotently.
 #
-#   openssl     the local control plane's throwaway PKI (netiso.localcluster.certificates)
+#   openssl     the local control plane's throwaway PKI (netiso_devkit.localcluster.certificates)
 #   prometheus  promtool and prometheus, for checking the alert rules and /metrics output
 #   chromium    a real headless browser that opens `netiso matrix -o html` in the ship tests
 #   golang (Go) is NOT installed here: the control plane binaries are built with the `go` on

@@ -1,7 +1,7 @@
 """A minimal asyncio Kubernetes client for the benchmark: JSON requests, pages, watch streams.
 
 Deliberately independent of netiso's own client so the raw bound measures the API server and
-not netiso code. Connection facts come from a kubeconfig through `netiso.cluster.client.
+not netiso code. Connection facts come from a kubeconfig through `netiso.runtime.client.
 load_credentials` (which only parses; it sends nothing).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from netiso.cluster.client import Credentials, load_credentials
+from netiso.runtime.client import Credentials, load_credentials
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"

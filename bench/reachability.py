@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _matrix_runs(directory: Path, *, repeats: int) -> dict[str, Any]:
     """Best-of wall time and the peak RSS of `netiso matrix -f DIR -o json`."""
-    command = [sys.executable, "-m", "netiso.cli", "matrix", "-f", str(directory), "-o", "json"]
+    command = [sys.executable, "-m", "netiso.cli.app", "matrix", "-f", str(directory), "-o", "json"]
     times = []
     peak = 0.0
     summary: dict[str, Any] = {}
@@ -133,9 +133,9 @@ def _env() -> dict[str, str]:
 
 def _explain_runs(directory: Path, *, queries: int, namespaces: int) -> dict[str, Any]:
     """Load once in-process, then time single explain queries between random workloads."""
-    from netiso.explaining import explain, resolve_query
-    from netiso.gathering import read_paths
-    from netiso.matrices import write_json
+    from netiso.cli.explaining import explain, resolve_query
+    from netiso.cli.gathering import read_paths
+    from netiso.cli.matrices import write_json
     from netiso.reachability.indexing import compute_matrix
     from netiso.reachability.snapshots import make_snapshot
 

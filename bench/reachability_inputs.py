@@ -13,9 +13,9 @@ from typing import Any, Final
 import yaml
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.specs import parse_profile
+from netiso.model.parsing import parse_profile
+from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import render_policies
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 SAMPLE_PROFILE: Final = ROOT / "manifests" / "samples" / "baseline.yaml"

@@ -21,7 +21,6 @@ from typing import Any, Final
 import aiohttp
 import jinja2
 import yaml
-from tests.integration.harness import OperatorProcess, parse_metrics
 
 from bench.client import MERGE_PATCH, KubeClient, KubeError, bounded
 from bench.options import ROOT, Options
@@ -30,8 +29,9 @@ from bench.serverstats import ServerStats, scrape
 from bench.watching import PolicyWatch, Wanted
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.specs import parse_profile
-from netiso.rendering.policies import RenderedPolicy, render_policies
+from netiso.model.parsing import parse_profile
+from netiso.rendering.bodies import RenderedPolicy, render_policies
+from netiso_devkit.harness import OperatorProcess, parse_metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import config as k8s_config
-from tests.integration.harness import (
-    OPERATOR_USER,
-    grant_operator_rbac,
-    install_crd,
-)
 
 from bench import reports
 from bench.client import MERGE_PATCH, KubeClient
@@ -43,8 +38,13 @@ from bench.scenarios import (
     trickle,
 )
 from bench.session import PROFILES_PATH, RUN_LABEL, Session
-from netiso.kits.localcluster.controlplane import ControlPlane
 from netiso.rendering.environment import make_environment
+from netiso_devkit.harness import (
+    OPERATOR_USER,
+    grant_operator_rbac,
+    install_crd,
+)
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 log = logging.getLogger("bench")
 

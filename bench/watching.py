@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from bench.client import KubeClient, KubeError
 from netiso import conventions
-from netiso.rendering.policies import policy_hash
+from netiso.rendering.bodies import policy_hash
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ import signal
 import time
 from typing import Any
 
-from tests.integration.harness import OperatorProcess, parse_metrics
-
 from bench.session import QUIET_SECONDS, Session
 from bench.windows import Mark
+from netiso_devkit.harness import OperatorProcess, parse_metrics
 
 # Namespaces opted in during each hand-over: work only the new leader can do.
 HAND_OVER_NAMESPACES = 20

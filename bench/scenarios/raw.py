@@ -21,7 +21,7 @@ from bench.session import Session
 from bench.watching import MANAGED_SELECTOR
 from bench.windows import Mark
 from netiso import conventions
-from netiso.rendering.policies import RenderedPolicy
+from netiso.rendering.bodies import RenderedPolicy
 
 EXTRA_GATEWAY_PORT = {"protocol": "TCP", "port": 9443}
 

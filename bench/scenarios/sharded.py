@@ -15,11 +15,10 @@ import asyncio
 import time
 from typing import Any
 
-from tests.integration.harness import OperatorProcess, parse_metrics
-
 from bench.processes import sample
 from bench.scenarios.bootstrap import isolation_figures
 from bench.session import PROFILES_PATH, Session
+from netiso_devkit.harness import OperatorProcess, parse_metrics
 
 
 def _replica(operator: OperatorProcess) -> dict[str, Any]:

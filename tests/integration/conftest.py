@@ -19,9 +19,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from netiso.kits.localcluster.controlplane import ControlPlane
-
-from .harness import (
+from netiso_devkit.harness import (
     GROUP,
     OPERATOR_USER,
     PLURAL,
@@ -31,6 +29,7 @@ from .harness import (
     install_crd,
     running_operator,
 )
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 USE_EXISTING_CLUSTER_ENV = "NETISO_TEST_USE_EXISTING_CLUSTER"
 # Lines of each component's log attached to a failed test's report.

@@ -22,9 +22,9 @@ from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.specs import parse_profile
+from netiso.model.parsing import parse_profile
+from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import render_policies
 
 GROUP, VERSION, PLURAL = conventions.GROUP, conventions.VERSION, conventions.PLURAL
 DEFAULT_DENY = "netiso-default-deny"

@@ -14,15 +14,15 @@ from typing import Any, Final
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from netiso.reconciling.admission_plans import BINDING, POLICY, desired
-from netiso.rendering.admission import (
+from netiso.admission.plans import BINDING, POLICY, desired
+from netiso.rendering.validations import (
     BASELINE_POLICY,
     OPT_OUT_BINDING,
     binding_name,
 )
+from netiso_devkit.harness import OperatorProcess
 
 from .conftest import unique_name
-from .harness import OperatorProcess
 from .ship_cluster import create_profile, holds_within, patch_profile_spec, remove_profile
 
 # In baseline order; a step may rely on the ones before it.

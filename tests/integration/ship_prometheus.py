@@ -24,8 +24,9 @@ from typing import Any, Final
 
 import yaml
 
+from netiso_devkit.harness import ROOT, free_port, stop_process_group, wait_for
+
 from ..ship.test_alerts import load_rules
-from .harness import ROOT, free_port, stop_process_group, wait_for
 
 DEBIAN_PROMETHEUS: Final = Path("/usr/bin/prometheus")
 # The job name the Prometheus Operator gives the ServiceMonitor's endpoints: the Service name.

@@ -15,9 +15,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
+from netiso_devkit.harness import OperatorProcess, http_status, install_crd, wait_for
 
 from .conftest import MakeNamespace, unique_name
-from .harness import OperatorProcess, http_status, install_crd, wait_for
 from .ship_cluster import (
     DEFAULT_DENY,
     DNS_EGRESS,

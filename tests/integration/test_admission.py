@@ -29,22 +29,22 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
-from netiso.kits.processes import WaitTimeout
 from netiso.model.guardrails import violations
+from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
-from netiso.model.specs import parse_profile
-from netiso.rendering.admission import (
+from netiso.rendering.validations import (
     admission_policies,
     baseline_binding,
     binding_name,
     profile_binding,
     protection_bindings,
 )
+from netiso_devkit.harness import GROUP, PLURAL, VERSION, install_crd, wait_for
+from netiso_devkit.localcluster.controlplane import ControlPlane
+from netiso_devkit.processes import WaitTimeout
 from tests.unit.model.guardrail_cases import CASES, GOOD_RULE, Case, egress
 
 from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
-from .harness import GROUP, PLURAL, VERSION, install_crd, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,9 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from netiso_devkit.harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+
 from .conftest import MakeNamespace, MakeUserKubeconfig
-from .harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from .ship_cluster import (
     events_for,
     label_namespace,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from netiso.kits.localcluster.assets import KUBEBUILDER_ASSETS_ENV
-from netiso.kits.localcluster.binaries import (
+from netiso_devkit.localcluster.assets import KUBEBUILDER_ASSETS_ENV
+from netiso_devkit.localcluster.binaries import (
     Binaries,
     BinariesError,
     cache_dir,

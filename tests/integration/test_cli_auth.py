@@ -22,15 +22,15 @@ import yaml
 from kubernetes import client
 
 from netiso import __version__, conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
-from tests.integration.conftest import MakeNamespace, unique_name
-from tests.integration.harness import (
+from netiso_devkit.harness import (
     grant_lease_rbac,
     install_crd,
     operator_cluster_role,
     running_operator,
     wait_for,
 )
+from netiso_devkit.localcluster.controlplane import ControlPlane
+from tests.integration.conftest import MakeNamespace, unique_name
 from tests.integration.ship_cluster import (
     GATEWAY,
     create_profile,

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from netiso import __version__
-from netiso.kits.localcluster.controlplane import ControlPlane
-from netiso.kits.processes import free_port
+from netiso_devkit.localcluster.controlplane import ControlPlane
+from netiso_devkit.processes import free_port
 
 COMMANDS = [["status"], ["diff", "-n", "default"], ["version"]]
 IDS = ["status", "diff", "version"]

@@ -21,7 +21,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from netiso import conventions
-from netiso.kits.demo import crd_file, sample_file
-from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso_devkit.demo import crd_file, sample_file
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import using_existing_cluster
 

@@ -26,10 +26,17 @@ import pytest
 from kubernetes import client
 
 from netiso import conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso_devkit.harness import (
+    ROOT,
+    free_port,
+    grant_operator_rbac,
+    http_status,
+    install_crd,
+    wait_for,
+)
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
-from .harness import ROOT, free_port, grant_operator_rbac, http_status, install_crd, wait_for
 from .ship_cluster import create_profile, matches_rendered, remove_profile
 from .ship_rbac import revoke
 
@@ -115,10 +122,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         install = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
         assert install.returncode == 0, install.stdout + install.stderr
-    # As the Dockerfile does: the development kit stays out of the image, so the operator
-    # below runs without it.
-    (kits,) = venv.glob("lib/python*/site-packages/netiso/kits")
-    shutil.rmtree(kits)
     return venv
 
 
@@ -154,7 +157,10 @@ def test_netiso_in_the_venv_comes_from_the_wheel(installed: Path, tmp_path: Path
         p.name for p in (ROOT / "templates").glob("*.yaml.j2")
     )
     assert not (installed / "bin" / "pip").exists()
-    assert not list(installed.glob("lib/python*/site-packages/netiso/kits"))
+    # The wheel holds the product only: the development kit is a distribution of its own.
+    site = next(installed.glob("lib/python*/site-packages"))
+    assert not list(site.glob("netiso_devkit*")), "the development kit came with the wheel"
+    assert not [p for p in (site / "netiso").rglob("*") if "kits" in p.parts]
 
 
 def assert_json_logs(text: str) -> None:

@@ -15,8 +15,8 @@ from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
 from netiso.model.documents import load_documents
+from netiso_devkit.harness import install_crd
 from tests.integration.conftest import unique_name
-from tests.integration.harness import install_crd
 from tests.integration.ship_cluster import profile_body, remove_profile
 
 HOSTILE = Path(__file__).resolve().parents[1] / "golden" / "hostile" / "control-characters.yaml"

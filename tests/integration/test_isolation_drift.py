@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from netiso_devkit.harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+
 from .conftest import MakeNamespace
-from .harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from .ship_cluster import events_for, label_namespace, netiso_cli, policies_in
 
 pytestmark = pytest.mark.integration

@@ -27,19 +27,17 @@ import pytest
 from kubernetes import client
 
 from netiso import conventions
-from netiso.model.entries import ProfileEntry
-from netiso.model.specs import parse_profile
-from netiso.reconciling.admission_plans import BINDING, POLICY, desired
-from netiso.rendering.admission import (
+from netiso.admission.plans import BINDING, POLICY, desired
+from netiso.model.parsing import parse_profile
+from netiso.observed.entries import ProfileEntry
+from netiso.rendering.serverdefaults import normalise
+from netiso.rendering.validations import (
     BASELINE_BINDING,
     GUARDRAILS_POLICY,
     MANAGED_POLICIES_BINDING,
     binding_name,
 )
-from netiso.rendering.admission_defaults import normalise
-
-from .conftest import profile_body, unique_name
-from .harness import (
+from netiso_devkit.harness import (
     GROUP,
     PLURAL,
     VERSION,
@@ -50,6 +48,8 @@ from .harness import (
     running_operator,
     wait_for,
 )
+
+from .conftest import profile_body, unique_name
 from .ship_cluster import apiserver_writes, events_for
 from .ship_keeper import read_kept, remove_everything_kept
 from .ship_rbac import revoke

@@ -22,16 +22,16 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from netiso.model.leadership import lease_name, shard_of
-
-from .conftest import MakeNamespace, unique_name
-from .harness import (
+from netiso.model.leases import lease_name, shard_of
+from netiso_devkit.harness import (
     OPERATOR_USER,
     OperatorProcess,
     grant_operator_rbac,
     install_crd,
     wait_for,
 )
+
+from .conftest import MakeNamespace, unique_name
 from .ship_cluster import (
     DEFAULT_DENY,
     DNS_EGRESS,

@@ -27,10 +27,10 @@ import pytest
 import yaml
 
 from netiso import conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso_devkit.harness import ROOT
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace
-from .harness import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .conftest import PROTECTED_NS, MakeNamespace, profile_body, unique_name
-from .harness import (
+from netiso_devkit.harness import (
     GROUP,
     PLURAL,
     VERSION,
@@ -32,6 +31,8 @@ from .harness import (
     running_operator,
     wait_for,
 )
+
+from .conftest import PROTECTED_NS, MakeNamespace, profile_body, unique_name
 from .ship_cluster import (
     apiserver_writes,
     events_for,

@@ -19,10 +19,16 @@ import pytest
 from kubernetes import client
 
 from netiso import conventions
-from netiso.kits.localcluster.controlplane import ControlPlane
+from netiso_devkit.harness import (
+    OPERATOR_USER,
+    OperatorProcess,
+    grant_operator_rbac,
+    install_crd,
+    wait_for,
+)
+from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace, unique_name
-from .harness import OPERATOR_USER, OperatorProcess, grant_operator_rbac, install_crd, wait_for
 from .ship_cluster import (
     DEFAULT_DENY,
     create_profile,

@@ -25,10 +25,7 @@ from typing import Any, Final, Protocol
 import pytest
 from kubernetes import client
 
-from netiso.kits.localcluster.controlplane import ControlPlane
-
-from .conftest import MakeNamespace, unique_name
-from .harness import (
+from netiso_devkit.harness import (
     OperatorProcess,
     grant_lease_rbac,
     grant_operator_rbac,
@@ -36,6 +33,9 @@ from .harness import (
     operator_cluster_role,
     operator_lease_role,
 )
+from netiso_devkit.localcluster.controlplane import ControlPlane
+
+from .conftest import MakeNamespace, unique_name
 from .ship_cluster import create_profile, holds_within, managed_in, remove_profile
 from .ship_keeper import KEEPER_STEPS, KeeperScenario, remove_everything_kept
 from .ship_rbac import Permission, permissions, revoke, rules_without, wait_until_authorized

@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from netiso.cli import main
+from netiso.cli.app import main
 
 from .conftest import MakeNamespace
 

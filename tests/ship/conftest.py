@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netiso.kits.localcluster.binaries import ensure_binaries
+from netiso_devkit.localcluster.binaries import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 Obj = dict[str, Any]

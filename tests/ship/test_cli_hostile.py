@@ -41,7 +41,7 @@ LAUNCHER = """
 import os, sys
 pid = os.fork()
 if pid == 0:
-    os.execv(sys.executable, [sys.executable, "-m", "netiso.cli", *sys.argv[1:]])
+    os.execv(sys.executable, [sys.executable, "-m", "netiso.cli.app", *sys.argv[1:]])
 _, status, usage = os.wait4(pid, 0)
 with open(os.environ["PEAK_FILE"], "w") as peak:
     peak.write(str(usage.ru_maxrss * 1024))  # kilobytes on Linux
@@ -50,7 +50,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def netiso(*argv: str) -> Run:
-    """Run `python -m netiso.cli argv` and measure that process's peak resident set size."""
+    """Run `python -m netiso.cli.app argv` and measure that process's peak resident set size."""
     with tempfile.TemporaryDirectory() as directory:
         peak = Path(directory) / "peak"
         result = subprocess.run(

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from netiso.cli import main
-from netiso.pictures import COLOURS
+from netiso.cli.app import main
+from netiso.cli.pictures import COLOURS
 
 from .conftest import require_tool
 

@@ -16,6 +16,7 @@ import yaml
 
 from netiso import conventions
 from netiso.model.fields import FieldTree
+from netiso.model.parsing import SPEC_FIELDS, parse_profile
 from netiso.model.profiles import (
     MAX_NAMESPACES,
     MAX_OWNER_LENGTH,
@@ -34,7 +35,6 @@ from netiso.model.selection import (
     MAX_MATCH_LABELS,
     SelectorOperator,
 )
-from netiso.model.specs import SPEC_FIELDS, parse_profile
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{conventions.CRD_NAME}.yaml"
 COUNTERS = (

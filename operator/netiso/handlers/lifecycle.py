@@ -14,19 +14,19 @@ from typing import Any
 import kopf
 
 from netiso import __version__, conventions
-from netiso.cluster.client import ApiClient, CredentialsSource
+from netiso.admission.keeper import AdmissionKeeper
 from netiso.handlers.login import credentials_of
-from netiso.handlers.runtime import Runtime
-from netiso.model.leadership import Timing
-from netiso.reconciling.admitting import AdmissionKeeper
-from netiso.reconciling.electing import CrossLoopCredentials, ElectionThread, Elector
+from netiso.handlers.memo import Runtime
+from netiso.leadership.electing import CrossLoopCredentials, ElectionThread, Elector
+from netiso.leadership.sharding import ShardTallies
+from netiso.model.leases import Timing
 from netiso.reconciling.reconciler import Reconciler
-from netiso.reconciling.sharding import ShardTallies
 from netiso.rendering.environment import make_environment
-from netiso.reporting.endpoint import serve
-from netiso.reporting.metrics import Metrics
+from netiso.reporting.metrics import CONTENT_TYPE, Metrics
+from netiso.runtime.client import ApiClient, CredentialsSource
+from netiso.runtime.serving import serve
+from netiso.runtime.tasking import cancel_all
 from netiso.settings import Settings, SettingsError
-from netiso.tasking import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         election.start()
     if config.metrics_port:
         runtime.endpoint = await serve(
-            metrics=metrics,
+            exposition=metrics.exposition,
+            content_type=CONTENT_TYPE,
             ready=lambda: reconciler.ready,
             host=config.metrics_host,
             port=config.metrics_port,

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import kopf
 
-from netiso.cluster.client import Credentials, PublishedCredentials
+from netiso.runtime.client import Credentials, PublishedCredentials
 
 _MEMO_KEY: Final = "netiso-credentials"
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Parsing the parts of a spec that are addresses: port lists and the node-local DNS address.
 
-Model layer, pure; used by model/specs.py. Every problem names its field path.
+Model layer, pure; used by model/parsing.py. Every problem names its field path.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Model layer, pure. Holds the rule table (one id, one sentence of what is wrong and one of how
 to fix it per rule) and violations(), the Python evaluator; the `spec.guardrails` values and
-their parser are in guardrail_settings.py; rendering/admission.py writes the rules in CEL.
+their parser are in guardrail_settings.py; rendering/validations.py writes the rules in CEL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from netiso import conventions
-from netiso.model.guardrail_settings import CIDR_SHAPE, Guardrails
+from netiso.model.limits import CIDR_SHAPE, Guardrails
 
 
 class Rule(enum.StrEnum):

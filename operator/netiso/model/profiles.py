@@ -1,6 +1,6 @@
 """The IsolationProfile as a validated value: the frozen dataclasses, enums and limits.
 
-Model layer, pure. model/specs.py builds these from a CR body (parse_profile) and
+Model layer, pure. model/parsing.py builds these from a CR body (parse_profile) and
 model/advisories.py says which legal settings are probably mistakes (profile_warnings);
 defaults are the CRD's (tests/unit/test_crd_schema.py keeps the two in agreement).
 """
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from netiso.model.guardrail_settings import Guardrails
+from netiso.model.limits import Guardrails
 from netiso.model.selection import LabelSelector
 
 MAX_PORTS: Final = 32

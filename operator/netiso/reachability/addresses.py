@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from netiso.model.problems import Problem
-from netiso.reachability.fields import items, mapping, string
+from netiso.reachability.accessors import items, mapping, string
 from netiso.reachability.intervals import Intervals, difference, merged
 
 IPV4_SPACE: Final[Intervals] = ((0, 2**32 - 1),)

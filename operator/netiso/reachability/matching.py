@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from netiso.model.fields import shown
 from netiso.model.problems import Problem
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
-from netiso.reachability.fields import items, labels, mapping, string
+from netiso.reachability.accessors import items, labels, mapping, string
 
 _NEEDS_VALUES = frozenset({SelectorOperator.IN, SelectorOperator.NOT_IN})
 

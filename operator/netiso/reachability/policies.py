@@ -14,8 +14,8 @@ from typing import Any, Final
 from netiso.model.fields import json_type, shown
 from netiso.model.problems import Problem
 from netiso.model.selection import LabelSelector
+from netiso.reachability.accessors import ObjectError, identity, items, mapping
 from netiso.reachability.addresses import IpBlock, parse_ip_block
-from netiso.reachability.fields import ObjectError, identity, items, mapping
 from netiso.reachability.matching import parse_selector
 from netiso.reachability.portsets import MAX_PORT, MIN_PORT, PROTOCOLS
 

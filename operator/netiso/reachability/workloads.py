@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from netiso import conventions
 from netiso.model.problems import Problem
+from netiso.reachability.accessors import ObjectError, identity, items, labels, mapping, string
 from netiso.reachability.addresses import Address, parse_address
-from netiso.reachability.fields import ObjectError, identity, items, labels, mapping, string
 from netiso.reachability.portsets import PROTOCOLS
 
 # Where each controller keeps its pod template.

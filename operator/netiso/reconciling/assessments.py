@@ -10,14 +10,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from netiso import conventions
-from netiso.cluster.drifts import Changes, LivePolicy, compare, owned
-from netiso.cluster.foreign import ForeignPolicy
-from netiso.model.entries import NamespaceEntry, NamespaceState, ProfileEntry
-from netiso.model.guardrail_settings import Guardrails
 from netiso.model.guardrails import Violation, violations
+from netiso.model.limits import Guardrails
 from netiso.model.profiles import DriftAction, Mode
+from netiso.observed.drifts import Changes, LivePolicy, compare, owned
+from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
+from netiso.observed.foreign import ForeignPolicy
+from netiso.rendering.bodies import RenderedPolicy, RenderError, render_policies
 from netiso.rendering.environment import Templates
-from netiso.rendering.policies import RenderedPolicy, RenderError, render_policies
 
 
 @dataclass(frozen=True)

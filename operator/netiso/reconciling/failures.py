@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from netiso.cluster.applying import NotConverged, StepFailed, UnmanagedConflict
-from netiso.model.entries import NamespaceState, Outcome, Record
+from netiso.observed.entries import NamespaceState, Outcome, Record
+from netiso.runtime.applying import NotConverged, StepFailed, UnmanagedConflict
 
 
 def failed(

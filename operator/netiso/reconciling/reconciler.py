@@ -15,25 +15,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from netiso.cluster import reading
-from netiso.cluster.applying import NotConverged, StepFailed, Written, execute
-from netiso.cluster.caching import ClusterView, Sources
-from netiso.cluster.client import ApiClient
-from netiso.cluster.foreign import is_labelled_managed
-from netiso.cluster.posting import EventPoster
-from netiso.model.entries import NamespaceState, Outcome, ProfileEntry, Record
-from netiso.reconciling import following
+from netiso.observed.entries import NamespaceState, Outcome, ProfileEntry, Record
+from netiso.observed.foreign import is_labelled_managed
+from netiso.observed.overlays import WriteOverlay
+from netiso.observed.view import ClusterView, Sources
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.failures import failed
-from netiso.reconciling.overlays import WriteOverlay
-from netiso.reconciling.queueing import WorkQueue
 from netiso.rendering.environment import Templates
 from netiso.reporting.events import WARNING, Events, profile_ref
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import Reporter
 from netiso.reporting.statuses import StatusFlusher, StatusWriter, Tally
+from netiso.runtime import following, reading
+from netiso.runtime.applying import NotConverged, StepFailed, Written, execute
+from netiso.runtime.client import ApiClient
+from netiso.runtime.posting import EventPoster
+from netiso.runtime.queueing import WorkQueue
+from netiso.runtime.tasking import cancel_all
 from netiso.settings import Settings
-from netiso.tasking import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class Reconciler:
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
         # Told when the profiles were listed and whenever one is added, changed or deleted
-        # (the admission keeper: reconciling/admitting.py).
+        # (the admission keeper: admission/keeper.py).
         self.on_profiles: Callable[[], None] = lambda: None
         # With shards: the counts the other shards' leaders publish, added to this one's.
         self.remote_tally: Callable[[str], Tally] | None = None

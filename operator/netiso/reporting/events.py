@@ -1,6 +1,6 @@
 """Kubernetes Events about namespaces and profiles: what to say, and about which object.
 
-Reporting layer; cluster/posting.py sends them. Namespace Events go into the namespace itself
+Reporting layer; runtime/posting.py sends them. Namespace Events go into the namespace itself
 (so its owner sees them with `kubectl get events -n NS`); profile Events go to `default`, where
 Kubernetes keeps Events of cluster-scoped objects.
 """
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netiso import conventions
-from netiso.cluster.posting import EventPoster
+from netiso.runtime.posting import EventPoster
 
 NORMAL = "Normal"
 WARNING = "Warning"

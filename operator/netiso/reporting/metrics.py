@@ -158,7 +158,7 @@ class Metrics:
             ["profile", "rule"],
             registry=r,
         )
-        # The admission keeper (reconciling/admitting.py); no series with NETISO_ADMISSION=off.
+        # The admission keeper (admission/keeper.py); no series with NETISO_ADMISSION=off.
         # One series per object netiso owns, named: the four policies, three bindings and one
         # binding per profile, so cardinality follows the profiles (as netiso_namespaces does)
         # and the alert names the object that is missing or changed.

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.model.guardrails import Violation
+from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.reporting.events import Events, namespace_ref
 from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
 from netiso.reporting.statuses import Tally

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from netiso.cluster.client import ApiClient, ApiError
-from netiso.cluster.patching import patch_profile_status
-from netiso.model.entries import ProfileEntry
+from netiso.observed.entries import ProfileEntry
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
+from netiso.runtime.client import ApiClient, ApiError
+from netiso.runtime.patching import patch_profile_status
 
 log = logging.getLogger(__name__)
 

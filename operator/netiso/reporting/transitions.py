@@ -5,8 +5,8 @@ Reporting layer, pure: (old record, new record, outcome) -> (reason, type, messa
 
 from __future__ import annotations
 
-from netiso.model.entries import NamespaceState, Outcome, Record
 from netiso.model.guardrails import Violation
+from netiso.observed.entries import NamespaceState, Outcome, Record
 from netiso.reporting.events import NORMAL, WARNING
 
 # An Event message the API server accepts whole (it truncates at 1 KiB).

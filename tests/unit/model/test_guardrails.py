@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from netiso import conventions
-from netiso.model.guardrail_settings import (
+from netiso.model.guardrails import RULE_TEXTS, Rule, Violation, violations
+from netiso.model.limits import (
     MAX_ALLOWED_CIDRS,
     MAX_GROUP_LENGTH,
     MAX_OPT_OUT_GROUPS,
@@ -24,9 +25,8 @@ from netiso.model.guardrail_settings import (
     Guardrails,
     OptOut,
 )
-from netiso.model.guardrails import RULE_TEXTS, Rule, Violation, violations
+from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
-from netiso.model.specs import parse_profile
 
 from .guardrail_cases import CASES, GOOD_RULE, Case, ingress
 

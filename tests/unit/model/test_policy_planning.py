@@ -11,6 +11,7 @@ import pytest
 
 from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
+from netiso.model.parsing import parse_profile
 from netiso.model.planning import (
     DEFAULT_DENY_ROLE,
     DNS_EGRESS_ROLE,
@@ -22,7 +23,6 @@ from netiso.model.planning import (
     policy_name,
 )
 from netiso.model.profiles import Profile
-from netiso.model.specs import parse_profile
 
 TEAM_A = NamespaceFacts("team-a", {"netiso.io/profile": "p"})
 GATEWAY = {

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from netiso.model.parsing import parse_profile
 from netiso.model.problems import Problem, ProfileError
 from netiso.model.profiles import (
     DEFAULT_DNS_POD_SELECTOR,
@@ -27,7 +28,6 @@ from netiso.model.profiles import (
     Protocol,
 )
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
-from netiso.model.specs import parse_profile
 
 SAMPLES = Path(__file__).resolve().parents[3] / "manifests" / "samples"
 

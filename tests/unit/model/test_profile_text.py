@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from netiso.model.documents import load_documents
+from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import unsafe_text_problem
-from netiso.model.specs import parse_profile
 
 HOSTILE = Path(__file__).resolve().parents[2] / "golden" / "hostile"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from netiso.model.advisories import profile_warnings
+from netiso.model.parsing import parse_profile
 from netiso.model.problems import Problem
-from netiso.model.specs import parse_profile
 
 GATEWAY = {
     "enabled": True,

@@ -9,7 +9,7 @@ from typing import Final
 
 import yaml
 
-from netiso.gathering import Objects, add_object
+from netiso.cli.gathering import Objects, add_object
 from netiso.reachability.snapshots import Options, Snapshot, make_snapshot
 
 # Namespaces app (team=a) and other (team=b); pods in a namespace nobody declares.

@@ -13,7 +13,7 @@ from typing import Any
 from bench.reachability_inputs import generate
 from hypothesis import given
 
-from netiso.gathering import read_paths
+from netiso.cli.gathering import read_paths
 from netiso.reachability.grouping import alike_namespaces, group_pods
 from netiso.reachability.indexing import compute_matrix
 from netiso.reachability.snapshots import Options, make_snapshot

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netiso.gathering import Objects, add_object
+from netiso.cli.gathering import Objects, add_object
 from netiso.reachability.evaluation import evaluate
 from netiso.reachability.indexing import Matrix, compute_matrix
 from netiso.reachability.portsets import PROTOCOLS

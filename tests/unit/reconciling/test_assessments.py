@@ -7,18 +7,18 @@ from typing import Any
 
 import pytest
 
-from netiso.cluster.drifts import LivePolicy
-from netiso.model.entries import (
+from netiso.model.namespaces import NamespaceFacts
+from netiso.observed.drifts import LivePolicy
+from netiso.observed.entries import (
     NamespaceEntry,
     NamespaceState,
     Outcome,
     ProfileEntry,
     Record,
 )
-from netiso.model.namespaces import NamespaceFacts
 from netiso.reconciling.assessments import assess
+from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment, shipped_templates_dir
-from netiso.rendering.policies import render_policies
 from netiso.reporting.transitions import transition_events
 
 

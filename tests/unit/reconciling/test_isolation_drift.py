@@ -1,7 +1,7 @@
 """Isolation drift: a namespace owner's own policy that breaks a guardrail re-opens the namespace.
 
 Unit tests of the pure path from a foreign NetworkPolicy to what netiso says: the view keeps
-foreign policies apart from managed ones (cluster/caching.py, cluster/foreign.py), assess()
+foreign policies apart from managed ones (observed/view.py, observed/foreign.py), assess()
 evaluates them against the profile's guardrails, and the record drives the metric, the Events
 and the profile counts. No server.
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from netiso.cluster.caching import ClusterView
-from netiso.cluster.drifts import LivePolicy
-from netiso.cluster.foreign import ForeignPolicy
-from netiso.model.entries import NamespaceEntry, NamespaceState, Outcome, ProfileEntry, Record
 from netiso.model.guardrails import Rule
 from netiso.model.namespaces import NamespaceFacts
+from netiso.observed.drifts import LivePolicy
+from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, ProfileEntry, Record
+from netiso.observed.foreign import ForeignPolicy
+from netiso.observed.view import ClusterView
 from netiso.reconciling.assessments import Assessment, assess
+from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import render_policies
 from netiso.reporting.events import NORMAL, WARNING
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import policies_by_rule, tallies_by_profile

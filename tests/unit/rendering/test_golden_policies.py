@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from netiso.model.namespaces import NamespaceFacts
+from netiso.model.parsing import parse_profile
 from netiso.model.planning import ROLES
-from netiso.model.specs import parse_profile
+from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import render_policies
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = REPO / "tests" / "golden"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.model.specs import parse_profile
+from netiso.model.parsing import parse_profile
+from netiso.rendering.bodies import RenderedPolicy, policy_hash, render_policies
 from netiso.rendering.environment import make_environment
-from netiso.rendering.policies import RenderedPolicy, policy_hash, render_policies
 
 
 def rendered() -> tuple[RenderedPolicy, ...]:

@@ -1,6 +1,6 @@
 """render_policies(): identity in code, spec from templates, a clean RenderError for bad ones.
 
-Unit tests of the rendering layer (netiso.rendering.policies); broken templates use tmp dirs.
+Unit tests of the rendering layer (netiso.rendering.bodies); broken templates use tmp dirs.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from netiso.model.namespaces import NamespaceFacts
+from netiso.model.parsing import parse_profile
 from netiso.model.profiles import Profile
-from netiso.model.specs import parse_profile
+from netiso.rendering.bodies import RenderedPolicy, RenderError, policy_hash, render_policies
 from netiso.rendering.environment import make_environment, shipped_templates_dir
-from netiso.rendering.policies import RenderedPolicy, RenderError, policy_hash, render_policies
 
 TEAM_A = NamespaceFacts("team-a")
 GATEWAY = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from netiso.cluster.client import ApiError
+from netiso.runtime.client import ApiError
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from netiso.cluster.client import ApiClient
-from netiso.cluster.posting import EventPoster
-from netiso.model.entries import NamespaceState, Outcome, Record
+from netiso.observed.entries import NamespaceState, Outcome, Record
 from netiso.reporting.events import Events
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import Reporter
 from netiso.reporting.statuses import Tally
+from netiso.runtime.client import ApiClient
+from netiso.runtime.posting import EventPoster
 from tests.unit.reporting.fakes import RecordingApi
 
 

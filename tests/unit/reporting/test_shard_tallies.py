@@ -6,8 +6,8 @@ Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/re
 
 from __future__ import annotations
 
-from netiso.model.entries import NamespaceState, Record
 from netiso.model.guardrails import Rule, Violation
+from netiso.observed.entries import NamespaceState, Record
 from netiso.reporting.reports import tallies_by_profile
 from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
 

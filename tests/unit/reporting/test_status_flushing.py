@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from netiso.cluster.client import ApiClient
-from netiso.cluster.posting import EventPoster
-from netiso.model.entries import ProfileEntry
+from netiso.observed.entries import ProfileEntry
 from netiso.reporting.events import Events
 from netiso.reporting.statuses import StatusFlusher, StatusWriter, Tally
+from netiso.runtime.client import ApiClient
+from netiso.runtime.posting import EventPoster
 from tests.unit.reporting.fakes import RecordingApi
 
 

@@ -1,0 +1,338 @@
+"""The `netiso` command: render and validate IsolationProfiles offline, without a cluster.
+
+Top layer, beside main: builds on model and rendering. Cluster-facing subcommands (cluster,
+diff, status) plug in through _add_cluster_facing_commands. Bad input never ends in a
+traceback: every failure is one clean line per problem and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import yaml
+
+from netiso import version
+from netiso.cli import inputs, printing
+from netiso.cli.checking import add_guardrail_commands
+from netiso.cli.completion import SHELLS
+from netiso.cli.completion import script as completion_script
+from netiso.cli.inputs import Document, add_templates_option, input_files, other_kind, parse
+from netiso.model.advisories import profile_warnings
+from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
+from netiso.model.namespaces import NamespaceFacts
+from netiso.model.problems import Problem
+from netiso.rendering.bodies import RenderError, render_policies
+from netiso.rendering.environment import Templates, make_environment
+
+EXIT_OK: Final = 0
+EXIT_INVALID: Final = 1
+EXIT_USAGE: Final = 2
+_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
+# validate renders every profile for a stand-in namespace: the templates do not depend on it.
+_VALIDATION_NAMESPACE: Final = "netiso-validate"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """A command-line argument is unusable; reported as `netiso: error: ...`, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the netiso command with `argv` (default: sys.argv[1:]) and return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The reachability commands read files offline; building only their parser spares them
+    # importing the cluster-facing commands (most of a 100-namespace matrix's run time).
+    only = arguments[0] if arguments and arguments[0] in _REACHABILITY_COMMANDS else None
+    parser = build_parser(program_name(), only=only)
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exit_:
+        # argparse exits on --help (0) and on usage errors (2); main() returns instead.
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except UsageError as error:
+        print(f"netiso {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+# Installed twice: as `netiso`, and as `kubectl-netiso` so that `kubectl netiso` finds it.
+PROGRAMS: Final = ("netiso", "kubectl-netiso")
+
+
+def program_name(argv0: str | None = None) -> str:
+    """`kubectl netiso` when run as the kubectl plugin, else `netiso`."""
+    invoked = Path(argv0 if argv0 is not None else sys.argv[0]).name
+    return "kubectl netiso" if invoked == "kubectl-netiso" else "netiso"
+
+
+def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered (or only the reachability
+    command `only`)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Keep opted-in namespaces behind a default-deny NetworkPolicy baseline.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if only is not None:
+        _add_reachability_commands(subparsers, only=only)
+        return parser
+
+    render = subparsers.add_parser(
+        "render",
+        help="print the NetworkPolicies a profile gives a namespace",
+        description=(
+            "Print the NetworkPolicies netiso would apply to NAMESPACE under the profile, "
+            "allows first and default-deny last."
+        ),
+    )
+    render.add_argument(
+        "--profile", required=True, metavar="FILE", help="IsolationProfile YAML ('-': stdin)"
+    )
+    render.add_argument("--namespace", required=True, metavar="NAME", help="namespace name")
+    render.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of the namespace (repeatable)",
+    )
+    add_templates_option(render)
+    printing.add_output_option(
+        render, formats=(printing.YAML, printing.JSON), default=printing.YAML
+    )
+    render.set_defaults(handler=_render)
+
+    validate = subparsers.add_parser(
+        "validate",
+        help="check IsolationProfile files",
+        description=(
+            "Check IsolationProfile files (several documents per file allowed) and that the "
+            "templates render for each. Exit status 0 when all are valid, 1 otherwise."
+        ),
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="YAML file ('-': stdin)")
+    add_templates_option(validate)
+    printing.add_output_option(
+        validate, formats=("text", printing.JSON, printing.YAML), default="text"
+    )
+    validate.set_defaults(handler=_validate)
+
+    add_guardrail_commands(subparsers)
+    completion = subparsers.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description=(
+            "Print the completion script for SHELL. Load it with "
+            "`source <(netiso completion bash)` (or zsh), e.g. from ~/.bashrc."
+        ),
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
+    completion.set_defaults(handler=_completion)
+
+    _add_cluster_facing_commands(subparsers)
+    return parser
+
+
+def _add_cluster_facing_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register the subcommands that talk to a cluster: diff, status, version, matrix and
+    explain (which also read files), and the development kit's `cluster` and `demo`.
+
+    Imported here, not at module level, so `render` and `validate` never load the cluster
+    layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
+    """
+    from netiso.cli.live import add_live_commands
+    from netiso.cli.plugins import add_plugin_commands
+
+    add_live_commands(subparsers)
+    add_plugin_commands(subparsers)
+    _add_reachability_commands(subparsers)
+
+
+def _add_reachability_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
+) -> None:
+    """Register `matrix` and `explain` (or only one): files offline, or the live cluster."""
+    if only in (None, "matrix"):
+        from netiso.cli.matrices import add_matrix_command
+
+        add_matrix_command(subparsers)
+    if only in (None, "explain"):
+        from netiso.cli.explaining import add_explain_command
+
+        add_explain_command(subparsers)
+
+
+def _environment(args: argparse.Namespace) -> Templates:
+    templates: Path | None = args.templates
+    if templates is not None and not templates.is_dir():
+        raise UsageError(f"--templates: {templates} is not a directory")
+    return make_environment(templates)
+
+
+def _render(args: argparse.Namespace) -> int:
+    env = _environment(args)
+    namespace = _namespace_facts(args.namespace, args.label)
+    found = list(inputs.documents(args.profile))
+    if len(found) > 1:
+        print(
+            f"{args.profile}: holds {len(found)} documents; render takes one profile",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    document = found[0]
+    profile = parse(document)
+    if profile is None:
+        _print_findings(document.label, document.problems, stream=sys.stderr)
+        return EXIT_INVALID
+    _print_findings(document.label, profile_warnings(profile), stream=sys.stderr, warning=True)
+    try:
+        policies = render_policies(env, profile, namespace)
+    except RenderError as error:
+        print(f"{document.label}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    bodies = [policy.body for policy in policies]
+    if not bodies:
+        print(f"{document.label}: the profile plans no policies", file=sys.stderr)
+    if args.output == "json":
+        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": bodies}, indent=2))
+    elif bodies:
+        sys.stdout.write(yaml.safe_dump_all(bodies, sort_keys=False, explicit_start=True))
+    return EXIT_OK
+
+
+def _completion(args: argparse.Namespace) -> int:
+    parser = build_parser()
+    sys.stdout.write(completion_script(parser, shell=args.shell, programs=PROGRAMS))
+    return EXIT_OK
+
+
+def _namespace_facts(name: str, labels: Sequence[str]) -> NamespaceFacts:
+    if problem := dns1123_label_problem(name):
+        raise UsageError(f"--namespace: {problem}, got {json.dumps(name)}")
+    pairs: dict[str, str] = {}
+    for label in labels:
+        key, equals, value = label.partition("=")
+        if not equals:
+            raise UsageError(f"--label: expected KEY=VALUE, got {json.dumps(label)}")
+        if problem := label_key_problem(key):
+            raise UsageError(f"--label: invalid label key {json.dumps(key)}: {problem}")
+        if problem := label_value_problem(value):
+            raise UsageError(f"--label: invalid label value {json.dumps(value)}: {problem}")
+        pairs[key] = value
+    return NamespaceFacts(name=name, labels=pairs)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    env = _environment(args)
+    checked: list[_Checked] = []
+    for name in input_files(args.files):
+        for document in inputs.documents(name):
+            if skipped := other_kind(document.body):
+                # A kustomization.yaml or a Deployment beside the profiles is not a mistake.
+                print(f"{document.label}: skipped: {skipped}", file=sys.stderr)
+                continue
+            checked.append(_check(document, env=env))
+            if args.output == "text":
+                _print_findings(document.label, document.problems, stream=sys.stdout)
+                _print_findings(
+                    document.label, checked[-1].warnings, stream=sys.stdout, warning=True
+                )
+    valid = bool(checked) and all(entry.valid for entry in checked)
+    if args.output != "text":
+        report = [entry.as_dict() for entry in checked]
+        sys.stdout.write(printing.dumps({"valid": valid, "documents": report}, output=args.output))
+    if not checked:
+        print("no IsolationProfile found", file=sys.stderr)
+    elif args.output == "text":
+        invalid = sum(1 for entry in checked if not entry.valid)
+        summary = (
+            f"{len(checked)} document(s) valid"
+            if valid
+            else f"{invalid} of {len(checked)} document(s) invalid"
+        )
+        print(summary, file=sys.stderr)
+    return EXIT_OK if valid else EXIT_INVALID
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A validated document: its problems (on the document) and its warnings."""
+
+    document: Document
+    warnings: tuple[Problem, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.document.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.document.label,
+            "valid": self.valid,
+            "problems": [_finding(problem) for problem in self.document.problems],
+            "warnings": [_finding(warning) for warning in self.warnings],
+        }
+
+
+def _check(document: Document, *, env: Templates) -> _Checked:
+    """Parse one document and render it for a stand-in namespace."""
+    profile = parse(document)
+    warnings: tuple[Problem, ...] = ()
+    if profile is not None:
+        warnings = profile_warnings(profile)
+        try:
+            render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
+        except RenderError as error:
+            document.problems.append(Problem("", str(error)))
+    return _Checked(document=document, warnings=warnings)
+
+
+def _finding(problem: Problem) -> dict[str, str]:
+    return {"path": problem.path, "message": problem.message}
+
+
+def _print_findings(
+    label: str, findings: Sequence[Problem], *, stream: TextIO, warning: bool = False
+) -> None:
+    prefix = f"{label}: warning: " if warning else f"{label}: "
+    for finding in findings:
+        print(f"{prefix}{finding}", file=stream)
+
+
+class _VersionAction(argparse.Action):
+    """--version: print the version and exit. Read only when asked for: reading the installed
+    package's metadata costs a tenth of every command's start-up."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"netiso {version()}")
+        parser.exit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""`netiso check` and `netiso admission`: guardrails offline, for CI and for a manual install.
+
+Top layer beside inspection, registered by cli.py: builds on model (the guardrail evaluator)
+and rendering (the admission bindings), never talks to a cluster. `check` evaluates a GitOps
+directory of NetworkPolicies against a profile's guardrails, exactly as admission would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from netiso.cli.inputs import read_input
+from netiso.model.documents import DocumentError, load_documents
+from netiso.model.fields import json_type
+from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, violations
+from netiso.model.parsing import parse_profile
+from netiso.model.problems import ProfileError
+from netiso.model.profiles import Profile
+from netiso.rendering.validations import baseline_binding, profile_binding
+
+EXIT_OK: Final = 0
+EXIT_VIOLATIONS: Final = 1
+EXIT_BAD_INPUT: Final = 2
+YAML_SUFFIXES: Final = (".yaml", ".yml")
+# A policy file that names no namespace is applied to the one kubectl targets.
+DEFAULT_NAMESPACE: Final = "default"
+
+
+class BadInput(Exception):
+    """A file or document `check` cannot use; one line naming the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation of one policy, and the file it came from."""
+
+    file: str
+    violation: Violation
+
+    def __str__(self) -> str:
+        found = self.violation
+        line = (
+            f"{self.file}: NetworkPolicy {found.namespace}/{found.policy}: {found.path}: "
+            f"{found.rule}: {RULE_TEXTS[found.rule].problem}"
+        )
+        return line if found.exception is None else f"{line} [exception: {found.exception}]"
+
+
+def add_guardrail_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register `check` and `admission`; each sets `handler(args) -> int`."""
+    check = subparsers.add_parser(
+        "check",
+        help="check NetworkPolicy files against a profile's guardrails",
+        description=(
+            "Evaluate every NetworkPolicy in the given files and directories (searched for "
+            "*.yaml and *.yml) against the guardrails of the profile, as admission would. "
+            "One line per violation; policies with a netiso.io/exception annotation are "
+            "listed as exceptions and pass. Exit status 0: none, 1: violations, 2: bad input."
+        ),
+    )
+    check.add_argument("--profile", required=True, metavar="FILE", help="IsolationProfile YAML")
+    check.add_argument(
+        "-f",
+        "--filename",
+        dest="paths",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a NetworkPolicy file or a directory of them (repeatable)",
+    )
+    check.add_argument(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        metavar="NAME",
+        help=f"namespace of policies that name none (default: {DEFAULT_NAMESPACE})",
+    )
+    check.set_defaults(handler=run_check)
+
+    admission = subparsers.add_parser(
+        "admission",
+        help="print the admission bindings of profiles, for installs with the keeper off",
+        description=(
+            "Print the ValidatingAdmissionPolicyBinding of each profile and the baseline "
+            "binding for namespaces naming none of them: "
+            "netiso admission PROFILE.yaml... | kubectl apply -f -. "
+            "The operator keeps these bindings itself; this is for installs that run it with "
+            "NETISO_ADMISSION=off (a platform that manages admission objects)."
+        ),
+    )
+    admission.add_argument("profiles", nargs="+", metavar="FILE", help="IsolationProfile YAML")
+    admission.set_defaults(handler=run_admission)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Print one line per violation; the exit status says whether any is not excepted."""
+    try:
+        (profile,) = _profiles([args.profile], single=True)
+        findings = list(_findings(args.paths, profile=profile, namespace=args.namespace))
+    except BadInput as error:
+        print(f"netiso check: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for finding in findings:
+        print(finding)
+    failing = [f for f in findings if f.violation.exception is None]
+    excepted = len(findings) - len(failing)
+    print(
+        f"netiso check: {len(failing)} violation(s), {excepted} under exception, "
+        f"profile {profile.name}",
+        file=sys.stderr,
+    )
+    if failing:
+        print(f"netiso check: fix each policy, {EXCEPTION_ADVICE}", file=sys.stderr)
+    return EXIT_VIOLATIONS if failing else EXIT_OK
+
+
+def run_admission(args: argparse.Namespace) -> int:
+    """Print the bindings as a YAML stream."""
+    try:
+        profiles = _profiles(args.profiles, single=False)
+    except BadInput as error:
+        print(f"netiso admission: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    bindings = [profile_binding(profile) for profile in profiles]
+    bindings.append(baseline_binding(profile.name for profile in profiles))
+    sys.stdout.write(yaml.safe_dump_all(bindings, sort_keys=False, explicit_start=True))
+    return EXIT_OK
+
+
+def _profiles(names: Sequence[str], *, single: bool) -> list[Profile]:
+    profiles: list[Profile] = []
+    for name in names:
+        documents = list(_documents(Path(name)))
+        if single and len(documents) != 1:
+            raise BadInput(f"{name}: holds {len(documents)} documents; expected one profile")
+        for label, body in documents:
+            if not isinstance(body, dict):
+                raise BadInput(f"{label}: must be an IsolationProfile, got {json_type(body)}")
+            try:
+                profiles.append(parse_profile(body))
+            except ProfileError as error:
+                raise BadInput(
+                    f"{label}: invalid IsolationProfile: "
+                    + "; ".join(str(problem) for problem in error.problems)
+                ) from error
+    return profiles
+
+
+def _findings(paths: Sequence[str], *, profile: Profile, namespace: str) -> Iterator[Finding]:
+    for path in paths:
+        for file in _yaml_files(Path(path)):
+            for label, body in _documents(file):
+                for policy in _network_policies(body):
+                    metadata = policy.get("metadata")
+                    named = metadata.get("namespace") if isinstance(metadata, dict) else None
+                    where = named if isinstance(named, str) and named else namespace
+                    for violation in violations(policy, profile.guardrails, namespace=where):
+                        yield Finding(label, violation)
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(
+            file for file in path.rglob("*") if file.is_file() and file.suffix in YAML_SUFFIXES
+        )
+    if path.is_file():
+        return [path]
+    raise BadInput(f"{path}: no such file or directory")
+
+
+def _documents(path: Path) -> Iterator[tuple[str, Any]]:
+    """(label, body) of each non-empty YAML document; `file#2` names the second of several.
+    Reads are bounded as for every netiso input (model/documents.py)."""
+    try:
+        loaded = load_documents(read_input(str(path)), source=str(path))
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read: {error.strerror or error}") from error
+    except DocumentError as error:
+        raise BadInput(str(error)) from error
+    bodies = [body for body in loaded if body is not None]
+    for index, body in enumerate(bodies, start=1):
+        yield (str(path) if len(bodies) == 1 else f"{path}#{index}"), body
+
+
+def _network_policies(body: object) -> Iterator[dict[str, Any]]:
+    """The NetworkPolicies of a document: itself, or the items of a List; others are skipped
+    (a GitOps repository holds every kind of object)."""
+    if not isinstance(body, dict):
+        return
+    if body.get("kind") == "NetworkPolicy" and body.get("apiVersion") == "networking.k8s.io/v1":
+        yield body
+    elif body.get("kind") == "List" and isinstance(body.get("items"), list):
+        for item in body["items"]:
+            yield from _network_policies(item)

@@ -1,0 +1,229 @@
+"""`netiso explain`: one connection's verdict, the evidence for each side, and a diagnosis.
+
+Top layer beside cli: gathers a snapshot (gathering), evaluates the one pair in the pure core
+(reachability.evaluation, .diagnosis) and prints it. Exit 0 when allowed, 1 when denied, 2 on
+bad input. It stays scoped to one pair: a full explain of every pair does not scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Final
+
+from netiso.cli.gathering import InputError, add_input_options, gather
+from netiso.reachability.addresses import parse_address
+from netiso.reachability.diagnosis import Diagnosis, diagnose
+from netiso.reachability.evaluation import Endpoint, RuleCheck, Side, Verdict, evaluate
+from netiso.reachability.portsets import PROTOCOLS
+from netiso.reachability.snapshots import Snapshot
+from netiso.reachability.workloads import Pod
+
+EXIT_ALLOWED: Final = 0
+EXIT_DENIED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def add_explain_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `netiso explain`."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="why one connection is allowed or denied, and what to fix",
+        description="Evaluate one connection against the NetworkPolicies (files or the live "
+        "cluster) and show the evidence for each side. Exit 0: allowed; 1: denied; 2: bad input.",
+    )
+    add_input_options(parser)
+    parser.add_argument("--from", dest="source", required=True, metavar="NS/POD|IP")
+    parser.add_argument("--to", dest="destination", required=True, metavar="NS/POD|IP")
+    parser.add_argument(
+        "--port",
+        required=True,
+        metavar="PORT[/PROTOCOL]",
+        help="a number or a named port of the destination; protocol TCP (default), UDP, SCTP",
+    )
+    parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=run_explain)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A resolved explain question."""
+
+    source: Endpoint
+    destination: Endpoint
+    protocol: str
+    port: int
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """The `netiso explain` handler."""
+    try:
+        snapshot = gather(args)
+        query = resolve_query(
+            snapshot, source=args.source, destination=args.destination, port=args.port
+        )
+    except InputError as error:
+        print(f"netiso explain: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    verdict, diagnosis = explain(snapshot, query)
+    if args.output == "json":
+        print(json.dumps(verdict_json(verdict, diagnosis), indent=2))
+    else:
+        sys.stdout.write(format_verdict(verdict, diagnosis))
+    return EXIT_ALLOWED if verdict.allowed else EXIT_DENIED
+
+
+def explain(snapshot: Snapshot, query: Query) -> tuple[Verdict, Diagnosis]:
+    """The verdict and diagnosis of one resolved query."""
+    verdict = evaluate(
+        snapshot,
+        source=query.source,
+        destination=query.destination,
+        protocol=query.protocol,
+        port=query.port,
+    )
+    return verdict, diagnose(snapshot, verdict, source=query.source)
+
+
+def resolve_query(snapshot: Snapshot, *, source: str, destination: str, port: str) -> Query:
+    """Endpoints and port of a question; InputError names what cannot be found."""
+    src = resolve_endpoint(snapshot, source, option="--from")
+    dst = resolve_endpoint(snapshot, destination, option="--to")
+    text, _, protocol = port.partition("/")
+    protocol = protocol.upper() or "TCP"
+    if protocol not in PROTOCOLS:
+        raise InputError(f"--port: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol}")
+    if text.isdigit():
+        number = int(text)
+        if not 1 <= number <= 65535:
+            raise InputError(f"--port: must be 1-65535, got {number}")
+        return Query(src, dst, protocol, number)
+    if not isinstance(dst, Pod):
+        raise InputError(f"--port: the named port {text} needs a pod as --to")
+    numbers = dst.resolve(text, protocol)
+    if not numbers:
+        raise InputError(f"--port: {dst.key} has no container port named {text} ({protocol})")
+    return Query(src, dst, protocol, numbers[0])
+
+
+def resolve_endpoint(snapshot: Snapshot, text: str, *, option: str) -> Endpoint:
+    """A pod by `ns/name` (or `ns/name[Kind]`, or unambiguously without the kind), or an IP.
+
+    An IP that exactly one pod carries is that pod (hostNetwork pods, whose address is the
+    node's, excepted under --host-network=node); any other IP is outside the input.
+    """
+    address = parse_address(text)
+    if address is not None:
+        owners = [pod for pod in snapshot.pods if address in pod.ips and snapshot.selectable(pod)]
+        if len(owners) > 1:
+            shown = ", ".join(pod.key for pod in owners)
+            raise InputError(f"{option}: {text} is the IP of several pods ({shown})")
+        return owners[0] if owners else address
+    if "/" not in text:
+        raise InputError(f"{option}: expected NAMESPACE/POD or an IP address, got {text!r}")
+    found = snapshot.pod(text)
+    if found is not None:
+        return found
+    namespace = text.partition("/")[0]
+    candidates = [
+        pod
+        for pod in snapshot.pods_by_namespace.get(namespace, ())
+        if pod.key.startswith(f"{text}[")
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        shown = ", ".join(pod.key for pod in candidates)
+        raise InputError(f"{option}: {text} is ambiguous: {shown}")
+    raise InputError(f"{option}: no pod {text} in the input")
+
+
+def verdict_json(verdict: Verdict, diagnosis: Diagnosis) -> dict[str, Any]:
+    """The JSON form: allowed, egress, ingress, diagnosis, findings and the query."""
+    return {
+        "allowed": verdict.allowed,
+        "from": verdict.source,
+        "to": verdict.destination,
+        "port": verdict.port,
+        "protocol": verdict.protocol,
+        "egress": _side_json(verdict.egress),
+        "ingress": _side_json(verdict.ingress),
+        "diagnosis": diagnosis.headline,
+        "findings": list(diagnosis.findings),
+    }
+
+
+def _side_json(side: Side) -> dict[str, Any]:
+    admitted = next((rule for rule in side.rules if rule.admitted), None)
+    return {
+        "pod": side.subject,
+        "governed": side.applies,
+        "isolated": side.isolated,
+        "allowed": side.allowed,
+        "policies": list(side.policies),
+        "admitted_by": None if admitted is None else _rule_json(admitted),
+        "rules": [_rule_json(rule) for rule in side.rules],
+        "note": side.note,
+    }
+
+
+def _rule_json(rule: RuleCheck) -> dict[str, Any]:
+    return {
+        "policy": rule.policy,
+        "rule": rule.index,
+        "admitted": rule.admitted,
+        "peers": [
+            {
+                "peer": check.index,
+                "selects": check.description,
+                "matched": check.matched,
+                "reason": check.reason,
+            }
+            for check in rule.peers
+        ]
+        or "all peers (the rule lists none)",
+        "ports": {"matched": rule.port_matched, "reason": rule.port_reason},
+    }
+
+
+def format_verdict(verdict: Verdict, diagnosis: Diagnosis) -> str:
+    """The verdict as text a responder reads top to bottom."""
+    word = "ALLOWED" if verdict.allowed else "DENIED"
+    lines = [
+        f"{word}: {verdict.source} -> {verdict.destination} on {verdict.port}/{verdict.protocol}",
+        f"diagnosis: {diagnosis.headline}",
+        "",
+    ]
+    for side in (verdict.egress, verdict.ingress):
+        lines.extend(_side_text(side))
+        lines.append("")
+    lines.append("findings:")
+    lines.extend(f"  - {finding}" for finding in diagnosis.findings)
+    return "\n".join(lines) + "\n"
+
+
+def _side_text(side: Side) -> list[str]:
+    where = "egress from" if side.direction == "Egress" else "ingress to"
+    verdict = "allowed" if side.allowed else "DENIED"
+    if not side.applies or not side.isolated:
+        reason = side.note or f"not isolated for {side.direction.lower()}: no policy selects it"
+        return [f"{where} {side.subject}: {verdict} ({reason})"]
+    lines = [
+        f"{where} {side.subject}: {verdict}",
+        f"  isolated by: {', '.join(side.policies)}",
+    ]
+    if not side.rules:
+        lines.append(f"  no {side.direction.lower()} rules: these policies allow nothing")
+    for rule in side.rules:
+        mark = "admits" if rule.admitted else "does not admit"
+        lines.append(f"  {rule.policy} {side.direction.lower()} rule {rule.index}: {mark}")
+        if not rule.peers:
+            lines.append("    peers: all (the rule lists none)")
+        for check in rule.peers:
+            state = "matches" if check.matched else "no"
+            lines.append(f"    peer {check.index} {check.description}: {state}: {check.reason}")
+        state = "ok" if rule.port_matched else "no"
+        lines.append(f"    ports: {state}: {rule.port_reason}")
+    return lines

@@ -1,0 +1,314 @@
+"""Gathering what `netiso matrix` and `netiso explain` reason about: files, a live cluster, and
+a profile's policies for namespaces that would opt in.
+
+Top layer beside cli and inspection: reads files (-f) or the cluster (cluster.inventory),
+renders a profile (rendering) and turns objects into a reachability Snapshot. Bad input is an
+InputError naming the file, the object and the field; the commands print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from netiso import conventions
+from netiso.model.documents import load_bulk_documents
+from netiso.model.namespaces import NamespaceFacts
+from netiso.model.parsing import parse_profile
+from netiso.model.problems import ProfileError
+from netiso.reachability.accessors import ObjectError
+from netiso.reachability.policies import Policy, parse_network_policy
+from netiso.reachability.snapshots import HostNetwork, Options, Snapshot, make_snapshot
+from netiso.reachability.workloads import (
+    TEMPLATE_PATHS,
+    Namespace,
+    Pod,
+    namespace_of,
+    parse_namespace,
+    parse_pod,
+    parse_workload,
+)
+
+_SUFFIXES: Final = frozenset({".yaml", ".yml", ".json"})
+# Below this much input a second process costs more than it saves.
+_PARALLEL_BYTES: Final = 2 * 2**20
+
+
+class InputError(Exception):
+    """The input cannot be used: a file, an object or a field, and why."""
+
+
+@dataclass
+class Objects:
+    """Parsed objects, in input order, with where each pod came from (for duplicate errors)."""
+
+    namespaces: list[Namespace] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options every reachability command takes: inputs, profile, plugin conventions."""
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="YAML/JSON file or directory (recursive), repeatable; default: the live cluster",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="add this IsolationProfile's policies to the namespaces given with --namespace "
+        "(or, without it, to those labelled for the profile)",
+    )
+    parser.add_argument(
+        "--host-network",
+        choices=[mode.value for mode in HostNetwork],
+        default=HostNetwork.NODE.value,
+        help="hostNetwork pods: 'node' (default) treats their traffic as the node's: never "
+        "isolated, matched by ipBlock only; 'pod' treats them as ordinary pods",
+    )
+    parser.add_argument(
+        "--ip-blocks-match-pods",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="whether ipBlock peers match pods whose IP the input carries (default: yes)",
+    )
+    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
+    parser.add_argument("--context", default=None, help="kubeconfig context to use")
+
+
+def gather(args: argparse.Namespace) -> Snapshot:
+    """The snapshot the arguments describe: files or the live cluster, plus --profile."""
+    namespaces: list[str] = list(getattr(args, "namespace", None) or [])
+    if args.files:
+        objects = read_paths([Path(name) for name in args.files])
+    else:
+        objects = read_live(args, namespace=namespaces[0] if len(namespaces) == 1 else None)
+    if args.profile:
+        add_profile(objects, profile_file=Path(args.profile), namespaces=namespaces)
+    options = Options(
+        host_network=HostNetwork(args.host_network),
+        ip_blocks_match_pods=args.ip_blocks_match_pods,
+    )
+    return make_snapshot(
+        namespaces=objects.namespaces,
+        pods=objects.pods,
+        policies=objects.policies,
+        options=options,
+    )
+
+
+def read_paths(paths: Iterable[Path]) -> Objects:
+    """Objects from files and directories (recursively: *.yaml, *.yml, *.json).
+
+    Many megabytes of YAML are parsed by two processes, half of the files each: libyaml and
+    building the values take most of a large matrix's time and use one core.
+    """
+    files = [file for path in paths for file in _files(path)]
+    sizes = [file.stat().st_size for file in files]
+    if len(files) < 2 or sum(sizes) < _PARALLEL_BYTES:
+        return _read_files(files)
+    half, running = 0, 0
+    while running < sum(sizes) / 2:
+        running += sizes[half]
+        half += 1
+    # Imported here: a small input never pays for them.
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        second = pool.submit(_read_files, files[half:])
+        objects = _read_files(files[:half])
+        rest = second.result()
+    objects.namespaces.extend(rest.namespaces)
+    objects.policies.extend(rest.policies)
+    for pod in rest.pods:
+        _add_pod(objects, pod, origin=rest.origins[pod.key])
+    return objects
+
+
+def _read_files(files: Iterable[Path]) -> Objects:
+    objects = Objects()
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"{file}: cannot read: {error}") from error
+        documents = _documents(file, text)
+        bodies = [body for body in documents if body is not None]
+        for index, body in enumerate(bodies, start=1):
+            label = str(file) if len(bodies) == 1 else f"{file}#{index}"
+            add_object(objects, body, label=label)
+    return objects
+
+
+def _documents(file: Path, text: str) -> list[object]:
+    """A JSON file's one document (json is many times faster than YAML), or a YAML stream."""
+    if file.suffix == ".json":
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as error:
+            raise InputError(f"{file}: invalid JSON: {error}") from error
+    try:
+        return load_bulk_documents(text)
+    except yaml.YAMLError as error:
+        raise InputError(f"{file}: invalid YAML: {_yaml_reason(error)}") from error
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        yield from sorted(
+            child for child in path.rglob("*") if child.is_file() and child.suffix in _SUFFIXES
+        )
+    elif path.exists():
+        yield path
+    else:
+        raise InputError(f"{path}: no such file or directory")
+
+
+def _yaml_reason(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(error).replace("\n", " ")
+
+
+def add_object(objects: Objects, body: object, *, label: str) -> None:
+    """Add one object (or the items of a List); other kinds are skipped with a note on stderr."""
+    if not isinstance(body, Mapping):
+        raise InputError(f"{label}: must be a Kubernetes object, got {type(body).__name__}")
+    kind = body.get("kind")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in body):
+        items = body.get("items") or []
+        if not isinstance(items, list):
+            raise InputError(f"{label}: items: must be an array")
+        for index, item in enumerate(items):
+            add_object(objects, item, label=f"{label} items[{index}]")
+        return
+    what = f"{label} ({kind} {_object_name(body)})"
+    try:
+        if kind == "Namespace":
+            objects.namespaces.append(parse_namespace(body))
+        elif kind == "NetworkPolicy":
+            objects.policies.append(parse_network_policy(body))
+        elif kind == "Pod":
+            pod = parse_pod(body)
+            if pod is not None:
+                _add_pod(objects, pod, origin=what)
+        elif kind in TEMPLATE_PATHS:
+            _add_pod(objects, parse_workload(body), origin=what)
+        else:
+            print(f"netiso: skipping {what}: not a kind reachability uses", file=sys.stderr)
+    except ObjectError as error:
+        raise InputError(f"{what}: {error}") from error
+
+
+def _object_name(body: Mapping[str, Any]) -> str:
+    metadata = body.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return "?"
+    name = metadata.get("name", "?")
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def _add_pod(objects: Objects, pod: Pod, *, origin: str) -> None:
+    earlier = objects.origins.get(pod.key)
+    if earlier is not None:
+        raise InputError(f"{origin}: {pod.key} is also defined by {earlier}")
+    objects.origins[pod.key] = origin
+    objects.pods.append(pod)
+
+
+def read_live(args: argparse.Namespace, *, namespace: str | None) -> Objects:
+    """Objects from the cluster the kubeconfig points at, with the user's credentials."""
+    # Imported here: reading files must not pay for the HTTP client's import (0.7 s).
+    import asyncio
+
+    from netiso.runtime.client import ApiClient, ApiError, load_credentials
+    from netiso.runtime.inventory import read_inventory
+
+    async def fetch() -> Objects:
+        api = ApiClient(load_credentials(args.kubeconfig, context=args.context), timeout=60)
+        try:
+            inventory = await read_inventory(api, namespace=namespace)
+        finally:
+            await api.close()
+        objects = Objects()
+        for body in inventory.namespaces:
+            add_object(objects, body | {"kind": "Namespace"}, label="cluster")
+        for body in inventory.pods:
+            add_object(objects, body | {"kind": "Pod"}, label="cluster")
+        for body in inventory.policies:
+            add_object(objects, body | {"kind": "NetworkPolicy"}, label="cluster")
+        return objects
+
+    try:
+        return asyncio.run(fetch())
+    except (ApiError, OSError, ValueError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"cannot read the cluster: {error}") from error
+
+
+def add_profile(objects: Objects, *, profile_file: Path, namespaces: list[str]) -> None:
+    """Render the profile for `namespaces` (default: those labelled for it) into `objects`.
+
+    Each such namespace gets the opt-in label and the profile's policies in place of any
+    policies netiso already manages there, as opting in would do. Namespaces netiso never
+    isolates are left alone.
+    """
+    from netiso.rendering.bodies import RenderError, render_policies
+    from netiso.rendering.environment import make_environment
+
+    try:
+        documents = [doc for doc in load_bulk_documents(profile_file.read_text()) if doc]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InputError(f"{profile_file}: cannot read: {error}") from error
+    if len(documents) != 1 or not isinstance(documents[0], Mapping):
+        raise InputError(f"{profile_file}: must hold exactly one IsolationProfile")
+    try:
+        profile = parse_profile(documents[0])
+    except ProfileError as error:
+        raise InputError(f"{profile_file}: {error}") from error
+    declared = {namespace.name: namespace for namespace in objects.namespaces}
+    targets = namespaces or sorted(
+        name
+        for name, namespace in declared.items()
+        if namespace.labels.get(conventions.PROFILE_LABEL) == profile.name
+    )
+    environment = make_environment(None)
+    for name in targets:
+        if name in conventions.ALWAYS_PROTECTED_NAMESPACES:
+            print(f"netiso: --profile: {name} is never isolated; left as is", file=sys.stderr)
+            continue
+        labels = dict(declared[name].labels if name in declared else {})
+        labels[conventions.PROFILE_LABEL] = profile.name
+        namespace = namespace_of(name, labels)
+        objects.namespaces.append(namespace)
+        objects.policies = [
+            policy
+            for policy in objects.policies
+            if not (
+                policy.namespace == name and policy.name.startswith(conventions.POLICY_NAME_PREFIX)
+            )
+        ]
+        try:
+            rendered = render_policies(environment, profile, NamespaceFacts(name, labels))
+        except RenderError as error:
+            raise InputError(f"{profile_file}: {error}") from error
+        for policy in rendered:
+            objects.policies.append(parse_network_policy(json.loads(json.dumps(policy.body))))

@@ -1,0 +1,311 @@
+"""`netiso matrix`: who can reach whom, as a grouped table, Markdown, JSON, HTML or SVG.
+
+Top layer beside cli: gathers a snapshot (gathering), computes the matrix in the pure core
+(reachability.indexing) and prints it. The JSON shape is a contract other tools rely on;
+docs/explain.md describes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import ipaddress
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Final, TextIO
+
+from netiso.cli.gathering import InputError, add_input_options, gather
+from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
+from netiso.reachability.addresses import format_ipv4
+from netiso.reachability.grouping import Grouping, alike_namespaces, group_pods
+from netiso.reachability.indexing import External, Matrix, compute_matrix
+from netiso.reachability.intervals import Intervals
+from netiso.reachability.portsets import PortSet
+
+FORMATS: Final = ("text", "md", "json", "html", "svg")
+EXIT_OK: Final = 0
+EXIT_USAGE: Final = 2
+# Ranges shown per line of human output before the rest is summarised as a count.
+_SHOWN_RANGES: Final = 6
+# Namespaces named in a note on namespaces that behave alike.
+_SHOWN_NAMESPACES: Final = 5
+_REQUIREMENT = re.compile(r"^\s*(?P<key>[^\s!=]+)\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
+
+
+def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `netiso matrix`."""
+    parser = subparsers.add_parser(
+        "matrix",
+        help="who can reach whom under the NetworkPolicies (files or the live cluster)",
+        description="Compute which pods may connect to which, on which ports, and to and from "
+        "which external IPv4 addresses. Pods that behave identically share a group. "
+        "Exit 0; 2 on bad input.",
+    )
+    add_input_options(parser)
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="show only pods of this namespace (repeatable; live: read only it when one)",
+    )
+    parser.add_argument(
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        help="show only pods with these labels (kubectl syntax: a=b,c!=d,e in (f,g),!h)",
+    )
+    parser.add_argument("--output", "-o", choices=FORMATS, default="text")
+    parser.set_defaults(handler=run_matrix)
+
+
+def run_matrix(args: argparse.Namespace) -> int:
+    """The `netiso matrix` handler."""
+    try:
+        return _run_matrix(args)
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: stop quietly, as other command-line tools do.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+
+
+def _run_matrix(args: argparse.Namespace) -> int:
+    try:
+        selector = parse_label_query(args.selector) if args.selector else None
+        snapshot = gather(args)
+    except InputError as error:
+        print(f"netiso matrix: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    matrix = compute_matrix(snapshot)
+    shown = [
+        index
+        for index, pod in enumerate(matrix.pods)
+        if (not args.namespace or pod.namespace in args.namespace)
+        and (selector is None or selector.matches(pod.labels))
+    ]
+    if args.output == "json":
+        write_json(matrix, shown, stream=sys.stdout)
+        return EXIT_OK
+    # Namespaces that behave alike are shown once: a thousand copies of one team layout read as
+    # one namespace, with the others named in a note.
+    alike = alike_namespaces(matrix, shown)
+    hidden = {name for names in alike for name in names[1:]}
+    grouping = group_pods(matrix, [i for i in shown if matrix.pods[i].namespace not in hidden])
+    # Imported here: JSON and text output never need the picture code.
+    from netiso.cli.pictures import MAX_PICTURE_GROUPS, html_picture, svg_picture
+
+    if args.output in ("html", "svg") and len(grouping.groups) > MAX_PICTURE_GROUPS:
+        print(
+            f"netiso matrix: error: {len(grouping.groups)} groups are too many for a picture "
+            f"(at most {MAX_PICTURE_GROUPS}); narrow it with --namespace or --selector",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    names = [[matrix.pods[i].key for i in members] for members in grouping.groups]
+    if args.output == "html":
+        sys.stdout.write(html_picture(grouping, names, notes=alike_notes(alike)))
+    elif args.output == "svg":
+        sys.stdout.write(svg_picture(grouping, names))
+    else:
+        sys.stdout.write(
+            format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
+        )
+    return EXIT_OK
+
+
+def parse_label_query(text: str) -> LabelSelector:
+    """A kubectl-style label selector: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`,
+    `a`, `!a`, joined by commas."""
+    labels: dict[str, str] = {}
+    requirements: list[SelectorRequirement] = []
+    for term in re.split(r",(?![^()]*\))", text):
+        term = term.strip()
+        if match := _REQUIREMENT.match(term):
+            operator = SelectorOperator.IN if match["op"] == "in" else SelectorOperator.NOT_IN
+            values = tuple(value.strip() for value in match["values"].split(",") if value.strip())
+            requirements.append(SelectorRequirement(match["key"], operator, values))
+        elif "!=" in term:
+            key, _, value = term.partition("!=")
+            requirements.append(
+                SelectorRequirement(key.strip(), SelectorOperator.NOT_IN, (value.strip(),))
+            )
+        elif "=" in term:
+            key, _, value = term.replace("==", "=").partition("=")
+            labels[key.strip()] = value.strip()
+        elif term.startswith("!") and term[1:].strip():
+            requirements.append(
+                SelectorRequirement(term[1:].strip(), SelectorOperator.DOES_NOT_EXIST)
+            )
+        elif term and re.fullmatch(r"[^\s!=(),]+", term):
+            requirements.append(SelectorRequirement(term, SelectorOperator.EXISTS))
+        else:
+            raise InputError(f"--selector: cannot read {term!r} in {text!r}")
+    return LabelSelector.of(labels, tuple(requirements))
+
+
+def write_json(matrix: Matrix, shown: Sequence[int], *, stream: TextIO) -> None:
+    """The matrix in the documented JSON shape, one connection or external entry per line."""
+    visible = set(shown)
+    keys = [json.dumps(pod.key) for pod in matrix.pods]
+    allowed_json: dict[PortSet, str] = {}
+
+    def allowed(ports: PortSet) -> str:
+        found = allowed_json.get(ports)
+        if found is None:
+            found = allowed_json[ports] = json.dumps(ports.to_json())
+        return found
+
+    stream.write('{"pods": [' + ", ".join(keys[i] for i in shown) + "],\n")
+    connections = [
+        f'{{"src": {keys[i]}, "dst": {keys[j]}, "allowed": {allowed(ports)}}}'
+        for i, j, ports in matrix.connections()
+        if i in visible and j in visible
+    ]
+    stream.write(' "connections": [' + _json_lines(connections) + "],\n")
+    external = []
+    for i in shown:
+        for ranges, ports in matrix.egress_external[i]:
+            external.append(
+                f'{{"src": {keys[i]}, "dst_ip_ranges": {_ranges_json(ranges)}, '
+                f'"allowed": {allowed(ports)}}}'
+            )
+        for ranges, ports in matrix.ingress_external[i]:
+            external.append(
+                f'{{"src_ip_ranges": {_ranges_json(ranges)}, "dst": {keys[i]}, '
+                f'"allowed": {allowed(ports)}}}'
+            )
+    stream.write(' "external": [' + _json_lines(external) + "]}\n")
+
+
+def _json_lines(entries: Sequence[str]) -> str:
+    return "\n  " + ",\n  ".join(entries) + "\n " if entries else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _ranges_json(ranges: Intervals) -> str:
+    return json.dumps([[format_ipv4(first), format_ipv4(last)] for first, last in ranges])
+
+
+def cidrs(ranges: Intervals) -> list[str]:
+    """Ranges of IPv4 integers as the fewest CIDRs."""
+    networks: list[str] = []
+    for first, last in ranges:
+        networks.extend(
+            str(network)
+            for network in ipaddress.summarize_address_range(
+                ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
+            )
+        )
+    return networks
+
+
+def _external_text(external: External) -> list[str]:
+    lines = []
+    for ranges, allowed in external:
+        networks = cidrs(ranges)
+        shown = ", ".join(networks[:_SHOWN_RANGES])
+        if len(networks) > _SHOWN_RANGES:
+            shown += f" (+{len(networks) - _SHOWN_RANGES} more)"
+        lines.append(f"{shown}: {allowed.describe()}")
+    return lines or ["nothing"]
+
+
+def alike_notes(alike: Sequence[Sequence[str]]) -> list[str]:
+    """One sentence per set of namespaces that behave alike, naming the one shown."""
+    notes = []
+    for names in alike:
+        others = ", ".join(names[1 : 1 + _SHOWN_NAMESPACES])
+        if len(names) - 1 > _SHOWN_NAMESPACES:
+            others += f" and {len(names) - 1 - _SHOWN_NAMESPACES} more"
+        notes.append(
+            f"{names[0]} stands for {len(names)} namespaces that behave alike ({others}): "
+            f"each has the same pods with the same answers within itself and towards the "
+            f"rest; they are denied to each other."
+        )
+    return notes
+
+
+def format_grouping(
+    grouping: Grouping,
+    names: Sequence[Sequence[str]],
+    *,
+    markdown: bool,
+    alike: Sequence[Sequence[str]] = (),
+) -> str:
+    """The grouped matrix as aligned text or as Markdown tables."""
+    labels = [f"g{number + 1}" for number in range(len(grouping.groups))]
+    pods = sum(len(members) for members in names)
+    out: list[str] = []
+    heading = "## " if markdown else ""
+    shown = f"{pods} pods in {len(labels)} groups"
+    if alike:
+        total = pods + sum(_hidden_pods(names, alike))
+        shown = (
+            f"{total} pods, {pods} of them shown (one namespace of each alike set) "
+            f"in {len(labels)} groups"
+        )
+    out.append(f"{shown}; the pods of a group behave identically.\n")
+    if alike:
+        out.append(f"{heading}Namespaces that behave alike\n")
+        out.extend(f"- {note}" for note in alike_notes(alike))
+        out.append("")
+    out.append(f"{heading}Groups\n")
+    out.extend(
+        _table(
+            ["group", "pods"],
+            [[label, ", ".join(members)] for label, members in zip(labels, names, strict=True)],
+            markdown=markdown,
+        )
+    )
+    out.append(
+        f"\n{heading}Allowed connections\n"
+        + ("" if markdown else "(a group to itself: between two of its pods; not listed: denied)\n")
+    )
+    if markdown:
+        out.append(
+            "A group to itself means between two of its pods; pairs not listed are denied.\n"
+        )
+    rows = [
+        [labels[a], labels[b], allowed.describe()]
+        for (a, b), allowed in sorted(grouping.between.items())
+    ]
+    out.extend(_table(["from", "to", "allowed"], rows, markdown=markdown) if rows else ["none"])
+    out.append(f"\n{heading}External IPv4 addresses\n")
+    external_rows = []
+    for number, label in enumerate(labels):
+        for line in _external_text(grouping.egress_external[number]):
+            external_rows.append([label, "egress to", line])
+        for line in _external_text(grouping.ingress_external[number]):
+            external_rows.append([label, "ingress from", line])
+    out.extend(
+        _table(["group", "direction", "addresses: allowed"], external_rows, markdown=markdown)
+    )
+    return "\n".join(out) + "\n"
+
+
+def _hidden_pods(names: Sequence[Sequence[str]], alike: Sequence[Sequence[str]]) -> Iterator[int]:
+    """For each set of alike namespaces, the pods of the namespaces not shown."""
+    for namespaces in alike:
+        shown = sum(
+            1 for members in names for key in members if key.startswith(f"{namespaces[0]}/")
+        )
+        yield shown * (len(namespaces) - 1)
+
+
+def _table(header: list[str], rows: list[list[str]], *, markdown: bool) -> list[str]:
+    if markdown:
+        escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        return [
+            "| " + " | ".join(header) + " |",
+            "| " + " | ".join("---" for _ in header) + " |",
+            *("| " + " | ".join(row) + " |" for row in escaped),
+        ]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    return [
+        "  ".join(cell.ljust(widths[column]) for column, cell in enumerate(row)).rstrip()
+        for row in [[cell.upper() for cell in header], *rows]
+    ]

@@ -1,0 +1,343 @@
+"""Campaigning for the Leases: one loop per shard that acquires, renews and releases.
+
+Reconciling layer: drives model/leases.py's decisions with runtime/leasing.py's I/O. What
+this replica leads is computed from the clock on every question (`held()`), never from a flag
+a stuck loop could leave set: the API client's write gate asks it before every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from netiso.model.leases import (
+    LeaseRecord,
+    Move,
+    Sighting,
+    Timing,
+    claim,
+    decide,
+    lease_name,
+    release,
+    shard_of,
+    sight,
+    write_deadline,
+)
+from netiso.runtime import leasing as leases
+from netiso.runtime.client import ApiClient, ApiError, Credentials, CredentialsSource
+from netiso.runtime.tasking import cancel_all
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How often the watchdog re-reads the clock to notice a lapsed Lease when no round does.
+_WATCH_INTERVAL = 0.25
+
+
+class Elector:
+    """Leads up to `max_held` of `shards` Leases (0: any number) as `identity`.
+
+    `on_change(held)` runs whenever the set of led shards changes, from the event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        timing: Timing,
+        shards: int = 1,
+        max_held: int = 0,
+        on_change: Callable[[frozenset[int]], None] = lambda held: None,
+        publish: Callable[[int], str] = lambda shard: "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._namespace = namespace
+        self._name = name
+        self.identity = identity
+        self._timing = timing
+        self.shards = shards
+        self._max_held = max_held
+        self.on_change = on_change
+        # What to publish in a held shard's Lease with each renewal (sharding's tallies).
+        self.publish = publish
+        self._clock = clock
+        # Per shard: monotonic time the last successful claim was sent, and what it wrote.
+        # `_renewed` is replaced on every change, never mutated, as the write gate reads it
+        # from the operator's thread while the campaign runs in its own (ElectionThread).
+        self._renewed: dict[int, float] = {}
+        self._records: dict[int, LeaseRecord] = {}
+        self._sightings: dict[int, Sighting] = {}
+        self._claiming: set[int] = set()
+        # None until the first round: standing by is announced once too.
+        self._announced: frozenset[int] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- what this replica leads, asked by the write gate and the reconciler -----------------
+
+    def held(self) -> frozenset[int]:
+        """The shards whose Lease this replica holds and has renewed within the deadline."""
+        now = self._clock()
+        renewed = self._renewed  # replaced, never mutated: safe to read from another thread
+        return frozenset(
+            shard for shard, sent in renewed.items() if now < write_deadline(sent, self._timing)
+        )
+
+    def may_write(self) -> bool:
+        """True while this replica leads at least one shard."""
+        return bool(self.held())
+
+    def leads(self, namespace: str) -> bool:
+        """True while this replica leads the shard of `namespace`."""
+        return shard_of(namespace, self.shards) in self.held()
+
+    def writes_status(self) -> bool:
+        """True while this replica leads shard 0, whose leader alone writes profile statuses."""
+        return 0 in self.held()
+
+    def notes(self, shard: int) -> str:
+        """What the shard's holder last published, as this replica last read it."""
+        sighting = self._sightings.get(shard)
+        return sighting.record.notes if sighting is not None else ""
+
+    def lease_of(self, shard: int) -> str:
+        """The name of the shard's Lease."""
+        return lease_name(self._name, shard=shard, shards=self.shards)
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one campaign per shard and the watchdog."""
+        for shard in range(self.shards):
+            self._tasks.append(
+                asyncio.create_task(self._campaign(shard), name=f"netiso-lease-{shard}")
+            )
+        self._tasks.append(asyncio.create_task(self._watch(), name="netiso-lease-watch"))
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        """Stop campaigning; with `release_leases`, hand every held Lease back at once.
+
+        Writing stops first (the gate closes), then the Leases are released, so a standby that
+        takes one over never overlaps with a write of this replica.
+        """
+        await cancel_all(self._tasks)
+        held = self.held()
+        records = dict(self._records)
+        self._renewed = {}
+        self._announce()
+        if not release_leases:
+            return
+        for shard in sorted(held):
+            record = records.get(shard)
+            if record is None:
+                continue
+            with contextlib.suppress(ApiError):
+                await leases.update_lease(
+                    self._api,
+                    namespace=self._namespace,
+                    name=self.lease_of(shard),
+                    record=release(record, now=datetime.now(UTC)),
+                )
+                log.info("released lease %s/%s", self._namespace, self.lease_of(shard))
+
+    # ----- the loops ---------------------------------------------------------------------------
+
+    async def _campaign(self, shard: int) -> None:
+        while True:
+            try:
+                await self.round(shard)
+            except ApiError as exc:
+                log.warning("lease %s: %s", self.lease_of(shard), exc)
+            self._announce()
+            await asyncio.sleep(self.next_round_in(shard))
+
+    def next_round_in(self, shard: int) -> float:
+        """The retry period, or less when another holder's Lease runs out sooner: a standby
+        then tries the moment it may take over rather than up to a retry period later."""
+        pause = self._timing.retry_period
+        sighting = self._sightings.get(shard)
+        holder = sighting.record.holder if sighting is not None else ""
+        if sighting is not None and holder and holder != self.identity:
+            left = sighting.since + sighting.record.duration - self._clock()
+            # Already expired: this round could not take it (its share is full), so no hurry.
+            if left > 0:
+                pause = min(pause, left + 0.01)
+        return pause
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCH_INTERVAL)
+            self._announce()
+
+    def _announce(self) -> None:
+        held = self.held()
+        if held == self._announced:
+            return
+        before = self._announced or frozenset()
+        gained, lost = held - before, before - held
+        self._announced = held
+        # Forget what a lapsed term wrote: the next claim must start from a fresh read.
+        for shard in lost:
+            self._drop(shard)
+        names = ", ".join
+        if gained:
+            log.info(
+                "%s is now the leader of %s",
+                self.identity,
+                names(self.lease_of(s) for s in sorted(gained)),
+            )
+        if lost:
+            log.warning(
+                "%s is no longer the leader of %s; standing by",
+                self.identity,
+                names(self.lease_of(s) for s in sorted(lost)),
+            )
+        if not held:
+            log.info("%s is standing by (leads no shard)", self.identity)
+        self.on_change(held)
+
+    def _drop(self, shard: int) -> None:
+        self._renewed = {s: sent for s, sent in self._renewed.items() if s != shard}
+        self._records.pop(shard, None)
+
+    def _may_hold(self, shard: int) -> bool:
+        # Claims in flight count: the campaigns of several shards run concurrently.
+        held = self.held() | self._claiming
+        return shard in held or self._max_held == 0 or len(held) < self._max_held
+
+    async def round(self, shard: int) -> Move:
+        """One attempt on one shard's Lease; returns the move made. Raises ApiError."""
+        name = self.lease_of(shard)
+        record = self._records.get(shard)
+        if shard in self.held() and record is not None:
+            # Renew straight from what we wrote last: a Conflict means someone else wrote.
+            current: LeaseRecord | None = record
+            move = Move.RENEW
+        else:
+            current = await leases.read_lease(self._api, namespace=self._namespace, name=name)
+            now = self._clock()
+            sighting = None
+            if current is not None:
+                sighting = sight(self._sightings.get(shard), current, now=now)
+                self._sightings[shard] = sighting
+            move = decide(
+                me=self.identity, sighting=sighting, now=now, may_hold=self._may_hold(shard)
+            )
+        if move == Move.WAIT:
+            return move
+        self._claiming.add(shard)
+        try:
+            return await self._claim(shard, move=move, current=current)
+        finally:
+            self._claiming.discard(shard)
+
+    async def _claim(self, shard: int, *, move: Move, current: LeaseRecord | None) -> Move:
+        name = self.lease_of(shard)
+        wanted = claim(
+            me=self.identity,
+            previous=current,
+            timing=self._timing,
+            now=datetime.now(UTC),
+            notes=self.publish(shard) if self.shards > 1 else "",
+        )
+        sent = self._clock()
+        if move == Move.CREATE:
+            written = await leases.create_lease(
+                self._api, namespace=self._namespace, name=name, record=wanted
+            )
+        else:
+            written = await leases.update_lease(
+                self._api, namespace=self._namespace, name=name, record=wanted
+            )
+        if written is None:
+            # Lost the race (or the Lease moved on under us): stop writing now.
+            self._drop(shard)
+            return Move.WAIT
+        self._renewed = {**self._renewed, shard: sent}
+        self._records[shard] = written
+        self._sightings[shard] = Sighting(record=written, since=self._clock())
+        return move
+
+
+class ElectionThread:
+    """Runs an Elector and its API client on an event loop of their own, in a thread.
+
+    The operator's loop can be busy for seconds at a time (thousands of watch events, a
+    take-over's re-check); a renewal queued behind that work would miss the renew deadline
+    and drop leadership under load. In its own thread the campaign gets the interpreter's
+    switch interval (5 ms) instead. `on_change` still runs on the operator's loop.
+    """
+
+    def __init__(self, elector: Elector, *, api: ApiClient) -> None:
+        self.elector = elector
+        self._api = api
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="netiso-leases", daemon=True)
+
+    def start(self) -> None:
+        """Start campaigning; call from the operator's loop."""
+        main = asyncio.get_running_loop()
+        on_change = self.elector.on_change
+
+        def forward(held: frozenset[int]) -> None:
+            main.call_soon_threadsafe(on_change, held)
+
+        self.elector.on_change = forward
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self.elector.start)
+        self._loop.run_forever()
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        """Stop writing, release the held Leases (by default), close the client and the loop."""
+
+        async def finish() -> None:
+            await self.elector.stop(release_leases=release_leases)
+            await self._api.close()
+
+        if self._thread.is_alive():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(finish(), self._loop))
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+class CrossLoopCredentials:
+    """The operator's credentials, for a client on another event loop (the Lease thread's).
+
+    The source belongs to the operator's loop (Kopf publishes the login there), so it is asked
+    through that loop; the answer is kept, so a renewal waits on a busy operator loop only for
+    the first credentials and after a 401.
+    """
+
+    def __init__(self, source: CredentialsSource, *, loop: asyncio.AbstractEventLoop) -> None:
+        self._source = source
+        self._loop = loop
+        self._known: Credentials | None = None
+
+    async def current(self) -> Credentials:
+        if self._known is None:
+            self._known = await self._on_operator_loop(self._source.current())
+        return self._known
+
+    async def refreshed(self, stale: Credentials) -> Credentials | None:
+        fresh = await self._on_operator_loop(self._source.refreshed(stale))
+        if fresh is not None:
+            self._known = fresh
+        return fresh
+
+    async def _on_operator_loop(self, call: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))

@@ -1,0 +1,213 @@
+"""Writes to the API server: create, replace and delete of managed NetworkPolicies.
+
+Cluster layer. Steps run in the order `drifts.order_steps` gives, in phases: the default-deny
+removal, then all allows (concurrently), then the default-deny, then other removals. The first
+failure stops everything after its phase, so a namespace never gets a deny without its allows.
+
+Writes are authoritative: an update replaces the whole object (PUT with the resourceVersion
+netiso looked at), not a server-side apply, which would reset only the fields netiso's field
+manager owns and keep anything someone else added (`ingress: [{}]` on the default-deny). Every
+create and update is verified: the object the API server returns must be exactly the rendering,
+or the step fails as `NotConverged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netiso import conventions
+from netiso.observed.drifts import LivePolicy, Step, is_default_deny, order_steps, owned
+from netiso.rendering.bodies import RenderedPolicy
+from netiso.runtime.client import ApiClient, ApiError
+from netiso.runtime.reading import get_object, policy_path
+
+
+class UnmanagedConflict(Exception):
+    """A NetworkPolicy with netiso's name exists but is not netiso's; it is left untouched."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"NetworkPolicy {namespace}/{name} exists and is not netiso's (a label alone does "
+            "not make it so); netiso will not take it over, change or delete it. Rename or "
+            "delete that policy to let netiso isolate the namespace"
+        )
+        self.namespace = namespace
+        self.name = name
+
+
+class NotConverged(Exception):
+    """A write succeeded but the object the API server kept is not what netiso rendered
+    (an admission webhook or another controller changes it): the repair did not take."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"NetworkPolicy {namespace}/{name} still differs from the rendering after netiso "
+            "replaced it (something changes it on every write: a mutating webhook, or another "
+            "controller applying the same object)"
+        )
+        self.namespace = namespace
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of one successful step: the live view after it (None after a delete)."""
+
+    step: Step
+    live: LivePolicy | None
+
+
+class StepFailed(Exception):
+    """A write failed; `written` holds the steps that had succeeded before it."""
+
+    def __init__(self, *, step: Step, cause: Exception, written: Sequence[Written]) -> None:
+        super().__init__(f"{step.action} {step.name}: {cause}")
+        self.step = step
+        self.cause = cause
+        self.written = tuple(written)
+
+
+def _verified(policy: RenderedPolicy, payload: dict[str, Any]) -> LivePolicy:
+    live = LivePolicy.from_body(payload)
+    if live.actual_hash != policy.spec_hash:
+        raise NotConverged(policy.namespace, policy.name)
+    return live
+
+
+async def replace_policy(
+    api: ApiClient, policy: RenderedPolicy, *, resource_version: str
+) -> LivePolicy:
+    """Replace the whole object with the rendering (PUT), conditional on `resource_version`.
+
+    Labels, annotations and spec become exactly netiso's; anything someone else added goes.
+    Raises ApiError 409 when the object changed since netiso looked at it.
+    """
+    body = copy.deepcopy(policy.body)
+    if resource_version:
+        body["metadata"]["resourceVersion"] = resource_version
+    _, payload = await api.request(
+        "PUT",
+        policy_path(policy.namespace, policy.name),
+        verb="update",
+        params={"fieldManager": conventions.FIELD_MANAGER},
+        body=body,
+    )
+    return _verified(policy, payload)
+
+
+async def update(api: ApiClient, policy: RenderedPolicy, *, seen: LivePolicy | None) -> LivePolicy:
+    """Replace a managed policy; on a stale view, re-read it and replace it once more if it is
+    still netiso's (the same object netiso assessed, or one netiso can prove it wrote)."""
+    try:
+        return await replace_policy(
+            api, policy, resource_version=seen.resource_version if seen else ""
+        )
+    except ApiError as exc:
+        if exc.status not in (404, 409):
+            raise
+    existing = await get_object(api, policy_path(policy.namespace, policy.name))
+    if existing is None:
+        return await create(api, policy)
+    return await _take_over(api, policy, existing, seen=seen)
+
+
+async def _take_over(
+    api: ApiClient, policy: RenderedPolicy, existing: dict[str, Any], *, seen: LivePolicy | None
+) -> LivePolicy:
+    current = LivePolicy.from_body(existing)
+    same_object = seen is not None and bool(seen.uid) and seen.uid == current.uid
+    if not (same_object or owned(current, known_hashes={policy.spec_hash})):
+        raise UnmanagedConflict(policy.namespace, policy.name)
+    return await replace_policy(api, policy, resource_version=current.resource_version)
+
+
+async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
+    """Create a policy that netiso believes absent, without ever overwriting a foreign one.
+
+    On AlreadyExists the existing object is taken over only if it is provably netiso's
+    (`drifts.owned`: our view was merely stale), and refused otherwise: a label is not
+    ownership.
+    """
+    status, payload = await api.request(
+        "POST",
+        policy_path(policy.namespace),
+        verb="create",
+        params={"fieldManager": conventions.FIELD_MANAGER},
+        body=policy.body,
+        allow_statuses=frozenset({409}),
+    )
+    if status != 409:
+        return _verified(policy, payload)
+    existing = await get_object(api, policy_path(policy.namespace, policy.name))
+    if existing is None:
+        # Deleted between our POST and GET: a plain retry of the create is safe.
+        return await create(api, policy)
+    return await _take_over(api, policy, existing, seen=None)
+
+
+async def delete(api: ApiClient, policy: LivePolicy) -> None:
+    """Delete a managed policy; gone already is fine. The uid precondition makes sure we
+    delete the object we looked at, not a namesake created since."""
+    body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+    if policy.uid:
+        body["preconditions"] = {"uid": policy.uid}  # type: ignore[assignment]
+    try:
+        await api.request(
+            "DELETE",
+            policy_path(policy.namespace, policy.name),
+            verb="delete",
+            body=body,
+            allow_statuses=frozenset({404}),
+        )
+    except ApiError as exc:
+        if exc.status == 409:  # precondition failed: a different object holds the name now
+            return
+        raise
+
+
+async def _run(api: ApiClient, step: Step) -> LivePolicy | None:
+    if step.action == "delete":
+        assert step.live is not None
+        await delete(api, step.live)
+        return None
+    assert step.rendered is not None
+    if step.action == "create":
+        return await create(api, step.rendered)
+    return await update(api, step.rendered, seen=step.live)
+
+
+def _phases(steps: Sequence[Step]) -> list[list[Step]]:
+    """Group ordered steps into phases whose members may run concurrently."""
+    phases: list[list[Step]] = []
+    last_key: tuple[str, bool] | None = None
+    for step in order_steps(steps):
+        deny = is_default_deny(step)
+        key = ("delete" if step.action == "delete" else "write", deny)
+        if deny or key != last_key:
+            phases.append([])
+        phases[-1].append(step)
+        last_key = key
+    return phases
+
+
+async def execute(api: ApiClient, steps: Sequence[Step]) -> tuple[Written, ...]:
+    """Run the steps phase by phase; raise StepFailed at the first failing phase."""
+    done: list[Written] = []
+    for phase in _phases(steps):
+        results = await asyncio.gather(*(_run(api, s) for s in phase), return_exceptions=True)
+        failure: tuple[Step, BaseException] | None = None
+        for step, result in zip(phase, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or (step, result)
+            else:
+                done.append(Written(step=step, live=result))
+        if failure is not None:
+            step, exc = failure
+            if not isinstance(exc, Exception):
+                raise exc
+            raise StepFailed(step=step, cause=exc, written=done)
+    return tuple(done)

@@ -1,0 +1,154 @@
+"""`netiso check` on the sample GitOps directory, and `netiso admission`: offline, exit codes.
+
+The sample directory (manifests/samples/gitops/) breaks every guardrail once, conforms once
+and carries one recorded exception; the lines printed are what a CI log shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from netiso.cli.app import main
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "manifests" / "samples"
+GITOPS = SAMPLES / "gitops"
+PROFILE = SAMPLES / "guarded.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out.splitlines(), captured.err
+
+
+def test_sample_repository_lists_each_violation_and_fails(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, lines, err = run(
+        capsys, "check", "--profile", str(PROFILE), "-f", str(GITOPS), "--namespace", "team-b"
+    )
+    assert status == 1
+    relative = [line.replace(f"{GITOPS}/", "") for line in lines]
+    assert [line.split(": ")[:4] for line in relative] == [
+        [
+            "team-a/egress.yaml",
+            "NetworkPolicy team-a/allow-internet",
+            "spec.egress[0].to[0].ipBlock.cidr",
+            "broad-cidr",
+        ],
+        [
+            "team-a/egress.yaml",
+            "NetworkPolicy team-a/allow-internet",
+            "spec.egress[0].to[1].ipBlock.cidr",
+            "broad-cidr",
+        ],
+        [
+            "team-a/payments.yaml",
+            "NetworkPolicy team-a/allow-payment-provider",
+            "spec.egress[0].to[0].ipBlock.cidr",
+            "broad-cidr",
+        ],
+        [
+            "team-b/policies.yaml#1",
+            "NetworkPolicy team-b/allow-all-ingress",
+            "spec.ingress[0].from",
+            "no-peers",
+        ],
+        [
+            "team-b/policies.yaml#1",
+            "NetworkPolicy team-b/allow-all-ingress",
+            "spec.ingress[0].ports",
+            "no-ports",
+        ],
+        [
+            "team-b/policies.yaml#1",
+            "NetworkPolicy team-b/allow-all-ingress",
+            "metadata.annotations[example.com/owner]",
+            "required-annotation",
+        ],
+        [
+            "team-b/policies.yaml#2",
+            "NetworkPolicy team-b/allow-metrics",
+            "spec.ingress[0].from[0].namespaceSelector",
+            "all-namespaces",
+        ],
+        [
+            "team-b/policies.yaml#2",
+            "NetworkPolicy team-b/allow-metrics",
+            "spec.ingress[0].ports[0].port",
+            "named-port",
+        ],
+    ]
+    assert relative[2].endswith("[exception: SEC-42 the payment provider publishes no fixed range]")
+    assert "7 violation(s), 1 under exception, profile guarded" in err
+    assert "netiso.io/exception: <ticket or reason>" in err
+
+
+def test_conforming_and_excepted_policies_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    files = (
+        "-f",
+        str(GITOPS / "team-a" / "web.yaml"),
+        "-f",
+        str(GITOPS / "team-a" / "payments.yaml"),
+    )
+    status, lines, err = run(capsys, "check", "--profile", str(PROFILE), *files)
+    assert status == 0
+    assert len(lines) == 1
+    assert "[exception: SEC-42" in lines[0]
+    assert "0 violation(s), 1 under exception" in err
+
+
+def test_a_repository_without_policies_passes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "app.yml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (tmp_path / "README.md").write_text("not YAML: [")
+    assert run(capsys, "check", "--profile", str(PROFILE), "-f", str(tmp_path))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("missing", "no such file or directory"),
+        ("bad-yaml", "broken.yaml: invalid YAML: did not find expected ',' or ']' at line 2"),
+        ("bad-profile", "invalid IsolationProfile: spec.guardrails.action: must be one of"),
+        ("two-profiles", "holds 2 documents; expected one profile"),
+    ],
+)
+def test_bad_input_exits_two_with_one_clean_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, setup: str, expected: str
+) -> None:
+    profile, target = PROFILE, GITOPS
+    if setup == "missing":
+        target = tmp_path / "absent"
+    elif setup == "bad-yaml":
+        target = tmp_path / "broken.yaml"
+        target.write_text("kind: [NetworkPolicy\n")
+    else:
+        body = yaml.safe_load(PROFILE.read_text())
+        if setup == "bad-profile":
+            body["spec"]["guardrails"]["action"] = "Block"
+        profile = tmp_path / "profile.yaml"
+        profile.write_text(yaml.safe_dump_all([body] * (2 if setup == "two-profiles" else 1)))
+    status, lines, err = run(capsys, "check", "--profile", str(profile), "-f", str(target))
+    assert status == 2
+    assert lines == []
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_admission_prints_each_binding_and_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["admission", str(PROFILE), str(SAMPLES / "baseline.yaml")]) == 0
+    bindings = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [b["metadata"]["name"] for b in bindings] == [
+        "netiso-guardrails-guarded",
+        "netiso-guardrails-baseline",
+        "netiso-guardrails-baseline",
+    ]
+    assert bindings[0]["spec"]["validationActions"] == ["Deny"]
+    excluded = bindings[-1]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][1]
+    assert excluded["values"] == ["baseline", "guarded"]
