@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from netiso import conventions
-from netiso.model.documents import load_bulk_documents
+from netiso.cli.inputs import read_input
+from netiso.model.documents import DocumentError, load_documents
+from netiso.model.dumps import load_dump
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
@@ -147,25 +147,29 @@ def _read_files(files: Iterable[Path]) -> Objects:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"{file}: cannot read: {error}") from error
-        documents = _documents(file, text)
-        bodies = [body for body in documents if body is not None]
-        for index, body in enumerate(bodies, start=1):
-            label = str(file) if len(bodies) == 1 else f"{file}#{index}"
-            add_object(objects, body, label=label)
+        # Each document is turned into objects before the next is read: a stream of many
+        # documents never holds more than one of them as plain values. `file#2` names the
+        # second document of a stream.
+        for index, body in enumerate(_documents(file, text), start=1):
+            add_object(objects, body, label=str(file) if index == 1 else f"{file}#{index}")
     return objects
 
 
-def _documents(file: Path, text: str) -> list[object]:
-    """A JSON file's one document (json is many times faster than YAML), or a YAML stream."""
+def _documents(file: Path, text: str) -> Iterator[object]:
+    """A JSON file's one document (json is many times faster than YAML), or a YAML stream's
+    non-empty documents."""
     if file.suffix == ".json":
         try:
-            return [json.loads(text)]
+            yield json.loads(text)
         except json.JSONDecodeError as error:
             raise InputError(f"{file}: invalid JSON: {error}") from error
+        return
     try:
-        return load_bulk_documents(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"{file}: invalid YAML: {_yaml_reason(error)}") from error
+        for body in load_dump(text, source=str(file)):
+            if body is not None:
+                yield body
+    except DocumentError as error:
+        raise InputError(str(error)) from error
 
 
 def _files(path: Path) -> Iterator[Path]:
@@ -177,13 +181,6 @@ def _files(path: Path) -> Iterator[Path]:
         yield path
     else:
         raise InputError(f"{path}: no such file or directory")
-
-
-def _yaml_reason(error: yaml.YAMLError) -> str:
-    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return str(error).replace("\n", " ")
 
 
 def add_object(objects: Objects, body: object, *, label: str) -> None:
@@ -274,10 +271,14 @@ def add_profile(objects: Objects, *, profile_file: Path, namespaces: list[str]) 
     from netiso.rendering.bodies import RenderError, render_policies
     from netiso.rendering.environment import make_environment
 
+    # A profile is read as `netiso validate` reads it: with the limits sized for profiles.
     try:
-        documents = [doc for doc in load_bulk_documents(profile_file.read_text()) if doc]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(f"{profile_file}: cannot read: {error}") from error
+        text = read_input(str(profile_file))
+        documents = [doc for doc in load_documents(text, source=str(profile_file)) if doc]
+    except OSError as error:
+        raise InputError(f"{profile_file}: cannot read: {error.strerror or error}") from error
+    except DocumentError as error:
+        raise InputError(str(error)) from error
     if len(documents) != 1 or not isinstance(documents[0], Mapping):
         raise InputError(f"{profile_file}: must hold exactly one IsolationProfile")
     try:

@@ -32,6 +32,12 @@ EXIT_USAGE: Final = 2
 _SHOWN_RANGES: Final = 6
 # Namespaces named in a note on namespaces that behave alike.
 _SHOWN_NAMESPACES: Final = 5
+# Characters a terminal, a Markdown renderer or an XML parser would act on rather than show:
+# C0/C1 controls (ANSI escapes), line and paragraph separators, bidirectional overrides.
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Markdown that would become emphasis, code, a link, a table cell or raw HTML.
+_MARKDOWN = re.compile(r"[\\`*_\[\]|]")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _REQUIREMENT = re.compile(r"^\s*(?P<key>[^\s!=]+)\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
 
 
@@ -105,7 +111,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    names = [[matrix.pods[i].key for i in members] for members in grouping.groups]
+    names = [[shown_text(matrix.pods[i].key) for i in members] for members in grouping.groups]
     if args.output == "html":
         sys.stdout.write(html_picture(grouping, names, notes=alike_notes(alike)))
     elif args.output == "svg":
@@ -115,6 +121,19 @@ def _run_matrix(args: argparse.Namespace) -> int:
             format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
         )
     return EXIT_OK
+
+
+def shown_text(text: str) -> str:
+    """`text` with invisible and control characters written as escapes (`\\x1b`): a name
+    from an input file prints as itself, never as a terminal command or a line break."""
+    return _INVISIBLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
+
+
+def markdown_text(text: str) -> str:
+    """`text` as literal Markdown: emphasis, code, link and table characters backslashed,
+    HTML's `&`, `<` and `>` as entities (a `<script>` name prints as text)."""
+    escaped = _MARKDOWN.sub(lambda found: "\\" + found[0], shown_text(text))
+    return "".join(_HTML.get(character, character) for character in escaped)
 
 
 def parse_label_query(text: str) -> LabelSelector:
@@ -217,7 +236,8 @@ def _external_text(external: External) -> list[str]:
 def alike_notes(alike: Sequence[Sequence[str]]) -> list[str]:
     """One sentence per set of namespaces that behave alike, naming the one shown."""
     notes = []
-    for names in alike:
+    for namespaces in alike:
+        names = [shown_text(name) for name in namespaces]
         others = ", ".join(names[1 : 1 + _SHOWN_NAMESPACES])
         if len(names) - 1 > _SHOWN_NAMESPACES:
             others += f" and {len(names) - 1 - _SHOWN_NAMESPACES} more"
@@ -251,7 +271,7 @@ def format_grouping(
     out.append(f"{shown}; the pods of a group behave identically.\n")
     if alike:
         out.append(f"{heading}Namespaces that behave alike\n")
-        out.extend(f"- {note}" for note in alike_notes(alike))
+        out.extend(f"- {markdown_text(note) if markdown else note}" for note in alike_notes(alike))
         out.append("")
     out.append(f"{heading}Groups\n")
     out.extend(
@@ -298,7 +318,7 @@ def _hidden_pods(names: Sequence[Sequence[str]], alike: Sequence[Sequence[str]])
 
 def _table(header: list[str], rows: list[list[str]], *, markdown: bool) -> list[str]:
     if markdown:
-        escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        escaped = [[markdown_text(cell) for cell in row] for row in rows]
         return [
             "| " + " | ".join(header) + " |",
             "| " + " | ".join("---" for _ in header) + " |",

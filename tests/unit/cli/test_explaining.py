@@ -458,20 +458,91 @@ def test_namespaces_that_behave_alike_are_shown_once(
     assert len(matrix_json(capsys, "-f", str(tmp_path))["pods"]) == 18  # JSON stays complete
 
 
+def list_bomb(levels: int) -> str:
+    """Lists of lists of one NetworkPolicy: 9**levels policies from a few hundred bytes."""
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- &p0 {apiVersion: networking.k8s.io/v1, "
+        "kind: NetworkPolicy, metadata: {name: p, namespace: x}, spec: {podSelector: {}}}\n"
+    )
+    for level in range(1, levels + 1):
+        aliases = ", ".join([f"*p{level - 1}"] * 9)
+        text += f"- &p{level} {{kind: List, items: [{aliases}]}}\n"
+    return text
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("kind: Pod\nmetadata: {name: a}\nmetadata: {name: b}\n", 'duplicate key "metadata"'),
-        ("[" * 200 + "]" * 200, "nested deeper than 100 levels"),
+        (
+            "kind: Pod\nmetadata: {name: a}\nmetadata: {name: b}\n",
+            'duplicate key "metadata" at line 3, column 1',
+        ),
+        ("[" * 200 + "]" * 200, "nests deeper than 100 levels at line 1, column 101"),
+        (list_bomb(9), "aliases expand to more than 100000 nodes at line 8, column "),
+        ("kind: List\nitems: &a [*a]\n", 'recursive alias "*a" at line 2, column 12'),
+        ("kind: List\nitems: [*a]\n", 'undefined alias "*a" at line 2, column 9'),
+        ("kind: Pod\nmetadata: !!python/name:os.system x\n", "unsupported tag"),
+        ("kind: Pod\nmetadata: !!set {a, b}\n", "unsupported tag"),
+        ("kind: Pod\nspec: [1,\n", "invalid YAML: "),
+        ("? [a]\n: b\n", "a mapping key must be a string, number, boolean or null at line 1"),
+        ("<<: 1\n", "a merge key (<<) takes a mapping or a list of mappings at line 1"),
     ],
 )
+@pytest.mark.parametrize(
+    "command", [["matrix"], ["explain", "--from", "x/a", "--to", "x/a", "--port", "80"]]
+)
 def test_ambiguous_or_hostile_yaml_is_one_error_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str,
+    message: str,
+    command: list[str],
 ) -> None:
     path = tmp_path / "input.yaml"
     path.write_text(text)
-    code, out, err = run(capsys, "matrix", "-f", str(path))
+    code, out, err = run(capsys, command[0], "-f", str(path), *command[1:])
     assert code == 2
     assert out == ""
-    assert err.startswith(f"netiso matrix: error: {path}: invalid YAML: {message} at line ")
+    assert err.startswith(f"netiso {command[0]}: error: {path}: {message}")
     assert err.count("\n") == 1
+
+
+def test_shared_yaml_within_the_alias_limit_is_read_as_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policies = list_bomb(3)  # 9**3 = 729 aliased copies of one policy: within the limit
+    path = tmp_path / "shared.yaml"
+    path.write_text(policies + "---\n" + yaml.safe_dump(POD))
+    code, out, _ = run(capsys, "matrix", "-f", str(path), "-o", "json")
+    assert code == 0
+    assert json.loads(out)["pods"] == ["x/a"]
+
+
+HOSTILE_NAMES = {
+    **POD,
+    "metadata": {
+        "name": "<script>alert(1)</script>",
+        "namespace": "x|y_*[a](b)`\x1b[31m\u202e",
+        "labels": {"app": "a"},
+    },
+}
+
+
+@pytest.mark.parametrize("output", ["text", "md", "html", "svg"])
+def test_names_print_as_text_in_every_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, output: str
+) -> None:
+    path = write(tmp_path, "names.yaml", documents=[HOSTILE_NAMES])
+    code, out, _ = run(capsys, "matrix", "-f", str(path), "-o", output)
+    assert code == 0
+    assert "\x1b" not in out
+    assert "\u202e" not in out
+    if output == "text":
+        assert "x|y_*[a](b)`\\x1b[31m\\u202e/<script>alert(1)</script>" in out
+    else:
+        assert "<script>" not in out
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    if output in ("html", "svg"):
+        assert "x|y_*[a](b)`\\x1b[31m\\u202e/&lt;script&gt;" in out
+    if output == "md":
+        assert "| g1 | x\\|y\\_\\*\\[a\\](b)\\`\\\\x1b\\[31m\\\\u202e/&lt;script&gt;" in out
