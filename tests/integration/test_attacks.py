@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from netiso.model.parsing import parse_profile
 from netiso_devkit.harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 
 from .conftest import MakeNamespace, MakeUserKubeconfig
@@ -331,3 +332,74 @@ def test_a_typo_that_empties_the_gateway_selector_is_rejected(
     message = json.loads(caught.value.body)["message"]
     assert "gateway.podSelector is empty" in message
     assert "allPods: true" in message
+
+
+@pytest.mark.parametrize(
+    ("part", "spec", "field"),
+    [
+        ("dns", {"podSelector": {"matchLabel": {"k8s-app": "kube-dns"}}}, "dns.podSelector"),
+        ("dns", {"podSelector": {}}, "dns.podSelector"),
+        (
+            "gateway",
+            {"allPods": True, "targetPodSelector": {"matchLabel": {"app": "web"}}},
+            "gateway.targetPodSelector",
+        ),
+        ("monitoring", {"targetPodSelector": {}}, "monitoring.targetPodSelector"),
+    ],
+    ids=["dns-typo", "dns-empty", "gateway-target-typo", "monitoring-target-empty"],
+)
+def test_a_selector_that_would_widen_when_empty_fails_closed(
+    kube_api: client.ApiClient,
+    operator_kubeconfig: Path,
+    part: str,
+    spec: dict[str, Any],
+    field: str,
+) -> None:
+    """dns.podSelector and targetPodSelector fail closed like the gateway's podSelector: a typo
+    the API server prunes to `{}`, or an explicit `{}`, is refused naming the field."""
+    peer = {"enabled": True, "namespaces": ["edge"], "ports": [{"port": 8080}]}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "IsolationProfile",
+        "metadata": {"name": f"typo-{part}-{len(json.dumps(spec))}"},
+        "spec": {part: spec if part == "dns" else peer | spec},
+    }
+    api = client.CustomObjectsApi(kube_api)
+    with pytest.raises(ApiException) as caught:
+        api.create_cluster_custom_object(GROUP, VERSION, PLURAL, body, field_validation="Ignore")
+    assert caught.value.status == 422
+    message = json.loads(caught.value.body)["message"]
+    assert f"{field} is empty" in message, message
+
+
+def test_all_pods_and_an_absent_target_say_every_pod_on_purpose(
+    kube_api: client.ApiClient, operator_kubeconfig: Path
+) -> None:
+    name = "every-pod-on-purpose"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "IsolationProfile",
+        "metadata": {"name": name},
+        "spec": {
+            "dns": {"allPods": True},
+            "gateway": {
+                "enabled": True,
+                "namespaces": ["edge"],
+                "allPods": True,
+                "ports": [{"port": 8080}],
+            },
+        },
+    }
+    api = client.CustomObjectsApi(kube_api)
+    api.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+    try:
+        stored = api.get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        # No default fills the target in: what is stored parses to "every pod" on purpose.
+        assert "targetPodSelector" not in stored["spec"]["gateway"]
+        assert "podSelector" not in stored["spec"]["dns"]
+        profile = parse_profile(stored)
+        assert profile.dns.all_pods
+        assert profile.dns.pod_selector.selects_all
+        assert profile.gateway.target_pod_selector.selects_all
+    finally:
+        api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)

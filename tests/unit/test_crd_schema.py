@@ -250,14 +250,20 @@ def test_cross_field_rules_are_enforced_by_cel(spec_schema: dict[str, Any]) -> N
         for path, node in walk(spec_schema, "spec")
     }
     for part in ("gateway", "monitoring"):
-        required, empty_selector, contradiction = rules[f"spec.{part}"]
+        required, empty_selector, contradiction, empty_target = rules[f"spec.{part}"]
         assert "size(self.namespaces) > 0" in required
         assert "size(self.ports) > 0" in required
         # An empty pod selector (what a misspelt matchLabel becomes) needs allPods: true.
         assert "self.allPods" in empty_selector
         assert "size(self.podSelector.matchLabels) > 0" in empty_selector
         assert contradiction == "!self.allPods || !has(self.podSelector)"
-    assert any("size(self.ports) > 0" in rule for rule in rules["spec.dns"])
+        # An empty target selector is refused; absent (no default) means every pod.
+        assert "size(self.targetPodSelector.matchLabels) > 0" in empty_target
+    dns_required, dns_empty, dns_contradiction = rules["spec.dns"]
+    assert "size(self.ports) > 0" in dns_required
+    assert "self.allPods" in dns_empty
+    assert "size(self.podSelector.matchLabels) > 0" in dns_empty
+    assert "!has(self.podSelector)" in dns_contradiction
     for path in ("spec.dns.ports[]", "spec.gateway.ports[]", "spec.monitoring.ports[]"):
         assert any("self.endPort >= self.port" in rule for rule in rules[path]), path
         assert any("type(self.port) == int" in rule for rule in rules[path]), path

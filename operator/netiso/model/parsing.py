@@ -48,6 +48,7 @@ NODE_LOCAL_CACHE_FIELDS: Final[FieldTree] = {"enabled": {}, "address": {}}
 DNS_FIELDS: Final[FieldTree] = {
     "enabled": {},
     "namespace": {},
+    "allPods": {},
     "podSelector": SELECTOR_FIELDS,
     "ports": PORT_FIELDS,
     "nodeLocalCache": NODE_LOCAL_CACHE_FIELDS,
@@ -186,13 +187,15 @@ def _parse_dns(spec: ObjectReader) -> Dns:
     reader = spec.child("dns", DNS_FIELDS)
     enabled = reader.boolean("enabled", default=True)
     namespace = _parse_namespace_name(reader, "namespace", default=DEFAULT_DNS_NAMESPACE)
-    pod_selector = (
+    given = (
         parse_label_selector(
             reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
         )
         if reader.has("podSelector")
-        else DEFAULT_DNS_POD_SELECTOR
+        else None
     )
+    all_pods = _all_pods(reader, part="dns", enabled=enabled, given=given)
+    pod_selector = LabelSelector() if all_pods else (given or DEFAULT_DNS_POD_SELECTOR)
     ports = parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
     cache = reader.child("nodeLocalCache", NODE_LOCAL_CACHE_FIELDS)
     cache_enabled = cache.boolean("enabled", default=False)
@@ -205,6 +208,7 @@ def _parse_dns(spec: ObjectReader) -> Dns:
         enabled=enabled,
         namespace=namespace,
         pod_selector=pod_selector,
+        all_pods=all_pods,
         ports=ports,
         node_local_cache=NodeLocalCache(enabled=cache_enabled, address=address),
     )
@@ -222,11 +226,7 @@ def _parse_gateway(spec: ObjectReader) -> Gateway:
         else None
     )
     all_pods = _all_pods(reader, part="gateway", enabled=enabled, given=pod_selector)
-    target = parse_label_selector(
-        reader.get("targetPodSelector"),
-        path=reader.path_of("targetPodSelector"),
-        problems=reader.problems,
-    )
+    target = _parse_target(reader, part="gateway", enabled=enabled)
     ports = parse_ports(reader, default=(), part="gateway", enabled=enabled)
     return Gateway(
         enabled=enabled,
@@ -250,11 +250,7 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
         else None
     )
     all_pods = _all_pods(reader, part="monitoring", enabled=enabled, given=pod_selector)
-    target = parse_label_selector(
-        reader.get("targetPodSelector"),
-        path=reader.path_of("targetPodSelector"),
-        problems=reader.problems,
-    )
+    target = _parse_target(reader, part="monitoring", enabled=enabled)
     ports = parse_ports(reader, default=(), part="monitoring", enabled=enabled)
     return Monitoring(
         enabled=enabled,
@@ -279,13 +275,14 @@ def _all_pods(
 
     An empty selector must be asked for: created without strict field validation,
     `podSelector: {matchLabel: ...}` (singular) reaches netiso as `{}`, and would admit every
-    pod of the peer namespaces. An absent gateway podSelector keeps its documented meaning
-    (every pod of the gateway namespaces); `allPods: true` says the same explicitly.
+    pod of the peer namespaces. An absent podSelector keeps its documented meaning (every pod
+    of the gateway namespaces; the default selector of DNS and monitoring); `allPods: true`
+    says "every pod" explicitly.
     """
     all_pods = reader.boolean("allPods", default=False)
     if all_pods and given is not None:
         reader.problem("allPods", f"contradicts {part}.podSelector; set one or the other")
-    elif enabled and not all_pods and given is not None and _selects_all(given):
+    elif enabled and not all_pods and given is not None and _spelt_empty(reader, "podSelector"):
         reader.problem(
             "podSelector",
             f"is empty and selects every pod of the {part} namespaces (a misspelt field such as "
@@ -295,8 +292,34 @@ def _all_pods(
     return all_pods
 
 
-def _selects_all(selector: LabelSelector) -> bool:
-    return not selector.match_labels and not selector.match_expressions
+def _parse_target(reader: ObjectReader, *, part: str, enabled: bool) -> LabelSelector:
+    """Read `targetPodSelector`: absent selects every pod of the isolated namespace, and an
+    explicit empty selector is refused, since a misspelt field (`matchLabel`) pruned by the
+    API server leaves `{}` and would open every pod where the profile meant a few."""
+    if not reader.has("targetPodSelector"):
+        return LabelSelector()
+    target = parse_label_selector(
+        reader.get("targetPodSelector"),
+        path=reader.path_of("targetPodSelector"),
+        problems=reader.problems,
+    )
+    if enabled and _spelt_empty(reader, "targetPodSelector"):
+        reader.problem(
+            "targetPodSelector",
+            f"is empty and selects every pod of the namespace (a misspelt field such as "
+            f"matchLabel is dropped by the API server and leaves {{}}): name the pods, or leave "
+            f"{part}.targetPodSelector out to open {part} ingress to them all on purpose",
+        )
+    return target
+
+
+def _spelt_empty(reader: ObjectReader, key: str) -> bool:
+    """Whether a present selector names nothing, as the API server would store it (unknown
+    fields pruned); a selector with invalid content was reported already, not as empty."""
+    raw = reader.get(key)
+    return (
+        isinstance(raw, Mapping) and not raw.get("matchLabels") and not raw.get("matchExpressions")
+    )
 
 
 def _parse_namespace_name(reader: ObjectReader, key: str, *, default: str) -> str:

@@ -143,11 +143,15 @@ DEFAULT_MONITORING_POD_SELECTOR: Final = LabelSelector.of({"app.kubernetes.io/na
 
 @dataclass(frozen=True)
 class Dns:
-    """Egress from every pod to the cluster DNS pods (and the node-local cache if enabled)."""
+    """Egress from every pod to the cluster DNS pods (and the node-local cache if enabled).
+
+    `pod_selector` is empty (every pod of the DNS namespace) only with `all_pods`.
+    """
 
     enabled: bool = True
     namespace: str = DEFAULT_DNS_NAMESPACE
     pod_selector: LabelSelector = DEFAULT_DNS_POD_SELECTOR
+    all_pods: bool = False
     ports: tuple[PortRule, ...] = DEFAULT_DNS_PORTS
     node_local_cache: NodeLocalCache = field(default_factory=NodeLocalCache)
 
@@ -218,7 +222,14 @@ class Profile:
                 {
                     "enabled": self.dns.enabled,
                     "namespace": self.dns.namespace,
-                    "podSelector": self.dns.pod_selector.to_kubernetes(),
+                    "allPods": self.dns.all_pods,
+                    # Absent means the default selector: the CRD has no default, so that
+                    # allPods: true can be set without contradicting a stored selector.
+                    "podSelector": (
+                        None
+                        if self.dns.all_pods or self.dns.pod_selector == DEFAULT_DNS_POD_SELECTOR
+                        else self.dns.pod_selector.to_kubernetes()
+                    ),
                     "ports": [port.to_kubernetes() for port in self.dns.ports],
                     "nodeLocalCache": {
                         "enabled": self.dns.node_local_cache.enabled,
@@ -236,7 +247,7 @@ class Profile:
                         if self.gateway.pod_selector is None
                         else self.gateway.pod_selector.to_kubernetes()
                     ),
-                    "targetPodSelector": self.gateway.target_pod_selector.to_kubernetes(),
+                    "targetPodSelector": _selector_or_none(self.gateway.target_pod_selector),
                     "ports": [port.to_kubernetes() for port in self.gateway.ports],
                 }
             ),
@@ -250,12 +261,17 @@ class Profile:
                         if self.monitoring.all_pods
                         else self.monitoring.pod_selector.to_kubernetes()
                     ),
-                    "targetPodSelector": self.monitoring.target_pod_selector.to_kubernetes(),
+                    "targetPodSelector": _selector_or_none(self.monitoring.target_pod_selector),
                     "ports": [port.to_kubernetes() for port in self.monitoring.ports],
                 }
             ),
             "guardrails": self.guardrails.to_spec(),
         }
+
+
+def _selector_or_none(selector: LabelSelector) -> dict[str, Any] | None:
+    """An empty target selector is spelt by leaving the field out (an explicit `{}` is refused)."""
+    return None if selector.selects_all else selector.to_kubernetes()
 
 
 def _omit_empty(body: dict[str, Any]) -> dict[str, Any]:

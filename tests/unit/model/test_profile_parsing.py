@@ -174,10 +174,39 @@ def test_several_gateway_namespaces_and_expressions_are_kept_in_order() -> None:
     )
 
 
-def test_an_explicit_empty_dns_pod_selector_selects_every_pod() -> None:
-    profile = parse_profile(body({"dns": {"podSelector": {}}}))
+def test_an_explicit_empty_dns_pod_selector_is_refused_unless_all_pods() -> None:
+    """`dns.podSelector: {matchLabel: ...}` reaches netiso as `{}`: it must not open DNS egress
+    to every pod of the DNS namespace; `allPods: true` asks for that on purpose."""
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(body({"dns": {"podSelector": {}}}))
+    assert [p.path for p in caught.value.problems] == ["spec.dns.podSelector"]
+    assert "dns.allPods: true" in str(caught.value)
+    profile = parse_profile(body({"dns": {"allPods": True}}))
     assert profile.dns.pod_selector.selects_all
     assert profile.dns.pod_selector != DEFAULT_DNS_POD_SELECTOR
+    assert parse_profile({**body({}), "spec": profile.to_spec()}).dns == profile.dns
+    with pytest.raises(ProfileError, match="contradicts"):
+        parse_profile(body({"dns": {"allPods": True, "podSelector": {"matchLabels": {"a": "b"}}}}))
+    # Disabled DNS plans nothing, so its selector widens nothing.
+    assert not parse_profile(body({"dns": {"enabled": False, "podSelector": {}}})).dns.enabled
+
+
+@pytest.mark.parametrize("part", ["gateway", "monitoring"])
+def test_an_explicit_empty_target_selector_is_refused(part: str) -> None:
+    """A misspelt `targetPodSelector` is pruned to `{}` by the API server: refused, naming the
+    field; leaving the field out keeps "every pod of the namespace"."""
+    peer = {"enabled": True, "namespaces": ["edge"], "ports": [{"port": 8080}], "allPods": True}
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(body({part: peer | {"targetPodSelector": {}}}))
+    assert [str(p) for p in caught.value.problems] == [
+        f"spec.{part}.targetPodSelector: is empty and selects every pod of the namespace (a "
+        "misspelt field such as matchLabel is dropped by the API server and leaves {}): name "
+        f"the pods, or leave {part}.targetPodSelector out to open {part} ingress to them all "
+        "on purpose"
+    ]
+    parsed = parse_profile(body({part: peer}))
+    assert getattr(parsed, part).target_pod_selector.selects_all
+    assert parse_profile({**body({}), "spec": parsed.to_spec()}) == parsed
 
 
 @pytest.mark.parametrize(
@@ -209,7 +238,12 @@ BAD_INPUTS: list[tuple[str, Any, list[str]]] = [
     (
         "unknown selector field",
         {"dns": {"podSelector": {"matchLabel": {"a": "b"}}}},
-        ["spec.dns.podSelector.matchLabel: unknown field"],
+        [
+            "spec.dns.podSelector.matchLabel: unknown field",
+            "spec.dns.podSelector: is empty and selects every pod of the dns namespaces (a "
+            "misspelt field such as matchLabel is dropped by the API server and leaves {}): "
+            "name the pods, or set dns.allPods: true to admit them all on purpose",
+        ],
     ),
     # Wrong types.
     ("spec not an object", ["a"], ["spec: must be an object, got array"]),
