@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -54,14 +55,29 @@ def shipped_groups() -> list[dict[str, Any]]:
 
 
 def with_short_for(groups: list[dict[str, Any]], duration: str) -> list[dict[str, Any]]:
-    """A copy of the groups with every alert's `for` set to `duration`; nothing else changes
-    (the expressions, labels and annotations stay byte-identical)."""
+    """A copy of the groups with every alert's `for` set to `duration`, and every minute of a
+    range or offset in an expression made SECONDS_PER_MINUTE seconds (`[10m]` -> `[20s]`), so
+    windows keep their proportions at the test's 1 s scrapes; nothing else changes (labels,
+    annotations and the rest of each expression stay byte-identical)."""
     short = copy.deepcopy(groups)
     for group in short:
         for rule in group["rules"]:
             if "alert" in rule:
                 rule["for"] = duration
+                rule["expr"] = shorter_windows(rule["expr"])
     return short
+
+
+# One minute of an alert's window, in the test's Prometheus (scrape and evaluate every second).
+SECONDS_PER_MINUTE: Final = 2
+_MINUTES: Final = re.compile(r"(\[|offset )(\d+)m\b")
+
+
+def shorter_windows(expr: str) -> str:
+    """`expr` with each `[Nm]` range and `offset Nm` in seconds, SECONDS_PER_MINUTE a minute."""
+    return _MINUTES.sub(
+        lambda found: f"{found.group(1)}{int(found.group(2)) * SECONDS_PER_MINUTE}s", expr
+    )
 
 
 def scrape_config(*, target: str, rules_file: str) -> dict[str, Any]:

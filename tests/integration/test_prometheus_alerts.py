@@ -2,9 +2,10 @@
 
 The operator runs under the shipped ClusterRole; Prometheus (Debian's package) scrapes its
 /metrics every second as job `netiso-metrics` with honor_labels, like the ServiceMonitor, and
-evaluates the PrometheusRule's groups every second. The only change to the rules: each alert's
+evaluates the PrometheusRule's groups every second. The only changes to the rules: each alert's
 `for` is rewritten in the extracted groups (ship_prometheus.with_short_for), from minutes to
-FOR seconds; expressions, labels and annotations are byte-identical to the manifest.
+FOR seconds, and each range or offset in an expression from minutes to 2 s a minute; the rest
+of the expressions, labels and annotations are byte-identical to the manifest.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .ship_prometheus import (
     PrometheusProcess,
     running_prometheus,
     shipped_groups,
+    shorter_windows,
     wait_for_state,
     with_short_for,
 )
@@ -57,12 +59,13 @@ TRANSITION = 30.0
 def groups() -> list[dict[str, Any]]:
     shipped = shipped_groups()
     short = with_short_for(shipped, FOR)
-    # The proof is about the shipped rules: only `for` may differ.
+    # The proof is about the shipped rules: only `for` and the windows' lengths may differ.
     for before, after in zip(shipped, short, strict=True):
         for old, new in zip(before["rules"], after["rules"], strict=True):
             assert new.get("for") == (FOR if "alert" in new else old.get("for"))
-            assert {k: v for k, v in new.items() if k != "for"} == {
-                k: v for k, v in old.items() if k != "for"
+            assert new["expr"] == shorter_windows(old["expr"])
+            assert {k: v for k, v in new.items() if k not in ("for", "expr")} == {
+                k: v for k, v in old.items() if k not in ("for", "expr")
             }
     return short
 

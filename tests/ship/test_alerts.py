@@ -24,7 +24,8 @@ RULES_NAME = "netiso-rules.yaml"
 ALERTS = {
     "NetisoPolicyDrift": ("warning", "10m"),
     "NetisoNamespaceNotIsolated": ("warning", "10m"),
-    "NetisoIsolationWeakened": ("warning", "5m"),
+    # Judged over a 10-minute window, not a continuous `for` (which a flapping policy resets).
+    "NetisoIsolationWeakened": ("warning", None),
     "NetisoReconcileErrors": ("warning", "15m"),
     "NetisoOperatorDown": ("critical", "5m"),
     "NetisoGuardrailsNotInstalled": ("warning", "5m"),
@@ -94,7 +95,7 @@ def test_every_alert_carries_severity_summary_description_and_runbook(repo: Path
     for name, (severity, duration) in ALERTS.items():
         rule = rules[name]
         assert rule["labels"]["severity"] == severity, name
-        assert rule["for"] == duration, name
+        assert rule.get("for") == duration, name
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}, name
         assert annotations["runbook_url"] == RUNBOOK_PREFIX + name.lower()
