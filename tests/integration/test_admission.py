@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
@@ -221,7 +221,8 @@ class Admission:
             raise AssertionError(f"{error}; last response: {last}") from error
 
     def tenant(self, namespace: str, *, groups: tuple[str, ...] = ()) -> User:
-        """A non-admin user bound to `edit` in `namespace`, who may also label it."""
+        """A non-admin user bound to `edit` in `namespace`, who may also label it (through the
+        namespace and its status and finalize subresources)."""
         user = unique_name("tenant")
         self.rbac.create_namespaced_role_binding(
             namespace,
@@ -240,7 +241,8 @@ class Admission:
             "rules": [
                 {
                     "apiGroups": [""],
-                    "resources": ["namespaces"],
+                    # Every path that writes a Namespace's labels, so admission alone decides.
+                    "resources": ["namespaces", "namespaces/status", "namespaces/finalize"],
                     "resourceNames": [namespace],
                     "verbs": ["get", "patch", "update"],
                 }
@@ -590,6 +592,79 @@ def test_opting_out_is_restricted_to_the_platform_group(admission: Admission) ->
 
     allowed = admission.guard({"optOut": "Allowed"}, prefix="optout-allowed")
     assert label(admission, admission.tenant(allowed), allowed, f"{key}-").admitted
+
+
+def label_writes(
+    admission: Admission, user: User, namespace: str, *, dry_run: bool
+) -> dict[str, Result]:
+    """Each way of removing the opt-in label (or pointing it elsewhere), as `user`: the verbs
+    reach admission as UPDATE of the namespace or of its status or finalize subresource."""
+    key = conventions.PROFILE_LABEL
+    core = client.CoreV1Api(config.new_client_from_config(config_file=str(user.kubeconfig)))
+    dry = {"dry_run": "All"} if dry_run else {}
+    removed = {"metadata": {"labels": {key: None}}}
+
+    def without_label() -> Any:
+        body = core.read_namespace(namespace)
+        del body.metadata.labels[key]
+        return body
+
+    def call(write: Any) -> Result:
+        try:
+            write()
+        except ApiException as error:
+            return Result(False, {}, str(error.body))
+        return Result(True, {}, "")
+
+    applied = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {key: "other"}},
+    }
+    apply_args = ["apply", "--server-side", "--force-conflicts", "--field-manager=tenant"]
+    result = kubectl(
+        admission.plane,
+        user.kubeconfig,
+        *apply_args,
+        *(["--dry-run=server"] if dry_run else []),
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(applied),
+    )
+    return {
+        "update": call(lambda: core.replace_namespace(namespace, without_label(), **dry)),
+        "patch": call(lambda: core.patch_namespace(namespace, removed, **dry)),
+        "apply": Result(result.returncode == 0, {}, result.stderr),
+        "status update": call(
+            lambda: core.replace_namespace_status(namespace, without_label(), **dry)
+        ),
+        "status patch": call(lambda: core.patch_namespace_status(namespace, removed, **dry)),
+        "finalize update": call(
+            lambda: core.replace_namespace_finalize(namespace, without_label(), **dry)
+        ),
+    }
+
+
+def test_opting_out_is_restricted_on_every_path_that_writes_labels(admission: Admission) -> None:
+    """`namespaces`, `namespaces/status` and `namespaces/finalize`; update, patch and
+    server-side apply: none lets a tenant drop the opt-in label, all let the platform group."""
+    restricted = admission.guard(
+        {"optOut": "Restricted", "optOutGroups": [PLATFORM_GROUP]}, prefix="optout-paths"
+    )
+    tenant = admission.tenant(restricted)
+    platform = admission.tenant(restricted, groups=(PLATFORM_GROUP,))
+    key = conventions.PROFILE_LABEL
+    profile = admission.core.read_namespace(restricted).metadata.labels[key]
+    # Real writes, not dry runs: a path admission missed would drop the label here.
+    for path, result in label_writes(admission, tenant, restricted, dry_run=False).items():
+        assert not result.admitted, f"tenant opt-out through {path} was admitted"
+        assert "restricts opting out" in result.stderr, (path, result.stderr)
+    assert admission.core.read_namespace(restricted).metadata.labels[key] == profile
+    for path, result in label_writes(admission, platform, restricted, dry_run=True).items():
+        assert result.admitted, f"platform opt-out through {path} refused: {result.stderr}"
+    # CREATE: a namespace created with the label opts in, which is never restricted.
+    created = admission.make_namespace("optin", labels={key: profile, RUN_LABEL: RUN})
+    assert admission.core.read_namespace(created).metadata.labels[key] == profile
 
 
 def test_baseline_guards_namespaces_naming_no_known_profile(admission: Admission) -> None:

@@ -49,6 +49,8 @@ NETWORK_POLICIES: Final = {
     "resources": ["networkpolicies"],
 }
 LABELS: Final = {"app.kubernetes.io/name": "netiso", "app.kubernetes.io/part-of": "netiso"}
+# A Namespace and the subresources through which its labels can be written.
+NAMESPACE_RESOURCES: Final = ("namespaces", "namespaces/status", "namespaces/finalize")
 
 # What each guardrail action makes admission do. Warn and Audit both record in the audit log;
 # Deny and Warn may not be combined.
@@ -183,15 +185,18 @@ def _opt_out_spec() -> dict[str, Any]:
                 {
                     "apiGroups": [""],
                     "apiVersions": ["v1"],
-                    "resources": ["namespaces"],
-                    "operations": ["UPDATE"],
+                    # Every path that can store a Namespace's labels: the status and finalize
+                    # subresources write metadata too. Patch and apply reach admission as
+                    # UPDATE (or CREATE, which has no label to remove: opting in is free).
+                    "resources": list(NAMESPACE_RESOURCES),
+                    "operations": ["CREATE", "UPDATE"],
                 }
             ]
         },
         "matchConditions": [
             {
                 "name": "opt-in-label-removed-or-changed",
-                "expression": f"has(oldObject.metadata.labels) && {label} in "
+                "expression": f"oldObject != null && has(oldObject.metadata.labels) && {label} in "
                 f"oldObject.metadata.labels && (!has(object.metadata.labels) || !({label} in "
                 f"object.metadata.labels) || object.metadata.labels[{label}] != {before})",
             }
