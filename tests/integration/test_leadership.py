@@ -426,3 +426,61 @@ def shards_lease_holders(api: client.ApiClient, operator: OperatorProcess) -> di
         shard: read_lease(api, lease_name(base, shard=shard, shards=3)).spec.holder_identity
         for shard in range(3)
     }
+
+
+# --- fencing: what a deposed replica's in-flight write meets ---------------------------------
+
+
+def stopped(operator: OperatorProcess) -> bool:
+    """True while the process is stopped (SIGSTOP): state T in /proc."""
+    assert operator.process is not None
+    stat = Path(f"/proc/{operator.process.pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+def allow_all_ingress(api: client.ApiClient, namespace: str) -> None:
+    """A hand edit of netiso's default-deny: `ingress: [{}]` admits everything."""
+    client.NetworkingV1Api(api).patch_namespaced_network_policy(
+        DEFAULT_DENY, namespace, {"spec": {"ingress": [{}]}}
+    )
+
+
+def denies_all(api: client.ApiClient, namespace: str) -> bool:
+    deny = managed_in(api, namespace).get(DEFAULT_DENY)
+    return deny is not None and not deny["spec"].get("ingress")
+
+
+def test_a_write_frozen_between_the_fence_and_the_send_is_refused_by_the_api_server(
+    replicas: Replicas, kube_api: client.ApiClient, make_namespace: MakeNamespace, profile: str
+) -> None:
+    # Short lease (4/3/0.5 s). The leader stops itself (fault injection in the API client)
+    # right after its repair of the edited default-deny passed the fence, before it is sent.
+    ns = make_namespace("ha-fence", labels={"netiso.io/profile": profile})
+    (leader,) = replicas(1, NETISO_TEST_STOP_AFTER_FENCE=f"update:{ns}", **SHORT_LEASE)
+    assert the_leader([leader]) is leader
+    (standby,) = replicas(1, **SHORT_LEASE)
+    wait_for("isolated", all_isolated(kube_api, [ns]))
+    allow_all_ingress(kube_api, ns)
+    wait_for("the leader frozen with its update in hand", lambda: stopped(leader), timeout=30)
+    try:
+        frozen = time.monotonic()
+        wait_for("the standby leading", lambda: is_leader(standby), timeout=30, interval=0.05)
+        wait_for("the new leader's repair", lambda: denies_all(kube_api, ns), timeout=30)
+        repaired = time.monotonic()
+        versions = resource_versions(kube_api, ns)
+    finally:
+        assert leader.process is not None
+        leader.process.send_signal(signal.SIGCONT)
+    print(f"frozen leader -> repaired by the new leader: {repaired - frozen:.2f} s")
+    wait_for("the resumed one standing by", lambda: leader.metric("netiso_leader") == 0.0)
+    # Its update was sent with the resourceVersion it had read, and the server refused it.
+    wait_for(
+        "the stale update refused (409)",
+        lambda: leader.metric_sum("netiso_api_requests_total", verb="update", code="409") == 1,
+        timeout=10,
+    )
+    time.sleep(2.0)
+    assert leader.metric_sum("netiso_api_requests_total", verb="update", code="200") == 0
+    assert resource_versions(kube_api, ns) == versions, "the deposed replica's write landed"
+    assert denies_all(kube_api, ns)
+    assert is_leader(standby)

@@ -283,7 +283,13 @@ class AdmissionKeeper:
         kind, name = step.key
         if step.action == Action.DELETE:
             assert step.live is not None
-            await admissions.delete(self._api, kind=kind, name=name, uid=_uid(step.live))
+            await admissions.delete(
+                self._api,
+                kind=kind,
+                name=name,
+                uid=_uid(step.live),
+                resource_version=str((step.live.get("metadata") or {}).get("resourceVersion", "")),
+            )
             self._live.pop(step.key, None)
             log.info("deleted %s %s: its profile is gone", kind, name)
             return

@@ -1,8 +1,9 @@
 """Reading and writing the ValidatingAdmissionPolicies and bindings netiso keeps.
 
 Cluster layer: REST paths, the collections the keeper watches, and the three writes it makes
-(create, replace whole with the resourceVersion as guard, delete with a uid precondition).
-Which objects are netiso's and what they should say is decided above, in reconciling/.
+(create, replace whole with the resourceVersion as guard, delete with uid and resourceVersion
+preconditions). Which objects are netiso's and what they should say is decided above, in
+reconciling/.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ async def replace(
     return stored
 
 
-async def delete(api: ApiClient, *, kind: str, name: str, uid: str) -> None:
-    """DELETE the object only if it is still the one with `uid`; gone already is fine."""
+async def delete(api: ApiClient, *, kind: str, name: str, uid: str, resource_version: str) -> None:
+    """DELETE the object only if it is still the one with `uid`, unchanged since netiso read it
+    at `resource_version` (otherwise 409); gone already is fine."""
     await api.request(
         "DELETE",
         object_path(kind, name),
         verb="delete",
-        body={"preconditions": {"uid": uid}},
+        body={"preconditions": {"uid": uid, "resourceVersion": resource_version}},
         allow_statuses=frozenset({404}),
     )

@@ -84,11 +84,13 @@ async def replace_policy(
     """Replace the whole object with the rendering (PUT), conditional on `resource_version`.
 
     Labels, annotations and spec become exactly netiso's; anything someone else added goes.
-    Raises ApiError 409 when the object changed since netiso looked at it.
+    Raises ApiError 409 when the object changed since netiso looked at it. Never sent without
+    a resourceVersion: an unconditional PUT would overwrite whatever a new leader wrote.
     """
+    if not resource_version:
+        raise ValueError(f"replace of {policy.namespace}/{policy.name} without a resourceVersion")
     body = copy.deepcopy(policy.body)
-    if resource_version:
-        body["metadata"]["resourceVersion"] = resource_version
+    body["metadata"]["resourceVersion"] = resource_version
     _, payload = await api.request(
         "PUT",
         policy_path(policy.namespace, policy.name),
@@ -102,13 +104,12 @@ async def replace_policy(
 async def update(api: ApiClient, policy: RenderedPolicy, *, seen: LivePolicy | None) -> LivePolicy:
     """Replace a managed policy; on a stale view, re-read it and replace it once more if it is
     still netiso's (the same object netiso assessed, or one netiso can prove it wrote)."""
-    try:
-        return await replace_policy(
-            api, policy, resource_version=seen.resource_version if seen else ""
-        )
-    except ApiError as exc:
-        if exc.status not in (404, 409):
-            raise
+    if seen is not None and seen.resource_version:
+        try:
+            return await replace_policy(api, policy, resource_version=seen.resource_version)
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                raise
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
         return await create(api, policy)
@@ -150,11 +151,42 @@ async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
 
 
 async def delete(api: ApiClient, policy: LivePolicy) -> None:
-    """Delete a managed policy; gone already is fine. The uid precondition makes sure we
-    delete the object we looked at, not a namesake created since."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1"}
-    if policy.uid:
-        body["preconditions"] = {"uid": policy.uid}  # type: ignore[assignment]
+    """Delete a managed policy; gone already is fine.
+
+    The uid and resourceVersion preconditions make sure netiso deletes the object as it looked
+    at it: not a namesake created since, not one edited since (a new leader's repair, or an
+    edit that changes what the object is). On a failed precondition the object is read again
+    and deleted once more only if it is still the one netiso assessed.
+    """
+    for _ in range(2):
+        if await _delete_as_seen(api, policy):
+            return
+        existing = await get_object(api, policy_path(policy.namespace, policy.name))
+        if existing is None:
+            return
+        current = LivePolicy.from_body(existing)
+        if not policy.uid or current.uid != policy.uid:
+            return  # a different object holds the name now: the next reconcile judges it
+        policy = current
+    raise ApiError(
+        status=409,
+        reason="Conflict",
+        message=f"NetworkPolicy {policy.namespace}/{policy.name} keeps changing under netiso",
+        method="DELETE",
+        path=policy_path(policy.namespace, policy.name),
+    )
+
+
+async def _delete_as_seen(api: ApiClient, policy: LivePolicy) -> bool:
+    """One conditional DELETE; False when a precondition failed (409)."""
+    preconditions = {
+        key: value
+        for key, value in (("uid", policy.uid), ("resourceVersion", policy.resource_version))
+        if value
+    }
+    if not preconditions:
+        raise ValueError(f"delete of {policy.namespace}/{policy.name} without a precondition")
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": preconditions}
     try:
         await api.request(
             "DELETE",
@@ -164,9 +196,10 @@ async def delete(api: ApiClient, policy: LivePolicy) -> None:
             allow_statuses=frozenset({404}),
         )
     except ApiError as exc:
-        if exc.status == 409:  # precondition failed: a different object holds the name now
-            return
+        if exc.status == 409:
+            return False
         raise
+    return True
 
 
 async def _run(api: ApiClient, step: Step) -> LivePolicy | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -29,7 +31,12 @@ RequestObserver = Callable[[str, str], None]
 """Called once per HTTP attempt with (verb, code); code is the status or "error"."""
 
 WriteGate = Callable[[], bool]
-"""Asked before every attempt of every request but a GET; False refuses the request."""
+"""Asked right before every attempt of every request but a GET is sent; False refuses it."""
+
+# Fault injection for the fencing test only (tests/integration/test_leadership.py): set to
+# "VERB:NAMESPACE" (e.g. "update:team-a"), the process stops itself (SIGSTOP) once, right after
+# the first such write has passed the fence and before it is sent; the test resumes it later.
+STOP_AFTER_FENCE_ENV = "NETISO_TEST_STOP_AFTER_FENCE"
 
 
 class ApiError(Exception):
@@ -60,12 +67,10 @@ class Fenced(ApiError):
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def _should_retry(status: int, payload: Mapping[str, Any]) -> bool:
-    if status in _RETRIED_STATUSES:
-        return True
-    # 409 Conflict is a lost optimistic-concurrency race and worth retrying; 409 AlreadyExists
-    # is an answer the caller must act on.
-    return status == 409 and payload.get("reason") == "Conflict"
+def _should_retry(status: int) -> bool:
+    # Never 409: every update and delete netiso sends carries the resourceVersion it decided
+    # on, so sending it again is refused again; the caller re-reads and decides anew.
+    return status in _RETRIED_STATUSES
 
 
 class ApiClient:
@@ -96,14 +101,27 @@ class ApiClient:
         self._retired: list[aiohttp.ClientSession] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._may_write: WriteGate | None = None
+        self._stop_after_fence = os.environ.get(STOP_AFTER_FENCE_ENV, "")
 
     def fence(self, may_write: WriteGate) -> None:
         """Refuse every write (any method but GET) while `may_write()` is False.
 
-        Asked before each attempt, so a retry loop cannot outlive leadership; the margin
-        between the renew deadline and the lease duration covers a write already on the wire.
+        Asked right before each attempt is handed to the HTTP session, so a retry loop cannot
+        outlive leadership. It cannot be asked later: a write that passed it may still wait for
+        a pooled connection or be paused with the process, and reach the API server after the
+        Lease went to another replica. Such a write is refused there (409), because every
+        update and delete carries the resourceVersion it was decided on and a new leader's
+        writes change it.
         """
         self._may_write = may_write
+
+    def _passed_fence(self, *, verb: str, path: str) -> None:
+        if not self._stop_after_fence:
+            return
+        wanted_verb, _, namespace = self._stop_after_fence.partition(":")
+        if verb == wanted_verb and f"/namespaces/{namespace}/" in path:
+            self._stop_after_fence = ""
+            signal.raise_signal(signal.SIGSTOP)
 
     async def credentials(self) -> Credentials:
         """The credentials the next request will use (waits until there are some)."""
@@ -173,12 +191,15 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
-            if method != "GET" and self._may_write is not None and not self._may_write():
-                raise Fenced
             headers = _headers(credentials, content_type=content_type if data else None)
             retry_after: float | None = None
             try:
                 session = self._get_session(credentials)
+                # The fence, as late as this client can ask it: nothing but the send follows.
+                if method != "GET" and self._may_write is not None and not self._may_write():
+                    raise Fenced
+                if method != "GET":
+                    self._passed_fence(verb=verb, path=path)
                 async with session.request(
                     method, path, params=params, data=data, headers=headers
                 ) as response:
@@ -216,7 +237,7 @@ class ApiClient:
                         credentials = fresh
                         attempt -= 1
                         continue
-                if not _should_retry(status, payload) or attempt >= self._retries:
+                if not _should_retry(status) or attempt >= self._retries:
                     raise ApiError(
                         status=status,
                         reason=str(payload.get("reason", "")),
