@@ -17,9 +17,16 @@ from typing import Any, Final
 import yaml
 
 from netiso.cli.inputs import read_input
-from netiso.model.documents import DocumentError, load_documents
+from netiso.model.documents import (
+    DEFAULT_LIMITS,
+    DocumentError,
+    DocumentLimits,
+    clipped,
+    load_documents,
+)
 from netiso.model.fields import json_type
 from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, violations
+from netiso.model.networkpolicies import network_policy_problems
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import Profile
@@ -29,8 +36,17 @@ EXIT_OK: Final = 0
 EXIT_VIOLATIONS: Final = 1
 EXIT_BAD_INPUT: Final = 2
 YAML_SUFFIXES: Final = (".yaml", ".yml")
+# Problems named in the one line of a malformed policy before the rest is counted.
+_SHOWN_PROBLEMS: Final = 3
 # A policy file that names no namespace is applied to the one kubectl targets.
 DEFAULT_NAMESPACE: Final = "default"
+# Sized for what the API server takes: a request body of at most 3 MiB (a valid policy with
+# 20,000 ipBlocks is about 1 MiB of YAML and 100,000 nodes); aliases still count expanded.
+POLICY_LIMITS: Final = DocumentLimits(
+    max_bytes=3 * 1024 * 1024,
+    max_document_bytes=3 * 1024 * 1024,
+    max_nodes=500_000,
+)
 
 
 class BadInput(Exception):
@@ -104,10 +120,17 @@ def run_check(args: argparse.Namespace) -> int:
     """Print one line per violation; the exit status says whether any is not excepted."""
     try:
         (profile,) = _profiles([args.profile], single=True)
-        findings = list(_findings(args.paths, profile=profile, namespace=args.namespace))
+        policies = list(_policies(args.paths))
     except BadInput as error:
         print(f"netiso check: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    malformed = [line for label, policy in policies if (line := _malformed(label, policy))]
+    if malformed:
+        # Guardrails judge what a policy admits; one the API server would refuse admits nothing.
+        for line in malformed:
+            print(f"netiso check: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    findings = list(_findings(policies, profile=profile, namespace=args.namespace))
     for finding in findings:
         print(finding)
     failing = [f for f in findings if f.violation.exception is None]
@@ -154,16 +177,39 @@ def _profiles(names: Sequence[str], *, single: bool) -> list[Profile]:
     return profiles
 
 
-def _findings(paths: Sequence[str], *, profile: Profile, namespace: str) -> Iterator[Finding]:
+def _policies(paths: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, body) of every NetworkPolicy in the files and directories, in order."""
     for path in paths:
         for file in _yaml_files(Path(path)):
-            for label, body in _documents(file):
+            for label, body in _documents(file, limits=POLICY_LIMITS):
                 for policy in _network_policies(body):
-                    metadata = policy.get("metadata")
-                    named = metadata.get("namespace") if isinstance(metadata, dict) else None
-                    where = named if isinstance(named, str) and named else namespace
-                    for violation in violations(policy, profile.guardrails, namespace=where):
-                        yield Finding(label, violation)
+                    yield label, policy
+
+
+def _malformed(label: str, policy: dict[str, Any]) -> str:
+    """One line naming the object and every field the API server would refuse; "" if none."""
+    problems = network_policy_problems(policy)
+    if not problems:
+        return ""
+    metadata = policy.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = f"{metadata.get('namespace') or '(default)'}/{metadata.get('name', '(no name)')}"
+    shown = "; ".join(str(problem) for problem in problems[:_SHOWN_PROBLEMS])
+    more = len(problems) - _SHOWN_PROBLEMS
+    if more > 0:
+        shown += f"; and {more} more"
+    return f"{label}: NetworkPolicy {clipped(name)}: invalid: {shown}"
+
+
+def _findings(
+    policies: Sequence[tuple[str, dict[str, Any]]], *, profile: Profile, namespace: str
+) -> Iterator[Finding]:
+    for label, policy in policies:
+        metadata = policy.get("metadata")
+        named = metadata.get("namespace") if isinstance(metadata, dict) else None
+        where = named if isinstance(named, str) and named else namespace
+        for violation in violations(policy, profile.guardrails, namespace=where):
+            yield Finding(label, violation)
 
 
 def _yaml_files(path: Path) -> list[Path]:
@@ -176,11 +222,13 @@ def _yaml_files(path: Path) -> list[Path]:
     raise BadInput(f"{path}: no such file or directory")
 
 
-def _documents(path: Path) -> Iterator[tuple[str, Any]]:
+def _documents(path: Path, *, limits: DocumentLimits = DEFAULT_LIMITS) -> Iterator[tuple[str, Any]]:
     """(label, body) of each non-empty YAML document; `file#2` names the second of several.
     Reads are bounded as for every netiso input (model/documents.py)."""
     try:
-        loaded = load_documents(read_input(str(path)), source=str(path))
+        loaded = load_documents(
+            read_input(str(path), limits=limits), source=str(path), limits=limits
+        )
     except OSError as error:
         raise BadInput(f"{path}: cannot read: {error.strerror or error}") from error
     except DocumentError as error:

@@ -152,3 +152,72 @@ def test_admission_prints_each_binding_and_the_baseline(capsys: pytest.CaptureFi
     assert bindings[0]["spec"]["validationActions"] == ["Deny"]
     excluded = bindings[-1]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][1]
     assert excluded["values"] == ["baseline", "guarded"]
+
+
+@pytest.mark.parametrize(
+    ("port", "expected"),
+    [
+        ({"port": 0}, "spec.ingress[0].ports[0].port: must be 1-65535, got 0"),
+        ({"port": 65536}, "spec.ingress[0].ports[0].port: must be 1-65535, got 65536"),
+        ({"port": -1}, "spec.ingress[0].ports[0].port: must be 1-65535, got -1"),
+        (
+            {"port": 100, "endPort": 99},
+            "spec.ingress[0].ports[0].endPort: must be at least `port` (100), got 99",
+        ),
+        (
+            {"port": "http", "endPort": 90},
+            "spec.ingress[0].ports[0].endPort: may not be specified with a named `port`",
+        ),
+        (
+            {"protocol": "ICMP"},
+            'spec.ingress[0].ports[0].protocol: must be one of TCP, UDP, SCTP, got "ICMP"',
+        ),
+    ],
+)
+def test_a_policy_the_api_server_refuses_exits_two_naming_object_and_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, port: dict[str, object], expected: str
+) -> None:
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"podSelector": {}, "ingress": [{"ports": [port]}]},
+    }
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    status, lines, err = run(capsys, "check", "--profile", str(PROFILE), "-f", str(path))
+    assert status == 2
+    assert lines == []
+    assert err == f'netiso check: {path}: NetworkPolicy "shop/web": invalid: {expected}\n'
+
+
+def test_spec_as_a_list_is_malformed_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web}\n"
+        "spec: [{podSelector: {}}]\n"
+    )
+    status, _, err = run(capsys, "check", "--profile", str(PROFILE), "-f", str(path))
+    assert status == 2
+    assert err.endswith('"(default)/web": invalid: spec: must be an object, got array\n')
+
+
+@pytest.mark.slow
+def test_a_valid_twenty_thousand_ip_block_policy_is_checked_not_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    peers = "".join(
+        f"    - ipBlock:\n        cidr: 10.{index // 256 % 256}.{index % 256}.0/24\n"
+        for index in range(20_000)
+    )
+    path = tmp_path / "wide.yaml"
+    path.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: wide, namespace: shop}\n"
+        "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n" + peers
+    )
+    status, _, err = run(capsys, "check", "--profile", str(PROFILE), "-f", str(path))
+    assert status in (0, 1), err
+    assert "invalid" not in err
