@@ -1,40 +1,14 @@
-"""The per-process runtime kept on Kopf's memo.
+"""The Runtime kept on Kopf's memo, as the handlers reach it.
 
-Handlers layer. Built in the startup handler; every other handler reaches it through
-`runtime_of(memo)`.
+Handlers layer. The startup handler (lifecycle.py) puts the Runtime that assembly.py builds on
+the memo; every other handler reaches it through `runtime_of(memo)`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-
 import kopf
 
-from netiso.admission.keeper import AdmissionKeeper
-from netiso.leadership.electing import ElectionThread
-from netiso.reconciling.reconciler import Reconciler
-from netiso.reporting.metrics import Metrics
-from netiso.runtime.client import ApiClient
-from netiso.runtime.serving import Endpoint
-from netiso.settings import Settings
-
-
-@dataclass
-class Runtime:
-    """Everything the handlers share for the life of the process."""
-
-    settings: Settings
-    api: ApiClient
-    metrics: Metrics
-    reconciler: Reconciler
-    endpoint: Endpoint | None = None
-    # None when leader election is off: this process alone writes.
-    election: ElectionThread | None = None
-    background: list[asyncio.Task[None]] = field(default_factory=list)
-    # None with NETISO_ADMISSION=off.
-    keeper: AdmissionKeeper | None = None
-    last_resync: dict[str, float] = field(default_factory=dict)
+from netiso.assembly import Runtime
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:

@@ -1,8 +1,9 @@
 """Campaigning for the Leases: one loop per shard that acquires, renews and releases.
 
-Reconciling layer: drives model/leases.py's decisions with runtime/leasing.py's I/O. What
-this replica leads is computed from the clock on every question (`held()`), never from a flag
-a stuck loop could leave set: the API client's write gate asks it before every write.
+Leadership layer: drives model/leases.py's decisions with runtime/leasing.py's I/O. What
+this replica leads (`Leadership`) is computed from the clock on every question (`held()`),
+never from a flag a stuck loop could leave set: the API client's write gate asks it before
+every write.
 """
 
 from __future__ import annotations
@@ -41,56 +42,35 @@ T = TypeVar("T")
 _WATCH_INTERVAL = 0.25
 
 
-class Elector:
-    """Leads up to `max_held` of `shards` Leases (0: any number) as `identity`.
+class Leadership:
+    """What this replica leads, for the write fence, the reconciler, the keeper and the tallies.
 
-    `on_change(held)` runs whenever the set of led shards changes, from the event loop.
+    The campaign (Elector) records here each renewal it sent and each Lease it read; everyone
+    else only asks. Constructed before all of them, so each gets it through its constructor.
     """
 
     def __init__(
         self,
         *,
-        api: ApiClient,
-        namespace: str,
-        name: str,
-        identity: str,
         timing: Timing,
         shards: int = 1,
-        max_held: int = 0,
-        on_change: Callable[[frozenset[int]], None] = lambda held: None,
-        publish: Callable[[int], str] = lambda shard: "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = api
-        self._namespace = namespace
-        self._name = name
-        self.identity = identity
-        self._timing = timing
+        self.timing = timing
         self.shards = shards
-        self._max_held = max_held
-        self.on_change = on_change
-        # What to publish in a held shard's Lease with each renewal (sharding's tallies).
-        self.publish = publish
-        self._clock = clock
-        # Per shard: monotonic time the last successful claim was sent, and what it wrote.
-        # `_renewed` is replaced on every change, never mutated, as the write gate reads it
-        # from the operator's thread while the campaign runs in its own (ElectionThread).
+        self.clock = clock
+        # Per shard: monotonic time the last successful claim was sent. Replaced on every
+        # change, never mutated, as the write fence reads it from the operator's thread while
+        # the campaign runs in its own (ElectionThread).
         self._renewed: dict[int, float] = {}
-        self._records: dict[int, LeaseRecord] = {}
         self._sightings: dict[int, Sighting] = {}
-        self._claiming: set[int] = set()
-        # None until the first round: standing by is announced once too.
-        self._announced: frozenset[int] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-
-    # ----- what this replica leads, asked by the write gate and the reconciler -----------------
 
     def held(self) -> frozenset[int]:
         """The shards whose Lease this replica holds and has renewed within the deadline."""
-        now = self._clock()
+        now = self.clock()
         renewed = self._renewed  # replaced, never mutated: safe to read from another thread
         return frozenset(
-            shard for shard, sent in renewed.items() if now < write_deadline(sent, self._timing)
+            shard for shard, sent in renewed.items() if now < write_deadline(sent, self.timing)
         )
 
     def may_write(self) -> bool:
@@ -109,6 +89,68 @@ class Elector:
         """What the shard's holder last published, as this replica last read it."""
         sighting = self._sightings.get(shard)
         return sighting.record.notes if sighting is not None else ""
+
+    # ----- recorded by the campaign --------------------------------------------------------
+
+    def sighting(self, shard: int) -> Sighting | None:
+        """The shard's Lease as last read or written, and since when."""
+        return self._sightings.get(shard)
+
+    def saw(self, shard: int, sighting: Sighting) -> None:
+        """The campaign read or wrote the shard's Lease."""
+        self._sightings[shard] = sighting
+
+    def renewed(self, shard: int, *, sent: float) -> None:
+        """A claim of the shard sent at monotonic time `sent` succeeded."""
+        self._renewed = {**self._renewed, shard: sent}
+
+    def lapsed(self, shard: int) -> None:
+        """The shard is no longer led (lost, or its term ran out)."""
+        self._renewed = {s: sent for s, sent in self._renewed.items() if s != shard}
+
+    def resign(self) -> None:
+        """Lead nothing from now on (stopping)."""
+        self._renewed = {}
+
+
+class Elector:
+    """Campaigns for up to `max_held` of `leadership.shards` Leases (0: any number) as
+    `identity`, recording what it holds in `leadership`.
+
+    `on_change(held)` runs whenever the set of led shards changes, on the campaign's loop (see
+    `on_loop` for the operator's); `publish(shard)` is what a held shard's Lease carries with
+    each renewal (sharding's tallies).
+    """
+
+    def __init__(
+        self,
+        *,
+        leadership: Leadership,
+        api: ApiClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        max_held: int = 0,
+        on_change: Callable[[frozenset[int]], None] = lambda held: None,
+        publish: Callable[[int], str] = lambda shard: "",
+    ) -> None:
+        self.leadership = leadership
+        self._api = api
+        self._namespace = namespace
+        self._name = name
+        self.identity = identity
+        self._timing = leadership.timing
+        self.shards = leadership.shards
+        self._max_held = max_held
+        self._on_change = on_change
+        self._publish = publish
+        self._clock = leadership.clock
+        # Per shard: what the last successful claim wrote (the next renewal starts from it).
+        self._records: dict[int, LeaseRecord] = {}
+        self._claiming: set[int] = set()
+        # None until the first round: standing by is announced once too.
+        self._announced: frozenset[int] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def lease_of(self, shard: int) -> str:
         """The name of the shard's Lease."""
@@ -131,9 +173,9 @@ class Elector:
         takes one over never overlaps with a write of this replica.
         """
         await cancel_all(self._tasks)
-        held = self.held()
+        held = self.leadership.held()
         records = dict(self._records)
-        self._renewed = {}
+        self.leadership.resign()
         self._announce()
         if not release_leases:
             return
@@ -165,7 +207,7 @@ class Elector:
         """The retry period, or less when another holder's Lease runs out sooner: a standby
         then tries the moment it may take over rather than up to a retry period later."""
         pause = self._timing.retry_period
-        sighting = self._sightings.get(shard)
+        sighting = self.leadership.sighting(shard)
         holder = sighting.record.holder if sighting is not None else ""
         if sighting is not None and holder and holder != self.identity:
             left = sighting.since + sighting.record.duration - self._clock()
@@ -180,7 +222,7 @@ class Elector:
             self._announce()
 
     def _announce(self) -> None:
-        held = self.held()
+        held = self.leadership.held()
         if held == self._announced:
             return
         before = self._announced or frozenset()
@@ -204,22 +246,22 @@ class Elector:
             )
         if not held:
             log.info("%s is standing by (leads no shard)", self.identity)
-        self.on_change(held)
+        self._on_change(held)
 
     def _drop(self, shard: int) -> None:
-        self._renewed = {s: sent for s, sent in self._renewed.items() if s != shard}
+        self.leadership.lapsed(shard)
         self._records.pop(shard, None)
 
     def _may_hold(self, shard: int) -> bool:
         # Claims in flight count: the campaigns of several shards run concurrently.
-        held = self.held() | self._claiming
+        held = self.leadership.held() | self._claiming
         return shard in held or self._max_held == 0 or len(held) < self._max_held
 
     async def round(self, shard: int) -> Move:
         """One attempt on one shard's Lease; returns the move made. Raises ApiError."""
         name = self.lease_of(shard)
         record = self._records.get(shard)
-        if shard in self.held() and record is not None:
+        if shard in self.leadership.held() and record is not None:
             # Renew straight from what we wrote last: a Conflict means someone else wrote.
             current: LeaseRecord | None = record
             move = Move.RENEW
@@ -228,8 +270,8 @@ class Elector:
             now = self._clock()
             sighting = None
             if current is not None:
-                sighting = sight(self._sightings.get(shard), current, now=now)
-                self._sightings[shard] = sighting
+                sighting = sight(self.leadership.sighting(shard), current, now=now)
+                self.leadership.saw(shard, sighting)
             move = decide(
                 me=self.identity, sighting=sighting, now=now, may_hold=self._may_hold(shard)
             )
@@ -248,7 +290,7 @@ class Elector:
             previous=current,
             timing=self._timing,
             now=datetime.now(UTC),
-            notes=self.publish(shard) if self.shards > 1 else "",
+            notes=self._publish(shard) if self.shards > 1 else "",
         )
         sent = self._clock()
         if move == Move.CREATE:
@@ -263,9 +305,9 @@ class Elector:
             # Lost the race (or the Lease moved on under us): stop writing now.
             self._drop(shard)
             return Move.WAIT
-        self._renewed = {**self._renewed, shard: sent}
+        self.leadership.renewed(shard, sent=sent)
         self._records[shard] = written
-        self._sightings[shard] = Sighting(record=written, since=self._clock())
+        self.leadership.saw(shard, Sighting(record=written, since=self._clock()))
         return move
 
 
@@ -275,7 +317,8 @@ class ElectionThread:
     The operator's loop can be busy for seconds at a time (thousands of watch events, a
     take-over's re-check); a renewal queued behind that work would miss the renew deadline
     and drop leadership under load. In its own thread the campaign gets the interpreter's
-    switch interval (5 ms) instead. `on_change` still runs on the operator's loop.
+    switch interval (5 ms) instead. An Elector built with `on_change=on_loop(...)` still
+    reports on the operator's loop.
     """
 
     def __init__(self, elector: Elector, *, api: ApiClient) -> None:
@@ -285,14 +328,7 @@ class ElectionThread:
         self._thread = threading.Thread(target=self._run, name="netiso-leases", daemon=True)
 
     def start(self) -> None:
-        """Start campaigning; call from the operator's loop."""
-        main = asyncio.get_running_loop()
-        on_change = self.elector.on_change
-
-        def forward(held: frozenset[int]) -> None:
-            main.call_soon_threadsafe(on_change, held)
-
-        self.elector.on_change = forward
+        """Start campaigning in the thread."""
         self._thread.start()
 
     def _run(self) -> None:
@@ -313,6 +349,17 @@ class ElectionThread:
             await asyncio.to_thread(self._thread.join, 10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def on_loop(
+    callback: Callable[[frozenset[int]], None], *, loop: asyncio.AbstractEventLoop
+) -> Callable[[frozenset[int]], None]:
+    """`callback`, run on `loop` whichever thread calls it (the campaign's, in ElectionThread)."""
+
+    def forward(held: frozenset[int]) -> None:
+        loop.call_soon_threadsafe(callback, held)
+
+    return forward
 
 
 class CrossLoopCredentials:

@@ -1,6 +1,6 @@
 """Profile status across shards: each shard's leader publishes its counts, shard 0's writes.
 
-Reconciling layer. A profile's namespaces spread over every shard, but its status has one
+Leadership layer. A profile's namespaces spread over every shard, but its status has one
 writer, the leader of shard 0, so two leaders never fight over it. Every shard leader puts
 its per-profile counts in its own Lease with each renewal (no extra write); shard 0's leader
 reads them from the Leases it watches, adds its own and writes the sum.
@@ -9,33 +9,31 @@ reads them from the Leases it watches, adds its own and writes the sum.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from netiso.leadership.electing import Elector
+from netiso.leadership.electing import Leadership
 from netiso.model.leases import shard_of
-from netiso.reconciling.reconciler import Reconciler
+from netiso.observed.entries import Record
 from netiso.reporting.reports import tallies_by_profile
 from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
 
 
-class ShardTallies:
-    """Publishes this replica's counts per held shard and sums the others' for the status."""
+def shard_notes(records: Mapping[str, Record], *, shard: int, shards: int) -> str:
+    """This replica's counts for the namespaces of `shard`, for the shard's Lease."""
+    return encode_tallies(
+        tallies_by_profile(
+            record for ns, record in records.items() if shard_of(ns, shards) == shard
+        )
+    )
 
-    def __init__(self, *, elector: Elector, reconciler: Reconciler, interval: float) -> None:
-        self._elector = elector
-        self._reconciler = reconciler
+
+class ShardTallies:
+    """Sums the counts other replicas publish for the shards they lead, for the status."""
+
+    def __init__(self, *, leadership: Leadership, interval: float) -> None:
+        self._leadership = leadership
         self._interval = interval
         self._seen: dict[int, str] = {}
-
-    def publish(self, shard: int) -> str:
-        """This replica's counts for the namespaces of `shard`, for the shard's Lease."""
-        shards = self._elector.shards
-        records = self._reconciler.records()
-        return encode_tallies(
-            tallies_by_profile(
-                record for ns, record in records.items() if shard_of(ns, shards) == shard
-            )
-        )
 
     def remote(self, profile: str) -> Tally:
         """The profile's counts in the shards other replicas lead, as last published."""
@@ -45,24 +43,22 @@ class ShardTallies:
         return total
 
     def _published(self) -> Mapping[int, dict[str, Tally]]:
-        held = self._elector.held()
+        held = self._leadership.held()
         return {
-            shard: decode_tallies(self._elector.notes(shard))
-            for shard in range(self._elector.shards)
+            shard: decode_tallies(self._leadership.notes(shard))
+            for shard in range(self._leadership.shards)
             if shard not in held
         }
 
-    async def run(self) -> None:
-        """Mark a profile's status for recomputation whenever another shard's counts change."""
+    async def run(self, *, mark_dirty: Callable[[Iterable[str]], None]) -> None:
+        """Call `mark_dirty(profiles)` whenever another shard's counts for them change."""
         while True:
             await asyncio.sleep(self._interval)
-            held = self._elector.held()
-            for shard in range(self._elector.shards):
-                notes = "" if shard in held else self._elector.notes(shard)
+            held = self._leadership.held()
+            for shard in range(self._leadership.shards):
+                notes = "" if shard in held else self._leadership.notes(shard)
                 before = self._seen.get(shard, "")
                 if notes == before:
                     continue
                 self._seen[shard] = notes
-                self._reconciler.mark_dirty(
-                    set(decode_tallies(before)) | set(decode_tallies(notes))
-                )
+                mark_dirty(set(decode_tallies(before)) | set(decode_tallies(notes)))

@@ -55,6 +55,8 @@ class Reconciler:
         view: ClusterView | None = None,
         leads: Callable[[str], bool] = lambda namespace: True,
         leading: Callable[[], bool] = lambda: True,
+        on_profiles: Callable[[], None] = lambda: None,
+        remote_tally: Callable[[str], Tally] | None = None,
     ) -> None:
         self._api = api
         # Which namespaces this replica writes for (leader election); a standby writes none.
@@ -66,16 +68,19 @@ class Reconciler:
         self._environment = environment
         self._settings = settings
         self._metrics = metrics
+        self._queue: WorkQueue[Outcome] = WorkQueue(
+            self.reconcile, on_depth=metrics.queue_depth.set
+        )
         # Events yield to isolation: senders wait until no namespace is waiting.
-        self._poster = EventPoster(api, idle=lambda: self._queue.idle())
+        self._poster = EventPoster(api, idle=self._queue.idle)
         self._events = Events(self._poster)
         self._reporter = Reporter(metrics=metrics, events=self._events)
         self._statuses = StatusWriter(api, interval=settings.status_interval)
         # Told when the profiles were listed and whenever one is added, changed or deleted
         # (the admission keeper: admission/keeper.py).
-        self.on_profiles: Callable[[], None] = lambda: None
+        self._on_profiles = on_profiles
         # With shards: the counts the other shards' leaders publish, added to this one's.
-        self.remote_tally: Callable[[str], Tally] | None = None
+        self._remote_tally = remote_tally
         self._flusher = StatusFlusher(
             writer=self._statuses,
             events=self._events,
@@ -84,9 +89,6 @@ class Reconciler:
             tally=self._status_tally,
             started=lambda: self._bootstrapped and self._caught_up and self._leading(),
             interval=settings.status_interval,
-        )
-        self._queue: WorkQueue[Outcome] = WorkQueue(
-            self.reconcile, on_depth=metrics.queue_depth.set
         )
         self._overlay = WriteOverlay()
         # What netiso last saw in place per namespace: tells `missing` drift from a first create.
@@ -142,7 +144,7 @@ class Reconciler:
         started = time.monotonic()
         listing = await following.list_into(self._api, self.view)
         self._follow(listing)
-        self.on_profiles()
+        self._on_profiles()
         listed = time.monotonic() - started
         for profile in self.view.profile_names():
             entry = self.view.profile(profile)
@@ -239,12 +241,12 @@ class Reconciler:
             self._statuses.forget(entry.name)
             self._metrics.forget_profile(entry.name)
             self.enqueue_many(self.view.namespaces_of(entry.name))
-            self.on_profiles()
+            self._on_profiles()
             return
         first = entry.name not in self._profile_generations
         if not self._note_profile(entry):
             return  # a status or metadata write: nothing for the namespaces
-        self.on_profiles()
+        self._on_profiles()
         # A profile seen in the initial listing already had its Event; a new one gets it now.
         if entry.problems and (self.ready or not first):
             self._events.emit(
@@ -385,7 +387,7 @@ class Reconciler:
 
     def _status_tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         own = self._reporter.tally(profile, dry_run=dry_run)
-        return own if self.remote_tally is None else own.plus(self.remote_tally(profile))
+        return own if self._remote_tally is None else own.plus(self._remote_tally(profile))
 
     def mark_dirty(self, profiles: Iterable[str]) -> None:
         """Recompute these profiles' status (another shard's counts changed)."""

@@ -78,6 +78,8 @@ class ApiClient:
 
     `credentials` is fixed (Credentials) or a CredentialsSource asked before every request; a
     401 asks the source once for newer credentials and retries with them.
+    With `fence`, every write (any method but GET) is refused as `Fenced` while `fence()` is
+    False (leader election: only the leader writes).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class ApiClient:
         retries: int = 5,
         observer: RequestObserver | None = None,
         connections: int = 32,
+        fence: WriteGate | None = None,
     ) -> None:
         self._source: CredentialsSource = (
             FixedCredentials(credentials) if isinstance(credentials, Credentials) else credentials
@@ -100,20 +103,14 @@ class ApiClient:
         self._session_tls: tuple[object, ...] = ()
         self._retired: list[aiohttp.ClientSession] = []
         self._closing: set[asyncio.Task[None]] = set()
-        self._may_write: WriteGate | None = None
+        # The write fence, asked right before each attempt is handed to the HTTP session, so a
+        # retry loop cannot outlive leadership. It cannot be asked later: a write that passed
+        # it may still wait for a pooled connection or be paused with the process, and reach
+        # the API server after the Lease went to another replica. Such a write is refused
+        # there (409), because every update and delete carries the resourceVersion it was
+        # decided on and a new leader's writes change it.
+        self._may_write = fence
         self._stop_after_fence = os.environ.get(STOP_AFTER_FENCE_ENV, "")
-
-    def fence(self, may_write: WriteGate) -> None:
-        """Refuse every write (any method but GET) while `may_write()` is False.
-
-        Asked right before each attempt is handed to the HTTP session, so a retry loop cannot
-        outlive leadership. It cannot be asked later: a write that passed it may still wait for
-        a pooled connection or be paused with the process, and reach the API server after the
-        Lease went to another replica. Such a write is refused there (409), because every
-        update and delete carries the resourceVersion it was decided on and a new leader's
-        writes change it.
-        """
-        self._may_write = may_write
 
     def _passed_fence(self, *, verb: str, path: str) -> None:
         if not self._stop_after_fence:

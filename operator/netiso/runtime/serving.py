@@ -12,36 +12,43 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-Endpoint = web.AppRunner
-"""A running /metrics and /readyz server; `await endpoint.cleanup()` stops it."""
 
+class Endpoint:
+    """/metrics and /readyz on `host`:`port`; nothing listens before `start()`."""
 
-async def serve(
-    *,
-    exposition: Callable[[], bytes],
-    content_type: str,
-    ready: Callable[[], bool],
-    host: str,
-    port: int,
-) -> web.AppRunner:
-    """Start serving; the caller keeps the runner and calls `runner.cleanup()` to stop."""
+    def __init__(
+        self,
+        *,
+        exposition: Callable[[], bytes],
+        content_type: str,
+        ready: Callable[[], bool],
+        host: str,
+        port: int,
+    ) -> None:
+        async def metrics_view(_: web.Request) -> web.Response:
+            # Off the event loop: rendering thousands of series takes tens of milliseconds that
+            # reconciles would otherwise wait behind (prometheus_client collects thread-safely).
+            body = await asyncio.to_thread(exposition)
+            return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async def metrics_view(_: web.Request) -> web.Response:
-        # Off the event loop: rendering thousands of series takes tens of milliseconds that
-        # reconciles would otherwise wait behind (prometheus_client collects thread-safely).
-        body = await asyncio.to_thread(exposition)
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        async def ready_view(_: web.Request) -> web.Response:
+            if ready():
+                return web.Response(text="ready\n")
+            return web.Response(status=503, text="initial reconcile in progress\n")
 
-    async def ready_view(_: web.Request) -> web.Response:
-        if ready():
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text="initial reconcile in progress\n")
+        app = web.Application()
+        app.router.add_get("/metrics", metrics_view)
+        app.router.add_get("/readyz", ready_view)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics_view)
-    app.router.add_get("/readyz", ready_view)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host=host, port=port)
-    await site.start()
-    return runner
+    async def start(self) -> None:
+        """Listen; raises OSError when the port is taken."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host=self._host, port=self._port)
+        await site.start()
+
+    async def stop(self) -> None:
+        """Stop listening; safe before `start()`."""
+        await self._runner.cleanup()

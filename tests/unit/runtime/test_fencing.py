@@ -178,9 +178,8 @@ async def test_a_fence_that_closes_during_a_write_stops_its_next_attempt(
     # the object was read again the Lease was gone: the second DELETE is never sent.
     url, state = store
     answers = iter([True])
-    api = ApiClient(Credentials(server=url))
     # Leading for the first write only (reads are never fenced).
-    api.fence(lambda: next(answers, False))
+    api = ApiClient(Credentials(server=url), fence=lambda: next(answers, False))
     try:
         with pytest.raises(Fenced):
             await delete(api, LivePolicy.from_body(stored_policy(5)))
