@@ -323,9 +323,13 @@ class StatusFlusher:
                     self._dirty.discard(name)
                 continue
             before = self._statuses.previous(name) or entry.status
+            # Unmarked before the write, not after: a reconcile that ends while the write is
+            # in flight marks the profile again, and its count is written on the next pass.
+            self._dirty.discard(name)
             if await self._statuses.write(name, status):
-                self._dirty.discard(name)
                 await self._ready_event(entry, before, status)
+            else:
+                self._dirty.add(name)
 
     async def _ready_event(
         self, entry: ProfileEntry, before: Mapping[str, Any] | None, after: Mapping[str, Any]

@@ -208,3 +208,18 @@ async def test_at_steady_state_and_after_a_restart_nothing_is_written() -> None:
         await settle()
         assert again.reconciler.ready
         assert len(server.writes()) == written
+
+
+async def test_a_change_while_the_status_is_being_written_is_counted_too() -> None:
+    server = FakeApiServer()
+    server.put(PROFILES, profile_body("base"))
+    # The first status write (no namespace yet) is slow: the namespace is isolated meanwhile,
+    # and its count must not be lost when that write returns.
+    server.slow("PATCH", "isolationprofiles/base/status", delay=1.0)
+    async with running(server):
+        await settle(0.5)
+        server.put(NAMESPACES, namespace_body("team-a", profile="base"))
+        await settle()
+        assert policy_names(server, "team-a") == {DNS_EGRESS, DEFAULT_DENY}
+        status = (server.get(profile_path("base")) or {})["status"]
+        assert (status["namespaces"], status["inSync"]) == (1, 1)
