@@ -78,7 +78,7 @@ def run_go(
     """Run one go command, appending its output to `log`; raise with the log's tail on failure.
 
     With `what`, a heartbeat reports it with the elapsed time and go's latest output line (a
-    module downloaded, a package compiled) at least every 15 s through `say`.
+    module downloaded, a package compiled) every HEARTBEAT_SECONDS (10 s) through `say`.
     """
     lines: list[str] = []
     with log.open("a") as sink:
