@@ -4,6 +4,10 @@
 #   openssl     the local control plane's throwaway PKI (netiso_devkit.localcluster.certificates)
 #   prometheus  promtool and prometheus, for checking the alert rules and /metrics output
 #   chromium    a real headless browser that opens `netiso matrix -o html` in the ship tests
+#   containerd, runc, containernetworking-plugins, iptables, ipset, busybox-static
+#               the dev kit's one-node dataplane (netiso_devkit.dataplane) and its traffic tests:
+#               the container runtime, the pod bridge, the test-only enforcer's iptables and
+#               ipsets, and a shell in the test image. containerd's service is not started.
 #   golang (Go) is NOT installed here: the control plane binaries are built with the `go` on
 #               PATH; Debian's Go is too old for Kubernetes 1.35.
 #
@@ -17,6 +21,18 @@ declare -A wanted=(
     [promtool]=prometheus
     [prometheus]=prometheus
     [chromium]=chromium
+    [containerd]=containerd
+    [ctr]=containerd
+    [runc]=runc
+    [iptables]=iptables
+    [ipset]=ipset
+    [nsenter]=util-linux
+)
+# Not commands on PATH: files the dataplane needs, and the package that installs each.
+declare -A wanted_files=(
+    [/usr/lib/cni/bridge]=containernetworking-plugins
+    [/usr/lib/cni/host-local]=containernetworking-plugins
+    [/bin/busybox]=busybox-static
 )
 if [[ "${NETISO_ETCD_FALLBACK:-0}" == 1 ]]; then
     wanted[etcd]=etcd-server
@@ -29,8 +45,14 @@ for command in "${!wanted[@]}"; do
     fi
 done
 
+for file in "${!wanted_files[@]}"; do
+    if [[ ! -e "$file" ]]; then
+        missing+=("${wanted_files[$file]}")
+    fi
+done
+
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "install-system-deps: all present (${!wanted[*]})"
+    echo "install-system-deps: all present (${!wanted[*]} ${!wanted_files[*]})"
     exit 0
 fi
 
@@ -43,9 +65,9 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# prometheus and etcd-server ship services that must not start on a developer or CI machine;
-# a policy-rc.d that answers 101 tells invoke-rc.d not to start them (container images often
-# have one already; otherwise one is put in place for the install only).
+# prometheus, etcd-server and containerd ship services that must not start on a developer or CI
+# machine; a policy-rc.d that answers 101 tells invoke-rc.d not to start them (container images
+# often have one already; otherwise one is put in place for the install only).
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null

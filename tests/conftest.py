@@ -1,11 +1,11 @@
 """Test selection: a plain `pytest` runs the fast, hermetic unit tests only.
 
-The tests under integration/ (the real local control plane), ship/ (manifests, alerts, image)
-and bench/ (the benchmark suite end to end) are marked after their folder and run with `--all`
-(what `bash .ci/run` does) or when asked for by marker (`-m integration`) or by path; so do
-unit tests marked `slow` (exhaustive checks), and property tests search 150 examples instead
-of 30. They get
-a long timeout; unit tests a short one, so a hang shows up as a failure in seconds.
+The tests under integration/ (the real local control plane), ship/ (manifests, alerts, image),
+bench/ (the benchmark suite end to end) and dataplane/ (real pods and packets, as root) are
+marked after their folder and run with `--all` (what `bash .ci/run` does) or when asked for by
+marker (`-m integration`) or by path; so do unit tests marked `slow` (exhaustive checks), and
+property tests search 150 examples instead of 30. They get a long timeout; unit tests a short
+one, so a hang shows up as a failure in seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from hypothesis import settings
 
 _HERE = Path(__file__).resolve().parent
 # Folder -> marker for the slow suites; unit tests carry no marker.
-SLOW_SUITES: Final = {"integration": "integration", "ship": "ship", "bench": "bench"}
+SLOW_SUITES: Final = {
+    "integration": "integration",
+    "ship": "ship",
+    "bench": "bench",
+    "dataplane": "dataplane",
+}
 SLOW_TIMEOUT: Final = 600
 
 
@@ -36,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--all",
         action="store_true",
         default=False,
-        help="also run the integration, ship and bench tests (what bash .ci/run does)",
+        help="also run the integration, ship, bench and dataplane tests (what bash .ci/run does)",
     )
 
 

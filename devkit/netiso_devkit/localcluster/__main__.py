@@ -22,12 +22,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="run as `netiso cluster up`'s runner, keeping files here (default: a temp dir)",
     )
+    parser.add_argument(
+        "--dataplane",
+        action="store_true",
+        help="with --state-dir: also run a node with a test-only NetworkPolicy enforcer",
+    )
     args = parser.parse_args(argv)
     # Imported here so `--help` stays instant and importing this module does no work.
     from netiso_devkit.localcluster.commands import run_detached, run_foreground
 
     if args.state_dir is not None:
-        return run_detached(args.state_dir)
+        return run_detached(args.state_dir, dataplane=args.dataplane)
     return run_foreground()
 
 

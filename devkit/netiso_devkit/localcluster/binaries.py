@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -144,37 +145,68 @@ def ensure_binaries(
 # --- Kubernetes ------------------------------------------------------------------------------
 
 
+def ensure_kubernetes_programs(
+    *,
+    programs: Mapping[str, str],
+    entry: str,
+    cache: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, Built]:
+    """The cache entry `entry`-<version> holding `programs` (name -> Go package of
+    k8s.io/kubernetes) built at the control plane's Kubernetes version; built if missing.
+
+    For kits beside the control plane (the dataplane's kubelet, kube-scheduler and agnhost):
+    same version pin, wrapper module, build flags, lock and cache as ensure_binaries().
+    """
+    return _ensure_kubernetes(
+        cache or cache_dir(),
+        version=None,
+        say=progress or say_on_stderr,
+        commands=tuple(programs),
+        entry=entry,
+        packages=programs,
+    )
+
+
 def _ensure_kubernetes(
     root: Path,
     *,
     version: str | None,
     say: Progress,
     commands: tuple[str, ...] = KUBERNETES_COMMANDS,
+    entry: str = "kubernetes",
+    packages: Mapping[str, str] | None = None,
 ) -> tuple[Path, Built]:
     """The cache entry holding `commands` at `version`, built if missing.
 
     An entry built for fewer commands (a controller-manager to go with KUBEBUILDER_ASSETS) is
     rebuilt whole when more are asked of it; one with all of them serves any subset.
+    `packages` maps a command to its Go package (default: k8s.io/kubernetes/cmd/<command>).
     """
     wanted = version or os.environ.get(KUBERNETES_VERSION_ENV) or KUBERNETES_VERSION
     if wanted == "latest":
         wanted = newest_patch("k8s.io/kubernetes", like=KUBERNETES_VERSION)
     check_semver(wanted, what="Kubernetes version")
-    target = root / f"kubernetes-{wanted}"
+    target = root / f"{entry}-{wanted}"
     cached = read_manifest(target, commands)
     if cached is not None:
         return target, cached
+    wanted_packages = [
+        (packages or {}).get(name, f"k8s.io/kubernetes/cmd/{name}") for name in commands
+    ]
     with build_lock(root):
         # Another process may have finished the build while this one waited for the lock.
         cached = read_manifest(target, commands)
         if cached is not None:
             return target, cached
-        built = _build_kubernetes(root, target=target, version=wanted, commands=commands, say=say)
+        built = _build_kubernetes(
+            root, target=target, version=wanted, packages=wanted_packages, say=say
+        )
         return target, built
 
 
 def _build_kubernetes(
-    root: Path, *, target: Path, version: str, commands: tuple[str, ...], say: Progress
+    root: Path, *, target: Path, version: str, packages: list[str], say: Progress
 ) -> Built:
     go = go_binary()
     workdir = root / "build" / f"kubernetes-{version}"
@@ -185,7 +217,6 @@ def _build_kubernetes(
     info = download_module(go, module=f"k8s.io/kubernetes@{version}", log=log, say=say)
     staging = staging_modules(info.gomod)
     _write_kubernetes_wrapper(workdir, version=version, staging=staging)
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in commands]
     run_go(
         go,
         ["get", *(f"{p}@{version}" for p in packages)],
@@ -209,7 +240,7 @@ def _build_kubernetes(
             "-s -w",
         ]
     )
-    names = ", ".join(commands)
+    names = ", ".join(package.rsplit("/", 1)[-1] for package in packages)
     say(f"netiso: compiling {names} (cold Go cache: ~6-8 min on 2 cores)")
     with staging_dir(root, name=target.name) as out:
         # One invocation for all commands shares the compile work between them; -v names each

@@ -6,6 +6,7 @@ netiso_devkit.localcluster, which knows nothing of the operator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -17,6 +18,13 @@ SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CLUSTER_IP_RANGE: Final = "10.0.0.0/24"
 # Just what namespace deletion and ownerReference cleanup need; nothing schedules or runs pods.
 CONTROLLERS: Final = ("namespace-controller", "garbage-collector-controller")
+# What Deployments need once a dataplane runs pods (netiso_devkit.dataplane); the node
+# lifecycle controller lifts the not-ready taint kubelet registers its node with.
+WORKLOAD_CONTROLLERS: Final = (
+    "deployment-controller",
+    "replicaset-controller",
+    "node-lifecycle-controller",
+)
 
 
 @dataclass(frozen=True)
@@ -89,8 +97,14 @@ def apiserver_command(
     ]
 
 
-def controller_manager_command(*, binaries: Binaries, ports: Ports, kubeconfig: Path) -> list[str]:
-    """kube-controller-manager running CONTROLLERS only, each as its own ServiceAccount."""
+def controller_manager_command(
+    *,
+    binaries: Binaries,
+    ports: Ports,
+    kubeconfig: Path,
+    controllers: Sequence[str] = CONTROLLERS,
+) -> list[str]:
+    """kube-controller-manager running `controllers` only, each as its own ServiceAccount."""
     return [
         str(binaries.kube_controller_manager),
         f"--kubeconfig={kubeconfig}",
@@ -101,7 +115,7 @@ def controller_manager_command(*, binaries: Binaries, ports: Ports, kubeconfig: 
         "--authentication-skip-lookup",
         "--bind-address=127.0.0.1",
         f"--secure-port={ports.controller_manager}",
-        f"--controllers={','.join(CONTROLLERS)}",
+        f"--controllers={','.join(controllers)}",
         # As kubeadm does: each controller acts as its own kube-system ServiceAccount
         # (tokens via the TokenRequest API) and gets exactly the rights bootstrap RBAC
         # grants it; system:kube-controller-manager itself may not delete namespace content.

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from netiso_devkit.localcluster.binaries import BinariesError, ensure_binaries
 from netiso_devkit.localcluster.certificates import CertificateError
+from netiso_devkit.localcluster.commandlines import CONTROLLERS, WORKLOAD_CONTROLLERS
 from netiso_devkit.localcluster.controlplane import ControlPlane, ControlPlaneError
 
 STATE_DIR_ENV: Final = "NETISO_STATE_DIR"
@@ -109,6 +110,12 @@ def add_cluster_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     )
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="build if needed, start in the background, print exports")
+    up.add_argument(
+        "--dataplane",
+        action="store_true",
+        help="also run a node (containerd, kubelet, kube-scheduler) with a test-only "
+        "NetworkPolicy enforcer (kube-router), so pods run and policies act on packets; root",
+    )
     up.set_defaults(func=cluster_up, handler=cluster_up)
     down = actions.add_parser("down", help="stop the background cluster and delete its state")
     down.set_defaults(func=cluster_down, handler=cluster_down)
@@ -134,8 +141,16 @@ def cluster_up(args: argparse.Namespace) -> int:
     # Leftovers of a crashed or half-started run: stop and remove them before starting anew.
     if not _cleanup(state, quiet=True):
         return 1
+    dataplane = bool(getattr(args, "dataplane", False))
     try:
         binaries = ensure_binaries(progress=_say)
+        if dataplane:
+            # Built here, like the control plane, so the runner only starts processes.
+            from netiso_devkit.dataplane.kuberouter import ensure_kube_router
+            from netiso_devkit.dataplane.nodebuilds import ensure_node_programs
+
+            ensure_node_programs(progress=_say)
+            ensure_kube_router(progress=_say)
     except BinariesError as error:
         _say(f"netiso: {error}")
         return 1
@@ -144,7 +159,8 @@ def cluster_up(args: argparse.Namespace) -> int:
     _say(f"netiso: {binaries.describe()}")
     with state.runner_log.open("ab") as log:
         runner = subprocess.Popen(
-            [sys.executable, "-m", RUNNER_MODULE, "--state-dir", str(state.root)],
+            [sys.executable, "-m", RUNNER_MODULE, "--state-dir", str(state.root)]
+            + (["--dataplane"] if dataplane else []),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -162,6 +178,9 @@ def cluster_up(args: argparse.Namespace) -> int:
             return 1
         time.sleep(0.3)
     _say(f"netiso: ready in {ready['startup_seconds']:.1f} s at {ready['server']}")
+    if "dataplane" in ready:
+        node = ready["dataplane"]
+        _say(f"netiso: node {node['node']} Ready, kube-router enforcing; {node['timings']}")
     _say(f"netiso: logs in {state.plane / 'logs'}; stop with `netiso cluster down`")
     _print_exports(state, ready, path=False)
     return 0
@@ -200,17 +219,24 @@ def cluster_status(args: argparse.Namespace) -> int:
     print(f"{'ready' if healthy else 'NOT READY'}: {ready['server']}")
     print(f"  versions: {ready['versions']}")
     print(f"  runner pid {runner}; " + ", ".join(f"{k} pid {v}" for k, v in ready["pids"].items()))
+    if "dataplane" in ready:
+        node = ready["dataplane"]
+        pids = ", ".join(f"{k} pid {v}" for k, v in node["pids"].items())
+        print(f"  node {node['node']} (test-only enforcer kube-router): {pids}")
     print(f"  kubeconfig: {ready['admin_kubeconfig']}")
     print(f"  logs: {', '.join(ready['log_files'].values())}")
     return 0 if healthy else 1
 
 
-def run_detached(state_dir: Path) -> int:
+def run_detached(state_dir: Path, *, dataplane: bool = False) -> int:
     """The runner's body: start a ControlPlane in state_dir/plane, publish it, wait for SIGTERM.
 
-    Writes ready.json only once every component is ready, and removes it before stopping, so
-    readers never see a half-started or half-stopped cluster as ready.
+    With `dataplane`, a node (netiso_devkit.dataplane) joins it. Writes ready.json only once
+    every component is ready, and removes it before stopping, so readers never see a
+    half-started or half-stopped cluster as ready.
     """
+    from netiso_devkit.dataplane.nodes import Dataplane, DataplaneError
+
     state = ClusterState(state_dir)
 
     def stop_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -218,10 +244,12 @@ def run_detached(state_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGHUP, stop_on_signal)
-    plane = ControlPlane(state_dir=state.plane, progress=_say)
+    controllers = CONTROLLERS + WORKLOAD_CONTROLLERS if dataplane else CONTROLLERS
+    plane = ControlPlane(state_dir=state.plane, progress=_say, controllers=controllers)
+    node = Dataplane(plane, progress=_say) if dataplane else None
     try:
         plane.start()
-        ready = {
+        ready: dict[str, Any] = {
             "server": plane.server,
             "admin_kubeconfig": str(plane.admin_kubeconfig),
             "ca_certificate": str(plane.ca_certificate),
@@ -233,21 +261,34 @@ def run_detached(state_dir: Path) -> int:
             "binaries": {k: str(v) for k, v in asdict(plane.binaries).items()},
             "startup_seconds": plane.startup_seconds,
         }
+        if node is not None:
+            node.start()
+            ready["dataplane"] = {
+                "node": node.node_name,
+                "pids": dict(node.pids),
+                "log_files": {name: str(path) for name, path in node.log_files.items()},
+                "timings": asdict(node.timings) if node.timings else {},
+            }
         scratch = state.ready.with_suffix(".tmp")
         scratch.write_text(json.dumps(ready, indent=2) + "\n")
         scratch.replace(state.ready)
         _say(f"netiso: control plane ready at {plane.server}")
-        while plane.running:
+        while plane.running and (node is None or len(node.pids) == len(node.log_files)):
             time.sleep(1)
         _say("netiso: a component exited; stopping the others")
         for name in plane.log_files:
             _say(f"--- {name} ---\n{plane.log_tail(name)}")
+        if node is not None:
+            for name in node.log_files:
+                _say(f"--- {name} ---\n{node.log_tail(name)}")
         return 1
-    except (BinariesError, CertificateError, ControlPlaneError) as error:
+    except (BinariesError, CertificateError, ControlPlaneError, DataplaneError) as error:
         _say(f"netiso: {error}")
         return 1
     finally:
         state.ready.unlink(missing_ok=True)
+        if node is not None:
+            node.stop()
         plane.stop()
 
 
@@ -323,6 +364,13 @@ def _cleanup(state: ClusterState, *, quiet: bool) -> bool:
         if _cmdline_contains(pid, binary):
             _signal_group(pid, signal.SIGKILL)
             _wait_gone(pid, timeout=5)
+    if "dataplane" in ready:
+        # A runner killed outright leaves the node's processes, mounts, links and rules.
+        from netiso_devkit.dataplane.nodes import sweep_abandoned
+
+        for line in sweep_abandoned():
+            if not quiet:
+                _say(f"netiso: removed {line}")
     alive = [pid for pid in (runner, *ready.get("pids", {}).values()) if pid and _is_alive(pid)]
     if alive:
         _say(f"netiso: processes {alive} would not stop; state kept in {state.root}")

@@ -30,6 +30,7 @@ from netiso_devkit.localcluster.certificates import (
     make_service_account_keys,
 )
 from netiso_devkit.localcluster.commandlines import (
+    CONTROLLERS,
     Ports,
     apiserver_command,
     controller_manager_command,
@@ -83,7 +84,9 @@ class ControlPlane:
 
     `state_dir` None means a fresh temporary directory that stop() removes; a given directory
     is created if needed and left in place (its owner removes it). Binaries default to
-    ensure_binaries(), which builds them on first use. Not thread-safe; start() once per object.
+    ensure_binaries(), which builds them on first use. `controllers` are the
+    kube-controller-manager controllers to run (commandlines.CONTROLLERS by default).
+    Not thread-safe; start() once per object.
     """
 
     def __init__(
@@ -92,8 +95,10 @@ class ControlPlane:
         binaries: Binaries | None = None,
         state_dir: Path | None = None,
         progress: Progress | None = None,
+        controllers: Sequence[str] = CONTROLLERS,
     ) -> None:
         self._binaries = binaries
+        self._controllers = tuple(controllers)
         self._given_state_dir = state_dir
         self._state_dir: Path | None = None
         self._build_progress = progress
@@ -297,7 +302,10 @@ class ControlPlane:
         self._spawn(
             "kube-controller-manager",
             controller_manager_command(
-                binaries=self.binaries, ports=ports, kubeconfig=kcm_kubeconfig
+                binaries=self.binaries,
+                ports=ports,
+                kubeconfig=kcm_kubeconfig,
+                controllers=self._controllers,
             ),
         )
         # It serves a self-signed certificate of its own; /healthz carries no secrets.

@@ -1,0 +1,92 @@
+"""Fixtures for the dataplane tier: a control plane and one real node, pods and packets.
+
+Every test under tests/dataplane/ is marked `dataplane` (tests/conftest.py) and runs with
+--all or when named. One control plane (with the Deployment controllers) and one Dataplane
+(containerd, kubelet, kube-scheduler, kube-router as the test-only enforcer) per session;
+needs root. The node's and the control plane's log tails are attached to a failed test;
+`kube_api` and `make_namespace` are the integration tier's, over this tier's control plane.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from netiso_devkit.dataplane.nodes import Dataplane
+from netiso_devkit.localcluster.commandlines import CONTROLLERS, WORKLOAD_CONTROLLERS
+from netiso_devkit.localcluster.controlplane import ControlPlane
+
+# The integration tier's API client and namespace factory, over this tier's control plane.
+from tests.integration.conftest import (
+    MakeNamespace,
+    admin_kubeconfig,
+    kube_api,
+    make_namespace,
+    unique_name,
+)
+
+__all__ = ["MakeNamespace", "admin_kubeconfig", "kube_api", "make_namespace", "unique_name"]
+
+LOG_TAIL_LINES = 40
+_NODE_KEY = pytest.StashKey[Dataplane]()
+_PLANE_KEY = pytest.StashKey[ControlPlane]()
+_REPORT_KEY = pytest.StashKey[list[str]]()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    node = item.config.stash.get(_NODE_KEY, None)
+    plane = item.config.stash.get(_PLANE_KEY, None)
+    if report.failed:
+        for owner in (node, plane):
+            for name in owner.log_files if owner is not None else ():
+                tail = owner.log_tail(name, lines=LOG_TAIL_LINES) if owner else ""
+                report.sections.append((f"{name} log (last lines)", tail or "(empty)"))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    node = terminalreporter.config.stash.get(_NODE_KEY, None)
+    if node is not None and node.timings is not None:
+        terminalreporter.write_line(f"netiso dataplane bring-up: {node.timings}")
+    for line in terminalreporter.config.stash.get(_REPORT_KEY, []):
+        terminalreporter.write_line(f"netiso dataplane: {line}")
+
+
+@pytest.fixture(scope="session")
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    """A control plane that also runs the Deployment and ReplicaSet controllers."""
+    plane = ControlPlane(progress=_say, controllers=CONTROLLERS + WORKLOAD_CONTROLLERS)
+    plane.start(timeout=180)
+    request.config.stash[_PLANE_KEY] = plane
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def dataplane(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Dataplane]:
+    """The session's node, Ready and enforcing; everything it made is removed at the end."""
+    node = Dataplane(control_plane, progress=_say)
+    node.start()
+    request.config.stash[_NODE_KEY] = node
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def dataplane_report(request: pytest.FixtureRequest) -> list[str]:
+    """Lines (measurements, counts) printed in the terminal summary at the end."""
+    return request.config.stash.setdefault(_REPORT_KEY, [])
