@@ -53,6 +53,20 @@ class ClientFactory(Protocol):
     ) -> ApiClient: ...
 
 
+class Campaign(Protocol):
+    """The Lease campaign as the Runtime starts and stops it (ElectionThread)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self, *, release_leases: bool = True) -> None: ...
+
+
+class CampaignFactory(Protocol):
+    """How build_runtime() runs the campaign: ElectionThread, or a test's on its own loop."""
+
+    def __call__(self, elector: Elector, *, api: ApiClient) -> Campaign: ...
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything the handlers share for the life of the process, built by build_runtime()."""
@@ -62,7 +76,7 @@ class Runtime:
     metrics: Metrics
     reconciler: Reconciler
     # None when leader election is off: this process alone writes.
-    election: ElectionThread | None = None
+    election: Campaign | None = None
     # With more than one shard: the counts the other shards' leaders publish.
     tallies: ShardTallies | None = None
     # None with NETISO_ADMISSION=off.
@@ -133,12 +147,17 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, credentials: CredentialsSource, clients: ClientFactory = ApiClient
+    settings: Settings,
+    *,
+    credentials: CredentialsSource,
+    clients: ClientFactory = ApiClient,
+    campaigns: CampaignFactory = ElectionThread,
 ) -> Runtime:
     """Build every part of the operator; nothing runs until `Runtime.start()`.
 
     Call on the operator's event loop: the Lease campaign reports leadership changes there.
-    `clients` makes the API clients (the operator's, and the Lease campaign's own).
+    `clients` makes the API clients (the operator's, and the Lease campaign's own);
+    `campaigns` runs the campaign (on a thread of its own).
     """
     metrics = Metrics(version=__version__)
     # Asked by the write fence, the reconciler, the keeper and the tallies; None: election off.
@@ -192,6 +211,7 @@ def build_runtime(
             leadership=leadership,
             credentials=credentials,
             clients=clients,
+            campaigns=campaigns,
             metrics=metrics,
             on_change=on_loop(
                 _on_leadership(
@@ -274,10 +294,11 @@ def _election(
     leadership: Leadership,
     credentials: CredentialsSource,
     clients: ClientFactory,
+    campaigns: CampaignFactory,
     metrics: Metrics,
     on_change: Callable[[frozenset[int]], None],
     publish: Callable[[int], str],
-) -> ElectionThread:
+) -> Campaign:
     """The Lease campaign with its own API client and thread.
 
     The Leases get their own client: a renewal must not queue behind a burst of policy writes,
@@ -308,4 +329,4 @@ def _election(
         settings.lease_name,
         settings.shards,
     )
-    return ElectionThread(elector, api=lease_api)
+    return campaigns(elector, api=lease_api)

@@ -121,6 +121,7 @@ class FakeApiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ended = 0  # bumped by expire_watches(): running watches end
         self.faults: list[Fault] = []
+        self.clients_made: list[FakeClient] = []
         self.latency = 0.0
         self.sent: list[Sent] = []
 
@@ -130,7 +131,9 @@ class FakeApiServer:
         self, *, fence: WriteGate | None = None, observer: RequestObserver | None = None
     ) -> ApiClient:
         """A client as the runtime's code takes one, fenced and observed like ApiClient."""
-        return cast(ApiClient, FakeClient(self, fence=fence, observer=observer))
+        client = FakeClient(self, fence=fence, observer=observer)
+        self.clients_made.append(client)
+        return cast(ApiClient, client)
 
     def clients(
         self,

@@ -20,8 +20,9 @@ import kopf
 from netiso import conventions
 from netiso.assembly import Runtime, build_runtime
 from netiso.handlers import isolationprofiles
+from netiso.leadership.electing import Elector
 from netiso.runtime.admissions import BINDINGS, POLICIES
-from netiso.runtime.client import Credentials, FixedCredentials
+from netiso.runtime.client import ApiClient, Credentials, FixedCredentials
 from netiso.runtime.reading import NAMESPACES, PROFILES, policy_path, profile_path
 from netiso.settings import Settings
 from tests.unit.apiserver import FakeApiServer
@@ -60,14 +61,36 @@ def namespace_body(name: str, *, profile: str | None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
-@contextlib.asynccontextmanager
-async def running(server: FakeApiServer, config: Settings = SETTINGS) -> AsyncIterator[Runtime]:
-    """A started Runtime whose clients talk to `server`; stopped on the way out."""
-    runtime = build_runtime(
+class OnTheLoop:
+    """The Lease campaign on the test's own loop, where looptime runs it; ElectionThread's
+    loop of its own would run on real time."""
+
+    def __init__(self, elector: Elector, *, api: ApiClient) -> None:
+        self.elector = elector
+        self._api = api
+
+    def start(self) -> None:
+        self.elector.start()
+
+    async def stop(self, *, release_leases: bool = True) -> None:
+        await self.elector.stop(release_leases=release_leases)
+        await self._api.close()
+
+
+def build(server: FakeApiServer, config: Settings = SETTINGS) -> Runtime:
+    """The Runtime as the startup handler builds it, every client talking to `server`."""
+    return build_runtime(
         config,
         credentials=FixedCredentials(Credentials(server="https://fake.invalid")),
         clients=server.clients,
+        campaigns=OnTheLoop,
     )
+
+
+@contextlib.asynccontextmanager
+async def running(server: FakeApiServer, config: Settings = SETTINGS) -> AsyncIterator[Runtime]:
+    """A started Runtime whose clients talk to `server`; stopped on the way out."""
+    runtime = build(server, config)
     await runtime.start()
     try:
         yield runtime
