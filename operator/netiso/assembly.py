@@ -83,7 +83,7 @@ class Runtime:
     keeper: AdmissionKeeper | None = None
     # None without a metrics port.
     endpoint: Endpoint | None = None
-    # Per profile: monotonic time of its last periodic resync (handlers/isolationprofiles.py).
+    # Per profile: loop time of its last periodic resync (handlers/isolationprofiles.py).
     last_resync: dict[str, float] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
