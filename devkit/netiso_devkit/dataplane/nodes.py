@@ -122,8 +122,8 @@ class Dataplane:
     def node_name(self) -> str:
         return NODE_NAME
 
-    @property
-    def agnhost_image(self) -> str:
+    @staticmethod
+    def agnhost_image_name() -> str:
         """The image of every test pod: agnhost's servers and clients (and busybox's sh)."""
         return AGNHOST_IMAGE
 

@@ -44,6 +44,26 @@ def add_explain_command(subparsers: argparse._SubParsersAction[argparse.Argument
         help="a number or a named port of the destination; protocol TCP (default), UDP, SCTP",
     )
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run the connection for real from the --from pod (live only; adds an "
+        "ephemeral container to that pod, which Kubernetes keeps in its spec) and print the "
+        "observation next to the prediction",
+    )
+    parser.add_argument(
+        "--probe-image",
+        default=None,
+        metavar="IMAGE",
+        help="an agnhost image for --probe (default: registry.k8s.io/e2e-test-images/agnhost)",
+    )
+    parser.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long --probe waits for the connection (default 3)",
+    )
     parser.set_defaults(handler=run_explain)
 
 
@@ -68,11 +88,100 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"netiso explain: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     verdict, diagnosis = explain(snapshot, query)
+    probe: dict[str, Any] | None = None
+    if getattr(args, "probe", False):
+        try:
+            probe = run_probe(args, query=query, allowed=verdict.allowed)
+        except InputError as error:
+            print(f"netiso explain: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     if args.output == "json":
-        print(json.dumps(verdict_json(verdict, diagnosis), indent=2))
+        body = verdict_json(verdict, diagnosis)
+        if probe is not None:
+            body["probe"] = probe
+        print(json.dumps(body, indent=2))
     else:
         sys.stdout.write(format_verdict(verdict, diagnosis))
+        if probe is not None:
+            sys.stdout.write(format_probe(probe))
     return EXIT_ALLOWED if verdict.allowed else EXIT_DENIED
+
+
+def run_probe(args: argparse.Namespace, *, query: Query, allowed: bool) -> dict[str, Any]:
+    """Run the query's connection from its source pod; the prediction, the observation and
+    what their comparison means. InputError when it cannot run."""
+    if getattr(args, "files", None):
+        raise InputError("--probe runs the connection in the live cluster; drop -f")
+    source, destination = query.source, query.destination
+    if not isinstance(source, Pod) or source.kind:
+        raise InputError("--probe: --from must be a running pod (namespace/name)")
+    address = destination.ips[0] if isinstance(destination, Pod) else destination
+    if isinstance(destination, Pod) and not destination.ips:
+        raise InputError(f"--probe: {destination.key} has no IP yet")
+    if not 0 < args.probe_timeout <= 60:
+        raise InputError(f"--probe-timeout: must be in (0, 60] seconds, got {args.probe_timeout}")
+    # Imported here: offline explain must not pay for the HTTP client's import.
+    import asyncio
+
+    from netiso.runtime.client import ApiClient, ApiError, load_credentials
+    from netiso.runtime.connecting import DEFAULT_PROBE_IMAGE, run_connection
+
+    async def probe() -> dict[str, Any]:
+        api = ApiClient(load_credentials(args.kubeconfig, context=args.context), timeout=60)
+        try:
+            seen = await run_connection(
+                api,
+                namespace=source.namespace,
+                pod=source.name,
+                address=str(address),
+                port=query.port,
+                protocol=query.protocol,
+                image=args.probe_image or DEFAULT_PROBE_IMAGE,
+                connect_seconds=args.probe_timeout,
+            )
+        finally:
+            await api.close()
+        return {
+            "predicted": "allowed" if allowed else "denied",
+            "observed": str(seen.observed),
+            "detail": seen.detail,
+            "container": seen.container,
+            "seconds": round(seen.seconds, 2),
+            "conclusion": probe_conclusion(allowed=allowed, observed=str(seen.observed)),
+        }
+
+    try:
+        return asyncio.run(probe())
+    except (ApiError, OSError, ValueError) as error:
+        raise InputError(f"--probe: cannot run the connection: {error}") from error
+
+
+def probe_conclusion(*, allowed: bool, observed: str) -> str:
+    """One sentence comparing the policies' verdict with what the packets did."""
+    if observed == "connected":
+        if allowed:
+            return "the packets agree with the policies: the connection is open"
+        return "the network plugin allows what the policies deny"
+    if observed in ("refused", "timeout"):
+        if not allowed:
+            return "the packets agree with the policies: the connection is blocked"
+        return (
+            "the connection failed although the policies allow it: the network plugin blocks "
+            "what the policies allow, or nothing listens on the port (a plugin that rejects "
+            "looks like a closed port)"
+        )
+    return "inconclusive: the probe did not complete a connection attempt"
+
+
+def format_probe(probe: dict[str, Any]) -> str:
+    """The probe's lines under the verdict."""
+    detail = f" ({probe['detail']})" if probe["detail"] else ""
+    return (
+        f"\nprobe (ephemeral container {probe['container']}, {probe['seconds']} s):\n"
+        f"  predicted: {probe['predicted']}\n"
+        f"  observed:  {probe['observed']}{detail}\n"
+        f"  {probe['conclusion']}\n"
+    )
 
 
 def explain(snapshot: Snapshot, query: Query) -> tuple[Verdict, Diagnosis]:
