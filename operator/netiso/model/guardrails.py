@@ -1,20 +1,32 @@
 """Profile guardrails: what a namespace owner's own NetworkPolicies may open, and who may opt out.
 
 Model layer, pure. Holds the rule table (one id, one sentence of what is wrong and one of how
-to fix it per rule) and violations(), the Python evaluator; the `spec.guardrails` values and
-their parser are in guardrail_settings.py; rendering/validations.py writes the rules in CEL.
+to fix it per rule) and violations(), the Python evaluator; the `spec.guardrails` values are
+in limits.py, what a policy opens is measured in breadths.py, rendering/cel.py writes the
+same rules in CEL.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from netiso import conventions
-from netiso.model.limits import CIDR_SHAPE, Guardrails
+from netiso.model.breadths import (
+    Block,
+    broad_paths,
+    covered_protocols,
+    numeric_range,
+    parse_cidr,
+    protocol_of,
+    selects_every_namespace,
+)
+from netiso.model.limits import Guardrails
+
+# (direction, peers key), ingress first: the order of every list of paths.
+DIRECTIONS: Final = (("ingress", "from"), ("egress", "to"))
 
 
 class Rule(enum.StrEnum):
@@ -38,11 +50,13 @@ class RuleText:
 
 RULE_TEXTS: Final[Mapping[Rule, RuleText]] = {
     Rule.BROAD_CIDR: RuleText(
-        problem="this ipBlock opens a range broader than the profile allows",
-        fix="Name the addresses you need with a narrower CIDR",
+        problem=(
+            "the ipBlocks of this direction together open more addresses than the profile allows"
+        ),
+        fix="Name the addresses you need with narrower CIDRs",
     ),
     Rule.ALL_NAMESPACES: RuleText(
-        problem="an empty namespaceSelector admits every namespace of the cluster",
+        problem="this namespaceSelector admits every namespace of the cluster",
         fix="Select the namespaces you need by label",
     ),
     Rule.NO_PEERS: RuleText(
@@ -50,7 +64,10 @@ RULE_TEXTS: Final[Mapping[Rule, RuleText]] = {
         fix="List the pods, namespaces or addresses the rule is for",
     ),
     Rule.NO_PORTS: RuleText(
-        problem="a rule (or port entry) without a port opens every port",
+        problem=(
+            "a rule or port entry without a port, or port ranges that together cover a "
+            "protocol, open every port"
+        ),
         fix="List the ports the traffic needs",
     ),
     Rule.NAMED_PORT: RuleText(
@@ -75,6 +92,20 @@ def message_parts(rule: Rule) -> tuple[str, str]:
     of admission puts its own list of paths between the same two parts."""
     text = RULE_TEXTS[rule]
     return f'netiso guardrail "{rule}" at ', f": {text.problem}. {text.fix}, {EXCEPTION_ADVICE}"
+
+
+# Admission's message names at most this many paths, then how many more: the API server
+# drops a message longer than 5,000 characters (223 /8 blocks are 223 paths).
+MAX_MESSAGE_PATHS: Final = 20
+
+
+def shown_paths(paths: Sequence[str]) -> str:
+    """The paths as admission's message lists them: the first MAX_MESSAGE_PATHS, joined by
+    ", ", then `(and N more)`."""
+    if len(paths) <= MAX_MESSAGE_PATHS:
+        return ", ".join(paths)
+    more = len(paths) - MAX_MESSAGE_PATHS
+    return f"{', '.join(paths[:MAX_MESSAGE_PATHS])} (and {more} more)"
 
 
 def violation_message(rule: Rule, paths: str) -> str:
@@ -146,14 +177,18 @@ def _rule_paths(
     policy: Mapping[str, Any], guardrails: Guardrails
 ) -> Iterator[tuple[Rule, list[str]]]:
     rules = list(_rules(_mapping(policy.get("spec"))))
+    allowed = [
+        network for network in map(parse_cidr, guardrails.allowed_cidrs) if network is not None
+    ]
+    minimums = {4: guardrails.min_prefix_ipv4, 6: guardrails.min_prefix_ipv6}
     yield (
         Rule.BROAD_CIDR,
         [
-            f"{path}.{peers_key}[{index}].ipBlock.cidr"
-            for path, rule, peers_key in rules
-            for index, peer in enumerate(_list(rule.get(peers_key)))
-            if isinstance(peer, Mapping) and isinstance(peer.get("ipBlock"), Mapping)
-            if _too_broad(peer["ipBlock"].get("cidr"), guardrails)
+            path
+            for direction, _ in DIRECTIONS
+            for path in broad_paths(
+                ip_blocks(rules, direction=direction), minimums=minimums, allowed=allowed
+            )
         ],
     )
     yield (
@@ -163,7 +198,7 @@ def _rule_paths(
             for path, rule, peers_key in rules
             if not guardrails.allow_all_namespaces
             for index, peer in enumerate(_list(rule.get(peers_key)))
-            if isinstance(peer, Mapping) and _selects_all(peer.get("namespaceSelector"))
+            if isinstance(peer, Mapping) and selects_every_namespace(peer.get("namespaceSelector"))
         ],
     )
     yield (
@@ -206,50 +241,45 @@ def _rule_paths(
 
 def _rules(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str]]:
     """(path, rule, peers key) of every ingress then egress rule."""
-    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+    for direction, peers_key in DIRECTIONS:
         for index, rule in enumerate(_list(spec.get(direction))):
             if isinstance(rule, Mapping):
                 yield f"spec.{direction}[{index}]", rule, peers_key
 
 
-def _portless(path: str, rule: Mapping[str, Any]) -> list[str]:
-    ports = _list(rule.get("ports"))
-    if not ports:
-        return [f"{path}.ports"]
-    # `{protocol: TCP}` without a port is every TCP port.
+def ip_blocks(
+    rules: Sequence[tuple[str, Mapping[str, Any], str]], *, direction: str
+) -> list[Block]:
+    """The ipBlock peers of one direction's rules, in document order."""
     return [
-        f"{path}.ports[{index}].port"
-        for index, port in enumerate(ports)
-        if isinstance(port, Mapping) and port.get("port") is None
+        Block(
+            path=f"{path}.{peers_key}[{index}].ipBlock.cidr",
+            cidr=peer["ipBlock"].get("cidr"),
+            excepted=tuple(_list(peer["ipBlock"].get("except"))),
+        )
+        for path, rule, peers_key in rules
+        if path.startswith(f"spec.{direction}[")
+        for index, peer in enumerate(_list(rule.get(peers_key)))
+        if isinstance(peer, Mapping) and isinstance(peer.get("ipBlock"), Mapping)
     ]
 
 
-def _too_broad(cidr: object, guardrails: Guardrails) -> bool:
-    """Whether an ipBlock CIDR is broader than the family's minimum and in no allowed CIDR.
-
-    A CIDR that does not parse counts as too broad: nothing shows it is narrow (the API
-    server rejects most such values first; CEL treats them alike).
-    """
-    if not isinstance(cidr, str) or not CIDR_SHAPE.fullmatch(cidr):
-        return True
-    try:
-        network = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return True
-    minimum = guardrails.min_prefix_ipv4 if network.version == 4 else guardrails.min_prefix_ipv6
-    if network.prefixlen >= minimum:
-        return False
-    return not any(
-        network.version == allowed.version and network.subnet_of(allowed)  # type: ignore[arg-type]
-        for allowed in map(ipaddress.ip_network, guardrails.allowed_cidrs)
-    )
-
-
-def _selects_all(selector: object) -> bool:
-    """`namespaceSelector: {}` (present, with no labels and no expressions): every namespace."""
-    if not isinstance(selector, Mapping):
-        return False
-    return not _mapping(selector.get("matchLabels")) and not _list(selector.get("matchExpressions"))
+def _portless(path: str, rule: Mapping[str, Any]) -> list[str]:
+    """A rule without ports, a port entry without a port (`{protocol: TCP}`: every TCP port),
+    and every numeric entry of a protocol whose entries together cover 1-65535."""
+    ports = _list(rule.get("ports"))
+    if not ports:
+        return [f"{path}.ports"]
+    covered = covered_protocols(ports)
+    return [
+        f"{path}.ports[{index}].port"
+        for index, port in enumerate(ports)
+        if isinstance(port, Mapping)
+        and (
+            port.get("port") is None
+            or (numeric_range(port) is not None and protocol_of(port) in covered)
+        )
+    ]
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

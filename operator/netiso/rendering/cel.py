@@ -10,8 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
-from netiso.model.guardrails import Rule, message_parts
+from netiso import conventions
+from netiso.model.breadths import (
+    CAPPED_UNITS,
+    DEFAULT_PROTOCOL,
+    GRANULE,
+    LIMIT_UNITS,
+    MAX_EXPONENT,
+    MAX_PORT,
+    MIN_PORT,
+)
+from netiso.model.guardrails import DIRECTIONS, MAX_MESSAGE_PATHS, Rule, message_parts
 from netiso.model.limits import Guardrails
+
+PROTOCOLS: Final = ("TCP", "UDP", "SCTP")
 
 # The CEL variable that lists the paths breaking each rule ("" when none does).
 RULE_VARIABLES: Final[Mapping[Rule, str]] = {
@@ -22,8 +34,6 @@ RULE_VARIABLES: Final[Mapping[Rule, str]] = {
     Rule.NAMED_PORT: "namedPort",
     Rule.REQUIRED_ANNOTATION: "requiredAnnotation",
 }
-# (direction, peers key): the CEL variables `ingress` and `egress` hold the rules.
-DIRECTIONS: Final = (("ingress", "from"), ("egress", "to"))
 _GUARDRAILS: Final = "params.spec.guardrails"
 
 
@@ -102,24 +112,110 @@ def _peer_paths(direction: str, peers: str, *, predicate: str, suffix: str) -> s
     return _joined(direction, f"has(r.{peers}) ? {inner} : ''")
 
 
-def _broad_cidr(direction: str, peers: str) -> str:
-    cidr = "p.ipBlock.cidr"
-    # A value CEL cannot parse counts as broad, as in the model.
-    broad = (
-        f"has(p.ipBlock) && (!isCIDR({cidr}) || (cidr({cidr}).prefixLength() < "
-        f"(cidr({cidr}).ip().family() == 4 ? variables.minPrefixIPv4 : variables.minPrefixIPv6)"
-        f" && !variables.allowedCIDRs.exists(a, cidr(a).containsCIDR({cidr}))))"
+def _power(exponent: str) -> str:
+    """CEL for 2**exponent (0..MAX_EXPONENT); CEL has no power or shift on integers."""
+    return f"variables.powers[{exponent}]"
+
+
+def _exponent(minimum: str, network: str) -> str:
+    return f"({GRANULE} + {minimum} - cidr({network}).prefixLength())"
+
+
+def _family_minimum(network: str) -> str:
+    return (
+        f"(cidr({network}).ip().family() == 4 ? variables.minPrefixIPv4 : variables.minPrefixIPv6)"
     )
-    return _peer_paths(direction, peers, predicate=broad, suffix=".ipBlock.cidr")
+
+
+def ip_block_variables() -> dict[str, str]:
+    """Per direction, the lists breadths.broad_paths() works on, and the unit count of each
+    family: the ipBlocks of every rule flattened in document order (CIDR, exceptions, path),
+    whether each is counted (readable, its family on, in no allowed CIDR)."""
+    found: dict[str, str] = {
+        "powers": "[" + ", ".join(str(2**n) for n in range(MAX_EXPONENT + 1)) + "]"
+    }
+    for direction, peers in DIRECTIONS:
+        rules = f"variables.{direction}"
+        blocks = f"has(r.{peers}) ? r.{peers}.filter(p, has(p.ipBlock))"
+        found[f"{direction}Cidrs"] = (
+            f"{rules}.map(r, {blocks}.map(p, p.ipBlock.cidr) : []).flatten()"
+        )
+        found[f"{direction}Excepts"] = (
+            f"{rules}.map(r, {blocks}.map(p, has(p.ipBlock.except) ? p.ipBlock.except : []) "
+            ": []).flatten()"
+        )
+        path = _rule_path(direction, f".{peers}[' + string(j) + '].ipBlock.cidr")
+        found[f"{direction}CidrPaths"] = (
+            f"{rules}.transformList(i, r, has(r.{peers}) ? r.{peers}.transformList(j, p, "
+            f"has(p.ipBlock), {path}) : []).flatten()"
+        )
+        found[f"{direction}Counted"] = (
+            f"variables.{direction}Cidrs.map(c, isCIDR(c) && {_family_minimum('c')} > 0 && "
+            "!variables.allowedCIDRs.exists(a, cidr(a).containsCIDR(c)))"
+        )
+        for family in (4, 6):
+            found[f"{direction}Units{family}"] = _family_units(direction, family)
+    return found
+
+
+def _family_units(direction: str, family: int) -> str:
+    """CEL for the unit count of one family's counted ipBlocks in one direction."""
+    cidrs = f"variables.{direction}Cidrs"
+    counted = f"variables.{direction}Counted"
+    excepts = f"variables.{direction}Excepts[k]"
+    minimum = f"variables.minPrefixIPv{family}"
+    outer = (
+        f"!{cidrs}.exists(m, d, m != k && {counted}[m] && cidr(d).containsCIDR(c) && "
+        "(cidr(d).prefixLength() < cidr(c).prefixLength() || m < k))"
+    )
+    hole_outermost = (
+        f"!{excepts}.exists(y, g, y != x && isCIDR(g) && cidr(g).containsCIDR(h) && "
+        "(cidr(g).prefixLength() < cidr(h).prefixLength() || y < x))"
+    )
+    hole_alone = (
+        f"!{cidrs}.exists(m, d, m != k && {counted}[m] && "
+        "(cidr(d).containsCIDR(h) || cidr(h).containsCIDR(d)))"
+    )
+    hole_exponent = _exponent(minimum, "h")
+    removed = (
+        f"{excepts}.transformList(x, h, isCIDR(h) && cidr(c).containsCIDR(h) && "
+        f"{hole_outermost} && {hole_alone}, {hole_exponent} < 0 ? 0 : "
+        f"{_power(hole_exponent)}).sum()"
+    )
+    exponent = _exponent(minimum, "c")
+    whole = f"({exponent} < 0 ? 1 : {_power(exponent)})"
+    term = (
+        f"{exponent} > {MAX_EXPONENT} ? {CAPPED_UNITS} : "
+        f"[{CAPPED_UNITS}, [0, {whole} - {removed}].max()].min()"
+    )
+    return (
+        f"{cidrs}.transformList(k, c, {counted}[k] && cidr(c).ip().family() == {family} && "
+        f"{outer}, {term}).sum()"
+    )
+
+
+def _broad_cidr(direction: str, peers: str) -> str:
+    over = (
+        f"(cidr(c).ip().family() == 4 ? variables.{direction}Units4 : "
+        f"variables.{direction}Units6) > {LIMIT_UNITS}"
+    )
+    # A value CEL cannot parse counts as broad, as in the model.
+    return (
+        f"variables.{direction}Cidrs.transformList(k, c, !isCIDR(c) || "
+        f"(variables.{direction}Counted[k] && {over}), variables.{direction}CidrPaths[k])"
+        ".join(', ')"
+    )
 
 
 def _all_namespaces(direction: str, peers: str) -> str:
     selector = "p.namespaceSelector"
-    empty = (
+    name = cel_string(conventions.NAMESPACE_NAME_LABEL)
+    every = (
         f"has({selector}) && (!has({selector}.matchLabels) || size({selector}.matchLabels) == 0)"
-        f" && (!has({selector}.matchExpressions) || size({selector}.matchExpressions) == 0)"
+        f" && (!has({selector}.matchExpressions) || {selector}.matchExpressions.all(e, "
+        f"e.key == {name} && e.operator == 'Exists'))"
     )
-    paths = _peer_paths(direction, peers, predicate=empty, suffix=".namespaceSelector")
+    paths = _peer_paths(direction, peers, predicate=every, suffix=".namespaceSelector")
     return f"variables.allowAllNamespaces ? '' : {paths}"
 
 
@@ -131,9 +227,43 @@ def _no_peers(direction: str, peers: str) -> str:
     )
 
 
+def _protocol(entry: str) -> str:
+    return f"(has({entry}.protocol) ? {entry}.protocol : {cel_string(DEFAULT_PROTOCOL)})"
+
+
+def covered_variables() -> dict[str, str]:
+    """Per direction, for each rule, the protocols its numeric port entries cover whole
+    (breadths.covered_protocols): port 1 covered, and the port after each range too."""
+    found: dict[str, str] = {}
+    for direction, _ in DIRECTIONS:
+
+        def numeric(entry: str) -> str:
+            return f"has({entry}.port) && type({entry}.port) == int && {_protocol(entry)} == proto"
+
+        def last(entry: str) -> str:
+            return f"(has({entry}.endPort) ? {entry}.endPort : {entry}.port)"
+
+        covered = (
+            f"r.ports.exists(q, {numeric('q')} && q.port <= {MIN_PORT} && "
+            f"{last('q')} >= {MIN_PORT}) && r.ports.all(e, !({numeric('e')}) || "
+            f"{last('e')} >= {MAX_PORT} || r.ports.exists(q, {numeric('q')} && "
+            f"q.port <= {last('e')} + 1 && {last('q')} >= {last('e')} + 1))"
+        )
+        protocols = _cel_list(PROTOCOLS)
+        found[f"{direction}Covered"] = (
+            f"variables.{direction}.map(r, has(r.ports) ? "
+            f"{protocols}.filter(proto, {covered}) : [])"
+        )
+    return found
+
+
 def _no_ports(direction: str, peers: str) -> str:
-    # `{protocol: TCP}` without a port is every TCP port.
-    portless = f"r.ports.transformList(k, pt, !has(pt.port), {_port_path(direction)}).join(', ')"
+    # `{protocol: TCP}` without a port is every TCP port; so are ranges covering 1-65535.
+    flagged = (
+        f"!has(pt.port) || (type(pt.port) == int && "
+        f"{_protocol('pt')} in variables.{direction}Covered[i])"
+    )
+    portless = f"r.ports.transformList(k, pt, {flagged}, {_port_path(direction)}).join(', ')"
     per_rule = (
         f"!has(r.ports) || size(r.ports) == 0 ? {_rule_path(direction, '.ports')} : {portless}"
     )
@@ -172,4 +302,11 @@ def rule_expressions() -> dict[Rule, str]:
 def rule_message(rule: Rule) -> str:
     """CEL for the model's violation message of `rule`, around the rule variable's paths."""
     before, after = message_parts(rule)
-    return f"{cel_string(before)} + variables.{RULE_VARIABLES[rule]} + {cel_string(after)}"
+    found = f"variables.{RULE_VARIABLES[rule]}"
+    listed = f"{found}.split(', ')"
+    limit = MAX_MESSAGE_PATHS
+    shown = (
+        f"({listed}.size() <= {limit} ? {found} : {listed}.slice(0, {limit}).join(', ') + "
+        f"' (and ' + string({listed}.size() - {limit}) + ' more)')"
+    )
+    return f"{cel_string(before)} + {shown} + {cel_string(after)}"

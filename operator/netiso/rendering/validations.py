@@ -13,13 +13,14 @@ from typing import Any, Final
 import yaml
 
 from netiso import conventions
-from netiso.model.guardrails import Rule
+from netiso.model.guardrails import DIRECTIONS, Rule
 from netiso.model.limits import Action, Guardrails, OptOut
 from netiso.model.profiles import Profile
 from netiso.rendering.cel import (
-    DIRECTIONS,
     RULE_VARIABLES,
     cel_string,
+    covered_variables,
+    ip_block_variables,
     rule_expressions,
     rule_message,
     settings_from_params,
@@ -95,6 +96,10 @@ def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[s
                     "expression": f"has(object.spec.{direction}) ? object.spec.{direction} : []",
                 }
                 for direction, _ in DIRECTIONS
+            ),
+            *(
+                {"name": name, "expression": value}
+                for name, value in {**ip_block_variables(), **covered_variables()}.items()
             ),
             {
                 "name": "exception",

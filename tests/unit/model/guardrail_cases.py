@@ -204,4 +204,221 @@ CASES: tuple[Case, ...] = (
         {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]},
         annotations={"netiso.io/exception": "SEC-42: payment provider has no fixed range"},
     ),
+    # Equivalent spellings: what a policy admits, not how it is written.
+    Case(
+        "all-namespaces-by-name-exists",
+        ingress(
+            peer_rule(
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/metadata.name", "operator": "Exists"}
+                        ]
+                    }
+                }
+            ),
+            peer_rule(
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/metadata.name", "operator": "Exists"},
+                            {"key": "kubernetes.io/metadata.name", "operator": "Exists"},
+                        ]
+                    },
+                    "podSelector": {"matchLabels": {"app": "x"}},
+                }
+            ),
+            peer_rule(
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/metadata.name", "operator": "Exists"},
+                            {"key": "team", "operator": "Exists"},
+                        ]
+                    }
+                }
+            ),
+            peer_rule({"namespaceSelector": {"matchLabels": {}, "matchExpressions": []}}),
+        ),
+        {
+            "all-namespaces": [
+                "spec.ingress[0].from[0].namespaceSelector",
+                "spec.ingress[1].from[0].namespaceSelector",
+                "spec.ingress[3].from[0].namespaceSelector",
+            ]
+        },
+    ),
+    Case(
+        "ports-range-covers-all",
+        ingress(
+            {
+                "from": [{"podSelector": {}}],
+                "ports": [{"protocol": "TCP", "port": 1, "endPort": 65535}],
+            },
+            {"from": [{"podSelector": {}}], "ports": [{"port": 1, "endPort": 65534}]},
+        ),
+        {"no-ports": ["spec.ingress[0].ports[0].port"]},
+    ),
+    Case(
+        "ports-ranges-union-covers-all",
+        egress(
+            {
+                "to": [{"podSelector": {}}],
+                "ports": [
+                    {"protocol": "UDP", "port": 30000, "endPort": 65535},
+                    {"protocol": "TCP", "port": 443},
+                    {"protocol": "UDP", "port": 1, "endPort": 29999},
+                    {"protocol": "SCTP", "port": 2, "endPort": 65535},
+                ],
+            },
+            {
+                "to": [{"podSelector": {}}],
+                "ports": [
+                    {"protocol": "TCP", "port": 1, "endPort": 100},
+                    {"protocol": "TCP", "port": 50, "endPort": 40000},
+                    {"protocol": "TCP", "port": 40000, "endPort": 65535},
+                    {"protocol": "SCTP", "port": 7},
+                ],
+            },
+        ),
+        {
+            "no-ports": [
+                "spec.egress[0].ports[0].port",
+                "spec.egress[0].ports[2].port",
+                "spec.egress[1].ports[0].port",
+                "spec.egress[1].ports[1].port",
+                "spec.egress[1].ports[2].port",
+            ]
+        },
+    ),
+    Case(
+        "ports-ranges-with-a-gap",
+        ingress(
+            {
+                "from": [{"podSelector": {}}],
+                "ports": [
+                    {"protocol": "TCP", "port": 1, "endPort": 1000},
+                    {"protocol": "TCP", "port": 1002, "endPort": 65535},
+                ],
+            }
+        ),
+        {},
+    ),
+    Case(
+        "cidr-many-narrow-blocks",
+        egress(
+            peer_rule(*({"ipBlock": {"cidr": f"{n}.0.0.0/8"}} for n in (11, 12)), key="to"),
+            peer_rule({"ipBlock": {"cidr": "13.0.0.0/9"}}, key="to"),
+        ),
+        {
+            "broad-cidr": [
+                "spec.egress[0].to[0].ipBlock.cidr",
+                "spec.egress[0].to[1].ipBlock.cidr",
+                "spec.egress[1].to[0].ipBlock.cidr",
+            ]
+        },
+    ),
+    Case(
+        "cidr-whole-internet-in-slash-eights",
+        egress(
+            peer_rule(*({"ipBlock": {"cidr": f"{n}.0.0.0/8"}} for n in range(1, 224)), key="to")
+        ),
+        {"broad-cidr": [f"spec.egress[0].to[{n}].ipBlock.cidr" for n in range(223)]},
+    ),
+    Case(
+        "cidr-overlapping-blocks-count-once",
+        ingress(
+            peer_rule(
+                {"ipBlock": {"cidr": "10.0.0.0/8"}},
+                {"ipBlock": {"cidr": "10.1.0.0/16"}},
+                {"ipBlock": {"cidr": "10.0.0.0/8"}},
+                {
+                    "ipBlock": {"cidr": "192.168.0.0/16"},
+                },
+            )
+        ),
+        {},
+        guardrails={"ipBlocks": {"allowedCIDRs": ["192.168.0.0/16"]}},
+    ),
+    Case(
+        "cidr-exceptions-subtract",
+        egress(
+            peer_rule(
+                {"ipBlock": {"cidr": "10.0.0.0/7", "except": ["11.0.0.0/8", "11.1.0.0/16"]}},
+                {"ipBlock": {"cidr": "128.0.0.0/1", "except": ["128.0.0.0/2", "192.0.0.0/2"]}},
+                key="to",
+            ),
+        ),
+        {},
+    ),
+    Case(
+        "cidr-exception-reopened-by-another-block",
+        egress(
+            peer_rule(
+                {"ipBlock": {"cidr": "10.0.0.0/7", "except": ["11.0.0.0/8"]}},
+                {"ipBlock": {"cidr": "11.0.0.0/24"}},
+                key="to",
+            ),
+        ),
+        {
+            "broad-cidr": [
+                "spec.egress[0].to[0].ipBlock.cidr",
+                "spec.egress[0].to[1].ipBlock.cidr",
+            ]
+        },
+    ),
+    Case(
+        "cidr-directions-counted-apart",
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [peer_rule({"ipBlock": {"cidr": "11.0.0.0/8"}})],
+            "egress": [peer_rule({"ipBlock": {"cidr": "12.0.0.0/8"}}, key="to")],
+        },
+        {},
+    ),
+    Case(
+        "cidr-ipv4-mapped-ipv6",
+        egress(
+            peer_rule(
+                {"ipBlock": {"cidr": "::ffff:0.0.0.0/96"}},
+                {"ipBlock": {"cidr": "fd00::/48"}},
+                key="to",
+            )
+        ),
+        {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]},
+    ),
+    Case(
+        "cidr-ipv6-many-blocks",
+        ingress(
+            peer_rule(
+                {"ipBlock": {"cidr": "2001:db8::/33"}},
+                {"ipBlock": {"cidr": "2001:db8:8000::/33"}},
+                {"ipBlock": {"cidr": "fd00::128/128"}},
+            )
+        ),
+        {
+            "broad-cidr": [
+                "spec.ingress[0].from[0].ipBlock.cidr",
+                "spec.ingress[0].from[1].ipBlock.cidr",
+                "spec.ingress[0].from[2].ipBlock.cidr",
+            ]
+        },
+    ),
+    Case(
+        "cidr-ipv6-minimum-high",
+        ingress(
+            peer_rule(
+                {"ipBlock": {"cidr": "::/0", "except": ["::/1"]}},
+                {"ipBlock": {"cidr": "fd00::1/128"}},
+            )
+        ),
+        {
+            "broad-cidr": [
+                "spec.ingress[0].from[0].ipBlock.cidr",
+                "spec.ingress[0].from[1].ipBlock.cidr",
+            ]
+        },
+        guardrails={"ipBlocks": {"minPrefixLengthIPv6": 120}},
+    ),
 )
