@@ -167,3 +167,109 @@ def test_a_violation_that_predates_the_opt_in_is_reported(
     label_namespace(kube_api, ns, profile=None)
     wait_for("series gone", lambda: violations(operator, ns, profile, "broad-cidr") is None)
     assert policies_in(kube_api, ns)["internet"]["metadata"]["resourceVersion"] == version
+
+
+def egress_policy(name: str, blocks: list[str]) -> Any:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": c}} for c in blocks], "ports": [{"port": 443}]}
+            ],
+        },
+    }
+
+
+def test_equivalent_spellings_are_drift_and_every_signal_agrees(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    admin_kubeconfig: Path,
+) -> None:
+    """What a policy admits, not how it is written: a selector excluding nothing that exists,
+    ports and addresses that add up over several policies."""
+    net = client.NetworkingV1Api(kube_api)
+    profile = profiles("meaning")
+    ns = make_namespace("meaning", labels={"netiso.io/profile": profile})
+    wait_for(
+        "isolated",
+        lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
+    )
+    managed_versions = managed_resource_versions(kube_api, ns)
+    nobody = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["nowhere"]}
+    team = {"matchLabels": {"team": "nobody-has-it"}}
+    spellings = [
+        policy(
+            "every-namespace",
+            ingress=[
+                {
+                    "from": [{"namespaceSelector": {"matchExpressions": [nobody]}}],
+                    "ports": [{"protocol": "TCP", "port": 5432}],
+                }
+            ],
+        ),
+        policy(
+            "low-ports",
+            ingress=[
+                {"from": [{"namespaceSelector": team}], "ports": [{"port": 1, "endPort": 999}]}
+            ],
+        ),
+        policy(
+            "high-ports",
+            ingress=[
+                {"from": [{"namespaceSelector": team}], "ports": [{"port": 1000, "endPort": 65535}]}
+            ],
+        ),
+        # Each within the limit (one /8), together twice the limit.
+        egress_policy("west", ["11.0.0.0/8"]),
+        egress_policy("east", ["12.0.0.0/8"]),
+    ]
+    for body in spellings:
+        net.create_namespaced_network_policy(ns, body)
+    expected = {"all-namespaces": 1, "no-ports": 2, "broad-cidr": 2}
+
+    def counted(rule: str, count: int) -> bool:
+        return violations(operator, ns, profile, rule) == count
+
+    for rule, count in expected.items():
+        wait_for(rule, functools.partial(counted, rule, count))
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="drifted"
+        )
+        == 1
+    )
+    wait_for("status counts", lambda: status_of(kube_api, profile).get("weakened") == 1)
+    assert status_of(kube_api, profile)["guardrailViolations"] == 5
+    wait_for("GuardrailViolated", lambda: events_for(kube_api, ns, reason="GuardrailViolated"))
+
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    assert row["state"] == "drifted"
+    assert {(v["policy"], v["rule"]) for v in row["guardrailViolations"]} == {
+        ("every-namespace", "all-namespaces"),
+        ("low-ports", "no-ports"),
+        ("high-ports", "no-ports"),
+        ("west", "broad-cidr"),
+        ("east", "broad-cidr"),
+    }
+    assert "reachable from every namespace on TCP 5432" in row["exposure"]
+    assert (
+        "reachable from namespaces matching team=nobody-has-it on every TCP port"
+        in (row["exposure"])
+    )
+    wide = netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "wide").stdout
+    assert "reachable from every namespace on TCP 5432" in wide
+    assert netiso_cli(admin_kubeconfig, "diff", "-n", ns).returncode == 1
+
+    # Removing one half of each sum clears what only the sum showed.
+    for name in ("every-namespace", "high-ports", "east"):
+        net.delete_namespaced_network_policy(name, ns)
+    wait_for("isolated again", lambda: status_of(kube_api, profile).get("inSync") == 1)
+    for rule in expected:
+        assert violations(operator, ns, profile, rule) is None
+    assert managed_resource_versions(kube_api, ns) == managed_versions

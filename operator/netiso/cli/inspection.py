@@ -70,6 +70,9 @@ class Snapshot:
     profiles: Mapping[str, ProfileEntry]
     live: Mapping[str, Sequence[Mapping[str, Any]]]
     foreign: Mapping[str, Sequence[ForeignPolicy]] = field(default_factory=dict)
+    # The labels of every opted-in namespace, in scope or not: the operator's inventory, which
+    # the effective exposure is judged against (reachability/exposures.py).
+    inventory: tuple[Mapping[str, str], ...] = ()
 
     def names(self) -> list[str]:
         """Every namespace in scope, sorted."""
@@ -108,7 +111,20 @@ async def read_snapshot(
     profiles = {
         entry.name: entry for entry in map(ProfileEntry.from_body, await list_profiles(api))
     }
-    return Snapshot(namespaces=namespaces, profiles=profiles, live=live, foreign=foreign)
+    if namespace is None and not selector:
+        inventory = tuple(entry.facts.labels for entry in namespaces.values())
+    else:
+        inventory = tuple(
+            [
+                NamespaceEntry.from_body(body).facts.labels
+                async for body in list_all(
+                    api, NAMESPACES, label_selector=conventions.PROFILE_LABEL
+                )
+            ]
+        )
+    return Snapshot(
+        namespaces=namespaces, profiles=profiles, live=live, foreign=foreign, inventory=inventory
+    )
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,7 @@ def diff_reports(
                 environment=environment,
                 protected=protected,
                 foreign=snapshot.foreign.get(name, ()),
+                inventory=snapshot.inventory,
             )
         )
     return reports
@@ -198,6 +215,7 @@ def diff_namespace(
     environment: Templates,
     protected: frozenset[str],
     foreign: Sequence[ForeignPolicy] = (),
+    inventory: Sequence[Mapping[str, str]] = (),
 ) -> NamespaceReport:
     """Compare a namespace's managed policies with what its profile renders, and evaluate
     its other policies against the profile's guardrails."""
@@ -209,6 +227,8 @@ def diff_namespace(
         environment=environment,
         protected=protected,
         foreign=foreign,
+        inventory=lambda: inventory,
+        describe_exposure=True,
     )
     desired: dict[str, Mapping[str, Any]] = {}
     if entry is not None and profile is not None and profile.profile is not None:
@@ -249,6 +269,7 @@ class StatusLine:
     pending: int
     message: str = ""
     violations: tuple[Violation, ...] = ()
+    exposure: tuple[str, ...] = ()
 
     @property
     def guardrails(self) -> str:
@@ -269,6 +290,7 @@ class StatusLine:
             "drift": self.drift,
             "pendingChanges": self.pending,
             "guardrailViolations": [violation_dict(v) for v in self.violations],
+            "exposure": list(self.exposure),
             "message": self.message,
         }
 
@@ -293,6 +315,7 @@ def status_lines(
                 pending=len(assessment.changes.steps),
                 message=assessment.message,
                 violations=assessment.violations,
+                exposure=assessment.exposure,
             )
         )
     return lines

@@ -310,9 +310,9 @@ async def _status(context: Context) -> int:
     header = ["NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT", "GUARDRAILS"]
     rows = [[s.namespace, s.profile, s.state, str(s.pending), s.drift, s.guardrails] for s in lines]
     if args.output == printing.WIDE:
-        header.append("MESSAGE")
+        header += ["EXPOSURE", "MESSAGE"]
         for row, line in zip(rows, lines, strict=True):
-            row.append(line.message or "-")
+            row += ["; ".join(line.exposure) or "-", line.message or "-"]
     print(printing.table(header, rows))
     print(summary(lines))
     return 0

@@ -6,16 +6,17 @@ Reconciling layer, no I/O. `assess()` is shared by the operator and the CLI (`ne
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netiso import conventions
-from netiso.model.guardrails import Violation, violations
+from netiso.model.guardrails import Violation, exception_of, violations
 from netiso.model.limits import Guardrails
 from netiso.model.profiles import DriftAction, Mode
 from netiso.observed.drifts import Changes, LivePolicy, compare, owned
 from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy
+from netiso.reachability.exposures import EXPOSURE_PREFIX, exposure_of
 from netiso.rendering.bodies import RenderedPolicy, RenderError, render_policies
 from netiso.rendering.environment import Templates
 
@@ -33,8 +34,12 @@ class Assessment:
     desired: tuple[str, ...] = ()
     # The content hashes of the desired policies: renderings netiso made (ownership evidence).
     desired_hashes: tuple[str, ...] = ()
-    # Guardrails the namespace's foreign policies break, excepted ones included.
+    # Guardrails the namespace's foreign policies break, excepted ones included, and what
+    # only their sum or the namespace inventory shows (reachability/exposures.py).
     violations: tuple[Violation, ...] = ()
+    # The effective exposure in words, one sentence per peer ("reachable from every namespace
+    # on TCP 5432"): netiso's policies and the owners' together.
+    exposure: tuple[str, ...] = ()
 
     @property
     def weakened(self) -> tuple[Violation, ...]:
@@ -54,6 +59,8 @@ def assess(
     written_uids: Collection[str] = (),
     known_hashes: Collection[str] = (),
     foreign: Sequence[ForeignPolicy] = (),
+    inventory: Callable[[], Iterable[Mapping[str, str]]] = tuple,
+    describe_exposure: bool = False,
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
@@ -65,7 +72,9 @@ def assess(
 
     The `foreign` policies (the namespace owner's own) are evaluated against the profile's
     guardrails: one that breaks a guardrail without an exception is isolation drift, so a
-    namespace otherwise isolated is DRIFTED. netiso never writes to them.
+    namespace otherwise isolated is DRIFTED. So is what they open together, judged against the
+    labels of the known namespaces (`inventory()`, read only when a selector needs it).
+    netiso never writes to them. `describe_exposure` adds the exposure in words (the CLI's).
     """
 
     def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
@@ -129,6 +138,16 @@ def assess(
     repair = spec.drift_action == DriftAction.REPAIR
     changes = diff(desired, repair=repair)
     found = evaluate_guardrails(foreign, spec.guardrails, namespace=name)
+    exposure = exposure_of(
+        namespace=name,
+        policies=[*(policy.body for policy in desired), *(p.document for p in foreign)],
+        # An exception covers its policy whatever it opens, alone or with the others.
+        judged=[policy.document for policy in foreign if not _excepted(policy)],
+        guardrails=spec.guardrails,
+        inventory=inventory,
+        describe=describe_exposure,
+    )
+    found.extend(exposure.findings)
     weakened = [v for v in found if v.exception is None]
     dry_run = spec.mode == Mode.DRY_RUN
     if dry_run:
@@ -160,6 +179,7 @@ def assess(
         desired=tuple(p.name for p in desired),
         desired_hashes=tuple(p.spec_hash for p in desired),
         violations=tuple(found),
+        exposure=exposure.words(),
     )
 
 
@@ -181,12 +201,28 @@ def weakened_message(weakened: Sequence[Violation], *, namespace: str) -> str:
         if str(violation.rule) not in broken:
             broken.append(str(violation.rule))
     listed = ", ".join(f"{policy} ({', '.join(r)})" for policy, r in sorted(rules.items()))
+    # What only the sum of the policies shows, in words: a field path would not say it.
+    together = sorted(
+        {
+            v.path.removeprefix(EXPOSURE_PREFIX)
+            for v in weakened
+            if v.path.startswith(EXPOSURE_PREFIX)
+        }
+    )
+    shown = f" ({'; '.join(together)})" if together else ""
     return (
         f"NetworkPolicy {listed} in namespace {namespace} breaks the profile's guardrails "
-        "and re-opens what the baseline closes: this namespace is not isolated until the "
-        f"policy is fixed, deleted, or given a {conventions.EXCEPTION_ANNOTATION} annotation "
-        "(`netiso diff` shows each field)"
+        f"and re-opens what the baseline closes{shown}: this namespace is not isolated until "
+        f"the policy is fixed, deleted, or given a {conventions.EXCEPTION_ANNOTATION} "
+        "annotation (`netiso diff` shows each field)"
     )
+
+
+def _excepted(policy: ForeignPolicy) -> bool:
+    # Most policies carry no exception: look for the key before decoding the document.
+    if conventions.EXCEPTION_ANNOTATION not in policy.document:
+        return False
+    return exception_of(policy.body()) is not None
 
 
 def _missing_profile_message(profile: str, live: Sequence[LivePolicy]) -> str:

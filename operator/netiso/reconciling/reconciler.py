@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -301,6 +301,7 @@ class Reconciler:
                 written_uids=self._written_uids.get(namespace, ()),
                 known_hashes=self._rendered_hashes,
                 foreign=self._sources.foreign_policies(namespace),
+                inventory=self._inventory,
             )
             if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
                 self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached
@@ -374,6 +375,14 @@ class Reconciler:
             written=tuple(f"{w.step.action} {w.step.name}" for w in written),
         )
         return outcome, repaired, drifts
+
+    def _inventory(self) -> Iterator[Mapping[str, str]]:
+        """The labels of every opted-in namespace the view holds (namespaces that did not opt
+        in are not watched: a selector is judged on these and on a new unlabelled one)."""
+        for name in self._sources.all_namespaces():
+            entry = self._sources.namespace(name)
+            if entry is not None:
+                yield entry.facts.labels
 
     def _remember(self, namespace: str, written: Iterable[Written]) -> None:
         """Note writes in the overlay (until their echo) and as ownership evidence."""
