@@ -18,7 +18,7 @@ from typing import Any
 from netiso.observed.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import is_labelled_managed
 from netiso.observed.overlays import WriteOverlay
-from netiso.observed.view import ClusterView, Sources
+from netiso.observed.view import ClusterView, Sources, resource_version
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.failures import failed
 from netiso.rendering.environment import Templates
@@ -235,7 +235,7 @@ class Reconciler:
     def profile_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
         """A profile appeared, changed, is being deleted or is gone."""
         entry = self.view.profile_seen(body, deleted=deleted)
-        self._statuses.known(entry.name, entry.status)
+        self._statuses.known(entry.name, entry.status, version=resource_version(body))
         if deleted:
             self._profile_generations.pop(entry.name, None)
             self._statuses.forget(entry.name)
@@ -244,7 +244,7 @@ class Reconciler:
             self._on_profiles()
             return
         first = entry.name not in self._profile_generations
-        if not self._note_profile(entry):
+        if not self._note_profile(entry, version=resource_version(body)):
             return  # a status or metadata write: nothing for the namespaces
         self._on_profiles()
         # A profile seen in the initial listing already had its Event; a new one gets it now.
@@ -257,13 +257,13 @@ class Reconciler:
             )
         self.enqueue_many(self.view.namespaces_of(entry.name))
 
-    def _note_profile(self, entry: ProfileEntry) -> bool:
+    def _note_profile(self, entry: ProfileEntry, *, version: str = "") -> bool:
         """Remember the profile's generation; True when it is new or its spec changed."""
         key = (entry.uid, entry.generation, entry.deleting)
         if self._profile_generations.get(entry.name) == key:
             return False
         self._profile_generations[entry.name] = key
-        self._statuses.known(entry.name, entry.status)
+        self._statuses.known(entry.name, entry.status, version=version)
         self._reporter.dirty_profiles.add(entry.name)
         return True
 

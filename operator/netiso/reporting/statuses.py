@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netiso.observed.entries import ProfileEntry
+from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
 from netiso.runtime.client import ApiClient, ApiError
 from netiso.runtime.patching import patch_profile_status
@@ -229,9 +230,18 @@ class StatusWriter:
         self._interval = interval
         self._written: dict[str, dict[str, Any]] = {}
         self._last: dict[str, float] = {}
+        # The profile's resourceVersion after netiso's last status write.
+        self._versions: dict[str, int] = {}
 
-    def known(self, name: str, status: Mapping[str, Any] | None) -> None:
-        """Tell the writer what the profile's status is in the cluster (from a watch event)."""
+    def known(self, name: str, status: Mapping[str, Any] | None, *, version: str = "") -> None:
+        """Tell the writer what the profile's status is in the cluster (from a watch event of
+        the profile at resourceVersion `version`). An event older than netiso's own last write
+        is ignored: taking its status as stored would keep the newer counts from being
+        written again when they come back."""
+        number = version_number(version)
+        written = self._versions.get(name)
+        if number is not None and written is not None and number < written:
+            return
         if status:
             self._written[name] = dict(status)
 
@@ -239,6 +249,7 @@ class StatusWriter:
         """The profile is gone."""
         self._written.pop(name, None)
         self._last.pop(name, None)
+        self._versions.pop(name, None)
 
     def previous(self, name: str) -> Mapping[str, Any] | None:
         """The last status known to be on the profile."""
@@ -256,7 +267,7 @@ class StatusWriter:
         """Merge-patch the status subresource; returns False on failure (retried later)."""
         self._last[name] = asyncio.get_running_loop().time()
         try:
-            await patch_profile_status(self._api, name, status)
+            version = version_number(await patch_profile_status(self._api, name, status))
         except ApiError as exc:
             if exc.status == 404:
                 self.forget(name)
@@ -264,6 +275,8 @@ class StatusWriter:
             log.warning("status of profile %s not written: %s", name, exc)
             return False
         self._written[name] = dict(status)
+        if version is not None:
+            self._versions[name] = version
         return True
 
 

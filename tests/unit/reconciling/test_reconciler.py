@@ -7,8 +7,13 @@ an expired watch and the steady state are checked by what the server holds and r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import kopf
 import pytest
 
+from netiso.handlers import isolationprofiles
 from netiso.observed.entries import NamespaceState
 from netiso.runtime.reading import ALL_POLICIES
 from netiso.runtime.watching import WATCH_SECONDS
@@ -221,5 +226,28 @@ async def test_a_change_while_the_status_is_being_written_is_counted_too() -> No
         server.put(NAMESPACES, namespace_body("team-a", profile="base"))
         await settle()
         assert policy_names(server, "team-a") == {DNS_EGRESS, DEFAULT_DENY}
+        status = (server.get(profile_path("base")) or {})["status"]
+        assert (status["namespaces"], status["inSync"]) == (1, 1)
+
+
+async def test_a_late_event_with_an_older_status_does_not_hide_the_stored_one() -> None:
+    server = FakeApiServer()
+    server.put(PROFILES, profile_body("base"))
+    server.put(NAMESPACES, namespace_body("team-a", profile="base"))
+    async with running(server) as runtime:
+        await settle()
+        older = server.get(profile_path("base"))  # its status counts team-a alone
+        assert older is not None
+        server.put(NAMESPACES, namespace_body("team-b", profile="base"))
+        await settle()
+        assert (server.get(profile_path("base")) or {})["status"]["namespaces"] == 2
+        # Kopf hands over the event of the first status write only now, after the second.
+        handler = cast(Callable[..., Awaitable[None]], isolationprofiles.profile_event)
+        memo = kopf.Memo()
+        memo["netiso"] = runtime
+        await handler(body=older, type="MODIFIED", memo=memo)
+        # team-b leaves: the counts are those of the first write again, and must be written.
+        server.put(NAMESPACES, namespace_body("team-b", profile=None))
+        await settle()
         status = (server.get(profile_path("base")) or {})["status"]
         assert (status["namespaces"], status["inSync"]) == (1, 1)
