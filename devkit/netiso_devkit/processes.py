@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -100,11 +101,27 @@ def parse_metrics(text: str) -> dict[MetricKey, float]:
     return out
 
 
+def signing_key_file(kubeconfig: Path) -> Path:
+    """The signing key of the cluster `kubeconfig` reaches, created once in its directory.
+
+    Every operator the kit runs against one cluster (whatever user's kubeconfig of the local
+    control plane it is given: they share a directory) shares it, as the replicas of an install
+    share the Secret netiso-signing-key: a new leader or a restart proves what another wrote.
+    """
+    path = kubeconfig.parent / "netiso-signing-key"
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as key:
+            key.write(secrets.token_hex(32))
+    return path
+
+
 class OperatorProcess:
     """One `kopf run -A -m netiso.main` subprocess, with its metrics and liveness ports.
 
     The environment is the caller's minus any NETISO_* and in-cluster variables (so a
-    developer's shell cannot change what a test measures), plus `env`.
+    developer's shell cannot change what a test measures), plus the cluster's signing key
+    (`signing_key_file`; `env` may set NETISO_SIGNING_KEY_FILE="" to run without), plus `env`.
     """
 
     def __init__(
@@ -156,6 +173,7 @@ class OperatorProcess:
                 # installed service account write managed policies: a kit operator runs as
                 # another user, so the keeper is off unless the caller turns it on.
                 "NETISO_ADMISSION": "off",
+                "NETISO_SIGNING_KEY_FILE": str(signing_key_file(self.kubeconfig)),
             }
         )
         env.update(self.extra_env)

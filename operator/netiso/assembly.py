@@ -25,6 +25,7 @@ from netiso.leadership.electing import (
 )
 from netiso.leadership.sharding import ShardTallies, shard_notes
 from netiso.model.leases import Timing
+from netiso.observed.authorship import Signer
 from netiso.observed.view import ClusterView
 from netiso.reconciling.deletions import remove_profile
 from netiso.reconciling.reconciler import Reconciler
@@ -152,12 +153,14 @@ def build_runtime(
     credentials: CredentialsSource,
     clients: ClientFactory = ApiClient,
     campaigns: CampaignFactory = ElectionThread,
+    signer: Signer | None = None,
 ) -> Runtime:
     """Build every part of the operator; nothing runs until `Runtime.start()`.
 
     Call on the operator's event loop: the Lease campaign reports leadership changes there.
     `clients` makes the API clients (the operator's, and the Lease campaign's own);
-    `campaigns` runs the campaign (on a thread of its own).
+    `campaigns` runs the campaign (on a thread of its own); `signer` holds the key netiso
+    signs its policies with (runtime/keys.py; None: unsigned).
     """
     metrics = Metrics(version=__version__)
     # Asked by the write fence, the reconciler, the keeper and the tallies; None: election off.
@@ -201,6 +204,7 @@ def build_runtime(
         leading=leading,
         on_profiles=keeper.profiles_changed if keeper is not None else _nothing,
         remote_tally=tallies.remote if tallies is not None else None,
+        signer=signer,
     )
     election = None
     if leadership is None:

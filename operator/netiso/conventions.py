@@ -25,6 +25,8 @@ MANAGED_BY_VALUE: Final = "netiso"
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 SPEC_HASH_ANNOTATION: Final = f"{GROUP}/spec-hash"
+# netiso's keyed signature over namespace, name and spec hash: evidence that netiso wrote it.
+SIGNATURE_ANNOTATION: Final = f"{GROUP}/signature"
 OWNER_ANNOTATION: Final = f"{GROUP}/owner"
 REASON_ANNOTATION: Final = f"{GROUP}/reason"
 POLICY_ROLE_LABEL: Final = f"{GROUP}/policy"

@@ -130,6 +130,10 @@ class Settings:
     # bindings, one per profile, in place) or "off" (a platform manages them, e.g. from
     # `netiso admission`); "on".
     admission: bool = True
+    # NETISO_SIGNING_KEY_FILE: file holding the key netiso signs its policies with (mounted
+    # from the Secret netiso-signing-key); None means unsigned policies (docs/limits.md). A
+    # path whose file is absent is taken as None, with a warning.
+    signing_key_file: Path | None = None
 
     @property
     def holder(self) -> str:
@@ -166,6 +170,7 @@ class Settings:
             ),
             extra_protected_namespaces=_names(env, "NETISO_PROTECTED_NAMESPACES"),
             admission=_switch(env, "NETISO_ADMISSION", cls.admission),
+            signing_key_file=Path(key) if (key := env.get("NETISO_SIGNING_KEY_FILE")) else None,
             **_leader_election(env),
         )
 

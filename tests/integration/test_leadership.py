@@ -37,6 +37,7 @@ from .ship_cluster import (
     DNS_EGRESS,
     create_profile,
     managed_in,
+    patch_profile_spec,
     read_profile,
     remove_profile,
 )
@@ -484,3 +485,137 @@ def test_a_write_frozen_between_the_fence_and_the_send_is_refused_by_the_api_ser
     assert resource_versions(kube_api, ns) == versions, "the deposed replica's write landed"
     assert denies_all(kube_api, ns)
     assert is_leader(standby)
+
+
+# --- authorship across a fail-over: what a new leader may prove is netiso's -------------------
+
+
+def spec_hash(body: dict[str, Any]) -> str:
+    return str(body["metadata"]["annotations"]["netiso.io/spec-hash"])
+
+
+def test_a_new_leader_repairs_an_edit_of_a_policy_rendered_under_the_previous_generation(
+    replicas: Replicas, kube_api: client.ApiClient, make_namespace: MakeNamespace, profile: str
+) -> None:
+    # Short lease (4/3/0.5 s). The leader stops itself (fault injection in the API client)
+    # in the middle of a profile fan-out, at its first update in the last namespace; while it
+    # is frozen a default-deny the fan-out has not reached is opened by hand. The new leader
+    # wrote none of these policies and renders only the new generation: it must still prove
+    # the edited one netiso's, repair it and call the namespace isolated.
+    names = [make_namespace("ha-gen", labels={"netiso.io/profile": profile}) for _ in range(8)]
+    (leader,) = replicas(1, NETISO_TEST_STOP_AFTER_FENCE=f"update:{names[-1]}", **SHORT_LEASE)
+    assert the_leader([leader]) is leader
+    (standby,) = replicas(1, **SHORT_LEASE)
+    wait_for("isolated", all_isolated(kube_api, names))
+    old = {ns: spec_hash(managed_in(kube_api, ns)[DEFAULT_DENY]) for ns in names}
+    patch_profile_spec(kube_api, profile, spec={"reason": "second generation"})
+    wait_for("the leader frozen mid fan-out", lambda: stopped(leader), timeout=60)
+    try:
+        frozen = time.monotonic()
+        unreached = [
+            ns for ns in names if spec_hash(managed_in(kube_api, ns)[DEFAULT_DENY]) == old[ns]
+        ]
+        assert names[-1] in unreached  # its allows go first, its default-deny after
+        target = unreached[0]
+        allow_all_ingress(kube_api, target)
+        wait_for("the standby leading", lambda: is_leader(standby), timeout=30, interval=0.05)
+        led = time.monotonic()
+        wait_for("the edit repaired", lambda: denies_all(kube_api, target), timeout=30)
+        repaired = time.monotonic()
+        wait_for(
+            "the edited namespace isolated",
+            lambda: (
+                standby.metric("netiso_namespace_out_of_sync", namespace=target) is None
+                and standby.metric("netiso_namespaces", profile=profile, state="isolated") == 8
+            ),
+            timeout=30,
+        )
+    finally:
+        assert leader.process is not None
+        leader.process.send_signal(signal.SIGCONT)
+    print(
+        f"frozen mid fan-out ({len(unreached)} of 8 unreached) -> new leader {led - frozen:.2f} s"
+        f" -> edit repaired {repaired - frozen:.2f} s (lease 4 s)"
+    )
+    new = {ns: spec_hash(managed_in(kube_api, ns)[DEFAULT_DENY]) for ns in names}
+    assert all(new[ns] != old[ns] for ns in names), "a namespace kept the old generation"
+    assert denies_all(kube_api, target)
+    wait_for("the resumed one standing by", lambda: leader.metric("netiso_leader") == 0.0)
+    assert is_leader(standby)
+    assert standby.metric_sum("netiso_policy_drift", reason="conflict") == 0
+
+
+def test_a_signed_copy_in_a_namespace_not_opted_in_is_never_netisos_not_even_after_fail_over(
+    replicas: Replicas, kube_api: client.ApiClient, make_namespace: MakeNamespace, profile: str
+) -> None:
+    # Short lease (4/3/0.5 s). A copy of netiso's default-deny, with netiso's labels, its
+    # genuine spec hash and its signature, all made for another namespace.
+    operators = replicas(2, **SHORT_LEASE)
+    leader = the_leader(operators)
+    standby = next(op for op in operators if op is not leader)
+    source = make_namespace("ha-src", labels={"netiso.io/profile": profile})
+    target = make_namespace("ha-copy")
+    wait_for("isolated", all_isolated(kube_api, [source]))
+    original = managed_in(kube_api, source)[DEFAULT_DENY]
+    metadata = original["metadata"]
+    copied = {
+        "metadata": {
+            "name": DEFAULT_DENY,
+            "labels": metadata["labels"],
+            "annotations": metadata["annotations"],
+        },
+        "spec": original["spec"],
+    }
+    net = client.NetworkingV1Api(kube_api)
+    net.create_namespaced_network_policy(target, copied)
+    series = {"namespace": target, "policy": DEFAULT_DENY, "reason": "foreign_claims_managed"}
+
+    def reported_by(operator: OperatorProcess) -> Callable[[], bool]:
+        return lambda: operator.metric_sum("netiso_policy_drift", **series) == 1
+
+    wait_for("the copy reported as not netiso's", reported_by(leader), timeout=30)
+    leader.stop(sig=signal.SIGKILL)
+    wait_for("the standby leading", lambda: is_leader(standby), timeout=30)
+    wait_for("the copy reported by the new leader", reported_by(standby), timeout=30)
+    time.sleep(2.0)
+    kept = net.read_namespaced_network_policy(DEFAULT_DENY, target)
+    assert kept.metadata.annotations == metadata["annotations"]
+    # Not counted as netiso's: the namespace is not among the profile's.
+    assert standby.metric_sum("netiso_namespaces", profile=profile) == 1
+
+
+# --- upgrade from the one-replica release -----------------------------------------------------
+
+
+def test_upgrade_from_one_unsigned_replica_after_it_stopped_signs_each_policy_once(
+    replicas: Replicas, kube_api: client.ApiClient, make_namespace: MakeNamespace, profile: str
+) -> None:
+    # The documented step (docs/install.md#upgrading): the one-replica release, which writes
+    # without a Lease and signs nothing, is stopped first; then the replicas start. The new
+    # leader takes over the unsigned policies (no conflict), signs each once, then is quiet.
+    (old,) = replicas(1, NETISO_LEADER_ELECTION="false", NETISO_SIGNING_KEY_FILE="")
+    names = [make_namespace("ha-up", labels={"netiso.io/profile": profile}) for _ in range(3)]
+    wait_for("isolated by the old release", all_isolated(kube_api, names))
+    assert all(
+        "netiso.io/signature" not in body["metadata"]["annotations"]
+        for ns in names
+        for body in managed_in(kube_api, ns).values()
+    )
+    assert old.stop() == 0
+    operators = replicas(2)
+    leader = the_leader(operators)
+
+    def signed() -> bool:
+        return all(
+            "netiso.io/signature" in body["metadata"]["annotations"]
+            for ns in names
+            for body in managed_in(kube_api, ns).values()
+        )
+
+    wait_for("every policy signed", signed, timeout=30)
+    assert all_isolated(kube_api, names)()
+    time.sleep(2.0)
+    # One replace per policy (two per namespace); creates would be Events, not policies.
+    assert leader.metric_sum("netiso_api_requests_total", verb="update") == 2 * len(names)
+    assert leader.metric_sum("netiso_policy_drift") == 0
+    assert leader.metric("netiso_namespaces", profile=profile, state="isolated") == len(names)

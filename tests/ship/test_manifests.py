@@ -184,6 +184,11 @@ def test_nothing_reads_or_ships_secrets(rendered: list[Obj]) -> None:
             assert "secrets" not in rule.get("resources", [])
     spec = pod_spec(rendered)
     for volume in spec.get("volumes", []):
+        # The one exception: the signing key, mounted by the kubelet (no RBAC), never shipped.
+        if volume["name"] == "signing-key":
+            assert volume["secret"]["secretName"] == "netiso-signing-key"
+            assert volume["secret"]["optional"] is True
+            continue
         assert "secret" not in volume, f"volume {volume['name']} mounts a Secret"
     for container in all_containers(spec):
         for env in container.get("env", []):
@@ -335,6 +340,17 @@ def test_image_is_pinned_to_the_project_version(rendered: list[Obj], pyproject: 
 def test_operator_learns_its_namespace_from_the_downward_api(rendered: list[Obj]) -> None:
     env = {item["name"]: item for item in operator_container(rendered)["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_the_signing_key_is_mounted_read_only_where_the_operator_reads_it(
+    rendered: list[Obj],
+) -> None:
+    container = operator_container(rendered)
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    mount = mounts["signing-key"]
+    assert mount["readOnly"] is True
+    assert env["NETISO_SIGNING_KEY_FILE"] == f"{mount['mountPath']}/key"
 
 
 def test_tmp_is_a_writable_empty_dir(rendered: list[Obj]) -> None:

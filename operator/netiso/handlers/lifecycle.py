@@ -14,6 +14,7 @@ import kopf
 from netiso import conventions
 from netiso.assembly import Runtime, build_runtime
 from netiso.handlers.login import credentials_of
+from netiso.runtime.keys import SigningKeyError, load_signer
 from netiso.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     tune(settings)
     try:
         config = Settings.from_env()
-    except SettingsError as exc:
+        signer = load_signer(config.signing_key_file)
+    except (SettingsError, SigningKeyError) as exc:
         raise kopf.PermanentError(str(exc)) from exc
     # Kopf's login result (see handlers/login.py): requests wait until it arrives.
-    runtime = build_runtime(config, credentials=credentials_of(memo, settings))
+    runtime = build_runtime(config, credentials=credentials_of(memo, settings), signer=signer)
     try:
         await runtime.start()
     except BaseException:

@@ -15,6 +15,7 @@ from typing import Any
 
 from netiso import conventions
 from netiso.model.planning import DEFAULT_DENY_ROLE, ROLES, policy_name
+from netiso.observed.authorship import Signer
 from netiso.rendering.bodies import RenderedPolicy, policy_hash
 
 
@@ -40,7 +41,8 @@ class LivePolicy:
     """What netiso needs to know of a managed NetworkPolicy in the cluster.
 
     `recorded_hash` is the spec-hash annotation (what netiso wrote); `actual_hash` is computed
-    from the object as it is now. They differ exactly when somebody edited it.
+    from the object as it is now. They differ exactly when somebody edited it. `signature` is
+    the signature annotation (authorship.Signer), "" when there is none.
     """
 
     namespace: str
@@ -52,6 +54,7 @@ class LivePolicy:
     recorded_hash: str = ""
     actual_hash: str = ""
     managed: bool = True
+    signature: str = ""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> LivePolicy:
@@ -69,6 +72,7 @@ class LivePolicy:
             recorded_hash=str(annotations.get(conventions.SPEC_HASH_ANNOTATION, "")),
             actual_hash=policy_hash(body),
             managed=labels.get(conventions.MANAGED_BY_LABEL) == conventions.MANAGED_BY_VALUE,
+            signature=str(annotations.get(conventions.SIGNATURE_ANNOTATION, "")),
         )
 
     @classmethod
@@ -82,6 +86,7 @@ class LivePolicy:
             profile=str(labels.get(conventions.PROFILE_LABEL, "")),
             recorded_hash=policy.spec_hash,
             actual_hash=policy.spec_hash,
+            signature=signature_of(policy),
         )
 
     @property
@@ -90,21 +95,40 @@ class LivePolicy:
         return self.recorded_hash != self.actual_hash
 
 
+def signature_of(policy: RenderedPolicy) -> str:
+    """The signature annotation of a rendering ("" when unsigned)."""
+    annotations = policy.body["metadata"].get("annotations") or {}
+    return str(annotations.get(conventions.SIGNATURE_ANNOTATION, ""))
+
+
 def owned(
     live: LivePolicy,
     *,
+    signer: Signer | None = None,
     known_hashes: Collection[str] = (),
     written_uids: Collection[str] = (),
+    adopting: bool = False,
 ) -> bool:
     """Whether `live` is provably netiso's, so netiso may change or delete it.
 
     A label is not ownership: anybody who may patch a policy may add it. netiso's identity is
     the managed-by label AND a profile label AND a role label whose netiso name the object has
     (names cannot be changed, so a platform policy can never be made to look like ours) AND
-    evidence that netiso wrote it: its uid is one netiso created or replaced, or its spec-hash
-    annotation is a rendering netiso made (`known_hashes`), or the object is exactly the
-    content its annotation records (a netiso rendering as written, whatever profile
-    generation). A copy of our object in all these respects is harmless to take over.
+    evidence that netiso wrote it:
+
+    - its uid is one this process created or replaced (`written_uids`); or
+    - with a signing key (`signer`): netiso's signature over this namespace, this name and the
+      recorded spec hash. Nobody without the key can make one, a copy into another namespace
+      or under another name fails it, and an edit of the spec leaves it valid (the object is
+      netiso's, edited: drift to repair), whichever process or profile generation wrote it;
+    - content-based evidence, as releases before signatures had it: the spec-hash annotation
+      is a rendering netiso made (`known_hashes`), or the object is exactly the content its
+      annotation records. Anyone can compute either, so with a key it counts only where netiso
+      is `adopting` (it wants a policy under that name in a namespace opted in to it: taking
+      over an unsigned one, or one signed with another key or for another namespace, replaces
+      it with netiso's signed rendering and loses nothing), never to delete one. Without a key
+      (the CLI, or an operator run without one) nothing can be checked: a signature counts as
+      it stands, and so does content evidence (docs/limits.md).
     """
     if not (
         live.managed
@@ -114,11 +138,21 @@ def owned(
         and live.recorded_hash
     ):
         return False
-    return (
-        (bool(live.uid) and live.uid in written_uids)
-        or live.recorded_hash in known_hashes
-        or not live.edited
-    )
+    if live.uid and live.uid in written_uids:
+        return True
+    content = live.recorded_hash in known_hashes or not live.edited
+    if signer is None:
+        # No key to check with (the CLI, or an operator run without one): a signature is taken
+        # at its word, as the content evidence is.
+        return bool(live.signature) or content
+    if signer.verifies(
+        namespace=live.namespace,
+        name=live.name,
+        spec_hash=live.recorded_hash,
+        signature=live.signature,
+    ):
+        return True
+    return adopting and content
 
 
 @dataclass(frozen=True)
@@ -197,6 +231,7 @@ def compare(
     established: Iterable[str] | None = None,
     written_uids: Collection[str] = (),
     known_hashes: Collection[str] = (),
+    signer: Signer | None = None,
 ) -> Changes:
     """Work out the writes that bring `live` to `desired`, and which differences are drift.
 
@@ -206,7 +241,9 @@ def compare(
       profile exist;
     - a live policy whose content (whole spec, identity labels, owner and reason) differs from
       the desired one is replaced: drift (`modified`) when somebody edited it (it no longer
-      matches the hash netiso recorded), a plain profile change otherwise;
+      matches the hash netiso recorded), a plain profile change otherwise; with a `signer`
+      (the desired policies then carry their signatures), one whose signature is not the
+      desired one is replaced too (signed, once, after an upgrade from a release without);
     - a live managed policy that is not desired is pruned when it is exactly what netiso once
       wrote, and is drift (`unexpected`) when netiso did not write it in that form;
     - a labelled policy that is not provably netiso's (`owned`) is never touched: at a desired
@@ -221,8 +258,14 @@ def compare(
     known = set(established) if established is not None else None
     hashes = {p.spec_hash for p in desired} | set(known_hashes)
 
-    def ours(policy: LivePolicy) -> bool:
-        return owned(policy, known_hashes=hashes, written_uids=written_uids)
+    def ours(policy: LivePolicy, *, adopting: bool = False) -> bool:
+        return owned(
+            policy,
+            signer=signer,
+            known_hashes=hashes,
+            written_uids=written_uids,
+            adopting=adopting,
+        )
 
     desired_profiles = {
         str(p.body["metadata"]["labels"].get(conventions.PROFILE_LABEL, "")) for p in desired
@@ -252,9 +295,11 @@ def compare(
             drift = DriftReason.MISSING if was_there else None
             step = Step(action="create", name=name, rendered=want, drift=drift)
             record(step, drift, namespace=want.namespace, name=name)
-        elif not ours(have):
+        elif not ours(have, adopting=True):
             record(None, DriftReason.CONFLICT, namespace=want.namespace, name=name)
-        elif have.actual_hash != want.spec_hash:
+        elif have.actual_hash != want.spec_hash or (
+            signer is not None and have.signature != signature_of(want)
+        ):
             drift = DriftReason.MODIFIED if have.edited else None
             step = Step(action="update", name=name, rendered=want, live=have, drift=drift)
             record(step, drift, namespace=want.namespace, name=name)

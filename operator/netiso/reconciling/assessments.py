@@ -13,6 +13,7 @@ from netiso import conventions
 from netiso.model.guardrails import Violation, exception_of, violations
 from netiso.model.limits import Guardrails
 from netiso.model.profiles import DriftAction, Mode
+from netiso.observed.authorship import Signer
 from netiso.observed.drifts import Changes, LivePolicy, compare, owned
 from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy
@@ -61,14 +62,16 @@ def assess(
     foreign: Sequence[ForeignPolicy] = (),
     inventory: Callable[[], Iterable[Mapping[str, str]]] = tuple,
     describe_exposure: bool = False,
+    signer: Signer | None = None,
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
     Fail-closed rules: a missing, invalid or unrenderable profile changes nothing in the
     namespace (whatever isolation it has stays), so a typo can never drop isolation. A
     namespace that is no longer opted in, or is protected, loses all managed policies that are
-    provably netiso's (`written_uids`, `known_hashes`: see drifts.owned); policies that only
-    wear netiso's label are reported and left alone.
+    provably netiso's (`signer`, `written_uids`, `known_hashes`: see drifts.owned); policies
+    that only wear netiso's label are reported and left alone. With a `signer` (the operator's
+    key; the CLI has none) the desired policies carry netiso's signature.
 
     The `foreign` policies (the namespace owner's own) are evaluated against the profile's
     guardrails: one that breaks a guardrail without an exception is isolation drift, so a
@@ -85,6 +88,7 @@ def assess(
             established=established if desired else None,
             written_uids=written_uids,
             known_hashes=known_hashes,
+            signer=signer,
         )
 
     if entry is None or entry.facts.name in protected:
@@ -111,7 +115,7 @@ def assess(
             namespace=name,
             profile=profile_name,
             state=NamespaceState.MISSING_PROFILE,
-            message=_missing_profile_message(profile_name, live),
+            message=_missing_profile_message(profile_name, live, signer=signer),
         )
     if profile.problems or profile.profile is None:
         return Assessment(
@@ -135,6 +139,8 @@ def assess(
             state=NamespaceState.ERROR,
             message=f"cannot render profile {profile_name!r}: {exc}",
         )
+    if signer is not None:
+        desired = tuple(signer.signed(policy) for policy in desired)
     repair = spec.drift_action == DriftAction.REPAIR
     changes = diff(desired, repair=repair)
     found = evaluate_guardrails(foreign, spec.guardrails, namespace=name)
@@ -225,9 +231,11 @@ def _excepted(policy: ForeignPolicy) -> bool:
     return exception_of(policy.body()) is not None
 
 
-def _missing_profile_message(profile: str, live: Sequence[LivePolicy]) -> str:
+def _missing_profile_message(
+    profile: str, live: Sequence[LivePolicy], *, signer: Signer | None
+) -> str:
     """Say truthfully what a namespace whose profile is missing has left."""
-    kept = sorted(p.name for p in live if owned(p))
+    kept = sorted(p.name for p in live if owned(p, signer=signer))
     if kept:
         return (
             f"IsolationProfile {profile!r} does not exist; netiso keeps its policies here as "

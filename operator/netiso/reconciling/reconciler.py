@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from netiso.observed.authorship import Signer
 from netiso.observed.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import is_labelled_managed
 from netiso.observed.overlays import WriteOverlay
@@ -57,8 +58,11 @@ class Reconciler:
         leading: Callable[[], bool] = lambda: True,
         on_profiles: Callable[[], None] = lambda: None,
         remote_tally: Callable[[str], Tally] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self._api = api
+        # netiso's key (drifts.owned): signs what it writes, proves what any process wrote.
+        self._signer = signer
         # Which namespaces this replica writes for (leader election); a standby writes none.
         self._leads = leads
         self._leading = leading
@@ -302,6 +306,7 @@ class Reconciler:
                 known_hashes=self._rendered_hashes,
                 foreign=self._sources.foreign_policies(namespace),
                 inventory=self._inventory,
+                signer=self._signer,
             )
             if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
                 self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached
@@ -357,7 +362,7 @@ class Reconciler:
         if assessment.state != NamespaceState.RELEASED:
             self._reporter.repairing(namespace, profile=assessment.profile, drifts=drifts)
         try:
-            written = await execute(self._api, changes.steps)
+            written = await execute(self._api, changes.steps, signer=self._signer)
         except StepFailed as failure:
             self._remember(namespace, failure.written)
             if isinstance(failure.cause, NotConverged):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netiso import conventions
+from netiso.observed.authorship import Signer
 from netiso.observed.drifts import LivePolicy, Step, is_default_deny, order_steps, owned
 from netiso.rendering.bodies import RenderedPolicy
 from netiso.runtime.client import ApiClient, ApiError
@@ -101,7 +102,13 @@ async def replace_policy(
     return _verified(policy, payload)
 
 
-async def update(api: ApiClient, policy: RenderedPolicy, *, seen: LivePolicy | None) -> LivePolicy:
+async def update(
+    api: ApiClient,
+    policy: RenderedPolicy,
+    *,
+    seen: LivePolicy | None,
+    signer: Signer | None = None,
+) -> LivePolicy:
     """Replace a managed policy; on a stale view, re-read it and replace it once more if it is
     still netiso's (the same object netiso assessed, or one netiso can prove it wrote)."""
     if seen is not None and seen.resource_version:
@@ -112,21 +119,31 @@ async def update(api: ApiClient, policy: RenderedPolicy, *, seen: LivePolicy | N
                 raise
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
-        return await create(api, policy)
-    return await _take_over(api, policy, existing, seen=seen)
+        return await create(api, policy, signer=signer)
+    return await _take_over(api, policy, existing, seen=seen, signer=signer)
 
 
 async def _take_over(
-    api: ApiClient, policy: RenderedPolicy, existing: dict[str, Any], *, seen: LivePolicy | None
+    api: ApiClient,
+    policy: RenderedPolicy,
+    existing: dict[str, Any],
+    *,
+    seen: LivePolicy | None,
+    signer: Signer | None,
 ) -> LivePolicy:
     current = LivePolicy.from_body(existing)
     same_object = seen is not None and bool(seen.uid) and seen.uid == current.uid
-    if not (same_object or owned(current, known_hashes={policy.spec_hash})):
+    # A name netiso wants in a namespace opted in to it: an unsigned copy of a rendering may
+    # be adopted (drifts.owned), as the assessment would.
+    evidence = owned(current, signer=signer, known_hashes={policy.spec_hash}, adopting=True)
+    if not (same_object or evidence):
         raise UnmanagedConflict(policy.namespace, policy.name)
     return await replace_policy(api, policy, resource_version=current.resource_version)
 
 
-async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
+async def create(
+    api: ApiClient, policy: RenderedPolicy, *, signer: Signer | None = None
+) -> LivePolicy:
     """Create a policy that netiso believes absent, without ever overwriting a foreign one.
 
     On AlreadyExists the existing object is taken over only if it is provably netiso's
@@ -146,8 +163,8 @@ async def create(api: ApiClient, policy: RenderedPolicy) -> LivePolicy:
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
         # Deleted between our POST and GET: a plain retry of the create is safe.
-        return await create(api, policy)
-    return await _take_over(api, policy, existing, seen=None)
+        return await create(api, policy, signer=signer)
+    return await _take_over(api, policy, existing, seen=None, signer=signer)
 
 
 async def delete(api: ApiClient, policy: LivePolicy) -> None:
@@ -202,15 +219,15 @@ async def _delete_as_seen(api: ApiClient, policy: LivePolicy) -> bool:
     return True
 
 
-async def _run(api: ApiClient, step: Step) -> LivePolicy | None:
+async def _run(api: ApiClient, step: Step, *, signer: Signer | None) -> LivePolicy | None:
     if step.action == "delete":
         assert step.live is not None
         await delete(api, step.live)
         return None
     assert step.rendered is not None
     if step.action == "create":
-        return await create(api, step.rendered)
-    return await update(api, step.rendered, seen=step.live)
+        return await create(api, step.rendered, signer=signer)
+    return await update(api, step.rendered, seen=step.live, signer=signer)
 
 
 def _phases(steps: Sequence[Step]) -> list[list[Step]]:
@@ -227,11 +244,19 @@ def _phases(steps: Sequence[Step]) -> list[list[Step]]:
     return phases
 
 
-async def execute(api: ApiClient, steps: Sequence[Step]) -> tuple[Written, ...]:
-    """Run the steps phase by phase; raise StepFailed at the first failing phase."""
+async def execute(
+    api: ApiClient, steps: Sequence[Step], *, signer: Signer | None = None
+) -> tuple[Written, ...]:
+    """Run the steps phase by phase; raise StepFailed at the first failing phase.
+
+    `signer` (the operator's key, if any) judges a policy found in the way of a create or an
+    update, as the assessment judged the ones it saw (drifts.owned).
+    """
     done: list[Written] = []
     for phase in _phases(steps):
-        results = await asyncio.gather(*(_run(api, s) for s in phase), return_exceptions=True)
+        results = await asyncio.gather(
+            *(_run(api, s, signer=signer) for s in phase), return_exceptions=True
+        )
         failure: tuple[Step, BaseException] | None = None
         for step, result in zip(phase, results, strict=True):
             if isinstance(result, BaseException):
