@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from netiso.cli.app import main
@@ -55,8 +54,10 @@ def check_refuses(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, body: dict[str, object]
 ) -> str:
     """`netiso check`'s line for the policy when it exits 2 ("" when it accepts it)."""
+    # JSON (which is YAML) so that netiso reads the very values the server gets: a YAML dump
+    # would leave `y` unquoted, which kubectl's reading (and so netiso's) makes a boolean.
     path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(body))
+    path.write_text(json.dumps(body))
     code = main(["check", "--profile", str(PROFILE), "-f", str(path)])
     _, err = capsys.readouterr()
     assert "Traceback" not in err

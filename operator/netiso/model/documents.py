@@ -15,6 +15,7 @@ from typing import Any, Final
 import yaml
 
 from netiso.model.fields import MAX_SHOWN
+from netiso.model.scalars import NotJson, json_key, plain_scalar
 
 # libyaml is about ten times faster than the pure-Python parser; PyYAML without its C extension
 # (some platforms' wheels) still works, only slower.
@@ -213,10 +214,28 @@ def _clip_message(message: str, limit: int = 4 * MAX_SHOWN) -> str:
     return message if len(message) <= limit else f"{message[:limit]}..."
 
 
+_PLAIN_TAG: Final = "tag:netiso.io,2026:plain"
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """The safe loader, rejecting duplicate keys and reading timestamps as strings."""
+    """The safe loader, rejecting duplicate keys and typing plain scalars as kubectl does
+    (model/scalars.py): the API server must get the values netiso validated."""
 
     source = "<input>"
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _MERGE_TAG if value == "<<" else _PLAIN_TAG
+        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+
+    def construct_plain(self, node: yaml.ScalarNode) -> object:
+        try:
+            return plain_scalar(node.value)
+        except NotJson as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, str(error), node.start_mark
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
@@ -224,7 +243,7 @@ class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
             # `<<` merges are YAML's own override mechanism, not duplicates.
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=True)
+            key = json_key(self.construct_object(key_node, deep=True))
             try:
                 first = seen.setdefault(key, key_node)
             except TypeError:
@@ -238,10 +257,11 @@ class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
                     column=key_node.start_mark.column + 1,
                 )
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return result
+        return {json_key(key): value for key, value in result.items()}
 
 
-# Kubernetes reads an unquoted date as a string; PyYAML would build a datetime.date.
+_StrictLoader.add_constructor(_PLAIN_TAG, _StrictLoader.construct_plain)
+# Kubernetes reads a date tagged !!timestamp as a string; PyYAML would build a datetime.date.
 _StrictLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_str
 )

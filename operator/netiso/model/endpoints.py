@@ -78,18 +78,25 @@ def parse_port(raw: object, *, path: str, problems: list[Problem]) -> PortRule |
     )
 
 
-# A CIDR must spell its prefix length; ipaddress would also take "10.0.0.0/255.0.0.0".
-_CIDR_SHAPE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
+# A CIDR must spell its prefix length, without leading zeros (as Go's netip.ParsePrefix reads
+# it); ipaddress would also take "10.0.0.0/255.0.0.0" and "10.0.0.0/08".
+_CIDR_SHAPE = re.compile(r"[0-9A-Fa-f:.]+/(0|[1-9][0-9]{0,2})")
 
 
 def address_problem(address: str) -> str | None:
-    """None if `address` is an IP or a CIDR no broader than /8 (IPv4) or /32 (IPv6)."""
+    """None if `address` is an IP or a CIDR no broader than /8 (IPv4) or /32 (IPv6).
+
+    As the CRD's CEL isIP()/isCIDR() read it: no zone (`fe80::1%eth0`) and no IPv4-mapped
+    IPv6 (`::ffff:1.2.3.4`), which Python's ipaddress would both take."""
+    if "%" in address:
+        return f"must not have a zone, got {shown(address)}"
+    mapped = f"must be IPv4 itself, not IPv4-mapped IPv6, got {shown(address)}"
     if "/" not in address:
         try:
-            ipaddress.ip_address(address)
+            parsed = ipaddress.ip_address(address)
         except ValueError:
             return f"must be an IP address or a CIDR, got {shown(address)}"
-        return None
+        return mapped if _is_mapped(parsed) else None
     if not _CIDR_SHAPE.fullmatch(address):
         return f"must be an IP address or a CIDR, got {shown(address)}"
     try:
@@ -99,7 +106,13 @@ def address_problem(address: str) -> str | None:
             suggestion = ipaddress.ip_network(address, strict=False)
             return f"has host bits set, got {shown(address)} (did you mean {suggestion}?)"
         return f"must be an IP address or a CIDR, got {shown(address)}"
+    if _is_mapped(network.network_address):
+        return mapped
     minimum = MIN_PREFIX_V4 if network.version == 4 else MIN_PREFIX_V6
     if network.prefixlen < minimum:
         return f"must not be broader than /{minimum}, got {shown(address)}"
     return None
+
+
+def _is_mapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None

@@ -73,10 +73,47 @@ def test_timestamps_stay_strings_as_the_api_server_reads_them() -> None:
 
 
 def test_aliases_and_merge_keys_within_the_limits_still_work() -> None:
-    text = "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b, *b]\n"
+    text = "base: &b {x: 1, z: 2}\nother:\n  <<: *b\n  z: 3\nlist: [*b, *b]\n"
     (document,) = load_documents(text, source="f")
-    assert document["other"] == {"x": 1, "y": 3}
-    assert document["list"] == [{"x": 1, "y": 2}, {"x": 1, "y": 2}]
+    assert document["other"] == {"x": 1, "z": 3}
+    assert document["list"] == [{"x": 1, "z": 2}, {"x": 1, "z": 2}]
+
+
+@pytest.mark.parametrize(
+    ("plain", "value"),
+    [
+        ("1:30", "1:30"),  # YAML 1.1 sexagesimal (PyYAML: 90); kubectl sends the string
+        ("1e400", "1e400"),  # too large for a float64: go-yaml keeps the text
+        ("1e3", 1000),  # a number to kubectl (PyYAML: a string), integral in JSON
+        ("80.0", 80),
+        ("1.5", 1.5),
+        ("0o17", 15),
+        ("017", 15),
+        ("08", 8),
+        ("0x1F", 31),
+        ("-0b11", -3),
+        ("1_000", 1000),
+        ("y", True),
+        ("N", False),
+        ("off", False),
+        ("~", None),
+        ("2026-01-02", "2026-01-02"),
+        ("http", "http"),
+    ],
+)
+def test_plain_scalars_are_typed_as_kubectl_types_them(plain: str, value: object) -> None:
+    assert load_documents(f"port: {plain}\n", source="f") == [{"port": value}]
+    assert load_documents(f"'{plain}': x\n", source="f") == [{plain: "x"}]
+
+
+def test_keys_are_strings_as_in_json() -> None:
+    assert load_documents("y: 1\n2: 2\n~: 3\n", source="f") == [{"true": 1, "2": 2, "null": 3}]
+    error = refused("true: 1\n'true': 2\n")
+    assert 'duplicate key "true" at line 2' in str(error)
+
+
+def test_what_json_cannot_carry_is_refused() -> None:
+    assert "inf cannot be written as JSON at line 1, column 7" in str(refused("port: .inf\n"))
 
 
 def test_python_tags_are_not_constructed() -> None:

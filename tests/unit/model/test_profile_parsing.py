@@ -501,6 +501,33 @@ BAD_INPUTS: list[tuple[str, Any, list[str]]] = [
         {"dns": {"nodeLocalCache": {"address": "10.0.0.0/33"}}},
         ['spec.dns.nodeLocalCache.address: must be an IP address or a CIDR, got "10.0.0.0/33"'],
     ),
+    # As the CRD's CEL isIP()/isCIDR() read addresses (tests/golden/profile-edges/).
+    (
+        "address with a zone",
+        {"dns": {"nodeLocalCache": {"address": "fe80::1%eth0"}}},
+        ['spec.dns.nodeLocalCache.address: must not have a zone, got "fe80::1%eth0"'],
+    ),
+    (
+        "IPv4-mapped address",
+        {"dns": {"nodeLocalCache": {"address": "::ffff:1.2.3.4"}}},
+        [
+            "spec.dns.nodeLocalCache.address: must be IPv4 itself, not IPv4-mapped IPv6, "
+            'got "::ffff:1.2.3.4"'
+        ],
+    ),
+    (
+        "IPv4-mapped CIDR",
+        {"dns": {"nodeLocalCache": {"address": "::ffff:a9fe:0/112"}}},
+        [
+            "spec.dns.nodeLocalCache.address: must be IPv4 itself, not IPv4-mapped IPv6, "
+            'got "::ffff:a9fe:0/112"'
+        ],
+    ),
+    (
+        "prefix length with a leading zero",
+        {"dns": {"nodeLocalCache": {"address": "10.0.0.0/08"}}},
+        ['spec.dns.nodeLocalCache.address: must be an IP address or a CIDR, got "10.0.0.0/08"'],
+    ),
     # Owner and reason bounds.
     (
         "owner too long",
