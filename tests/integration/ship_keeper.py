@@ -36,7 +36,12 @@ KEEPER_STEPS: Final = (
     "removes_binding_of_deleted_profile",
 )
 # The names the keeper owns outright; per-profile bindings are netiso-guardrails-<profile>.
-KEPT_PREFIXES: Final = ("netiso-guardrails", "netiso-managed-policies", "netiso-opt-out")
+KEPT_PREFIXES: Final = (
+    "netiso-guardrails",
+    "netiso-managed-policies",
+    "netiso-opt-out",
+    "netiso-reserved-names",
+)
 
 
 def read_kept(api: client.ApiClient, kind: str, name: str) -> dict[str, Any] | None:

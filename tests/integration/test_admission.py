@@ -36,6 +36,7 @@ from netiso.model.guardrails import shown_paths, violations
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.rendering.validations import (
+    RESERVED_NAMES,
     admission_policies,
     baseline_binding,
     binding_name,
@@ -554,6 +555,42 @@ def test_managed_policies_are_netisos_alone(admission: Admission) -> None:
         return submit(admission.plane, tenant.kubeconfig, "delete", changed).admitted
 
     wait_for("break-glass delete admitted", broke_glass, timeout=15)
+
+
+def test_netisos_policy_names_are_reserved_in_every_namespace(admission: Admission) -> None:
+    """Nobody but the operator creates or changes a NetworkPolicy named as one of netiso's,
+    labelled or not, in a guarded namespace or any other; deleting a namesake stays possible
+    (the way out of a conflict)."""
+    guarded = admission.guard({}, prefix="reserved")
+    elsewhere = admission.make_namespace("reserved-free", labels={RUN_LABEL: RUN})
+    operator = admission.operator(guarded)
+    for name in RESERVED_NAMES:
+        for namespace in (guarded, elsewhere):
+            tenant = admission.tenant(namespace)
+            squat = network_policy(name, namespace, {"podSelector": {}, "ingress": [GOOD_RULE]})
+            result = submit(admission.plane, tenant.kubeconfig, "create", squat)
+            assert not result.admitted, f"tenant created {namespace}/{name}"
+            assert f"the NetworkPolicy name {name} is reserved for netiso" in result.stderr
+    # A namesake from before the reservation (created here by an admin, who holds
+    # break-glass): its owner may neither change it nor take it further, only delete it.
+    tenant = admission.tenant(elsewhere)
+    old = network_policy(
+        "netiso-default-deny", elsewhere, {"podSelector": {}, "ingress": [GOOD_RULE]}
+    )
+    assert submit(admission.plane, admission.admin, "create", old, dry_run=False).admitted
+    opened = {**old, "spec": {"podSelector": {}, "ingress": [{}]}}
+    result = submit(admission.plane, tenant.kubeconfig, "apply", opened)
+    assert not result.admitted
+    assert "is reserved for netiso" in result.stderr
+    assert submit(admission.plane, tenant.kubeconfig, "delete", old, dry_run=False).admitted
+    # The operator writes its own.
+    managed = network_policy(
+        "netiso-default-deny",
+        guarded,
+        {"podSelector": {}, "policyTypes": ["Ingress"]},
+        labels=MANAGED,
+    )
+    assert submit(admission.plane, operator, "create", managed).admitted
 
 
 def test_namespace_deletion_still_removes_managed_policies(admission: Admission) -> None:

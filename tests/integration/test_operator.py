@@ -380,7 +380,19 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
     wait_for("ReconcileFailed event", lambda: events_for(kube_api, ns, reason="ReconcileFailed"))
     message = events_for(kube_api, ns, reason="ReconcileFailed")[0].message
     assert "netiso-allow-dns-egress" in message
-    assert "will not take it over" in message
+    assert "holds a name netiso reserves" in message
+    assert f"kubectl -n {ns} delete networkpolicy netiso-allow-dns-egress" in message
+    # A namesake is a conflict on every signal, and netiso never tried to write over it.
+    assert (
+        operator.metric(
+            "netiso_policy_drift",
+            namespace=ns,
+            profile=profile,
+            policy="netiso-allow-dns-egress",
+            reason="conflict",
+        )
+        == 1
+    )
     after = policies_in(kube_api, ns)
     for name, version in before.items():
         assert after[name]["metadata"]["resourceVersion"] == version

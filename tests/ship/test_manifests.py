@@ -103,8 +103,10 @@ BASE = {
     ("ValidatingAdmissionPolicy", "netiso-guardrails-baseline"),
     ("ValidatingAdmissionPolicy", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicy", "netiso-opt-out"),
+    ("ValidatingAdmissionPolicy", "netiso-reserved-names"),
     ("ValidatingAdmissionPolicyBinding", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicyBinding", "netiso-opt-out"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-reserved-names"),
     ("ClusterRole", "netiso-break-glass"),
 }
 MONITORING = {

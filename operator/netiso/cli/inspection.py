@@ -242,10 +242,12 @@ def diff_namespace(
     ):
         desired = {}
     live_by_name = {str((b.get("metadata") or {}).get("name")): b for b in live_bodies}
+    # A name held by a policy that is not netiso's is reported as a conflict, never written.
+    conflicts = {drift.policy for drift in assessment.changes.conflicts}
     chunks: list[str] = []
     for policy_name in sorted(set(desired) | set(live_by_name)):
         fail_closed = assessment.state in (NamespaceState.MISSING_PROFILE, NamespaceState.ERROR)
-        if fail_closed and policy_name not in desired:
+        if (fail_closed and policy_name not in desired) or policy_name in conflicts:
             continue  # netiso leaves these as they are
         chunks.extend(
             difflib.unified_diff(

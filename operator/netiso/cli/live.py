@@ -27,6 +27,7 @@ from netiso.cli.inspection import (
     summary,
 )
 from netiso.model.names import dns1123_label_problem
+from netiso.observed.drifts import REPORT_ONLY
 from netiso.observed.entries import ProfileEntry
 from netiso.rendering.environment import Templates, make_environment
 from netiso.runtime.client import ApiClient, ApiError, Credentials, CredentialsError
@@ -266,7 +267,8 @@ def _print_diff(report: NamespaceReport) -> None:
     for line in assessment.changes.describe():
         print(f"# would {line}")
     for drift in assessment.changes.reported_only:
-        print(f"# drift left in place (driftAction: Report): {drift.policy} {drift.reason}")
+        why = "not netiso's" if drift.reason in REPORT_ONLY else "driftAction: Report"
+        print(f"# drift left in place ({why}): {drift.policy} {drift.reason}")
     for violation in assessment.violations:
         if violation.exception is None:
             print(f"# guardrail violated by NetworkPolicy {violation.policy}: {violation.message}")

@@ -83,7 +83,7 @@ def assess(
     def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
         return compare(
             desired=desired,
-            live=live,
+            live=[*live, *namesakes(foreign, desired=desired)],
             repair=repair,
             established=established if desired else None,
             written_uids=written_uids,
@@ -167,10 +167,12 @@ def assess(
     messages = []
     if changes.conflicts:
         names = ", ".join(d.policy for d in changes.conflicts)
+        listed = " ".join(d.policy for d in changes.conflicts)
         messages.append(
-            f"NetworkPolicy {names} in namespace {name} is not netiso's (a label alone does not "
-            "make it so): netiso will not change it, and holds back the default-deny until it "
-            "is renamed or deleted; this namespace is not isolated"
+            f"NetworkPolicy {names} in namespace {name} holds a name netiso reserves but is "
+            "not netiso's (a label alone does not make it so): netiso will not change it, and "
+            "holds back the default-deny until it is deleted "
+            f"(kubectl -n {name} delete networkpolicy {listed}); this namespace is not isolated"
         )
     if weakened:
         messages.append(weakened_message(weakened, namespace=name))
@@ -187,6 +189,20 @@ def assess(
         violations=tuple(found),
         exposure=exposure.words(),
     )
+
+
+def namesakes(
+    foreign: Iterable[ForeignPolicy], *, desired: Sequence[RenderedPolicy]
+) -> list[LivePolicy]:
+    """The unlabelled policies that hold a name netiso wants here (made before netiso's
+    admission reserved the names), as live policies that are not netiso's: compare() reports
+    each as a `conflict` and writes nothing in its place, as for a labelled impostor."""
+    wanted = {policy.name for policy in desired}
+    return [
+        LivePolicy(namespace=p.namespace, name=p.name, uid=p.uid, managed=False)
+        for p in foreign
+        if p.name in wanted
+    ]
 
 
 def evaluate_guardrails(

@@ -15,6 +15,7 @@ import yaml
 from netiso import conventions
 from netiso.model.guardrails import DIRECTIONS, Rule
 from netiso.model.limits import Action, Guardrails, OptOut
+from netiso.model.planning import ROLES, policy_name
 from netiso.model.profiles import Profile
 from netiso.rendering.cel import (
     RULE_VARIABLES,
@@ -32,9 +33,13 @@ GUARDRAILS_POLICY: Final = "netiso-guardrails"
 BASELINE_POLICY: Final = "netiso-guardrails-baseline"
 MANAGED_POLICIES_POLICY: Final = "netiso-managed-policies"
 OPT_OUT_POLICY: Final = "netiso-opt-out"
+RESERVED_NAMES_POLICY: Final = "netiso-reserved-names"
 BASELINE_BINDING: Final = BASELINE_POLICY
 MANAGED_POLICIES_BINDING: Final = MANAGED_POLICIES_POLICY
 OPT_OUT_BINDING: Final = OPT_OUT_POLICY
+RESERVED_NAMES_BINDING: Final = RESERVED_NAMES_POLICY
+# The names of the policies netiso writes: nobody else may take one, in any namespace.
+RESERVED_NAMES: Final = tuple(policy_name(role) for role in ROLES)
 BINDING_PREFIX: Final = f"{GUARDRAILS_POLICY}-"
 # The garbage collector deletes policies whose owner is gone (kube-controller-manager runs it
 # as this service account with --use-service-account-credentials, as kubeadm does).
@@ -178,6 +183,41 @@ def _managed_policies_spec() -> dict[str, Any]:
     }
 
 
+def _reserved_names_spec() -> dict[str, Any]:
+    names = "[" + ", ".join(cel_string(name) for name in RESERVED_NAMES) + "]"
+    return {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{**NETWORK_POLICIES, "operations": ["CREATE", "UPDATE"]}]
+        },
+        "matchConditions": [
+            {
+                # Deleting a namesake stays allowed: it is the way out of a conflict.
+                "name": "reserved-name",
+                "expression": f"object.metadata.name in {names}",
+            }
+        ],
+        "validations": [
+            {
+                "expression": " || ".join(
+                    [
+                        f"request.userInfo.username == {cel_string(conventions.OPERATOR_USER)}",
+                        _break_glass("request.namespace"),
+                    ]
+                ),
+                "messageExpression": (
+                    "'the NetworkPolicy name ' + object.metadata.name + ' is reserved for "
+                    "netiso in every namespace: only the netiso operator may create or change "
+                    "a NetworkPolicy so named (' + "
+                    + cel_string(", ".join(RESERVED_NAMES))
+                    + " + '). Choose another name.'"
+                ),
+                "reason": "Forbidden",
+            }
+        ],
+    }
+
+
 def _opt_out_spec() -> dict[str, Any]:
     label = cel_string(conventions.PROFILE_LABEL)
     before = f"oldObject.metadata.labels[{label}]"
@@ -242,8 +282,9 @@ def _object(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def admission_policies() -> list[dict[str, Any]]:
-    """The four ValidatingAdmissionPolicies: guardrails (parameter: the profile), the same
-    rules with the default settings (baseline), managed-policy protection and opt-out."""
+    """The five ValidatingAdmissionPolicies: guardrails (parameter: the profile), the same
+    rules with the default settings (baseline), managed-policy protection, opt-out and the
+    reserved policy names."""
     return [
         _object(
             "ValidatingAdmissionPolicy",
@@ -257,6 +298,7 @@ def admission_policies() -> list[dict[str, Any]]:
         ),
         _object("ValidatingAdmissionPolicy", MANAGED_POLICIES_POLICY, _managed_policies_spec()),
         _object("ValidatingAdmissionPolicy", OPT_OUT_POLICY, _opt_out_spec()),
+        _object("ValidatingAdmissionPolicy", RESERVED_NAMES_POLICY, _reserved_names_spec()),
     ]
 
 
@@ -321,8 +363,9 @@ def baseline_binding(profile_names: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def protection_bindings() -> list[dict[str, Any]]:
-    """The two protections, always Deny: managed policies everywhere, and opt-out checked
-    against every profile (a namespace leaving a profile that does not exist is let go)."""
+    """The three protections, always Deny: managed policies everywhere, opt-out checked
+    against every profile (a namespace leaving a profile that does not exist is let go), and
+    netiso's policy names everywhere."""
     return [
         _object(
             "ValidatingAdmissionPolicyBinding",
@@ -337,6 +380,11 @@ def protection_bindings() -> list[dict[str, Any]]:
                 "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
                 "validationActions": ["Deny"],
             },
+        ),
+        _object(
+            "ValidatingAdmissionPolicyBinding",
+            RESERVED_NAMES_BINDING,
+            {"policyName": RESERVED_NAMES_POLICY, "validationActions": ["Deny"]},
         ),
     ]
 

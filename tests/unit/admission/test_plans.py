@@ -69,8 +69,10 @@ def test_without_profiles_netiso_keeps_policies_protections_and_baseline() -> No
             (POLICY, "netiso-guardrails-baseline"),
             (POLICY, "netiso-managed-policies"),
             (POLICY, "netiso-opt-out"),
+            (POLICY, "netiso-reserved-names"),
             (BINDING, "netiso-managed-policies"),
             (BINDING, "netiso-opt-out"),
+            (BINDING, "netiso-reserved-names"),
             (BINDING, BASELINE_BINDING),
         ]
     )

@@ -91,3 +91,35 @@ def test_diff_reports_a_violation_as_a_change_but_not_an_exception() -> None:
         False,
     )
     assert reports["open"].diff == ""  # netiso would write nothing: the drift is the owner's
+
+
+def test_a_namesake_made_before_netiso_is_a_conflict_in_status_and_diff() -> None:
+    """An unlabelled policy holding one of netiso's names (made before the names were
+    reserved) is a `conflict` for `netiso status` and `netiso diff` alike, as for the
+    operator's metric: nothing is planned in its place, and the default-deny is held back."""
+    base = snapshot()
+    squatted = Snapshot(
+        namespaces=base.namespaces,
+        profiles=base.profiles,
+        live={"clean": []},
+        foreign={"clean": [foreign("netiso-allow-dns-egress", "clean")]},
+    )
+    environment = make_environment()
+    (line,) = [
+        line
+        for line in status_lines(squatted, environment=environment, protected=frozenset())
+        if line.namespace == "clean"
+    ]
+    assert (line.state, line.drift) == ("error", "netiso-allow-dns-egress:conflict")
+    assert "kubectl -n clean delete networkpolicy netiso-allow-dns-egress" in line.message
+    (report,) = [
+        report
+        for report in diff_reports(squatted, environment=environment, protected=frozenset())
+        if report.assessment.namespace == "clean"
+    ]
+    shown = report.as_dict()
+    assert shown["state"] == "error"
+    assert shown["reportedDrift"] == ["netiso-allow-dns-egress:conflict"]
+    # Neither the squatted allow nor the deny it holds back would be written.
+    assert shown["changes"] == []
+    assert "netiso-allow-dns-egress" not in report.diff

@@ -41,7 +41,7 @@ def test_binding_match_resources_get_defaults_only_when_present() -> None:
     baseline = normalise(baseline_binding(["web"]))
     assert baseline["matchResources"]["matchPolicy"] == "Equivalent"
     assert baseline["matchResources"]["objectSelector"] == {}
-    managed, _ = protection_bindings()
+    managed, *_ = protection_bindings()
     assert "matchResources" not in normalise(managed)
 
 
