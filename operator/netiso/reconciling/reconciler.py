@@ -361,14 +361,22 @@ class Reconciler:
             return Outcome(namespace=namespace, record=base), 0, drifts
         if assessment.state != NamespaceState.RELEASED:
             self._reporter.repairing(namespace, profile=assessment.profile, drifts=drifts)
+        # The echo of a write often arrives before the answer: known by its content, it does
+        # not queue this namespace for another pass.
+        self._overlay.sending(
+            namespace,
+            [(s.name, s.rendered.spec_hash if s.rendered else None) for s in changes.steps],
+        )
+        written: tuple[Written, ...] = ()
         try:
             written = await execute(self._api, changes.steps, signer=self._signer)
         except StepFailed as failure:
-            self._remember(namespace, failure.written)
+            written = failure.written
             if isinstance(failure.cause, NotConverged):
                 self._metrics.count_unconverged(profile=assessment.profile)
             return failed(namespace, base=base, failure=failure, drifts=drifts), 0, drifts
-        self._remember(namespace, written)
+        finally:
+            self._remember(namespace, written)
         if assessment.state in _IN_PLACE:
             self._established[namespace] = frozenset(assessment.desired)
         else:

@@ -60,3 +60,42 @@ def test_events_for_untouched_policies_are_not_echoes() -> None:
     overlay = WriteOverlay()
     assert not overlay.is_echo(policy("netiso-default-deny"), deleted=False)
     assert overlay.over("team-b", [policy("x")], now=0) == [policy("x")]
+
+
+def test_the_echo_of_a_write_in_flight_is_known_by_its_content() -> None:
+    overlay = WriteOverlay()
+    overlay.sending("team-a", [("netiso-default-deny", "h1"), ("netiso-allow-dns-egress", None)])
+    # The watch delivered both events before the API server's answers arrived.
+    assert overlay.is_echo(policy("netiso-default-deny"), deleted=False)
+    assert overlay.is_echo(policy("netiso-allow-dns-egress"), deleted=True)
+    overlay.remember(
+        "team-a",
+        [("netiso-default-deny", policy("netiso-default-deny")), ("netiso-allow-dns-egress", None)],
+        now=0,
+    )
+    # Echoed already: nothing is laid over the view, which holds those very objects.
+    assert len(overlay) == 0
+    stale = [policy("netiso-default-deny", actual="old", recorded="old")]
+    assert overlay.over("team-a", stale, now=1) == stale
+
+
+def test_other_content_during_a_write_in_flight_is_not_an_echo() -> None:
+    overlay = WriteOverlay()
+    overlay.sending("team-a", [("netiso-default-deny", "h1"), ("netiso-allow-dns-egress", "h1")])
+    # Someone edits one object and deletes the other while netiso writes them.
+    assert not overlay.is_echo(policy("netiso-default-deny", actual="h2"), deleted=False)
+    assert not overlay.is_echo(policy("netiso-allow-dns-egress"), deleted=True)
+    forged = policy("netiso-default-deny", actual="h1", recorded="forged")
+    assert not overlay.is_echo(forged, deleted=False)
+    overlay.remember("team-a", [("netiso-default-deny", policy("netiso-default-deny"))], now=0)
+    # Not echoed yet: the write is laid over the view until its echo.
+    assert len(overlay) == 1
+
+
+def test_writes_in_flight_end_with_remember_even_when_they_failed() -> None:
+    overlay = WriteOverlay()
+    overlay.sending("team-a", [("netiso-default-deny", "h1")])
+    overlay.remember("team-a", [], now=0)
+    # The write was never made: an object with that content later is not netiso's echo.
+    assert not overlay.is_echo(policy("netiso-default-deny"), deleted=False)
+    assert len(overlay) == 0
