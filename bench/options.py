@@ -15,6 +15,7 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[1]
 SCENARIOS: Final = (
     "raw",
+    "optin",
     "bootstrap",
     "trickle",
     "fanout",
@@ -41,8 +42,10 @@ class Options:
     kubeconfig: Path | None = None
     operator_kubeconfig: Path | None = None
     out: Path = ROOT / "bench" / "results"
-    # NETISO_MAX_CONCURRENCY for the operator, and the raw bound's namespaces in flight.
+    # NETISO_MAX_CONCURRENCY for the operator.
     concurrency: int = 16
+    # Namespaces in flight in the raw bound's trials; the fastest is the bound.
+    raw_concurrencies: tuple[int, ...] = (8, 16, 32, 64)
     # Namespace creations in flight (the benchmark's admin client, not the operator).
     create_concurrency: int = 16
     steady_seconds: float = 300.0
@@ -66,6 +69,17 @@ class Options:
     profile: tuple[str, ...] = ()
     dated: bool | None = None
     logs: Path | None = None
+    # Benchmark this commit's operator first, then the work tree's, in the same run.
+    baseline_ref: str | None = None
+    # Set by the before/after run, not the command line: the kopf (and the commit it runs)
+    # that starts the operator instead of the work tree's.
+    operator_kopf: Path | None = None
+    operator_commit: str | None = None
+    # The baseline's exported tree: its CRD and ClusterRole are installed for its operator.
+    operator_tree: Path | None = None
+    # The profile every scenario starts from (default: manifests/samples/baseline.yaml); a
+    # before/after run uses the baseline's, which both operators understand.
+    profile_file: Path | None = None
 
     @property
     def keep_dated_copy(self) -> bool:
@@ -125,6 +139,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     add("--out", type=Path, default=Options.out, help="results directory (bench/results)")
     add("--concurrency", type=int, default=Options.concurrency, help="NETISO_MAX_CONCURRENCY")
+    add(
+        "--raw-concurrencies",
+        type=_sizes,
+        default=Options.raw_concurrencies,
+        help="namespaces in flight tried by the raw bound, the fastest counts (default 8,16,32,64)",
+    )
     add("--create-concurrency", type=int, default=Options.create_concurrency)
     add("--steady-seconds", type=float, default=Options.steady_seconds)
     add("--trickle-count", type=int, default=Options.trickle_count)
@@ -164,9 +184,15 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     add("--dated", action=argparse.BooleanOptionalAction, default=None)
     add("--logs", type=Path, help="directory for operator logs and profiles (default: tmp)")
+    add(
+        "--baseline-ref",
+        help="also benchmark this commit's operator, first, in the same run (before/after)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
+    if not args.raw_concurrencies or min(args.raw_concurrencies) < 1:
+        parser.error("--raw-concurrencies needs at least one number, each at least 1")
     return Options(
         n=args.n,
         scenarios=tuple(s for s in SCENARIOS if s in args.scenarios),
@@ -174,6 +200,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         operator_kubeconfig=args.operator_kubeconfig,
         out=args.out,
         concurrency=args.concurrency,
+        raw_concurrencies=args.raw_concurrencies,
         create_concurrency=args.create_concurrency,
         steady_seconds=args.steady_seconds,
         trickle_count=args.trickle_count,
@@ -189,4 +216,5 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         profile=args.profile,
         dated=args.dated,
         logs=args.logs,
+        baseline_ref=args.baseline_ref,
     )

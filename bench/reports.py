@@ -53,6 +53,11 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def load_average() -> list[float]:
+    """The machine's load average over 1, 5 and 15 minutes (what `uptime` prints)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 @dataclass(frozen=True)
 class Target:
     """One target from the issue: how to read the measured value and what passes."""
@@ -111,8 +116,8 @@ def targets(n: int) -> list[Target]:
     return [
         Target(
             "bootstrap",
-            "bootstrap within 1.5x of the raw bound",
-            lambda r: _get(r, "bootstrap", "ratio_to_raw"),
+            "bootstrap (opt-in of existing namespaces) within 1.5x of the raw bound",
+            lambda r: _get(r, "optin", "ratio_to_raw"),
             lambda v: v <= 1.5,
             "x",
         ),
@@ -233,18 +238,41 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     s = report.get("scenarios", {})
     n = report["config"]["n"]
     raw = s.get("raw")
-    if raw and "seconds" in raw:
+    if raw and "seconds" in raw and "trials" in raw:
+        tried = ", ".join(
+            f"{t['concurrency']}: {t['create_seconds']:.2f} / {t['replace_one_seconds']:.2f} s"
+            for t in raw["trials"]
+        )
         rows += [
-            ("raw", f"SSA 4 policies x {n} ns", f"{raw['seconds']:.2f} s "
+            ("raw", f"create 4 policies x {n} ns (POST), best concurrency "
+             f"{raw['concurrency']}", f"{raw['seconds']:.2f} s "
              f"({raw['policies_per_second']:.0f} policies/s)", "1"),
-            ("raw", f"SSA 1 changed policy x {n} ns", f"{raw['apply_one_seconds']:.2f} s", "1"),
+            ("raw", f"replace 1 changed policy x {n} ns (PUT), best concurrency "
+             f"{raw['apply_one_concurrency']}", f"{raw['apply_one_seconds']:.2f} s", "1"),
+            ("raw", "by concurrency: create / replace", tried, ""),
             ("raw", f"create {n} namespaces (admin)",
              f"{raw['namespace_create_seconds']:.2f} s", ""),
+        ]  # fmt: skip
+    elif raw and "seconds" in raw:  # results from before the raw bound sent creates
+        rows += [
+            ("raw", f"SSA 4 policies x {n} ns", f"{raw['seconds']:.2f} s", "1"),
+            ("raw", f"SSA 1 changed policy x {n} ns", f"{raw['apply_one_seconds']:.2f} s", "1"),
+        ]
+    optin = s.get("optin")
+    if optin and "seconds" in optin:
+        rows += [
+            ("optin", f"{optin['isolated']}/{optin['namespaces']} existing namespaces "
+             "labelled -> all isolated", f"{optin['seconds']:.2f} s",
+             _fmt(optin.get("ratio_to_raw"), "x")),
+            ("optin", "label-to-isolated latency", _latency(optin.get("latency")), ""),
+            ("optin", "operator CPU during opt-in",
+             _fmt((optin["window"].get("operator_cpu") or {}).get("cpu_seconds"), " s"), ""),
         ]  # fmt: skip
     boot = s.get("bootstrap")
     if boot and "seconds" in boot:
         rows += [
-            ("bootstrap", f"{boot['isolated']}/{boot['namespaces']} isolated, create -> all",
+            ("bootstrap", f"{boot['isolated']}/{boot['namespaces']} isolated, create -> all "
+             "(includes creating the namespaces)",
              f"{boot['seconds']:.2f} s", _fmt(boot.get("ratio_to_raw"), "x")),
             ("bootstrap", "of which creating namespaces",
              f"{boot['namespace_create_seconds']:.2f} s", ""),
@@ -278,6 +306,12 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ("drift", f"Repair: {drift['action']} in {drift['namespaces']} ns "
                  f"({drift['repaired']} repaired)", _latency(drift["latency"]), "")
             )  # fmt: skip
+            if drift.get("repair_after_seen_latency", {}).get("count", 0) > 1:
+                rows.append(
+                    ("drift", f"of which: {drift['action']} sent -> seen in the watch / "
+                     "seen -> repaired", f"p99 {drift['drift_seen_latency']['p99'] * 1000:.0f} "
+                     f"ms / p99 {drift['repair_after_seen_latency']['p99'] * 1000:.0f} ms", "")
+                )  # fmt: skip
     rows.extend(_guardrail_rows(s.get("guardrails")))
     steady = s.get("steady")
     if steady and "seconds" in steady:
@@ -418,6 +452,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"| netiso / kopf / aiohttp | {machine['netiso']} / {machine['kopf']} / "
         f"{machine['aiohttp']} |",
         f"| Operator code | {_code(report.get('operator_code') or [])} |",
+        f"| Load average (1/5/15 min) at start / end | {_load(machine)} |",
         f"| Operator settings | NETISO_MAX_CONCURRENCY={config['concurrency']}, resync "
         f"{config['resync_interval'] or 'default'}, status interval 5 s |",
         "",
@@ -467,6 +502,123 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("errors"):
         lines += ["", "## Errors", ""] + [f"- {e}" for e in report["errors"]]
     return "\n".join(lines) + "\n"
+
+
+def _load(machine: dict[str, Any]) -> str:
+    load = machine.get("load_average")
+    if not isinstance(load, dict):
+        return "n/a"
+    return " / ".join(", ".join(f"{v:.2f}" for v in load[k]) for k in ("start", "end"))
+
+
+def _drift_p99(report: dict[str, Any], action: str) -> float | None:
+    rounds = [
+        r
+        for r in (_get(report, "drift") or {}).values()
+        if isinstance(r, dict) and r.get("action") == action and r.get("latency", {}).get("count")
+    ]
+    if not rounds:
+        return None
+    biggest = max(rounds, key=lambda r: r["namespaces"])
+    return float(biggest["latency"]["p99"])
+
+
+def _cpu_per_namespace(report: dict[str, Any], scenario: str) -> float | None:
+    node = _get(report, scenario)
+    if not isinstance(node, dict) or "window" not in node:
+        return None
+    cpu = (node["window"].get("operator_cpu") or {}).get("cpu_seconds")
+    count = node.get("namespaces")
+    return round(1000 * cpu / count, 2) if cpu is not None and count else None
+
+
+def _foreign(report: dict[str, Any], scenario: str) -> float | None:
+    node = _get(report, scenario)
+    if not isinstance(node, dict):
+        return None
+    windows = [node.get("window")] + [
+        child.get("window") for child in node.values() if isinstance(child, dict)
+    ]
+    values = [w["machine"]["foreign_cores"] for w in windows if isinstance(w, dict)]
+    return max(values) if values else None
+
+
+def summary(report: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """The figures a before/after comparison shows: (measure, value, unit)."""
+    return [
+        ("bootstrap, opt-in of existing namespaces: ratio to raw", _get(report, "optin",
+         "ratio_to_raw"), "x"),
+        ("bootstrap, create and label: ratio to raw (create bound)", _get(report, "bootstrap",
+         "ratio_to_raw"), "x"),
+        ("bootstrap, create and label: seconds", _get(report, "bootstrap", "seconds"), " s"),
+        ("operator CPU per namespace, create-and-label bootstrap",
+         _cpu_per_namespace(report, "bootstrap"), " ms"),
+        ("operator CPU per namespace, opt-in bootstrap", _cpu_per_namespace(report, "optin"),
+         " ms"),
+        ("fan-out: ratio to raw (one replace per namespace)", _get(report, "fanout",
+         "ratio_to_raw_apply_one"), "x"),
+        ("drift repair p99, edit", _drift_p99(report, "edit"), " s"),
+        ("drift repair p99, delete", _drift_p99(report, "delete"), " s"),
+        ("writes at steady state (netiso + API server)", _sum_writes(report, "steady"), ""),
+        ("operator peak RSS", _get(report, "resources", "peak_rss_mib"), " MiB"),
+        ("other work on the machine during bootstrap / drift (foreign cores, max)",
+         f"{_fmt(_foreign(report, 'bootstrap'))} / {_fmt(_foreign(report, 'drift'))}", ""),
+        ("load average (1/5/15 min) at start / end", _load(report["machine"]), ""),
+    ]  # fmt: skip
+
+
+def comparison(*, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A Markdown table of the baseline's and the work tree's figures, same run."""
+    lines = [
+        f"## Before and after: N = {after['config']['n']}, same machine, same benchmark run",
+        "",
+        f"Before: operator at {_code(before.get('operator_code') or [])} (run "
+        f"{before['run_id']}, started {before['started']}). After: operator at "
+        f"{_code(after.get('operator_code') or [])} (run {after['run_id']}, started "
+        f"{after['started']}). Both measured by the same benchmark code, one after the other, "
+        "each on a fresh local control plane.",
+        "",
+        "| Measure | Before | After |",
+        "| --- | --- | --- |",
+    ]
+    for (measure, old, unit), (_, new, _) in zip(summary(before), summary(after), strict=True):
+        lines.append(f"| {measure} | {_fmt(old, unit)} | {_fmt(new, unit)} |")
+    errors = [f"before: {e}" for e in before.get("errors") or []]
+    errors += [f"after: {e}" for e in after.get("errors") or []]
+    if errors:
+        lines += ["", "Errors:", ""] + [f"- {e}" for e in errors]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, content: str) -> Path:
+    scratch = path.with_suffix(path.suffix + ".tmp")
+    scratch.write_text(content)
+    scratch.replace(path)
+    return path
+
+
+def write_pair(*, before: dict[str, Any], after: dict[str, Any], options: Options) -> list[Path]:
+    """Write a before/after run: `<date>-n<N>-before.*`, `-after.*`, `-before-after.md`, and
+    latest.* (the work tree's run, with the comparison)."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{datetime.now(UTC).strftime('%Y-%m-%d')}-n{options.n}"
+    compared = comparison(before=before, after=after)
+    latest = {**after, "baseline": before}
+    written = []
+    for name, report, extra in (
+        (f"{stem}-before", before, ""),
+        (f"{stem}-after", after, ""),
+        ("latest", latest, compared),
+    ):
+        text = json.dumps(report, indent=2, sort_keys=False) + "\n"
+        md = markdown(report)
+        if extra:
+            title, _, rest = md.partition("\n\n")
+            md = f"{title}\n\n{extra}\n{rest}"
+        written.append(_write_text(options.out / f"{name}.json", text))
+        written.append(_write_text(options.out / f"{name}.md", md))
+    written.append(_write_text(options.out / f"{stem}-before-after.md", compared))
+    return written
 
 
 def write(report: dict[str, Any], options: Options) -> list[Path]:

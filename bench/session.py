@@ -49,6 +49,21 @@ QUIET_SECONDS: Final = 6.0
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+class BenchOperator(OperatorProcess):
+    """The kit's operator process, started by another kopf (a baseline's venv) if given."""
+
+    def __init__(self, *, kopf: Path | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kopf = kopf
+
+    @property
+    def command(self) -> list[str]:
+        command = super().command
+        if self.kopf is not None:
+            command[0] = str(self.kopf)
+        return command
+
+
 def code_identity() -> dict[str, Any]:
     """The commit of the work tree and, when operator/ or templates/ differ from it, which
     files and a digest of the difference (so two runs can be told apart)."""
@@ -99,6 +114,8 @@ class Session:
         self.namespaces: set[str] = set()
         self.main_profile = ""
         self.main_namespaces: list[str] = []
+        # The raw bound's namespaces: existing and unlabelled once it is done (opt-in uses them).
+        self.raw_namespaces: list[str] = []
         self.results: dict[str, Any] = {}
         self.samples: dict[str, dict[str, float]] = {}
 
@@ -109,7 +126,7 @@ class Session:
 
     def profile_body(self, name: str) -> dict[str, Any]:
         """The shipped baseline sample (all four policies) under another name."""
-        body = dict(yaml.safe_load(SAMPLE_PROFILE.read_text()))
+        body = dict(yaml.safe_load((self.options.profile_file or SAMPLE_PROFILE).read_text()))
         body["metadata"] = {"name": name, "labels": {RUN_LABEL: self.run_id}}
         return body
 
@@ -222,7 +239,16 @@ class Session:
         operator = self.new_operator(
             lease=f"netiso-bench-{self.run_id}-{self._operator_starts + 1}"
         )
-        self.operator_code.append(await asyncio.to_thread(code_identity))
+        if self.options.operator_commit is not None:
+            identity = {
+                "commit": self.options.operator_commit[:7],
+                "dirty_files": [],
+                "diff_sha256": "",
+                "baseline": True,
+            }
+        else:
+            identity = await asyncio.to_thread(code_identity)
+        self.operator_code.append(identity)
         begun = time.monotonic()
         await asyncio.to_thread(operator.start, wait_ready=False)
         self.operator = operator
@@ -242,7 +268,8 @@ class Session:
         }
         if self.options.resync_interval is not None:
             settings["NETISO_RESYNC_INTERVAL"] = str(self.options.resync_interval)
-        return OperatorProcess(
+        return BenchOperator(
+            kopf=self.options.operator_kopf,
             kubeconfig=self.operator_kubeconfig,
             log_path=self.logs / f"operator-{self._operator_starts}.log",
             env={**settings, **env},

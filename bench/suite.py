@@ -15,15 +15,16 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import config as k8s_config
 
-from bench import reports
+from bench import baselines, reports
 from bench.client import MERGE_PATCH, KubeClient
-from bench.options import Options, parse
+from bench.options import ROOT, Options, parse
 from bench.profiling import Recording
 from bench.scenarios import (
     bootstrap,
@@ -31,19 +32,24 @@ from bench.scenarios import (
     failover,
     fanout,
     guardrails,
+    optin,
     raw,
     restart,
     sharded,
     steady,
     trickle,
 )
-from bench.session import PROFILES_PATH, RUN_LABEL, Session
+from bench.session import PROFILES_PATH, RUN_LABEL, SAMPLE_PROFILE, Session
 from netiso.rendering.environment import make_environment
 from netiso_devkit.harness import (
+    CRD_FILE,
     OPERATOR_USER,
+    RBAC_FILE,
     grant_operator_rbac,
     install_crd,
+    operator_cluster_role,
 )
+from netiso_devkit.harness import ROOT as HARNESS_ROOT
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
 log = logging.getLogger("bench")
@@ -197,6 +203,10 @@ async def _run_scenarios(session: Session) -> None:
     # Let start-up work (imports, first lists) finish before calling it idle.
     await asyncio.sleep(3)
     session.sample_operator("idle")
+    if options.wants("optin"):
+        if not await _scenario(session, "optin", optin.run, report=True):
+            return
+        await session.settle()
     if options.needs_bootstrap:
         if not await _scenario(
             session, "bootstrap", bootstrap.run, report=options.wants("bootstrap")
@@ -234,14 +244,16 @@ async def _run_scenarios(session: Session) -> None:
         await _scenario(session, "sharded", sharded.run, report=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+def measure(options: Options) -> dict[str, Any]:
+    """One complete run on a control plane of its own (or the given cluster): the report."""
     run_id = secrets.token_hex(3)
     logs = options.logs or Path(tempfile.mkdtemp(prefix=f"netiso-bench-{run_id}-"))
     logs.mkdir(parents=True, exist_ok=True)
-    say(f"run {run_id}: N={options.n}, scenarios {','.join(options.scenarios)}; logs in {logs}")
+    who = f"baseline {options.operator_commit[:10]}" if options.operator_commit else "work tree"
+    say(f"run {run_id} ({who}): N={options.n}, scenarios {','.join(options.scenarios)}; "
+        f"logs in {logs}")  # fmt: skip
     started = datetime.now(UTC)
+    load_before = reports.load_average()
     begun = time.monotonic()
     plane: ControlPlane | None = None
     machine = reports.machine_facts()
@@ -258,8 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster = f"existing cluster from {options.kubeconfig}"
         api = k8s_config.new_client_from_config(config_file=str(admin_kubeconfig))
         try:
-            install_crd(api)
-            grant_operator_rbac(api)
+            tree = options.operator_tree
+            if tree is None:
+                install_crd(api)
+                grant_operator_rbac(api)
+            else:
+                # The baseline's own CRD and ClusterRole: a newer schema may default fields
+                # into profiles that the older operator does not know.
+                install_crd(api, crd_file=tree / CRD_FILE.relative_to(HARNESS_ROOT))
+                rules = operator_cluster_role(tree / RBAC_FILE.relative_to(HARNESS_ROOT))["rules"]
+                grant_operator_rbac(api, rules=rules)
         finally:
             api.close()
         if plane is not None:
@@ -287,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say("stopping the control plane")
             plane.stop()
     machine["kubernetes"] = facts.pop("kubernetes", "?")
+    machine["load_average"] = {"start": load_before, "end": reports.load_average()}
     report: dict[str, Any] = {
         "schema": 1,
         "run_id": run_id,
@@ -298,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "n": options.n,
             "scenarios": list(options.scenarios),
             "concurrency": options.concurrency,
+            "raw_concurrencies": list(options.raw_concurrencies),
             "create_concurrency": options.create_concurrency,
             "steady_seconds": options.steady_seconds,
             "trickle_count": options.trickle_count,
@@ -309,10 +331,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             "restart_ready_within": options.restart_ready_within,
             "resync_interval": options.resync_interval,
             "profile": list(options.profile),
+            "operator": "baseline" if options.operator_commit else "work tree",
         },
         **facts,
     }
     report["targets"] = reports.evaluate(report)
+    return report
+
+
+def _before_and_after(options: Options) -> int:
+    """The baseline commit's operator, then the work tree's, measured by the same benchmark
+    one after the other; both reports and their comparison are written."""
+    assert options.baseline_ref is not None
+    baseline = baselines.prepare(options.baseline_ref, progress=say)
+    # Both operators start from the same profile, one the older understands.
+    options = replace(options, profile_file=baseline.source / SAMPLE_PROFILE.relative_to(ROOT))
+    try:
+        before = measure(
+            replace(
+                options,
+                operator_kopf=baseline.kopf,
+                operator_commit=baseline.commit,
+                operator_tree=baseline.source,
+                logs=options.logs / "before" if options.logs else None,
+            )
+        )
+        after = measure(replace(options, logs=options.logs / "after" if options.logs else None))
+    finally:
+        baseline.remove()
+    for path in reports.write_pair(before=before, after=after, options=options):
+        say(f"wrote {path}")
+    print(reports.comparison(before=before, after=after))
+    return 1 if before.get("errors") or after.get("errors") else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if options.baseline_ref is not None:
+        return _before_and_after(options)
+    report = measure(options)
     for path in reports.write(report, options):
         say(f"wrote {path}")
     print(reports.markdown(report))

@@ -47,6 +47,9 @@ class Expectation:
     wanted: Wanted
     content: bool = False
     armed: set[str] = field(default_factory=set)
+    # When each namespace was first seen not in the wanted state after the expectation was
+    # made (a drift test: when the drift itself became visible in the watch).
+    departed: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     complete: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,6 +159,7 @@ class PolicyWatch:
                         expectation.done[namespace] = at
                 else:
                     expectation.armed.add(namespace)
+                    expectation.departed.setdefault(namespace, at)
             if len(expectation.done) == len(expectation.wanted):
                 expectation.complete.set()
                 self._expectations.remove(expectation)

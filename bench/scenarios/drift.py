@@ -56,6 +56,16 @@ async def repair(session: Session, *, namespaces: list[str], edit: bool) -> dict
         "repaired": len(expectation.done),
         "complete": complete,
         "latency": summarise(expectation.done[ns] - started[ns] for ns in expectation.done),
+        # The two halves: request sent -> drift seen in the watch (the API server's share),
+        # drift seen -> repair seen (the operator's reaction and its write).
+        "drift_seen_latency": summarise(
+            expectation.departed[ns] - started[ns] for ns in expectation.departed
+        ),
+        "repair_after_seen_latency": summarise(
+            expectation.done[ns] - expectation.departed[ns]
+            for ns in expectation.done
+            if ns in expectation.departed
+        ),
         "window": before.until(after),
     }
 

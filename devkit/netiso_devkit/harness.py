@@ -37,10 +37,11 @@ OPERATOR_USER = "netiso-operator"
 GROUP, VERSION, PLURAL = "netiso.io", "v1alpha1", "isolationprofiles"
 
 
-def install_crd(api: client.ApiClient) -> None:
-    """Create or replace the IsolationProfile CRD and wait until it is Established."""
+def install_crd(api: client.ApiClient, *, crd_file: Path = CRD_FILE) -> None:
+    """Create or replace the IsolationProfile CRD (another version's: `crd_file`) and wait
+    until it is Established."""
     ext = client.ApiextensionsV1Api(api)
-    body = yaml.safe_load(CRD_FILE.read_text())
+    body = yaml.safe_load(crd_file.read_text())
     name = body["metadata"]["name"]
     try:
         existing = ext.read_custom_resource_definition(name)
@@ -60,12 +61,12 @@ def install_crd(api: client.ApiClient) -> None:
     wait_for("CRD established", established)
 
 
-def operator_cluster_role() -> dict[str, Any]:
-    """The ClusterRole from manifests/rbac.yaml."""
-    for doc in yaml.safe_load_all(RBAC_FILE.read_text()):
+def operator_cluster_role(rbac_file: Path = RBAC_FILE) -> dict[str, Any]:
+    """The ClusterRole from manifests/rbac.yaml (or another version's `rbac_file`)."""
+    for doc in yaml.safe_load_all(rbac_file.read_text()):
         if doc and doc.get("kind") == "ClusterRole":
             return dict(doc)
-    raise AssertionError(f"no ClusterRole in {RBAC_FILE}")
+    raise AssertionError(f"no ClusterRole in {rbac_file}")
 
 
 def operator_lease_role() -> dict[str, Any]:

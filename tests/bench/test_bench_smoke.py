@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 N = 20
 TRICKLE = 5
 REPORT_TRIALS = 3
+RAW_CONCURRENCIES = [8, 32]
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +43,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
         f"--trickle-count={TRICKLE}",
         f"--report-trials={REPORT_TRIALS}",
         "--drift-sizes=1,10",
+        f"--raw-concurrencies={','.join(map(str, RAW_CONCURRENCIES))}",
     ]
     if os.environ.get("NETISO_TEST_USE_EXISTING_CLUSTER", "") not in ("", "0", "false"):
         command.append(f"--kubeconfig={os.environ['KUBECONFIG']}")
@@ -72,13 +74,30 @@ def test_every_scenario_is_reported(run: tuple[Path, dict[str, Any]]) -> None:
     assert {t["target"] for t in report["targets"] if t["met"] is None} == set()
 
 
-def test_raw_bound_applied_every_policy(run: tuple[Path, dict[str, Any]]) -> None:
+def test_raw_bound_sends_netisos_verbs_at_its_best_concurrency(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
     raw = run[1]["scenarios"]["raw"]
     assert raw["namespaces"] == N
     assert raw["policies"] == 4 * N
-    assert raw["window"]["apiserver_writes_by_verb"] == {"APPLY networkpolicies": 4 * N}
-    assert raw["seconds"] > 0
-    assert raw["policy_remove_seconds"] > 0
+    # Creates, as netiso bootstraps; never a server-side apply.
+    assert raw["window"]["apiserver_writes_by_verb"] == {"POST networkpolicies": 4 * N}
+    trials = raw["trials"]
+    assert [t["concurrency"] for t in trials] == RAW_CONCURRENCIES
+    assert raw["seconds"] == min(t["create_seconds"] for t in trials) > 0
+    assert raw["apply_one_seconds"] == min(t["replace_one_seconds"] for t in trials) > 0
+
+
+def test_opting_in_existing_namespaces_isolates_them_and_opting_out_clears_them(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    optin = run[1]["scenarios"]["optin"]
+    assert (optin["namespaces"], optin["isolated"], optin["complete"]) == (N, N, True)
+    assert optin["latency"]["count"] == N
+    assert optin["ratio_to_raw"] > 0
+    # The raw bound's namespaces, labelled: nothing created inside the measured window.
+    assert optin["namespaces_created_untimed_seconds"] is None
+    assert optin["opted_out_policies_removed"] is True
 
 
 def test_every_namespace_was_isolated_and_updated(run: tuple[Path, dict[str, Any]]) -> None:
@@ -99,6 +118,7 @@ def test_every_drift_was_repaired_or_reported(run: tuple[Path, dict[str, Any]]) 
     assert set(rounds) == {"repair_delete_1", "repair_delete_10", "repair_edit_10"}
     for result in rounds.values():
         assert result["repaired"] == result["namespaces"], result
+        assert result["drift_seen_latency"]["count"] == result["namespaces"], result
     report = drift["report"]
     assert (report["visible"], report["missed"]) == (REPORT_TRIALS, [])
     assert report["restored_after_switch_to_repair"] is True
