@@ -32,6 +32,7 @@ from netiso.reporting.events import WARNING, Events, Involved, profile_ref
 from netiso.reporting.metrics import Metrics
 from netiso.runtime import admissions, watching
 from netiso.runtime.client import ApiClient, ApiError, Fenced
+from netiso.runtime.errors import Forbidden, NotFound
 from netiso.runtime.posting import EventPoster
 from netiso.runtime.reading import list_snapshot
 from netiso.runtime.tasking import cancel_all
@@ -154,12 +155,12 @@ class AdmissionKeeper:
 
     def _trouble_with(self, exc: ApiError) -> None:
         """Log why the objects cannot be kept, once per kind of trouble."""
-        if exc.status == 404:
+        if isinstance(exc, NotFound):
             why = (
                 "the API server does not serve admissionregistration.k8s.io/v1 "
                 "ValidatingAdmissionPolicies (Kubernetes 1.30 or later needed)"
             )
-        elif exc.status == 403:
+        elif isinstance(exc, Forbidden):
             why = (
                 f"the operator may not {exc.method} {exc.path}: its ClusterRole lacks a "
                 "rule (see docs/install.md)"

@@ -32,6 +32,7 @@ from netiso.observed.entries import ProfileEntry
 from netiso.rendering.environment import Templates, make_environment
 from netiso.runtime.client import ApiClient, ApiError, Credentials, CredentialsError
 from netiso.runtime.credentials import load_credentials
+from netiso.runtime.errors import Forbidden, NotFound, Unauthorized, Unreachable
 from netiso.settings import Settings, SettingsError
 
 EXIT_ERROR: Final = 2
@@ -183,17 +184,17 @@ def _fail(command: str, message: str) -> int:
 
 def explain(error: ApiError, *, server: str, command: str) -> str:
     """What went wrong, for a user: which server, which permission, what to check."""
-    if error.status == 0:
+    if isinstance(error, Unreachable):
         return f"cannot reach the API server at {server}: {error.message}"
-    if error.status == 401:
+    if isinstance(error, Unauthorized):
         return (
             f"the API server at {server} refused the credentials (401 Unauthorized): the "
             "kubeconfig's token or certificate is invalid or has expired"
         )
-    if error.status == 403:
+    if isinstance(error, Forbidden):
         needs = _NEEDS.get(command, "read access")
         return f"permission denied: {error.message} (netiso {command} needs to {needs})"
-    if error.status == 404 and error.path.startswith(f"/apis/{conventions.GROUP}/"):
+    if isinstance(error, NotFound) and error.path.startswith(f"/apis/{conventions.GROUP}/"):
         return (
             f"the {conventions.KIND} API is not installed at {server}: apply "
             f"crds/{conventions.CRD_NAME}.yaml first"

@@ -20,6 +20,7 @@ from netiso.observed.entries import ProfileEntry
 from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
 from netiso.runtime.client import ApiClient, ApiError
+from netiso.runtime.errors import NotFound
 from netiso.runtime.patching import patch_profile_status
 
 log = logging.getLogger(__name__)
@@ -268,10 +269,10 @@ class StatusWriter:
         self._last[name] = asyncio.get_running_loop().time()
         try:
             version = version_number(await patch_profile_status(self._api, name, status))
+        except NotFound:
+            self.forget(name)
+            return True
         except ApiError as exc:
-            if exc.status == 404:
-                self.forget(name)
-                return True
             log.warning("status of profile %s not written: %s", name, exc)
             return False
         self._written[name] = dict(status)

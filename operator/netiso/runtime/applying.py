@@ -14,16 +14,19 @@ or the step fails as `NotConverged`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from netiso import conventions
 from netiso.observed.authorship import Signer
 from netiso.observed.drifts import LivePolicy, Step, is_default_deny, order_steps, owned
 from netiso.rendering.bodies import RenderedPolicy
-from netiso.runtime.client import ApiClient, ApiError
+from netiso.runtime.client import ApiClient
+from netiso.runtime.errors import Conflict, NotFound
 from netiso.runtime.reading import get_object, policy_path
 
 
@@ -85,7 +88,7 @@ async def replace_policy(
     """Replace the whole object with the rendering (PUT), conditional on `resource_version`.
 
     Labels, annotations and spec become exactly netiso's; anything someone else added goes.
-    Raises ApiError 409 when the object changed since netiso looked at it. Never sent without
+    Raises Conflict when the object changed since netiso looked at it. Never sent without
     a resourceVersion: an unconditional PUT would overwrite whatever a new leader wrote.
     """
     if not resource_version:
@@ -112,11 +115,9 @@ async def update(
     """Replace a managed policy; on a stale view, re-read it and replace it once more if it is
     still netiso's (the same object netiso assessed, or one netiso can prove it wrote)."""
     if seen is not None and seen.resource_version:
-        try:
+        # Gone or changed since our view: read it again below.
+        with contextlib.suppress(NotFound, Conflict):
             return await replace_policy(api, policy, resource_version=seen.resource_version)
-        except ApiError as exc:
-            if exc.status not in (404, 409):
-                raise
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
         return await create(api, policy, signer=signer)
@@ -156,9 +157,9 @@ async def create(
         verb="create",
         params={"fieldManager": conventions.FIELD_MANAGER},
         body=policy.body,
-        allow_statuses=frozenset({409}),
+        allow_statuses=frozenset({HTTPStatus.CONFLICT}),
     )
-    if status != 409:
+    if status != HTTPStatus.CONFLICT:
         return _verified(policy, payload)
     existing = await get_object(api, policy_path(policy.namespace, policy.name))
     if existing is None:
@@ -185,8 +186,8 @@ async def delete(api: ApiClient, policy: LivePolicy) -> None:
         if not policy.uid or current.uid != policy.uid:
             return  # a different object holds the name now: the next reconcile judges it
         policy = current
-    raise ApiError(
-        status=409,
+    raise Conflict(
+        status=HTTPStatus.CONFLICT,
         reason="Conflict",
         message=f"NetworkPolicy {policy.namespace}/{policy.name} keeps changing under netiso",
         method="DELETE",
@@ -210,12 +211,10 @@ async def _delete_as_seen(api: ApiClient, policy: LivePolicy) -> bool:
             policy_path(policy.namespace, policy.name),
             verb="delete",
             body=body,
-            allow_statuses=frozenset({404}),
+            allow_statuses=frozenset({HTTPStatus.NOT_FOUND}),
         )
-    except ApiError as exc:
-        if exc.status == 409:
-            return False
-        raise
+    except Conflict:
+        return False
     return True
 
 

@@ -27,6 +27,10 @@ from netiso.runtime.credentials import PublishedCredentials as PublishedCredenti
 from netiso.runtime.credentials import load_credentials as load_credentials
 from netiso.runtime.credentials import one_line
 
+# Re-exported: every caller of the client catches these.
+from netiso.runtime.errors import ApiError as ApiError
+from netiso.runtime.errors import Fenced as Fenced
+
 RequestObserver = Callable[[str, str], None]
 """Called once per HTTP attempt with (verb, code); code is the status or "error"."""
 
@@ -37,31 +41,6 @@ WriteGate = Callable[[], bool]
 # "VERB:NAMESPACE" (e.g. "update:team-a"), the process stops itself (SIGSTOP) once, right after
 # the first such write has passed the fence and before it is sent; the test resumes it later.
 STOP_AFTER_FENCE_ENV = "NETISO_TEST_STOP_AFTER_FENCE"
-
-
-class ApiError(Exception):
-    """The API server answered with a non-success status (after retries, where retried).
-
-    `status` 0 means no answer at all (connection refused, DNS, TLS, timeout). `method` and
-    `path` name the request, so a 403 can say which permission is missing.
-    """
-
-    def __init__(
-        self, *, status: int, reason: str, message: str, method: str = "", path: str = ""
-    ) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.method = method
-        self.path = path
-
-
-class Fenced(ApiError):
-    """A write refused before it was sent: this replica does not hold the Lease (any more)."""
-
-    def __init__(self) -> None:
-        super().__init__(status=0, reason="Fenced", message="not the leader: write not sent")
 
 
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})

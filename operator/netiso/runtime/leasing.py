@@ -8,6 +8,7 @@ one wins and the other gets a Conflict, which is an answer here, never retried.
 from __future__ import annotations
 
 import math
+from http import HTTPStatus
 from typing import Any
 
 from netiso import conventions
@@ -63,12 +64,19 @@ def lease_body(*, namespace: str, name: str, record: LeaseRecord) -> dict[str, A
     }
 
 
+# An update's answer when another replica deleted or changed the Lease first: not an error.
+_GONE_OR_CHANGED = frozenset({HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT})
+
+
 async def read_lease(api: ApiClient, *, namespace: str, name: str) -> LeaseRecord | None:
     """The Lease's record, or None when it does not exist; raises ApiError."""
     status, body = await api.request(
-        "GET", lease_path(namespace, name), verb="get", allow_statuses=frozenset({404})
+        "GET",
+        lease_path(namespace, name),
+        verb="get",
+        allow_statuses=frozenset({HTTPStatus.NOT_FOUND}),
     )
-    return None if status == 404 else parse_lease(body)
+    return None if status == HTTPStatus.NOT_FOUND else parse_lease(body)
 
 
 async def create_lease(
@@ -80,9 +88,9 @@ async def create_lease(
         lease_path(namespace),
         verb="create",
         body=lease_body(namespace=namespace, name=name, record=record),
-        allow_statuses=frozenset({409}),
+        allow_statuses=frozenset({HTTPStatus.CONFLICT}),
     )
-    return None if status == 409 else parse_lease(body)
+    return None if status == HTTPStatus.CONFLICT else parse_lease(body)
 
 
 async def update_lease(
@@ -95,6 +103,6 @@ async def update_lease(
         lease_path(namespace, name),
         verb="update",
         body=lease_body(namespace=namespace, name=name, record=record),
-        allow_statuses=frozenset({404, 409}),
+        allow_statuses=_GONE_OR_CHANGED,
     )
-    return None if status in (404, 409) else parse_lease(body)
+    return None if status in _GONE_OR_CHANGED else parse_lease(body)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from netiso.runtime.client import ApiClient, ApiError, Fenced
+from netiso.runtime.errors import NotFound
 from netiso.runtime.tasking import cancel_all
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class EventPoster:
             # A namespace being deleted refuses new Events; anything else (a 403 from missing
             # RBAC, say) is worth a warning.
             # A replica that just lost the Lease has its Events refused: the new leader's.
-            gone = exc.status == 404 or "being terminated" in exc.message or isinstance(exc, Fenced)
+            gone = isinstance(exc, NotFound | Fenced) or "being terminated" in exc.message
             level = logging.DEBUG if gone else logging.WARNING
             log.log(
                 level,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from netiso import conventions
@@ -94,8 +95,10 @@ async def list_summarised(
 
 async def get_object(api: ApiClient, path: str) -> dict[str, Any] | None:
     """One object, or None when it does not exist."""
-    status, payload = await api.request("GET", path, verb="get", allow_statuses=frozenset({404}))
-    return None if status == 404 else payload
+    status, payload = await api.request(
+        "GET", path, verb="get", allow_statuses=frozenset({HTTPStatus.NOT_FOUND})
+    )
+    return None if status == HTTPStatus.NOT_FOUND else payload
 
 
 def policies_in(api: ApiClient, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:

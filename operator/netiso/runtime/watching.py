@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from netiso.runtime.client import ApiClient, ApiError
+from netiso.runtime.errors import Gone
 from netiso.runtime.reading import list_snapshot
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,10 @@ async def follow(
         try:
             version = await _watch_once(api, watched, version=version, on_event=on_event)
             backoff = 0.5
+        except Gone:
+            log.info("watch of %s expired; listing again", watched.kind)
+            version = await _relist(api, watched, on_relist=on_relist)
         except ApiError as exc:
-            if exc.status == 410:
-                log.info("watch of %s expired; listing again", watched.kind)
-                version = await _relist(api, watched, on_relist=on_relist)
-                continue
             log.warning("watch of %s failed, resuming in %.1fs: %s", watched.kind, backoff, exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
