@@ -22,6 +22,7 @@ from netiso.cli import inputs, printing
 from netiso.cli.checking import add_guardrail_commands
 from netiso.cli.completion import SHELLS
 from netiso.cli.completion import script as completion_script
+from netiso.cli.exits import CliError, Exit, UsageError, fail
 from netiso.cli.inputs import Document, add_templates_option, input_files, other_kind, parse
 from netiso.model.advisories import profile_warnings
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
@@ -30,18 +31,11 @@ from netiso.model.problems import Problem
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates, make_environment
 
-EXIT_OK: Final = 0
-EXIT_INVALID: Final = 1
-EXIT_USAGE: Final = 2
 _REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UsageError(Exception):
-    """A command-line argument is unusable; reported as `netiso: error: ...`, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,18 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exit_:
         # argparse exits on --help (0) and on usage errors (2); main() returns instead.
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        return exit_.code if isinstance(exit_.code, int) else Exit.BAD_INPUT
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return Exit.BAD_INPUT
     try:
         return handler(args)
-    except UsageError as error:
-        print(f"netiso {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except CliError as error:
+        return fail(args.command, error)
     except KeyboardInterrupt:
-        return 130
+        return Exit.INTERRUPTED
 
 
 # Installed twice: as `netiso`, and as `kubectl-netiso` so that `kubectl netiso` finds it.
@@ -155,7 +148,8 @@ def _add_cluster_facing_commands(
     explain (which also read files), and the development kit's `cluster` and `demo`.
 
     Imported here, not at module level, so `render` and `validate` never load the cluster
-    layer. Each command sets `handler(args) -> int` (0 ok, 1 findings or failure, 2 usage).
+    layer. Each command sets `handler(args) -> int` (an exits.Exit) and raises a CliError for
+    input it cannot use.
     """
     from netiso.cli.live import add_live_commands
     from netiso.cli.plugins import add_plugin_commands
@@ -195,18 +189,18 @@ def _render(args: argparse.Namespace) -> int:
             f"{args.profile}: holds {len(found)} documents; render takes one profile",
             file=sys.stderr,
         )
-        return EXIT_INVALID
+        return Exit.FINDINGS
     document = found[0]
     profile = parse(document)
     if profile is None:
         _print_findings(document.label, document.problems, stream=sys.stderr)
-        return EXIT_INVALID
+        return Exit.FINDINGS
     _print_findings(document.label, profile_warnings(profile), stream=sys.stderr, warning=True)
     try:
         policies = render_policies(env, profile, namespace)
     except RenderError as error:
         print(f"{document.label}: {error}", file=sys.stderr)
-        return EXIT_INVALID
+        return Exit.FINDINGS
     bodies = [policy.body for policy in policies]
     if not bodies:
         print(f"{document.label}: the profile plans no policies", file=sys.stderr)
@@ -214,13 +208,13 @@ def _render(args: argparse.Namespace) -> int:
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": bodies}, indent=2))
     elif bodies:
         sys.stdout.write(yaml.safe_dump_all(bodies, sort_keys=False, explicit_start=True))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _completion(args: argparse.Namespace) -> int:
     parser = build_parser()
     sys.stdout.write(completion_script(parser, shell=args.shell, programs=PROGRAMS))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _namespace_facts(name: str, labels: Sequence[str]) -> NamespaceFacts:
@@ -268,7 +262,7 @@ def _validate(args: argparse.Namespace) -> int:
             else f"{invalid} of {len(checked)} document(s) invalid"
         )
         print(summary, file=sys.stderr)
-    return EXIT_OK if valid else EXIT_INVALID
+    return Exit.OK if valid else Exit.FINDINGS
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import yaml
 
+from netiso.cli.exits import Exit, InputError
 from netiso.cli.inputs import read_input
 from netiso.model.documents import (
     DEFAULT_LIMITS,
@@ -32,9 +33,6 @@ from netiso.model.problems import ProfileError
 from netiso.model.profiles import Profile
 from netiso.rendering.validations import baseline_binding, profile_binding
 
-EXIT_OK: Final = 0
-EXIT_VIOLATIONS: Final = 1
-EXIT_BAD_INPUT: Final = 2
 YAML_SUFFIXES: Final = (".yaml", ".yml")
 # Problems named in the one line of a malformed policy before the rest is counted.
 _SHOWN_PROBLEMS: Final = 3
@@ -47,10 +45,6 @@ POLICY_LIMITS: Final = DocumentLimits(
     max_document_bytes=3 * 1024 * 1024,
     max_nodes=500_000,
 )
-
-
-class BadInput(Exception):
-    """A file or document `check` cannot use; one line naming the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -118,18 +112,14 @@ def add_guardrail_commands(
 
 def run_check(args: argparse.Namespace) -> int:
     """Print one line per violation; the exit status says whether any is not excepted."""
-    try:
-        (profile,) = _profiles([args.profile], single=True)
-        policies = list(_policies(args.paths))
-    except BadInput as error:
-        print(f"netiso check: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    (profile,) = _profiles([args.profile], single=True)
+    policies = list(_policies(args.paths))
     malformed = [line for label, policy in policies if (line := _malformed(label, policy))]
     if malformed:
         # Guardrails judge what a policy admits; one the API server would refuse admits nothing.
         for line in malformed:
-            print(f"netiso check: {line}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            print(f"netiso check: error: {line}", file=sys.stderr)
+        return Exit.BAD_INPUT
     findings = list(_findings(policies, profile=profile, namespace=args.namespace))
     for finding in findings:
         print(finding)
@@ -142,20 +132,16 @@ def run_check(args: argparse.Namespace) -> int:
     )
     if failing:
         print(f"netiso check: fix each policy, {EXCEPTION_ADVICE}", file=sys.stderr)
-    return EXIT_VIOLATIONS if failing else EXIT_OK
+    return Exit.FINDINGS if failing else Exit.OK
 
 
 def run_admission(args: argparse.Namespace) -> int:
     """Print the bindings as a YAML stream."""
-    try:
-        profiles = _profiles(args.profiles, single=False)
-    except BadInput as error:
-        print(f"netiso admission: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    profiles = _profiles(args.profiles, single=False)
     bindings = [profile_binding(profile) for profile in profiles]
     bindings.append(baseline_binding(profile.name for profile in profiles))
     sys.stdout.write(yaml.safe_dump_all(bindings, sort_keys=False, explicit_start=True))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _profiles(names: Sequence[str], *, single: bool) -> list[Profile]:
@@ -163,14 +149,14 @@ def _profiles(names: Sequence[str], *, single: bool) -> list[Profile]:
     for name in names:
         documents = list(_documents(Path(name)))
         if single and len(documents) != 1:
-            raise BadInput(f"{name}: holds {len(documents)} documents; expected one profile")
+            raise InputError(f"{name}: holds {len(documents)} documents; expected one profile")
         for label, body in documents:
             if not isinstance(body, dict):
-                raise BadInput(f"{label}: must be an IsolationProfile, got {json_type(body)}")
+                raise InputError(f"{label}: must be an IsolationProfile, got {json_type(body)}")
             try:
                 profiles.append(parse_profile(body))
             except ProfileError as error:
-                raise BadInput(
+                raise InputError(
                     f"{label}: invalid IsolationProfile: "
                     + "; ".join(str(problem) for problem in error.problems)
                 ) from error
@@ -219,7 +205,7 @@ def _yaml_files(path: Path) -> list[Path]:
         )
     if path.is_file():
         return [path]
-    raise BadInput(f"{path}: no such file or directory")
+    raise InputError(f"{path}: no such file or directory")
 
 
 def _documents(path: Path, *, limits: DocumentLimits = DEFAULT_LIMITS) -> Iterator[tuple[str, Any]]:
@@ -230,9 +216,9 @@ def _documents(path: Path, *, limits: DocumentLimits = DEFAULT_LIMITS) -> Iterat
             read_input(str(path), limits=limits), source=str(path), limits=limits
         )
     except OSError as error:
-        raise BadInput(f"{path}: cannot read: {error.strerror or error}") from error
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
     except DocumentError as error:
-        raise BadInput(str(error)) from error
+        raise InputError(str(error)) from error
     bodies = [body for body in loaded if body is not None]
     for index, body in enumerate(bodies, start=1):
         yield (str(path) if len(bodies) == 1 else f"{path}#{index}"), body

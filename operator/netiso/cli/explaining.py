@@ -11,19 +11,16 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from netiso.cli.gathering import InputError, add_input_options, gather
+from netiso.cli.exits import ClusterError, Exit, UsageError
+from netiso.cli.gathering import add_input_options, gather
 from netiso.reachability.addresses import parse_address
 from netiso.reachability.diagnosis import Diagnosis, diagnose
 from netiso.reachability.evaluation import Endpoint, RuleCheck, Side, Verdict, evaluate
 from netiso.reachability.portsets import PROTOCOLS
 from netiso.reachability.snapshots import Snapshot
 from netiso.reachability.workloads import Pod
-
-EXIT_ALLOWED: Final = 0
-EXIT_DENIED: Final = 1
-EXIT_USAGE: Final = 2
 
 
 def add_explain_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,22 +76,14 @@ class Query:
 
 def run_explain(args: argparse.Namespace) -> int:
     """The `netiso explain` handler."""
-    try:
-        snapshot = gather(args)
-        query = resolve_query(
-            snapshot, source=args.source, destination=args.destination, port=args.port
-        )
-    except InputError as error:
-        print(f"netiso explain: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    snapshot = gather(args)
+    query = resolve_query(
+        snapshot, source=args.source, destination=args.destination, port=args.port
+    )
     verdict, diagnosis = explain(snapshot, query)
     probe: dict[str, Any] | None = None
     if getattr(args, "probe", False):
-        try:
-            probe = run_probe(args, query=query, allowed=verdict.allowed)
-        except InputError as error:
-            print(f"netiso explain: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
+        probe = run_probe(args, query=query, allowed=verdict.allowed)
     if args.output == "json":
         body = verdict_json(verdict, diagnosis)
         if probe is not None:
@@ -104,22 +93,22 @@ def run_explain(args: argparse.Namespace) -> int:
         sys.stdout.write(format_verdict(verdict, diagnosis))
         if probe is not None:
             sys.stdout.write(format_probe(probe))
-    return EXIT_ALLOWED if verdict.allowed else EXIT_DENIED
+    return Exit.OK if verdict.allowed else Exit.FINDINGS
 
 
 def run_probe(args: argparse.Namespace, *, query: Query, allowed: bool) -> dict[str, Any]:
     """Run the query's connection from its source pod; the prediction, the observation and
-    what their comparison means. InputError when it cannot run."""
+    what their comparison means. A CliError when it cannot run."""
     if getattr(args, "files", None):
-        raise InputError("--probe runs the connection in the live cluster; drop -f")
+        raise UsageError("--probe runs the connection in the live cluster; drop -f")
     source, destination = query.source, query.destination
     if not isinstance(source, Pod) or source.kind:
-        raise InputError("--probe: --from must be a running pod (namespace/name)")
+        raise UsageError("--probe: --from must be a running pod (namespace/name)")
     address = destination.ips[0] if isinstance(destination, Pod) else destination
     if isinstance(destination, Pod) and not destination.ips:
-        raise InputError(f"--probe: {destination.key} has no IP yet")
+        raise UsageError(f"--probe: {destination.key} has no IP yet")
     if not 0 < args.probe_timeout <= 60:
-        raise InputError(f"--probe-timeout: must be in (0, 60] seconds, got {args.probe_timeout}")
+        raise UsageError(f"--probe-timeout: must be in (0, 60] seconds, got {args.probe_timeout}")
     # Imported here: offline explain must not pay for the HTTP client's import.
     import asyncio
 
@@ -153,7 +142,7 @@ def run_probe(args: argparse.Namespace, *, query: Query, allowed: bool) -> dict[
     try:
         return asyncio.run(probe())
     except (ApiError, OSError, ValueError) as error:
-        raise InputError(f"--probe: cannot run the connection: {error}") from error
+        raise ClusterError(f"--probe: cannot run the connection: {error}") from error
 
 
 def probe_conclusion(*, allowed: bool, observed: str) -> str:
@@ -197,23 +186,23 @@ def explain(snapshot: Snapshot, query: Query) -> tuple[Verdict, Diagnosis]:
 
 
 def resolve_query(snapshot: Snapshot, *, source: str, destination: str, port: str) -> Query:
-    """Endpoints and port of a question; InputError names what cannot be found."""
+    """Endpoints and port of a question; UsageError names what cannot be found."""
     src = resolve_endpoint(snapshot, source, option="--from")
     dst = resolve_endpoint(snapshot, destination, option="--to")
     text, _, protocol = port.partition("/")
     protocol = protocol.upper() or "TCP"
     if protocol not in PROTOCOLS:
-        raise InputError(f"--port: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol}")
+        raise UsageError(f"--port: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol}")
     if text.isdigit():
         number = int(text)
         if not 1 <= number <= 65535:
-            raise InputError(f"--port: must be 1-65535, got {number}")
+            raise UsageError(f"--port: must be 1-65535, got {number}")
         return Query(src, dst, protocol, number)
     if not isinstance(dst, Pod):
-        raise InputError(f"--port: the named port {text} needs a pod as --to")
+        raise UsageError(f"--port: the named port {text} needs a pod as --to")
     numbers = dst.resolve(text, protocol)
     if not numbers:
-        raise InputError(f"--port: {dst.key} has no container port named {text} ({protocol})")
+        raise UsageError(f"--port: {dst.key} has no container port named {text} ({protocol})")
     return Query(src, dst, protocol, numbers[0])
 
 
@@ -228,10 +217,10 @@ def resolve_endpoint(snapshot: Snapshot, text: str, *, option: str) -> Endpoint:
         owners = [pod for pod in snapshot.pods if address in pod.ips and snapshot.selectable(pod)]
         if len(owners) > 1:
             shown = ", ".join(pod.key for pod in owners)
-            raise InputError(f"{option}: {text} is the IP of several pods ({shown})")
+            raise UsageError(f"{option}: {text} is the IP of several pods ({shown})")
         return owners[0] if owners else address
     if "/" not in text:
-        raise InputError(f"{option}: expected NAMESPACE/POD or an IP address, got {text!r}")
+        raise UsageError(f"{option}: expected NAMESPACE/POD or an IP address, got {text!r}")
     found = snapshot.pod(text)
     if found is not None:
         return found
@@ -245,8 +234,8 @@ def resolve_endpoint(snapshot: Snapshot, text: str, *, option: str) -> Endpoint:
         return candidates[0]
     if candidates:
         shown = ", ".join(pod.key for pod in candidates)
-        raise InputError(f"{option}: {text} is ambiguous: {shown}")
-    raise InputError(f"{option}: no pod {text} in the input")
+        raise UsageError(f"{option}: {text} is ambiguous: {shown}")
+    raise UsageError(f"{option}: no pod {text} in the input")
 
 
 def verdict_json(verdict: Verdict, diagnosis: Diagnosis) -> dict[str, Any]:

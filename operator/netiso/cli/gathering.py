@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from netiso import conventions
+from netiso.cli.exits import InputError
 from netiso.cli.inputs import read_input
 from netiso.model.documents import DocumentError, load_documents
 from netiso.model.dumps import load_dump
@@ -39,10 +40,6 @@ from netiso.reachability.workloads import (
 _SUFFIXES: Final = frozenset({".yaml", ".yml", ".json"})
 # Below this much input a second process costs more than it saves.
 _PARALLEL_BYTES: Final = 2 * 2**20
-
-
-class InputError(Exception):
-    """The input cannot be used: a file, an object or a field, and why."""
 
 
 @dataclass

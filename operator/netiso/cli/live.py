@@ -17,6 +17,7 @@ from typing import Final
 
 from netiso import __version__, conventions
 from netiso.cli import inputs, printing
+from netiso.cli.exits import ClusterError, ConfigurationError, Exit, InputError, UsageError, fail
 from netiso.cli.inspection import (
     NamespaceReport,
     OperatorVersion,
@@ -35,7 +36,6 @@ from netiso.runtime.credentials import load_credentials
 from netiso.runtime.errors import Forbidden, NotFound, Unauthorized, Unreachable
 from netiso.settings import Settings, SettingsError
 
-EXIT_ERROR: Final = 2
 # What each command reads, for the message when the API server says 403.
 _NEEDS: Final = {
     "diff": "get namespaces, list networkpolicies and isolationprofiles",
@@ -62,10 +62,6 @@ class Context:
 
 
 Command = Callable[[Context], Awaitable[int]]
-
-
-class InputError(Exception):
-    """A file named on the command line cannot be used; the message names file and reason."""
 
 
 def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,20 +146,21 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _handle(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Wrap a command: credentials, a client, and every failure as one line and exit 2."""
+    """Wrap a command: credentials, a client, and every failure raised as a CliError."""
 
     def handler(args: argparse.Namespace) -> int:
         name = args.command
         try:
             credentials = load_credentials(args.kubeconfig, context=args.context)
         except CredentialsError as error:
-            return _fail(name, str(error))
+            raise ClusterError(str(error)) from error
         try:
             return asyncio.run(_run(command, args=args, credentials=credentials))
         except ApiError as error:
-            return _fail(name, explain(error, server=credentials.server, command=name))
-        except (InputError, SettingsError) as error:
-            return _fail(name, str(error))
+            explained = explain(error, server=credentials.server, command=name)
+            raise ClusterError(explained) from error
+        except SettingsError as error:
+            raise ConfigurationError(str(error)) from error
 
     return handler
 
@@ -175,11 +172,6 @@ async def _run(command: Command, *, args: argparse.Namespace, credentials: Crede
         return await command(Context(args=args, credentials=credentials, api=api))
     finally:
         await api.close()
-
-
-def _fail(command: str, message: str) -> int:
-    print(f"netiso {command}: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def explain(error: ApiError, *, server: str, command: str) -> str:
@@ -234,7 +226,7 @@ async def _diff(context: Context) -> int:
     else:
         # Neither opted in nor holding managed policies: netiso has nothing to do there.
         print(f"# namespace {context.namespace}: not opted in, no managed policies")
-    return 1 if any(report.changes for report in reports) else 0
+    return Exit.FINDINGS if any(report.changes for report in reports) else Exit.OK
 
 
 def _candidate(path: str) -> ProfileEntry:
@@ -256,7 +248,7 @@ def _candidate(path: str) -> ProfileEntry:
 
 def _check_namespace(name: str) -> None:
     if problem := dns1123_label_problem(name):
-        raise InputError(f"--namespace: {problem}, got {name!r}")
+        raise UsageError(f"--namespace: {problem}, got {name!r}")
 
 
 def _print_diff(report: NamespaceReport) -> None:
@@ -299,17 +291,17 @@ async def _status(context: Context) -> int:
     if namespace:
         _check_namespace(namespace)
         if args.selector:
-            raise InputError("--selector filters all namespaces: use it without --namespace")
+            raise UsageError("--selector filters all namespaces: use it without --namespace")
     snapshot = await read_snapshot(context.api, namespace=namespace, selector=selector)
     lines = status_lines(snapshot, environment=context.templates(), protected=_protected())
     if args.profile:
         lines = [line for line in lines if line.profile == args.profile]
     if args.output in (printing.JSON, printing.YAML):
         sys.stdout.write(printing.dumps([line.as_dict() for line in lines], output=args.output))
-        return 0
+        return Exit.OK
     if not lines:
         print("no namespace matches" if selector or namespace else "no namespace is opted in")
-        return 0
+        return Exit.OK
     header = ["NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT", "GUARDRAILS"]
     rows = [[s.namespace, s.profile, s.state, str(s.pending), s.drift, s.guardrails] for s in lines]
     if args.output == printing.WIDE:
@@ -318,7 +310,7 @@ async def _status(context: Context) -> int:
             row += ["; ".join(line.exposure) or "-", line.message or "-"]
     print(printing.table(header, rows))
     print(summary(lines))
-    return 0
+    return Exit.OK
 
 
 def _protected() -> frozenset[str]:
@@ -331,19 +323,18 @@ def _protected() -> frozenset[str]:
 def _version(args: argparse.Namespace) -> int:
     """The client's version; the operators' too unless --client (an error only loses those)."""
     operators: list[OperatorVersion] | None = None
-    code = 0
+    code = Exit.OK
     if not args.client:
         try:
             credentials = load_credentials(args.kubeconfig, context=args.context)
         except CredentialsError as error:
-            code = _fail(args.command, str(error))
+            code = fail(args.command, ClusterError(str(error)))
         else:
             try:
                 operators = asyncio.run(_operators(args, credentials))
             except ApiError as error:
-                code = _fail(
-                    args.command, explain(error, server=credentials.server, command="version")
-                )
+                explained = explain(error, server=credentials.server, command="version")
+                code = fail(args.command, ClusterError(explained))
     if args.output != "text":
         report: dict[str, object] = {"clientVersion": __version__}
         if operators is not None:

@@ -17,7 +17,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
-from netiso.cli.gathering import InputError, add_input_options, gather
+from netiso.cli.exits import Exit, UsageError
+from netiso.cli.gathering import add_input_options, gather
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
 from netiso.reachability.addresses import format_ipv4
 from netiso.reachability.grouping import Grouping, alike_namespaces, group_pods
@@ -26,8 +27,6 @@ from netiso.reachability.intervals import Intervals
 from netiso.reachability.portsets import PortSet
 
 FORMATS: Final = ("text", "md", "json", "html", "svg")
-EXIT_OK: Final = 0
-EXIT_USAGE: Final = 2
 # Ranges shown per line of human output before the rest is summarised as a count.
 _SHOWN_RANGES: Final = 6
 # Namespaces named in a note on namespaces that behave alike.
@@ -76,16 +75,12 @@ def run_matrix(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         # The reader (`| head`) has gone: stop quietly, as other command-line tools do.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return EXIT_OK
+        return Exit.OK
 
 
 def _run_matrix(args: argparse.Namespace) -> int:
-    try:
-        selector = parse_label_query(args.selector) if args.selector else None
-        snapshot = gather(args)
-    except InputError as error:
-        print(f"netiso matrix: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    selector = parse_label_query(args.selector) if args.selector else None
+    snapshot = gather(args)
     matrix = compute_matrix(snapshot)
     shown = [
         index
@@ -95,7 +90,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
     ]
     if args.output == "json":
         write_json(matrix, shown, stream=sys.stdout)
-        return EXIT_OK
+        return Exit.OK
     # Namespaces that behave alike are shown once: a thousand copies of one team layout read as
     # one namespace, with the others named in a note.
     alike = alike_namespaces(matrix, shown)
@@ -105,12 +100,10 @@ def _run_matrix(args: argparse.Namespace) -> int:
     from netiso.cli.pictures import MAX_PICTURE_GROUPS, html_picture, svg_picture
 
     if args.output in ("html", "svg") and len(grouping.groups) > MAX_PICTURE_GROUPS:
-        print(
-            f"netiso matrix: error: {len(grouping.groups)} groups are too many for a picture "
-            f"(at most {MAX_PICTURE_GROUPS}); narrow it with --namespace or --selector",
-            file=sys.stderr,
+        raise UsageError(
+            f"{len(grouping.groups)} groups are too many for a picture "
+            f"(at most {MAX_PICTURE_GROUPS}); narrow it with --namespace or --selector"
         )
-        return EXIT_USAGE
     names = [[shown_text(matrix.pods[i].key) for i in members] for members in grouping.groups]
     if args.output == "html":
         sys.stdout.write(html_picture(grouping, names, notes=alike_notes(alike)))
@@ -120,7 +113,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
         sys.stdout.write(
             format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
         )
-    return EXIT_OK
+    return Exit.OK
 
 
 def shown_text(text: str) -> str:
@@ -162,7 +155,7 @@ def parse_label_query(text: str) -> LabelSelector:
         elif term and re.fullmatch(r"[^\s!=(),]+", term):
             requirements.append(SelectorRequirement(term, SelectorOperator.EXISTS))
         else:
-            raise InputError(f"--selector: cannot read {term!r} in {text!r}")
+            raise UsageError(f"--selector: cannot read {term!r} in {text!r}")
     return LabelSelector.of(labels, tuple(requirements))
 
 

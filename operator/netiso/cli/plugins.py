@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import sys
 from collections.abc import Callable
 from typing import Final, TypeAlias
+
+from netiso.cli.exits import ConfigurationError
 
 GROUP: Final = "netiso.cli"
 # The kit's commands, named here so that `netiso --help` lists them and a call without the
@@ -21,7 +22,7 @@ KIT_COMMANDS: Final = {
     "demo": "run netiso end to end on this machine (development kit)",
 }
 KIT_HINT: Final = (
-    "netiso {command}: the development kit is not installed; from a source checkout run "
+    "the development kit is not installed; from a source checkout run "
     "`pip install ./devkit` (it builds a local control plane, so it is not in the operator's wheel)"
 )
 
@@ -35,14 +36,12 @@ def add_plugin_commands(subparsers: Subparsers) -> None:
         register(subparsers)
     for command, summary in KIT_COMMANDS.items():
         if command not in subparsers.choices:
-            parser = subparsers.add_parser(command, help=summary, add_help=False)
+            # No option prefix: every word after the command is taken, so `netiso demo --once`
+            # gets the hint too, not "unrecognized arguments".
+            parser = subparsers.add_parser(command, help=summary, add_help=False, prefix_chars="\0")
             parser.add_argument("rest", nargs=argparse.REMAINDER)
-            parser.set_defaults(handler=_missing_kit(command))
+            parser.set_defaults(handler=_missing_kit)
 
 
-def _missing_kit(command: str) -> Callable[[argparse.Namespace], int]:
-    def handler(_args: argparse.Namespace) -> int:
-        print(KIT_HINT.format(command=command), file=sys.stderr)
-        return 2
-
-    return handler
+def _missing_kit(_args: argparse.Namespace) -> int:
+    raise ConfigurationError(KIT_HINT)

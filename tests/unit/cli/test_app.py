@@ -18,6 +18,7 @@ import yaml
 
 from netiso.cli import app as cli
 from netiso.cli.app import main
+from netiso.cli.exits import UsageError
 from netiso.rendering.environment import shipped_templates_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -486,7 +487,7 @@ def test_a_usage_error_raised_by_a_command_is_one_line_and_exit_two(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def fail(args: argparse.Namespace) -> int:
-        raise cli.UsageError("--context: no such context")
+        raise UsageError("--context: no such context")
 
     def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         subparsers.add_parser("diff").set_defaults(handler=fail)

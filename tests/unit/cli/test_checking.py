@@ -188,7 +188,7 @@ def test_a_policy_the_api_server_refuses_exits_two_naming_object_and_field(
     status, lines, err = run(capsys, "check", "--profile", str(PROFILE), "-f", str(path))
     assert status == 2
     assert lines == []
-    assert err == f'netiso check: {path}: NetworkPolicy "shop/web": invalid: {expected}\n'
+    assert err == f'netiso check: error: {path}: NetworkPolicy "shop/web": invalid: {expected}\n'
 
 
 def test_spec_as_a_list_is_malformed_too(
