@@ -153,7 +153,7 @@ class NamespaceReport:
             "profile": assessment.profile,
             "state": str(assessment.state),
             "message": assessment.message,
-            "changes": list(assessment.changes.describe()),
+            "changes": [str(write) for write in assessment.changes.planned()],
             "reportedDrift": [
                 f"{drift.policy}:{drift.reason}" for drift in assessment.changes.reported_only
             ],

@@ -257,7 +257,7 @@ def _print_diff(report: NamespaceReport) -> None:
     print(f"# namespace {assessment.namespace}: {assessment.state}{profile}")
     if assessment.message:
         print(f"# {assessment.message}")
-    for line in assessment.changes.describe():
+    for line in assessment.changes.planned():
         print(f"# would {line}")
     for drift in assessment.changes.reported_only:
         why = "not netiso's" if drift.reason in REPORT_ONLY else "driftAction: Report"

@@ -164,15 +164,42 @@ class Drift:
     reason: DriftReason
 
 
+class Verb(StrEnum):
+    """What one write does to a managed policy (the `action` label of pending changes)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class PolicyWrite:
+    """One write to a managed policy, planned (DryRun's pending changes) or made; `drift` is
+    the drift it repairs, if any. Reads as `create netiso-default-deny (missing)`."""
+
+    verb: Verb
+    name: str
+    drift: DriftReason | None = None
+
+    def __str__(self) -> str:
+        suffix = f" ({self.drift})" if self.drift else ""
+        return f"{self.verb} {self.name}{suffix}"
+
+
 @dataclass(frozen=True)
 class Step:
     """One write: create/update carry the rendered policy, delete carries the live one."""
 
-    action: str  # "create" | "update" | "delete"
+    action: Verb
     name: str
     rendered: RenderedPolicy | None = None
     live: LivePolicy | None = None
     drift: DriftReason | None = None
+
+    @property
+    def write(self) -> PolicyWrite:
+        """The write this step makes, as it is reported."""
+        return PolicyWrite(verb=self.action, name=self.name, drift=self.drift)
 
 
 @dataclass(frozen=True)
@@ -194,13 +221,9 @@ class Changes:
         """No writes needed."""
         return not self.steps
 
-    def describe(self) -> tuple[str, ...]:
-        """Human-readable one-liners: `create netiso-default-deny`, `delete x (unexpected)`."""
-        out = []
-        for step in self.steps:
-            suffix = f" ({step.drift})" if step.drift else ""
-            out.append(f"{step.action} {step.name}{suffix}")
-        return tuple(out)
+    def planned(self) -> tuple[PolicyWrite, ...]:
+        """The writes, in order: `create netiso-default-deny`, `delete x (unexpected)`."""
+        return tuple(step.write for step in self.steps)
 
 
 def is_default_deny(step: Step) -> bool:
@@ -216,10 +239,10 @@ def order_steps(steps: Iterable[Step]) -> tuple[Step, ...]:
     other deletions (allows no longer wanted) go last.
     """
     steps = list(steps)
-    deny_deletes = [s for s in steps if s.action == "delete" and is_default_deny(s)]
-    allow_writes = [s for s in steps if s.action != "delete" and not is_default_deny(s)]
-    deny_writes = [s for s in steps if s.action != "delete" and is_default_deny(s)]
-    other_deletes = [s for s in steps if s.action == "delete" and not is_default_deny(s)]
+    deny_deletes = [s for s in steps if s.action == Verb.DELETE and is_default_deny(s)]
+    allow_writes = [s for s in steps if s.action != Verb.DELETE and not is_default_deny(s)]
+    deny_writes = [s for s in steps if s.action != Verb.DELETE and is_default_deny(s)]
+    other_deletes = [s for s in steps if s.action == Verb.DELETE and not is_default_deny(s)]
     return tuple(deny_deletes + allow_writes + deny_writes + other_deletes)
 
 
@@ -293,7 +316,7 @@ def compare(
         if have is None:
             was_there = (name in known) if known is not None else siblings
             drift = DriftReason.MISSING if was_there else None
-            step = Step(action="create", name=name, rendered=want, drift=drift)
+            step = Step(action=Verb.CREATE, name=name, rendered=want, drift=drift)
             record(step, drift, namespace=want.namespace, name=name)
         elif not ours(have, adopting=True):
             record(None, DriftReason.CONFLICT, namespace=want.namespace, name=name)
@@ -301,7 +324,7 @@ def compare(
             signer is not None and have.signature != signature_of(want)
         ):
             drift = DriftReason.MODIFIED if have.edited else None
-            step = Step(action="update", name=name, rendered=want, live=have, drift=drift)
+            step = Step(action=Verb.UPDATE, name=name, rendered=want, live=have, drift=drift)
             record(step, drift, namespace=want.namespace, name=name)
 
     for name, have in live_by_name.items():
@@ -311,10 +334,10 @@ def compare(
             record(None, DriftReason.FOREIGN_CLAIMS_MANAGED, namespace=have.namespace, name=name)
             continue
         drift = DriftReason.UNEXPECTED if have.edited else None
-        step = Step(action="delete", name=name, live=have, drift=drift)
+        step = Step(action=Verb.DELETE, name=name, live=have, drift=drift)
         record(step, drift, namespace=have.namespace, name=name)
 
     if any(d.reason == DriftReason.CONFLICT for d in drifts):
         # Never deny without all allows: a blocked allow holds back the default-deny's writes.
-        steps = [s for s in steps if s.action == "delete" or not is_default_deny(s)]
+        steps = [s for s in steps if s.action == Verb.DELETE or not is_default_deny(s)]
     return Changes(steps=order_steps(steps), drifts=tuple(drifts), reported_only=tuple(reported))

@@ -17,6 +17,7 @@ from netiso.model.namespaces import NamespaceFacts, opted_in_profile
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import DriftAction, Mode, OnDelete, Profile
+from netiso.observed.drifts import Drift, PolicyWrite
 
 
 class NamespaceState(StrEnum):
@@ -110,8 +111,9 @@ class Record:
 
     profile: str
     state: NamespaceState
-    drifts: frozenset[tuple[str, str]] = frozenset()
-    pending: tuple[str, ...] = ()
+    drifts: frozenset[Drift] = frozenset()
+    # DryRun: the writes netiso would make.
+    pending: tuple[PolicyWrite, ...] = ()
     message: str = ""
     # The Event reason of an error that has its own (e.g. RepairNotConverged); "" for the rest.
     reason: str = ""
@@ -135,5 +137,5 @@ class Outcome:
 
     namespace: str
     record: Record
-    written: tuple[str, ...] = ()
+    written: tuple[PolicyWrite, ...] = ()
     error: str = ""

@@ -6,14 +6,21 @@ Reconciling layer, pure. A conflict or a repair that did not take says so in its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
+from netiso.observed.drifts import Drift, PolicyWrite
 from netiso.observed.entries import NamespaceState, Outcome, Record
-from netiso.runtime.applying import NotConverged, StepFailed, UnmanagedConflict
+from netiso.runtime.applying import NotConverged, StepFailed, UnmanagedConflict, Written
+
+
+def written_as_reported(written: Iterable[Written]) -> tuple[PolicyWrite, ...]:
+    """The writes made, as Events name them: verb and policy (DriftRepaired counts repairs)."""
+    return tuple(PolicyWrite(verb=w.step.action, name=w.step.name) for w in written)
 
 
 def failed(
-    namespace: str, *, base: Record, failure: StepFailed, drifts: frozenset[tuple[str, str]]
+    namespace: str, *, base: Record, failure: StepFailed, drifts: frozenset[Drift]
 ) -> Outcome:
     """The outcome of a reconcile whose writes stopped at `failure`; drift stays shown."""
     if isinstance(failure.cause, UnmanagedConflict | NotConverged):
@@ -27,6 +34,6 @@ def failed(
     return Outcome(
         namespace=namespace,
         record=record,
-        written=tuple(f"{w.step.action} {w.step.name}" for w in failure.written),
+        written=written_as_reported(failure.written),
         error=str(failure),
     )

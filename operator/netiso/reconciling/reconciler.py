@@ -16,12 +16,13 @@ from dataclasses import replace
 from typing import Any
 
 from netiso.observed.authorship import Signer
+from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import is_labelled_managed
 from netiso.observed.overlays import WriteOverlay
 from netiso.observed.view import ClusterView, Sources, resource_version
 from netiso.reconciling.assessments import Assessment, assess
-from netiso.reconciling.failures import failed
+from netiso.reconciling.failures import failed, written_as_reported
 from netiso.rendering.environment import Templates
 from netiso.reporting.events import WARNING, Events, profile_ref
 from netiso.reporting.metrics import Metrics
@@ -335,25 +336,23 @@ class Reconciler:
             self._queue.succeeded(namespace)
         return outcome
 
-    async def _carry_out(
-        self, assessment: Assessment
-    ) -> tuple[Outcome, int, frozenset[tuple[str, str]]]:
+    async def _carry_out(self, assessment: Assessment) -> tuple[Outcome, int, frozenset[Drift]]:
         """Make (or, in DryRun, only describe) the assessment's writes.
 
         Returns the outcome, how many drifted policies were repaired and which drifts were seen.
         """
         namespace = assessment.namespace
         changes = assessment.changes
-        drifts = frozenset((d.policy, str(d.reason)) for d in changes.drifts)
+        drifts = frozenset(changes.drifts)
         base = Record(
             profile=assessment.profile,
             state=assessment.state,
-            drifts=frozenset((d.policy, str(d.reason)) for d in changes.reported_only),
+            drifts=frozenset(changes.reported_only),
             message=assessment.message,
             violations=frozenset(assessment.violations),
         )
         if assessment.dry_run:
-            record = replace(base, pending=changes.describe(), drifts=drifts)
+            record = replace(base, pending=changes.planned(), drifts=drifts)
             return Outcome(namespace=namespace, record=record), 0, drifts
         if changes.empty:
             if assessment.state in _IN_PLACE:
@@ -385,7 +384,7 @@ class Reconciler:
         outcome = Outcome(
             namespace=namespace,
             record=base,
-            written=tuple(f"{w.step.action} {w.step.name}" for w in written),
+            written=written_as_reported(written),
         )
         return outcome, repaired, drifts
 

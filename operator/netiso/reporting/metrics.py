@@ -23,6 +23,8 @@ from prometheus_client import (
 from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from netiso.observed.drifts import Drift
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # The profile label of series about namespaces whose profile does not exist: the name in a
 # namespace's label is anybody's to choose, and must not mint series.
@@ -40,7 +42,7 @@ class NamespaceView:
 
     profile: str
     state: str
-    drifts: frozenset[tuple[str, str]] = frozenset()  # (policy, reason)
+    drifts: frozenset[Drift] = frozenset()
 
 
 class Metrics:
@@ -222,11 +224,13 @@ class Metrics:
                 view is None or (view.profile, view.state) != (old.profile, old.state)
             ):
                 self._remove(self.out_of_sync, namespace, old.profile, old.state)
-            for policy, reason in old.drifts - (view.drifts if view else frozenset()):
-                self._remove(self.policy_drift, namespace, old.profile, policy, reason)
+            for drift in old.drifts - (view.drifts if view else frozenset()):
+                self._remove(self.policy_drift, namespace, old.profile, drift.policy, drift.reason)
             if view is not None and view.profile != old.profile:
-                for policy, reason in old.drifts & view.drifts:
-                    self._remove(self.policy_drift, namespace, old.profile, policy, reason)
+                for drift in old.drifts & view.drifts:
+                    self._remove(
+                        self.policy_drift, namespace, old.profile, drift.policy, drift.reason
+                    )
         if view is None:
             self._views.pop(namespace, None)
             return
@@ -237,9 +241,9 @@ class Metrics:
             self.out_of_sync.labels(
                 namespace=namespace, profile=view.profile, state=view.state
             ).set(1)
-        for policy, reason in view.drifts:
+        for drift in view.drifts:
             self.policy_drift.labels(
-                namespace=namespace, profile=view.profile, policy=policy, reason=reason
+                namespace=namespace, profile=view.profile, policy=drift.policy, reason=drift.reason
             ).set(1)
 
     def show_pending(self, namespace: str, profile: str, actions: Iterable[str]) -> None:

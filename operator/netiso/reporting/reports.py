@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from netiso.model.guardrails import Violation
+from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.reporting.events import Events, namespace_ref
 from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
@@ -30,9 +31,7 @@ class Reporter:
         self._records: dict[str, Record] = {}
         self.dirty_profiles: set[str] = set()
 
-    def repairing(
-        self, namespace: str, *, profile: str, drifts: frozenset[tuple[str, str]]
-    ) -> None:
+    def repairing(self, namespace: str, *, profile: str, drifts: frozenset[Drift]) -> None:
         """Show drift while its repair is under way, so even a quick repair is visible."""
         if drifts:
             self._metrics.show_namespace(
@@ -50,7 +49,7 @@ class Reporter:
         *,
         entry: NamespaceEntry | None,
         repaired: int,
-        detected: frozenset[tuple[str, str]] = frozenset(),
+        detected: frozenset[Drift] = frozenset(),
     ) -> None:
         """Report one reconcile's outcome: metrics, record, Events."""
         namespace = outcome.namespace
@@ -67,7 +66,7 @@ class Reporter:
         # Metrics first: they are what alerts read.
         fresh = detected - (old.drifts if old else frozenset())
         if fresh:
-            self._metrics.count_drifts(profile=profile, reasons=[r for _, r in fresh])
+            self._metrics.count_drifts(profile=profile, reasons=[d.reason for d in fresh])
         self._metrics.count_repairs(profile=profile, repaired=repaired)
         if new.state == NamespaceState.RELEASED:
             self._metrics.show_namespace(namespace, None)
@@ -79,7 +78,7 @@ class Reporter:
             self._metrics.show_namespace(
                 namespace, NamespaceView(profile=label, state=str(new.state), drifts=new.drifts)
             )
-            self._metrics.show_pending(namespace, label, [p.split(" ", 1)[0] for p in new.pending])
+            self._metrics.show_pending(namespace, label, [p.verb for p in new.pending])
             self._metrics.show_guardrails(
                 namespace,
                 profile=label,
@@ -141,16 +140,7 @@ def policies_by_rule(violations: Iterable[Violation]) -> dict[str, int]:
 
 def tallies_by_profile(records: Iterable[Record]) -> dict[str, Tally]:
     """Count namespaces by profile and state: what a profile's status says."""
-    counts: dict[str, list[int]] = {}
+    by_profile: dict[str, list[Record]] = {}
     for record in records:
-        row = counts.setdefault(record.profile, [0] * 8)
-        row[0] += 1
-        row[1] += record.state == NamespaceState.ISOLATED
-        row[2] += record.state == NamespaceState.DRIFTED
-        row[3] += record.state == NamespaceState.ERROR
-        row[4] += len(record.pending)
-        weakened = {v.policy for v in record.weakened}
-        row[5] += bool(weakened)
-        row[6] += len(weakened)
-        row[7] += len({v.policy for v in record.excepted})
-    return {profile: Tally.from_counts(row) for profile, row in counts.items()}
+        by_profile.setdefault(record.profile, []).append(record)
+    return {profile: Tally.of(group) for profile, group in by_profile.items()}

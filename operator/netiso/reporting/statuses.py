@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from netiso.observed.entries import ProfileEntry
+from netiso.observed.entries import NamespaceState, ProfileEntry, Record
 from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
 from netiso.runtime.client import ApiClient, ApiError
@@ -42,42 +42,39 @@ class Tally:
     guardrail_exceptions: int = 0
     dry_run: bool = False
 
+    @classmethod
+    def of(cls, records: Collection[Record]) -> Tally:
+        """How these namespaces stand (the records of one profile's namespaces)."""
+        weakened = [len({v.policy for v in record.weakened}) for record in records]
+        return cls(
+            namespaces=len(records),
+            in_sync=sum(1 for r in records if r.state == NamespaceState.ISOLATED),
+            drifted=sum(1 for r in records if r.state == NamespaceState.DRIFTED),
+            errors=sum(1 for r in records if r.state == NamespaceState.ERROR),
+            pending_changes=sum(len(r.pending) for r in records),
+            weakened=sum(1 for policies in weakened if policies),
+            guardrail_violations=sum(weakened),
+            guardrail_exceptions=sum(len({v.policy for v in r.excepted}) for r in records),
+        )
+
     def counts(self) -> list[int]:
-        """Every count, in field order (dry_run is not a count)."""
-        return [
-            self.namespaces,
-            self.in_sync,
-            self.drifted,
-            self.errors,
-            self.pending_changes,
-            self.weakened,
-            self.guardrail_violations,
-            self.guardrail_exceptions,
-        ]
+        """Every count, in field order (dry_run is not a count): the published form."""
+        return [getattr(self, name) for name in _COUNTS]
 
     def plus(self, other: Tally) -> Tally:
         """Both tallies' counts added (a profile spread over shards); dry_run from self."""
-        summed = [a + b for a, b in zip(self.counts(), other.counts(), strict=True)]
-        return Tally.from_counts(summed, dry_run=self.dry_run)
+        return replace(
+            self, **{name: getattr(self, name) + getattr(other, name) for name in _COUNTS}
+        )
 
     @classmethod
     def from_counts(cls, counts: Sequence[int], *, dry_run: bool = False) -> Tally:
         """The tally of `counts()`; missing trailing counts are 0."""
-        full = [*counts, *[0] * (8 - len(counts))]
-        return cls(
-            namespaces=full[0],
-            in_sync=full[1],
-            drifted=full[2],
-            errors=full[3],
-            pending_changes=full[4],
-            weakened=full[5],
-            guardrail_violations=full[6],
-            guardrail_exceptions=full[7],
-            dry_run=dry_run,
-        )
+        return cls(**dict(zip(_COUNTS, counts, strict=False)), dry_run=dry_run)
 
 
-_COUNTS = len(Tally().counts())
+# The counts by name, in the order they are published (encode_tallies): never reorder.
+_COUNTS = tuple(f.name for f in fields(Tally) if f.name != "dry_run")
 
 
 def encode_tallies(tallies: Mapping[str, Tally]) -> str:
@@ -101,7 +98,7 @@ def decode_tallies(text: str) -> dict[str, Tally]:
         # Five counts: a replica of the release before guardrails, during a rolling upgrade.
         if (
             isinstance(counts, list)
-            and len(counts) in (5, _COUNTS)
+            and len(counts) in (5, len(_COUNTS))
             and all(isinstance(c, int) for c in counts)
         ):
             out[str(profile)] = Tally.from_counts(counts)

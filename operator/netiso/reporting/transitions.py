@@ -6,6 +6,7 @@ Reporting layer, pure: (old record, new record, outcome) -> (reason, type, messa
 from __future__ import annotations
 
 from netiso.model.guardrails import Violation
+from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceState, Outcome, Record
 from netiso.reporting.events import NORMAL, WARNING
 
@@ -18,7 +19,7 @@ def transition_events(
     new: Record,
     *,
     outcome: Outcome,
-    fresh_drifts: frozenset[tuple[str, str]],
+    fresh_drifts: frozenset[Drift],
     repaired: int,
 ) -> list[tuple[str, str, str]]:
     """(reason, type, message) for each Event a change from `old` to `new` deserves."""
@@ -26,18 +27,19 @@ def transition_events(
     state = new.state
     changed_state = old is None or old.state != state or old.profile != new.profile
     if fresh_drifts:
-        text = ", ".join(f"{policy} {reason}" for policy, reason in sorted(fresh_drifts))
+        ordered = sorted(fresh_drifts, key=lambda d: (d.policy, d.reason))
+        text = ", ".join(f"{d.policy} {d.reason}" for d in ordered)
         events.append(("DriftDetected", WARNING, f"managed policies drifted: {text}"))
     if repaired:
         events.append(("DriftRepaired", NORMAL, f"repaired {repaired} drifted policy(ies)"))
     if state == NamespaceState.ISOLATED:
-        what = "; ".join(outcome.written) if outcome.written else "policies already in place"
+        what = "; ".join(map(str, outcome.written)) or "policies already in place"
         # A profile edit updating an isolated namespace posts nothing here: one Event per
         # namespace would double fan-out's writes, and the profile's status tells the roll-out.
         if changed_state and (outcome.written or old is not None):
             events.append(("Isolated", NORMAL, f"isolated by profile {new.profile}: {what}"))
     elif state == NamespaceState.RELEASED and (outcome.written or old is not None):
-        what = "; ".join(outcome.written) if outcome.written else "no managed policies left"
+        what = "; ".join(map(str, outcome.written)) or "no managed policies left"
         events.append(("OptedOut", NORMAL, f"no longer isolated by netiso: {what}"))
     elif state == NamespaceState.MISSING_PROFILE and changed_state:
         events.append(("ProfileMissing", WARNING, new.message))

@@ -23,7 +23,7 @@ from typing import Any
 
 from netiso import conventions
 from netiso.observed.authorship import Signer
-from netiso.observed.drifts import LivePolicy, Step, is_default_deny, order_steps, owned
+from netiso.observed.drifts import LivePolicy, Step, Verb, is_default_deny, order_steps, owned
 from netiso.rendering.bodies import RenderedPolicy
 from netiso.runtime.client import ApiClient
 from netiso.runtime.errors import Conflict, NotFound
@@ -219,12 +219,12 @@ async def _delete_as_seen(api: ApiClient, policy: LivePolicy) -> bool:
 
 
 async def _run(api: ApiClient, step: Step, *, signer: Signer | None) -> LivePolicy | None:
-    if step.action == "delete":
+    if step.action == Verb.DELETE:
         assert step.live is not None
         await delete(api, step.live)
         return None
     assert step.rendered is not None
-    if step.action == "create":
+    if step.action == Verb.CREATE:
         return await create(api, step.rendered, signer=signer)
     return await update(api, step.rendered, seen=step.live, signer=signer)
 
@@ -235,7 +235,7 @@ def _phases(steps: Sequence[Step]) -> list[list[Step]]:
     last_key: tuple[str, bool] | None = None
     for step in order_steps(steps):
         deny = is_default_deny(step)
-        key = ("delete" if step.action == "delete" else "write", deny)
+        key = ("delete" if step.action == Verb.DELETE else "write", deny)
         if deny or key != last_key:
             phases.append([])
         phases[-1].append(step)

@@ -13,12 +13,15 @@ from netiso import conventions
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
 from netiso.observed.authorship import Signer
-from netiso.observed.drifts import DriftReason, LivePolicy, compare, owned
+from netiso.observed.drifts import DriftReason, LivePolicy, PolicyWrite, Verb, compare, owned
 from netiso.rendering.bodies import RenderedPolicy, render_policies
 from netiso.rendering.environment import make_environment
 
 KEY = Signer(key=b"k" * 32)
 OTHER_KEY = Signer(key=b"o" * 32)
+MODIFIED_DENY_UPDATE = PolicyWrite(
+    verb=Verb.UPDATE, name="netiso-default-deny", drift=DriftReason.MODIFIED
+)
 
 
 def rendered(namespace: str = "team-a", **spec: Any) -> tuple[RenderedPolicy, ...]:
@@ -81,7 +84,7 @@ def test_an_edited_signed_policy_of_an_older_generation_is_netisos_to_a_new_proc
     assert ("netiso-default-deny", DriftReason.MODIFIED) in {
         (d.policy, d.reason) for d in changes.drifts
     }
-    assert "update netiso-default-deny (modified)" in changes.describe()
+    assert MODIFIED_DENY_UPDATE in changes.planned()
 
 
 def test_a_signed_copy_in_another_namespace_is_not_netisos_and_is_never_deleted() -> None:
@@ -117,7 +120,7 @@ def test_a_copy_at_a_wanted_name_is_taken_over_only_on_content_evidence() -> Non
     as_copied = LivePolicy.from_body(stored(original, namespace="team-b"))
     desired = tuple(KEY.signed(p) for p in rendered("team-b"))
     changes = compare(desired=desired, live=[as_copied], repair=True, signer=KEY)
-    assert "update netiso-default-deny" in changes.describe()
+    assert PolicyWrite(verb=Verb.UPDATE, name="netiso-default-deny") in changes.planned()
     assert changes.drifts == ()
     older = KEY.signed(deny(rendered("team-a", reason="first generation")))
     body = stored(older, namespace="team-b")
@@ -133,7 +136,7 @@ def test_a_copy_at_a_wanted_name_is_taken_over_only_on_content_evidence() -> Non
     mine["spec"]["ingress"] = [{}]
     desired_a = tuple(KEY.signed(p) for p in rendered("team-a"))
     changes = compare(desired=desired_a, live=[LivePolicy.from_body(mine)], repair=True, signer=KEY)
-    assert "update netiso-default-deny (modified)" in changes.describe()
+    assert MODIFIED_DENY_UPDATE in changes.planned()
 
 
 def test_unsigned_policies_of_an_earlier_release_are_signed_once_then_left_alone() -> None:
@@ -141,7 +144,7 @@ def test_unsigned_policies_of_an_earlier_release_are_signed_once_then_left_alone
     live = [LivePolicy.from_body(stored(p, uid=f"u-{p.name}")) for p in plain]
     desired = tuple(KEY.signed(p) for p in plain)
     changes = compare(desired=desired, live=live, repair=True, signer=KEY)
-    assert sorted(changes.describe()) == sorted(f"update {p.name}" for p in plain)
+    assert sorted(map(str, changes.planned())) == sorted(f"update {p.name}" for p in plain)
     assert changes.drifts == ()
     signed_live = [LivePolicy.from_body(stored(p, uid=f"u-{p.name}")) for p in desired]
     assert compare(desired=desired, live=signed_live, repair=True, signer=KEY).empty
@@ -165,4 +168,4 @@ def test_without_a_key_a_signature_is_taken_at_its_word() -> None:
     live = LivePolicy.from_body(body)
     assert owned(live)
     changes = compare(desired=rendered(), live=[live], repair=True)
-    assert "update netiso-default-deny (modified)" in changes.describe()
+    assert MODIFIED_DENY_UPDATE in changes.planned()

@@ -10,7 +10,15 @@ import pytest
 
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
-from netiso.observed.drifts import DriftReason, LivePolicy, Step, compare, order_steps, owned
+from netiso.observed.drifts import (
+    DriftReason,
+    LivePolicy,
+    Step,
+    Verb,
+    compare,
+    order_steps,
+    owned,
+)
 from netiso.rendering.bodies import RenderedPolicy, render_policies
 from netiso.rendering.environment import make_environment
 
@@ -264,10 +272,10 @@ def test_opt_out_removes_default_deny_before_the_allows() -> None:
 
 def test_order_puts_deny_removal_first_and_deny_write_after_allows() -> None:
     steps = [
-        Step(action="delete", name="netiso-allow-gateway-ingress"),
-        Step(action="create", name="netiso-default-deny"),
-        Step(action="create", name="netiso-allow-dns-egress"),
-        Step(action="delete", name="netiso-default-deny"),
+        Step(action=Verb.DELETE, name="netiso-allow-gateway-ingress"),
+        Step(action=Verb.CREATE, name="netiso-default-deny"),
+        Step(action=Verb.CREATE, name="netiso-allow-dns-egress"),
+        Step(action=Verb.DELETE, name="netiso-default-deny"),
     ]
     assert [(s.action, s.name) for s in order_steps(steps)] == [
         ("delete", "netiso-default-deny"),

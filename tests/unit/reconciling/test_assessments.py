@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from netiso.model.namespaces import NamespaceFacts
-from netiso.observed.drifts import LivePolicy
+from netiso.observed.drifts import Drift, DriftReason, LivePolicy, PolicyWrite, Verb
 from netiso.observed.entries import (
     NamespaceEntry,
     NamespaceState,
@@ -23,7 +23,7 @@ from netiso.reporting.transitions import transition_events
 
 
 def events_of(
-    old: Record | None, new: Record, out: Outcome, fresh: frozenset[tuple[str, str]], repaired: int
+    old: Record | None, new: Record, out: Outcome, fresh: frozenset[Drift], repaired: int
 ) -> list[tuple[str, str, str]]:
     return transition_events(old, new, outcome=out, fresh_drifts=fresh, repaired=repaired)
 
@@ -131,9 +131,9 @@ def test_dry_run_plans_but_marks_the_assessment() -> None:
     result = run(entry=namespace(), prof=profile(mode="DryRun"))
     assert result.state == NamespaceState.DRY_RUN
     assert result.dry_run
-    assert result.changes.describe() == (
-        "create netiso-allow-dns-egress",
-        "create netiso-default-deny",
+    assert result.changes.planned() == (
+        PolicyWrite(verb=Verb.CREATE, name="netiso-allow-dns-egress"),
+        PolicyWrite(verb=Verb.CREATE, name="netiso-default-deny"),
     )
 
 
@@ -163,7 +163,7 @@ def test_terminating_namespace_is_left_to_the_garbage_collector() -> None:
     assert result.changes.empty
 
 
-def outcome(record: Record, written: tuple[str, ...] = ()) -> Outcome:
+def outcome(record: Record, *written: PolicyWrite) -> Outcome:
     return Outcome(namespace="team-a", record=record, written=written)
 
 
@@ -172,17 +172,27 @@ def test_events_only_on_transitions() -> None:
     # Restart with everything in sync: nothing to say.
     assert events_of(None, isolated, outcome(isolated), frozenset(), 0) == []
     # First isolation writes policies: one Isolated Event.
-    events = events_of(None, isolated, outcome(isolated, ("create x",)), frozenset(), 0)
+    events = events_of(
+        None, isolated, outcome(isolated, PolicyWrite(verb=Verb.CREATE, name="x")), frozenset(), 0
+    )
     assert [e[0] for e in events] == ["Isolated"]
     # Steady state: nothing.
     assert events_of(isolated, isolated, outcome(isolated), frozenset(), 0) == []
     # Drift repaired.
-    fresh = frozenset({("netiso-default-deny", "missing")})
-    events = events_of(isolated, isolated, outcome(isolated, ("create d",)), fresh, 1)
+    fresh = frozenset({Drift("team-a", "netiso-default-deny", DriftReason.MISSING)})
+    events = events_of(
+        isolated, isolated, outcome(isolated, PolicyWrite(verb=Verb.CREATE, name="d")), fresh, 1
+    )
     assert [e[0] for e in events] == ["DriftDetected", "DriftRepaired"]
     # A profile change applied to an isolated namespace: the profile status says it, not
     # an Event per namespace.
-    events = events_of(isolated, isolated, outcome(isolated, ("update g",)), frozenset(), 0)
+    events = events_of(
+        isolated,
+        isolated,
+        outcome(isolated, PolicyWrite(verb=Verb.UPDATE, name="g")),
+        frozenset(),
+        0,
+    )
     assert events == []
     missing = Record(profile="x", state=NamespaceState.MISSING_PROFILE, message="gone")
     assert [e[0] for e in events_of(None, missing, outcome(missing), frozenset(), 0)] == [

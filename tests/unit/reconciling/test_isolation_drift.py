@@ -12,7 +12,7 @@ from typing import Any
 
 from netiso.model.guardrails import Rule
 from netiso.model.namespaces import NamespaceFacts
-from netiso.observed.drifts import LivePolicy
+from netiso.observed.drifts import LivePolicy, PolicyWrite, Verb
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import ForeignPolicy
 from netiso.observed.view import ClusterView
@@ -207,7 +207,7 @@ def record(*bodies: dict[str, Any]) -> Record:
     return Record(profile="base", state=result.state, violations=frozenset(result.violations))
 
 
-def events(old: Record | None, new: Record, written: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+def events(old: Record | None, new: Record, *written: PolicyWrite) -> list[tuple[str, str]]:
     out = Outcome(namespace=NS, record=new, written=written)
     found = transition_events(old, new, outcome=out, fresh_drifts=frozenset(), repaired=0)
     return [(reason, type_) for reason, type_, _ in found]
@@ -236,7 +236,9 @@ def test_a_restart_posts_nothing_but_a_new_opt_in_does() -> None:
     # A new process (or leader) sees the namespace as it was: the Events were posted before.
     assert events(None, weakened) == []
     # The namespace was just isolated (netiso wrote its policies): its owner hears of it.
-    assert ("GuardrailViolated", WARNING) in events(None, weakened, ("create d",))
+    assert ("GuardrailViolated", WARNING) in events(
+        None, weakened, PolicyWrite(verb=Verb.CREATE, name="d")
+    )
 
 
 def test_the_metric_counts_policies_per_rule_and_goes_when_fixed() -> None:

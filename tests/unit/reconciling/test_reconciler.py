@@ -14,6 +14,7 @@ import kopf
 import pytest
 
 from netiso.handlers import isolationprofiles
+from netiso.observed.drifts import Drift, DriftReason
 from netiso.observed.entries import NamespaceState
 from netiso.runtime.reading import ALL_POLICIES
 from netiso.runtime.watching import WATCH_SECONDS
@@ -132,7 +133,7 @@ async def test_report_mode_writes_nothing_and_shows_the_drift() -> None:
         assert stored["spec"]["policyTypes"] == ["Ingress"]
         record = runtime.reconciler.records()["team-a"]
         assert record.state == NamespaceState.DRIFTED
-        assert (DEFAULT_DENY, "modified") in record.drifts
+        assert Drift("team-a", DEFAULT_DENY, DriftReason.MODIFIED) in record.drifts
         assert (server.get(profile_path("base")) or {})["status"]["drifted"] == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netiso.observed.drifts import Drift, DriftReason
 from netiso.reporting.metrics import Metrics, NamespaceView
 
 
@@ -13,7 +14,9 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
 def test_drifted_namespace_has_series_until_it_is_in_sync_again() -> None:
     metrics = Metrics(version="test")
     drifted = NamespaceView(
-        profile="base", state="drifted", drifts=frozenset({("netiso-default-deny", "modified")})
+        profile="base",
+        state="drifted",
+        drifts=frozenset({Drift("team-a", "netiso-default-deny", DriftReason.MODIFIED)}),
     )
     metrics.show_namespace("team-a", drifted)
     drift = {"namespace": "team-a", "profile": "base", "policy": "netiso-default-deny"}
@@ -66,7 +69,7 @@ def test_forgetting_a_namespace_removes_its_series_and_count() -> None:
 
 def test_moving_to_another_profile_moves_drift_series() -> None:
     metrics = Metrics(version="test")
-    drift = frozenset({("netiso-allow-dns-egress", "missing")})
+    drift = frozenset({Drift("ns", "netiso-allow-dns-egress", DriftReason.MISSING)})
     metrics.show_namespace("ns", NamespaceView(profile="a", state="drifted", drifts=drift))
     metrics.show_namespace("ns", NamespaceView(profile="b", state="drifted", drifts=drift))
     labels = {"namespace": "ns", "policy": "netiso-allow-dns-egress", "reason": "missing"}

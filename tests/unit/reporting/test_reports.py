@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from netiso.observed.drifts import Drift, DriftReason, PolicyWrite, Verb
 from netiso.observed.entries import NamespaceState, Outcome, Record
 from netiso.reporting.events import Events
 from netiso.reporting.metrics import Metrics
@@ -39,7 +40,11 @@ def test_first_isolation_reports_counts_record_and_one_event() -> None:
     reporting, metrics, poster = reporter()
     record = Record(profile="base", state=NamespaceState.ISOLATED)
     reporting.report(
-        Outcome(namespace="team-a", record=record, written=("create netiso-default-deny",)),
+        Outcome(
+            namespace="team-a",
+            record=record,
+            written=(PolicyWrite(verb=Verb.CREATE, name="netiso-default-deny"),),
+        ),
         entry=None,
         repaired=0,
     )
@@ -53,8 +58,9 @@ def test_drift_is_counted_once_and_repairs_are_counted() -> None:
     reporting, metrics, poster = reporter()
     isolated = Record(profile="base", state=NamespaceState.ISOLATED)
     reporting.report(Outcome(namespace="team-a", record=isolated), entry=None, repaired=0)
-    drift = frozenset({("netiso-default-deny", "modified")})
-    outcome = Outcome(namespace="team-a", record=isolated, written=("update netiso-default-deny",))
+    drift = frozenset({Drift("team-a", "netiso-default-deny", DriftReason.MODIFIED)})
+    update = PolicyWrite(verb=Verb.UPDATE, name="netiso-default-deny")
+    outcome = Outcome(namespace="team-a", record=isolated, written=(update,))
     reporting.report(outcome, entry=None, repaired=1, detected=drift)
     assert value(metrics, "netiso_drift_detected_total", profile="base", reason="modified") == 1
     assert value(metrics, "netiso_drift_repaired_total", profile="base") == 1
@@ -66,7 +72,7 @@ def test_released_namespace_leaves_no_record_and_no_series() -> None:
     drifted = Record(
         profile="base",
         state=NamespaceState.DRIFTED,
-        drifts=frozenset({("netiso-default-deny", "modified")}),
+        drifts=frozenset({Drift("team-a", "netiso-default-deny", DriftReason.MODIFIED)}),
     )
     reporting.report(Outcome(namespace="team-a", record=drifted), entry=None, repaired=0)
     assert value(

@@ -7,9 +7,14 @@ Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/re
 from __future__ import annotations
 
 from netiso.model.guardrails import Rule, Violation
+from netiso.observed.drifts import PolicyWrite, Verb
 from netiso.observed.entries import NamespaceState, Record
 from netiso.reporting.reports import tallies_by_profile
 from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
+
+
+def create(name: str) -> PolicyWrite:
+    return PolicyWrite(verb=Verb.CREATE, name=name)
 
 
 def test_records_are_counted_per_profile_and_state() -> None:
@@ -17,7 +22,7 @@ def test_records_are_counted_per_profile_and_state() -> None:
         Record(profile="base", state=NamespaceState.ISOLATED),
         Record(profile="base", state=NamespaceState.DRIFTED),
         Record(profile="base", state=NamespaceState.ERROR),
-        Record(profile="dry", state=NamespaceState.DRY_RUN, pending=("create a", "create b")),
+        Record(profile="dry", state=NamespaceState.DRY_RUN, pending=(create("a"), create("b"))),
     ]
     assert tallies_by_profile(records) == {
         "base": Tally(namespaces=3, in_sync=1, drifted=1, errors=1),
