@@ -41,6 +41,7 @@ KEPT_PREFIXES: Final = (
     "netiso-managed-policies",
     "netiso-opt-out",
     "netiso-reserved-names",
+    "netiso-exceptions",
 )
 
 

@@ -593,6 +593,58 @@ def test_netisos_policy_names_are_reserved_in_every_namespace(admission: Admissi
     assert submit(admission.plane, operator, "create", managed).admitted
 
 
+def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
+    admission: Admission,
+) -> None:
+    """The exception annotation is the platform's: a tenant who may write the policy may not
+    add or change it, and nobody may grant with blank, whitespace-only or invisible text."""
+    namespace = admission.guard(
+        {"action": "Deny", "optOutGroups": [PLATFORM_GROUP]}, prefix="exceptions"
+    )
+    tenant = admission.tenant(namespace)
+    platform = admission.tenant(namespace, groups=(PLATFORM_GROUP,))
+    key = conventions.EXCEPTION_ANNOTATION
+
+    def excepted(reason: str) -> dict[str, Any]:
+        return network_policy("waived", namespace, VIOLATING, annotations={key: reason})
+
+    result = submit(admission.plane, tenant.kubeconfig, "create", excepted("TICKET-1"))
+    assert not result.admitted, "a tenant granted itself an exception"
+    assert "guardrail exceptions are granted by the platform" in result.stderr
+    assert PLATFORM_GROUP in result.stderr
+    for blank in ("", " ", "\t \u3000", "\u200b", "\u00ad\u200d", "\ufeff\u2060"):
+        for user in (tenant, platform):
+            result = submit(admission.plane, user.kubeconfig, "create", excepted(blank))
+            assert not result.admitted, f"{user.name}: exception {blank!r} admitted"
+    # Refused even on a policy that breaks nothing, with a message that says why.
+    harmless = network_policy(
+        "harmless",
+        namespace,
+        {"podSelector": {}, "ingress": [GOOD_RULE]},
+        annotations={key: "\u200b"},
+    )
+    result = submit(admission.plane, platform.kubeconfig, "create", harmless)
+    assert not result.admitted
+    assert "grants nothing" in result.stderr
+    granted = excepted("OPS-1: until the fix")
+    assert submit(admission.plane, platform.kubeconfig, "create", granted, dry_run=False).admitted
+    # The tenant may not change the reason, but may change the rest and remove the exception.
+    result = submit(admission.plane, tenant.kubeconfig, "apply", excepted("OPS-2: forever"))
+    assert not result.admitted
+    assert "guardrail exceptions are granted by the platform" in result.stderr
+    relabelled = {**granted, "metadata": {**granted["metadata"], "labels": {"team": "a"}}}
+    assert submit(admission.plane, tenant.kubeconfig, "apply", relabelled).admitted
+    assert submit(admission.plane, tenant.kubeconfig, "delete", granted).admitted
+    # The operator and netiso check agree: a blank or invisible reason grants nothing.
+    profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
+    body = admission.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    guardrails = parse_profile(body).guardrails
+    for blank in ("", " ", "\u200b", "\u00ad\u200d"):
+        found = violations(excepted(blank), guardrails, namespace=namespace)
+        assert found
+        assert all(v.exception is None for v in found), blank
+
+
 def test_namespace_deletion_still_removes_managed_policies(admission: Admission) -> None:
     namespace = admission.guard({}, prefix="deleted")
     operator = admission.operator(namespace)

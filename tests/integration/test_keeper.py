@@ -83,7 +83,7 @@ def test_server_stores_every_rendering_as_normalised(kube_api: client.ApiClient)
         )
     ]
     rendered = desired(entries, live_bindings=()).objects
-    assert len(rendered) == 5 + 4 + 3  # policies, protections + baseline, one per profile
+    assert len(rendered) == 6 + 5 + 3  # policies, protections + baseline, one per profile
     for key, body in rendered.items():
         stored = create_dry_run(kube_api, dict(body))
         assert stored["spec"] == normalise(body), key

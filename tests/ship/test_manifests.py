@@ -104,9 +104,11 @@ BASE = {
     ("ValidatingAdmissionPolicy", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicy", "netiso-opt-out"),
     ("ValidatingAdmissionPolicy", "netiso-reserved-names"),
+    ("ValidatingAdmissionPolicy", "netiso-exceptions"),
     ("ValidatingAdmissionPolicyBinding", "netiso-managed-policies"),
     ("ValidatingAdmissionPolicyBinding", "netiso-opt-out"),
     ("ValidatingAdmissionPolicyBinding", "netiso-reserved-names"),
+    ("ValidatingAdmissionPolicyBinding", "netiso-exceptions"),
     ("ClusterRole", "netiso-break-glass"),
 }
 MONITORING = {

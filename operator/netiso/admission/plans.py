@@ -1,7 +1,7 @@
 """What the admission keeper should change: the objects netiso owns, and the steps to them.
 
 Reconciling layer, pure (no I/O): from the known profiles and the live policies and bindings,
-`desired` says which objects netiso keeps (the five policies, the protections, the baseline
+`desired` says which objects netiso keeps (the six policies, the protections, the baseline
 binding and one binding per valid profile) and `plan` the writes that make the cluster so.
 Only provably netiso's bindings are ever deleted (`owned_profile_binding`).
 """

@@ -24,6 +24,7 @@ from netiso.model.breadths import (
     selects_every_namespace,
 )
 from netiso.model.limits import Guardrails
+from netiso.model.reasons import is_visible
 
 # (direction, peers key), ingress first: the order of every list of paths.
 DIRECTIONS: Final = (("ingress", "from"), ("egress", "to"))
@@ -131,10 +132,11 @@ class Violation:
 
 
 def exception_of(policy: Mapping[str, Any]) -> str | None:
-    """The policy's non-empty exception annotation, or None."""
+    """The policy's exception annotation, or None when absent or not visible text (blank,
+    whitespace or invisible characters grant nothing: reasons.is_visible)."""
     annotations = _mapping(_mapping(policy.get("metadata")).get("annotations"))
     value = annotations.get(conventions.EXCEPTION_ANNOTATION)
-    return value if isinstance(value, str) and value != "" else None
+    return value if isinstance(value, str) and is_visible(value) else None
 
 
 def is_managed(policy: Mapping[str, Any]) -> bool:

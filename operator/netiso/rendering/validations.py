@@ -17,6 +17,7 @@ from netiso.model.guardrails import DIRECTIONS, Rule
 from netiso.model.limits import Action, Guardrails, OptOut
 from netiso.model.planning import ROLES, policy_name
 from netiso.model.profiles import Profile
+from netiso.model.reasons import BLANK_REASON, VISIBLE_CHARACTER_RE2
 from netiso.rendering.cel import (
     RULE_VARIABLES,
     cel_string,
@@ -34,10 +35,12 @@ BASELINE_POLICY: Final = "netiso-guardrails-baseline"
 MANAGED_POLICIES_POLICY: Final = "netiso-managed-policies"
 OPT_OUT_POLICY: Final = "netiso-opt-out"
 RESERVED_NAMES_POLICY: Final = "netiso-reserved-names"
+EXCEPTIONS_POLICY: Final = "netiso-exceptions"
 BASELINE_BINDING: Final = BASELINE_POLICY
 MANAGED_POLICIES_BINDING: Final = MANAGED_POLICIES_POLICY
 OPT_OUT_BINDING: Final = OPT_OUT_POLICY
 RESERVED_NAMES_BINDING: Final = RESERVED_NAMES_POLICY
+EXCEPTIONS_BINDING: Final = EXCEPTIONS_POLICY
 # The names of the policies netiso writes: nobody else may take one, in any namespace.
 RESERVED_NAMES: Final = tuple(policy_name(role) for role in ROLES)
 BINDING_PREFIX: Final = f"{GUARDRAILS_POLICY}-"
@@ -108,8 +111,9 @@ def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[s
             ),
             {
                 "name": "exception",
+                # Blank, whitespace or invisible text grants nothing (model/reasons.py).
                 "expression": f"has({annotations}) && {exception} in {annotations} && "
-                f"{annotations}[{exception}] != ''",
+                f"{annotations}[{exception}].matches({cel_string(VISIBLE_CHARACTER_RE2)})",
             },
             *({"name": RULE_VARIABLES[rule], "expression": expressions[rule]} for rule in Rule),
         ],
@@ -218,6 +222,76 @@ def _reserved_names_spec() -> dict[str, Any]:
     }
 
 
+def _annotation_of(obj: str, key: str) -> str:
+    """CEL: the annotation's value on `obj` (which may be null), '' when absent."""
+    annotations = f"{obj}.metadata.annotations"
+    return (
+        f"({obj} != null && has({annotations}) && {key} in {annotations} ? "
+        f"{annotations}[{key}] : '')"
+    )
+
+
+GRANT_TEXT: Final = f" may add or change the annotation {conventions.EXCEPTION_ANNOTATION}"
+
+
+def _exceptions_spec() -> dict[str, Any]:
+    key = cel_string(conventions.EXCEPTION_ANNOTATION)
+    label = cel_string(conventions.PROFILE_LABEL)
+    groups = "params.spec.guardrails.optOutGroups"
+    namespace_labels = "namespaceObject.metadata.labels"
+    return {
+        "failurePolicy": "Fail",
+        "paramKind": {"apiVersion": conventions.API_VERSION, "kind": conventions.KIND},
+        "matchConstraints": {
+            "resourceRules": [{**NETWORK_POLICIES, "operations": ["CREATE", "UPDATE"]}]
+        },
+        "matchConditions": [
+            {
+                # Adding or changing an exception grants something; removing one never does.
+                "name": "exception-added-or-changed",
+                "expression": f"{_annotation_of('object', key)} != '' && "
+                f"{_annotation_of('object', key)} != {_annotation_of('oldObject', key)}",
+            }
+        ],
+        "variables": [
+            {
+                # Evaluated once per profile (paramRef selects them all): only the profile
+                # the namespace opted in to has a say.
+                "name": "governs",
+                "expression": f"namespaceObject != null && has({namespace_labels}) && "
+                f"{label} in {namespace_labels} && "
+                f"{namespace_labels}[{label}] == params.metadata.name",
+            },
+        ],
+        "validations": [
+            {
+                "expression": "!variables.governs || "
+                f"object.metadata.annotations[{key}].matches("
+                f"{cel_string(VISIBLE_CHARACTER_RE2)})",
+                "message": f"the annotation {conventions.EXCEPTION_ANNOTATION} {BLANK_REASON}",
+                "reason": "Invalid",
+            },
+            {
+                "expression": " || ".join(
+                    [
+                        "!variables.governs",
+                        f"(has({groups}) && has(request.userInfo.groups) && "
+                        f"request.userInfo.groups.exists(g, g in {groups}))",
+                        _break_glass("request.namespace"),
+                    ]
+                ),
+                "messageExpression": (
+                    "'guardrail exceptions are granted by the platform: only the groups ' + "
+                    f"(has({groups}) && size({groups}) > 0 ? {groups}.join(', ') : '(none)') + "
+                    "' of IsolationProfile ' + params.metadata.name + "
+                    f"{cel_string(GRANT_TEXT)} + ' here. Ask your platform team.'"
+                ),
+                "reason": "Forbidden",
+            },
+        ],
+    }
+
+
 def _opt_out_spec() -> dict[str, Any]:
     label = cel_string(conventions.PROFILE_LABEL)
     before = f"oldObject.metadata.labels[{label}]"
@@ -282,9 +356,9 @@ def _object(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def admission_policies() -> list[dict[str, Any]]:
-    """The five ValidatingAdmissionPolicies: guardrails (parameter: the profile), the same
-    rules with the default settings (baseline), managed-policy protection, opt-out and the
-    reserved policy names."""
+    """The six ValidatingAdmissionPolicies: guardrails (parameter: the profile), the same
+    rules with the default settings (baseline), managed-policy protection, opt-out, the
+    reserved policy names and who may grant an exception."""
     return [
         _object(
             "ValidatingAdmissionPolicy",
@@ -299,6 +373,7 @@ def admission_policies() -> list[dict[str, Any]]:
         _object("ValidatingAdmissionPolicy", MANAGED_POLICIES_POLICY, _managed_policies_spec()),
         _object("ValidatingAdmissionPolicy", OPT_OUT_POLICY, _opt_out_spec()),
         _object("ValidatingAdmissionPolicy", RESERVED_NAMES_POLICY, _reserved_names_spec()),
+        _object("ValidatingAdmissionPolicy", EXCEPTIONS_POLICY, _exceptions_spec()),
     ]
 
 
@@ -363,9 +438,10 @@ def baseline_binding(profile_names: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def protection_bindings() -> list[dict[str, Any]]:
-    """The three protections, always Deny: managed policies everywhere, opt-out checked
-    against every profile (a namespace leaving a profile that does not exist is let go), and
-    netiso's policy names everywhere."""
+    """The four protections, always Deny: managed policies everywhere, opt-out checked
+    against every profile (a namespace leaving a profile that does not exist is let go),
+    netiso's policy names everywhere, and exceptions granted only by the platform groups of
+    the namespace's profile."""
     return [
         _object(
             "ValidatingAdmissionPolicyBinding",
@@ -385,6 +461,15 @@ def protection_bindings() -> list[dict[str, Any]]:
             "ValidatingAdmissionPolicyBinding",
             RESERVED_NAMES_BINDING,
             {"policyName": RESERVED_NAMES_POLICY, "validationActions": ["Deny"]},
+        ),
+        _object(
+            "ValidatingAdmissionPolicyBinding",
+            EXCEPTIONS_BINDING,
+            {
+                "policyName": EXCEPTIONS_POLICY,
+                "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+                "validationActions": ["Deny"],
+            },
         ),
     ]
 

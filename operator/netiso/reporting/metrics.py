@@ -161,7 +161,7 @@ class Metrics:
             registry=r,
         )
         # The admission keeper (admission/keeper.py); no series with NETISO_ADMISSION=off.
-        # One series per object netiso owns, named: the five policies, four bindings and one
+        # One series per object netiso owns, named: the six policies, five bindings and one
         # binding per profile, so cardinality follows the profiles (as netiso_namespaces does)
         # and the alert names the object that is missing or changed.
         self.guardrail_installed = Gauge(

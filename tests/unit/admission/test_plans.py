@@ -70,9 +70,11 @@ def test_without_profiles_netiso_keeps_policies_protections_and_baseline() -> No
             (POLICY, "netiso-managed-policies"),
             (POLICY, "netiso-opt-out"),
             (POLICY, "netiso-reserved-names"),
+            (POLICY, "netiso-exceptions"),
             (BINDING, "netiso-managed-policies"),
             (BINDING, "netiso-opt-out"),
             (BINDING, "netiso-reserved-names"),
+            (BINDING, "netiso-exceptions"),
             (BINDING, BASELINE_BINDING),
         ]
     )
