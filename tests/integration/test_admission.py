@@ -403,6 +403,8 @@ def test_cel_and_python_agree_on_every_case(admission: Admission) -> None:
         python = violations(case_policy(case, namespace), guardrails, namespace=namespace)
         result = submit(admission.plane, admission.admin, "create", case_policy(case, namespace))
         assert result.admitted, f"{case.id}: {result.stderr}"
+        # Evaluated, not given up on (a CEL error, such as the cost limit, is no verdict).
+        assert "resulted in error" not in result.stderr, f"{case.id}: {result.stderr[:500]}"
         assert by_rule(python) == case.expected, case.id
         excepted = conventions.EXCEPTION_ANNOTATION in case.annotations
         # An exception lets the policy through silently; the violations stay on record.

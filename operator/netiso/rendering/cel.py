@@ -149,6 +149,10 @@ def ip_block_variables() -> dict[str, str]:
             f"{rules}.transformList(i, r, has(r.{peers}) ? r.{peers}.transformList(j, p, "
             f"has(p.ipBlock), {path}) : []).flatten()"
         )
+        # Parsed once: the pairwise comparisons below would parse each CIDR again each time.
+        found[f"{direction}Nets"] = (
+            f"variables.{direction}Cidrs.map(c, isCIDR(c) ? cidr(c) : cidr('0.0.0.0/32'))"
+        )
         found[f"{direction}Counted"] = (
             f"variables.{direction}Cidrs.map(c, isCIDR(c) && {_family_minimum('c')} > 0 && "
             "!variables.allowedCIDRs.exists(a, cidr(a).containsCIDR(c)))"
@@ -164,9 +168,10 @@ def _family_units(direction: str, family: int) -> str:
     counted = f"variables.{direction}Counted"
     excepts = f"variables.{direction}Excepts[k]"
     minimum = f"variables.minPrefixIPv{family}"
+    nets = f"variables.{direction}Nets"
     outer = (
-        f"!{cidrs}.exists(m, d, m != k && {counted}[m] && cidr(d).containsCIDR(c) && "
-        "(cidr(d).prefixLength() < cidr(c).prefixLength() || m < k))"
+        f"!{nets}.exists(m, d, m != k && {counted}[m] && d.containsCIDR({nets}[k]) && "
+        f"(d.prefixLength() < {nets}[k].prefixLength() || m < k))"
     )
     hole_outermost = (
         f"!{excepts}.exists(y, g, y != x && isCIDR(g) && cidr(g).containsCIDR(h) && "
@@ -188,10 +193,18 @@ def _family_units(direction: str, family: int) -> str:
         f"{exponent} > {MAX_EXPONENT} ? {CAPPED_UNITS} : "
         f"[{CAPPED_UNITS}, [0, {whole} - {removed}].max()].min()"
     )
-    return (
+    exact = (
         f"{cidrs}.transformList(k, c, {counted}[k] && cidr(c).ip().family() == {family} && "
         f"{outer}, {term}).sum()"
     )
+    # Every counted block in full first (an upper bound, in one pass): when that is within
+    # the limit, so is the count, and the pairwise count (the CEL cost grows with its square)
+    # is not needed: a policy of many narrow blocks stays within the API server's CEL budget.
+    upper = (
+        f"{cidrs}.transformList(k, c, {counted}[k] && cidr(c).ip().family() == {family}, "
+        f"{exponent} > {MAX_EXPONENT} ? {CAPPED_UNITS} : [{CAPPED_UNITS}, {whole}].min()).sum()"
+    )
+    return f"{upper} <= {LIMIT_UNITS} ? 0 : {exact}"
 
 
 def _broad_cidr(direction: str, peers: str) -> str:

@@ -421,4 +421,14 @@ CASES: tuple[Case, ...] = (
         },
         guardrails={"ipBlocks": {"minPrefixLengthIPv6": 120}},
     ),
+    Case(
+        "cidr-many-narrow-blocks-within-the-cel-budget",
+        egress(
+            peer_rule(
+                *({"ipBlock": {"cidr": f"10.{n // 256}.{n % 256}.0/24"}} for n in range(1000)),
+                key="to",
+            )
+        ),
+        {},
+    ),
 )
