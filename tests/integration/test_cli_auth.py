@@ -99,6 +99,20 @@ class Identity:
     def token_kubeconfig(self) -> Path:
         return self._kubeconfig({"token": self.token}, name="token.kubeconfig")
 
+    def token_file_kubeconfig(self) -> Path:
+        # As `kubectl create token ... > token` and most editors leave it: a trailing newline.
+        token = self.directory / "token-file"
+        token.write_text(self.token + "\n")
+        return self._kubeconfig({"tokenFile": str(token)}, name="token-file.kubeconfig")
+
+    def kubeconfig(self, kind: str) -> Path:
+        ways = {
+            "token": self.token_kubeconfig,
+            "tokenFile": self.token_file_kubeconfig,
+            "exec": self.exec_kubeconfig,
+        }
+        return ways[kind]()
+
     def exec_kubeconfig(self) -> Path:
         plugin = self.directory / "plugin.py"
         plugin.write_text(EXEC_PLUGIN)
@@ -192,12 +206,12 @@ def netiso(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("kind", ["token", "exec"])
+@pytest.mark.parametrize("kind", ["token", "tokenFile", "exec"])
 def test_status_and_diff_authenticate_with_a_service_account_token(
     identity: MakeIdentity, make_namespace: MakeNamespace, profile: str, kind: str
 ) -> None:
     account = identity(CLI_RULES)
-    kubeconfig = account.token_kubeconfig() if kind == "token" else account.exec_kubeconfig()
+    kubeconfig = account.kubeconfig(kind)
     namespace = make_namespace("auth", labels={conventions.PROFILE_LABEL: profile})
 
     status = netiso(kubeconfig, "status", "-o", "json")
@@ -228,8 +242,8 @@ def test_a_request_without_the_token_is_refused(identity: MakeIdentity, profile:
     assert status.stderr.startswith("netiso status: error: ")
 
 
-@pytest.mark.parametrize("kind", ["token", "exec"])
-def test_the_operator_runs_with_a_token_or_exec_plugin_kubeconfig(
+@pytest.mark.parametrize("kind", ["token", "tokenFile", "exec"])
+def test_the_operator_runs_with_a_token_token_file_or_exec_plugin_kubeconfig(
     identity: MakeIdentity,
     kube_api: client.ApiClient,
     make_namespace: MakeNamespace,
@@ -240,7 +254,7 @@ def test_the_operator_runs_with_a_token_or_exec_plugin_kubeconfig(
     account = identity(operator_cluster_role()["rules"])
     # As the shipped RBAC does: the leader election Lease in the operator's namespace.
     grant_lease_rbac(kube_api, user=account.username)
-    kubeconfig = account.token_kubeconfig() if kind == "token" else account.exec_kubeconfig()
+    kubeconfig = account.kubeconfig(kind)
     namespace = make_namespace("auth", labels={conventions.PROFILE_LABEL: profile})
     with running_operator(kubeconfig=kubeconfig, log_path=tmp_path / "operator.log") as operator:
         wait_for(

@@ -1,8 +1,10 @@
-"""Logging in to the API server: Kopf's own login, shared with netiso's API client.
+"""Logging in to the API server: one login for Kopf, netiso's API client and the CLI.
 
 Handlers layer. Kopf calls the login handler at startup and again whenever the API server
-refuses its credentials; each result is published to the PublishedCredentials on the memo, which
-netiso's client reads before every request (and asks to log in again after its own 401).
+refuses its credentials; it reads the kubeconfig or service account exactly as the CLI does
+(runtime.credentials.load_credentials, tokens trimmed as kubectl trims them) and publishes the
+result to the PublishedCredentials on the memo, which netiso's client reads before every request
+(and asks to log in again after its own 401).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Final
 import kopf
 
 from netiso.runtime.client import Credentials, PublishedCredentials
+from netiso.runtime.credentials import CredentialsError, load_credentials
 
 _MEMO_KEY: Final = "netiso-credentials"
 log = logging.getLogger(__name__)
@@ -25,7 +28,7 @@ def credentials_of(memo: kopf.Memo, settings: kopf.OperatorSettings) -> Publishe
     if not isinstance(source, PublishedCredentials):
 
         async def relogin() -> Credentials:
-            return await asyncio.to_thread(connect, settings=settings)
+            return await asyncio.to_thread(connect)
 
         source = PublishedCredentials(relogin=relogin)
         memo[_MEMO_KEY] = source
@@ -37,42 +40,31 @@ async def login(
     memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any
 ) -> kopf.ConnectionInfo | None:
     """Kopf's login, run in a thread (an exec plugin may block), published for netiso too."""
-    info = await asyncio.to_thread(connection_info, settings=settings)
-    credentials_of(memo, settings).publish(as_credentials(info))
-    return info
+    credentials = await asyncio.to_thread(connect)
+    credentials_of(memo, settings).publish(credentials)
+    return as_connection_info(credentials, settings=settings)
 
 
-def connection_info(*, settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
-    """What Kopf's default login would find: in a pod, the service account; outside, the
-    kubeconfig with every auth kind (exec plugins, OIDC, tokens, client certificates).
-
-    The kubernetes client does the kubeconfig work when installed; without it, Kopf's own
-    readers cover the service account and plain kubeconfigs (no exec plugins).
-    """
-    for way in (kopf.login_via_client, kopf.login_with_service_account, kopf.login_with_kubeconfig):
-        info = way(logger=log, settings=settings)
-        if info is not None:
-            return info
-    raise kopf.LoginError("no service account and no kubeconfig: cannot reach the API server")
+def connect() -> Credentials:
+    """The CLI's login (kubeconfig as kubectl reads it, else the pod's service account)."""
+    try:
+        return load_credentials()
+    except CredentialsError as error:
+        raise kopf.LoginError(str(error)) from None
 
 
-def connect(*, settings: kopf.OperatorSettings) -> Credentials:
-    """Log in again (after a 401 netiso's client saw first) and convert for its use."""
-    return as_credentials(connection_info(settings=settings))
-
-
-def as_credentials(info: kopf.ConnectionInfo) -> Credentials:
-    """Kopf's connection facts as netiso's: TLS exactly as Kopf builds it, the token as is."""
-    if info.username or (info.scheme and info.scheme.lower() != "bearer"):
-        raise kopf.LoginError(
-            "only bearer tokens and client certificates are supported, not "
-            f"{info.scheme or 'basic'} authentication"
-        )
-    https = info.server.startswith("https")
-    return Credentials(
-        server=info.server,
-        token=info.token,
-        verify=not info.insecure,
-        namespace=info.default_namespace,
-        ssl_context=info.as_ssl_context() if https else None,
+def as_connection_info(
+    credentials: Credentials, *, settings: kopf.OperatorSettings
+) -> kopf.ConnectionInfo:
+    """netiso's credentials as Kopf's connection facts (the token read now, already trimmed)."""
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_path=credentials.ca_file,
+        insecure=not credentials.verify,
+        scheme="Bearer" if credentials.bearer() else None,
+        token=credentials.bearer(),
+        certificate_path=credentials.cert_file,
+        private_key_path=credentials.key_file,
+        default_namespace=credentials.namespace,
+        trust_env=settings.networking.trust_env,
     )
