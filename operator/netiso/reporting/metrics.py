@@ -1,15 +1,18 @@
 """Prometheus metrics on netiso's own registry, with bounded cardinality.
 
-Reporting layer. Per-namespace series exist only while a namespace is drifted, errored,
-missing its profile or pending in DryRun; everything else is counted per profile, so 10,000
-healthy namespaces cost a handful of series. Built in the startup handler, never at import.
+Reporting layer. Events (requests, reconciles, drift detected and repaired) are counters and
+histograms bumped as they happen. How namespaces stand is read from the Reporter's current
+records at scrape time by a custom collector (`NamespaceCollector`): per-namespace series only
+for namespaces that are drifted, errored, missing their profile or in DryRun; everything else
+is counted per profile, so 10,000 healthy namespaces cost a handful of series. Built in the
+startup handler, never at import.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -21,9 +24,13 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client import Counter as PromCounter
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
+from netiso.model.guardrails import Violation
 from netiso.observed.drifts import Drift
+from netiso.observed.entries import NamespaceState, Record
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # The profile label of series about namespaces whose profile does not exist: the name in a
@@ -33,16 +40,30 @@ UNKNOWN_PROFILE = "unknown"
 NAMESPACE_STATES = ("isolated", "drifted", "dry_run", "error", "missing_profile", "protected")
 RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
 # States that deserve a per-namespace series: someone should look at this namespace.
-OUT_OF_SYNC_STATES = frozenset({"drifted", "dry_run", "error", "missing_profile"})
+OUT_OF_SYNC_STATES = frozenset(
+    {
+        NamespaceState.DRIFTED,
+        NamespaceState.DRY_RUN,
+        NamespaceState.ERROR,
+        NamespaceState.MISSING_PROFILE,
+    }
+)
+
+
+def series_profile(record: Record) -> str:
+    """The profile label of a namespace's series: its profile, unless that does not exist."""
+    if not record.profile or record.state == NamespaceState.MISSING_PROFILE:
+        return UNKNOWN_PROFILE
+    return record.profile
 
 
 @dataclass(frozen=True)
-class NamespaceView:
-    """What the metrics show of one namespace: its profile, state and drifted policies."""
+class Repairing:
+    """A namespace whose drift is being repaired right now: shown drifted until the reconcile
+    is reported, so even a quick repair is visible."""
 
     profile: str
-    state: str
-    drifts: frozenset[Drift] = frozenset()
+    drifts: frozenset[Drift]
 
 
 class Metrics:
@@ -57,24 +78,6 @@ class Metrics:
         # operator itself, for the dashboard and for capacity alerts.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.policy_drift = Gauge(
-            "netiso_policy_drift",
-            "1 while a managed NetworkPolicy differs from what netiso wrote.",
-            ["namespace", "profile", "policy", "reason"],
-            registry=r,
-        )
-        self.out_of_sync = Gauge(
-            "netiso_namespace_out_of_sync",
-            "1 while an opted-in namespace is not isolated as its profile says.",
-            ["namespace", "profile", "state"],
-            registry=r,
-        )
-        self.namespaces = Gauge(
-            "netiso_namespaces",
-            "Opted-in namespaces by profile and state.",
-            ["profile", "state"],
-            registry=r,
-        )
         self.drift_detected = PromCounter(
             "netiso_drift_detected_total",
             "Drifted managed policies detected.",
@@ -119,12 +122,6 @@ class Metrics:
             "netiso_queue_depth", "Namespaces waiting to be reconciled.", registry=r
         )
         self.ready = Gauge("netiso_ready", "1 once the initial reconcile has finished.", registry=r)
-        self.pending_changes = Gauge(
-            "netiso_dry_run_pending_changes",
-            "Writes a DryRun profile would make, by action.",
-            ["profile", "action"],
-            registry=r,
-        )
         self.leader = Gauge(
             "netiso_leader",
             "1 while this replica holds a leader election Lease (and writes), 0 on a standby.",
@@ -144,22 +141,6 @@ class Metrics:
             ["verb", "code"],
             registry=r,
         )
-        # Guardrails: per-namespace series only while a namespace owner's policy breaks one
-        # without an exception; exceptions are counted per profile.
-        self.guardrail_violations = Gauge(
-            "netiso_guardrail_violations",
-            "NetworkPolicies netiso does not manage that break a guardrail of their "
-            "namespace's profile without an exception (isolation drift), by rule.",
-            ["namespace", "profile", "rule"],
-            registry=r,
-        )
-        self.guardrail_exceptions = Gauge(
-            "netiso_guardrail_exceptions",
-            "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
-            "annotation (admitted, still counted), by profile and rule.",
-            ["profile", "rule"],
-            registry=r,
-        )
         # The admission keeper (admission/keeper.py); no series with NETISO_ADMISSION=off.
         # One series per object netiso owns, named: the six policies, five bindings and one
         # binding per profile, so cardinality follows the profiles (as netiso_namespaces does)
@@ -173,13 +154,17 @@ class Metrics:
         )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
-        self._views: dict[str, NamespaceView] = {}
-        self._counts: Counter[tuple[str, str]] = Counter()
-        self._pending: dict[str, tuple[str, Counter[str]]] = {}
         self._drift_reasons: dict[str, set[str]] = {}
-        self._violations: dict[str, tuple[str, dict[str, int]]] = {}
-        self._exceptions: dict[str, dict[tuple[str, str], int]] = {}
-        self._exception_counts: Counter[tuple[str, str]] = Counter()
+
+    def collect_namespaces(
+        self,
+        *,
+        records: Callable[[], Mapping[str, Record]],
+        repairing: Callable[[], Mapping[str, Repairing]],
+    ) -> None:
+        """Export how namespaces stand from `records()` (and `repairing()`), read at every
+        scrape; called once, by the Reporter that keeps them."""
+        self.registry.register(NamespaceCollector(records=records, repairing=repairing))
 
     def observe_request(self, verb: str, code: str) -> None:
         """Count one API request attempt."""
@@ -209,115 +194,6 @@ class Metrics:
         """Count a repair that did not take."""
         self.repair_unconverged.labels(profile=profile or UNKNOWN_PROFILE).inc()
 
-    def show_namespace(self, namespace: str, view: NamespaceView | None) -> None:
-        """Make the per-namespace series and per-profile counts reflect `view`.
-
-        None forgets the namespace (opted out or deleted): its series disappear.
-        """
-        old = self._views.get(namespace)
-        if old == view:
-            return
-        if old is not None:
-            self._counts[(old.profile, old.state)] -= 1
-            self._set_count(old.profile, old.state)
-            if old.state in OUT_OF_SYNC_STATES and (
-                view is None or (view.profile, view.state) != (old.profile, old.state)
-            ):
-                self._remove(self.out_of_sync, namespace, old.profile, old.state)
-            for drift in old.drifts - (view.drifts if view else frozenset()):
-                self._remove(self.policy_drift, namespace, old.profile, drift.policy, drift.reason)
-            if view is not None and view.profile != old.profile:
-                for drift in old.drifts & view.drifts:
-                    self._remove(
-                        self.policy_drift, namespace, old.profile, drift.policy, drift.reason
-                    )
-        if view is None:
-            self._views.pop(namespace, None)
-            return
-        self._views[namespace] = view
-        self._counts[(view.profile, view.state)] += 1
-        self._set_count(view.profile, view.state)
-        if view.state in OUT_OF_SYNC_STATES:
-            self.out_of_sync.labels(
-                namespace=namespace, profile=view.profile, state=view.state
-            ).set(1)
-        for drift in view.drifts:
-            self.policy_drift.labels(
-                namespace=namespace, profile=view.profile, policy=drift.policy, reason=drift.reason
-            ).set(1)
-
-    def show_pending(self, namespace: str, profile: str, actions: Iterable[str]) -> None:
-        """Record the writes a DryRun namespace is waiting for (empty: none)."""
-        old = self._pending.pop(namespace, None)
-        new: Counter[str] = Counter(actions)
-        touched: set[tuple[str, str]] = set()
-        if old is not None:
-            for action in old[1]:
-                touched.add((old[0], action))
-        if new:
-            self._pending[namespace] = (profile, new)
-            touched.update((profile, action) for action in new)
-        for prof, action in touched:
-            total = sum(c[action] for p, c in self._pending.values() if p == prof)
-            if total:
-                self.pending_changes.labels(profile=prof, action=action).set(total)
-            else:
-                self._remove(self.pending_changes, prof, action)
-
-    def show_guardrails(
-        self,
-        namespace: str,
-        *,
-        profile: str,
-        violations: Mapping[str, int],
-        exceptions: Mapping[str, int],
-    ) -> None:
-        """Set the namespace's share of the guardrail series: policies breaking each rule
-        without an exception (a series per namespace: it needs attention) and with one
-        (counted per profile: an exception is accepted, and one series per excepted namespace
-        would cost 10,000 namespaces 10,000s of series). Empty mappings remove its share."""
-        new_violations = {rule: n for rule, n in violations.items() if n > 0}
-        new_exceptions = {(profile, rule): n for rule, n in exceptions.items() if n > 0}
-        old_profile, old_violations = self._violations.get(namespace, ("", {}))
-        if (old_profile, old_violations) != (profile, new_violations):
-            for rule in old_violations:
-                if old_profile != profile or rule not in new_violations:
-                    self._remove(self.guardrail_violations, namespace, old_profile, rule)
-            for rule, count in new_violations.items():
-                self.guardrail_violations.labels(
-                    namespace=namespace, profile=profile, rule=rule
-                ).set(count)
-            if new_violations:
-                self._violations[namespace] = (profile, new_violations)
-            else:
-                self._violations.pop(namespace, None)
-        old_exceptions = self._exceptions.get(namespace, {})
-        if old_exceptions == new_exceptions:
-            return
-        self._exception_counts.subtract(old_exceptions)
-        self._exception_counts.update(new_exceptions)
-        for prof, rule in old_exceptions.keys() | new_exceptions.keys():
-            total = self._exception_counts[(prof, rule)]
-            if total > 0:
-                self.guardrail_exceptions.labels(profile=prof, rule=rule).set(total)
-            else:
-                del self._exception_counts[(prof, rule)]
-                self._remove(self.guardrail_exceptions, prof, rule)
-        if new_exceptions:
-            self._exceptions[namespace] = new_exceptions
-        else:
-            self._exceptions.pop(namespace, None)
-
-    def _set_count(self, profile: str, state: str) -> None:
-        # A count that reaches 0 describes nothing live: the series goes, so relabelling a
-        # namespace through any number of profile names leaves no trail of zero series.
-        count = self._counts[(profile, state)]
-        if count <= 0:
-            del self._counts[(profile, state)]
-            self._remove(self.namespaces, profile, state)
-        else:
-            self.namespaces.labels(profile=profile, state=state).set(count)
-
     def forget_profile(self, profile: str) -> None:
         """The profile is gone: its counters describe nothing live any more."""
         for counter, labels in (
@@ -346,3 +222,128 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+
+class NamespaceCollector(Collector):
+    """The namespace series, computed from the current records whenever Prometheus scrapes.
+
+    Runs in the scrape's worker thread: it copies the two mappings first (one C-level copy,
+    atomic under the GIL) and only reads the frozen records after that.
+    """
+
+    def __init__(
+        self,
+        *,
+        records: Callable[[], Mapping[str, Record]],
+        repairing: Callable[[], Mapping[str, Repairing]],
+    ) -> None:
+        self._records = records
+        self._repairing = repairing
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, empty: what registration checks names against."""
+        yield from _Families().all()
+
+    def collect(self) -> Iterator[Metric]:
+        """Every namespace series, from the records as they are now."""
+        records = dict(self._records())
+        repairing = dict(self._repairing())
+        families = _Families()
+        counts: Counter[tuple[str, str]] = Counter()
+        pending: Counter[tuple[str, str]] = Counter()
+        exceptions: Counter[tuple[str, str]] = Counter()
+        for namespace, record in records.items():
+            # The common case (an isolated namespace, nothing pending, nothing broken) costs
+            # one count: this loop runs over every namespace at every scrape.
+            label = series_profile(record)
+            if namespace not in repairing:
+                counts[(label, record.state)] += 1
+                if record.state in OUT_OF_SYNC_STATES or record.drifts:
+                    families.show(
+                        namespace, profile=label, state=record.state, drifts=record.drifts
+                    )
+            for write in record.pending:
+                pending[(label, write.verb)] += 1
+            if record.violations:
+                for rule, policies in policies_by_rule(record.weakened).items():
+                    families.guardrail_violations.add_metric([namespace, label, rule], policies)
+                for rule, policies in policies_by_rule(record.excepted).items():
+                    exceptions[(label, rule)] += policies
+        drifted = NamespaceState.DRIFTED
+        for namespace, shown in repairing.items():
+            families.show(namespace, profile=shown.profile, state=drifted, drifts=shown.drifts)
+            counts[(shown.profile, drifted)] += 1
+        for (profile, state), count in counts.items():
+            families.namespaces.add_metric([profile, state], count)
+        for (profile, verb), count in pending.items():
+            families.pending_changes.add_metric([profile, verb], count)
+        for (profile, rule), count in exceptions.items():
+            families.guardrail_exceptions.add_metric([profile, rule], count)
+        yield from families.all()
+
+
+def policies_by_rule(violations: Iterable[Violation]) -> dict[str, int]:
+    """How many distinct policies break each rule (a policy counts once per rule, however
+    many of its fields do)."""
+    pairs = {(str(v.rule), v.policy) for v in violations}
+    return dict(Counter(rule for rule, _ in pairs))
+
+
+class _Families:
+    """One scrape's namespace metric families (names, help and labels are the contract in
+    docs/metrics.md)."""
+
+    def __init__(self) -> None:
+        self.policy_drift = GaugeMetricFamily(
+            "netiso_policy_drift",
+            "1 while a managed NetworkPolicy differs from what netiso wrote.",
+            labels=["namespace", "profile", "policy", "reason"],
+        )
+        self.out_of_sync = GaugeMetricFamily(
+            "netiso_namespace_out_of_sync",
+            "1 while an opted-in namespace is not isolated as its profile says.",
+            labels=["namespace", "profile", "state"],
+        )
+        self.namespaces = GaugeMetricFamily(
+            "netiso_namespaces",
+            "Opted-in namespaces by profile and state.",
+            labels=["profile", "state"],
+        )
+        self.pending_changes = GaugeMetricFamily(
+            "netiso_dry_run_pending_changes",
+            "Writes a DryRun profile would make, by action.",
+            labels=["profile", "action"],
+        )
+        # Guardrails: per-namespace series only while a namespace owner's policy breaks one
+        # without an exception; exceptions are counted per profile.
+        self.guardrail_violations = GaugeMetricFamily(
+            "netiso_guardrail_violations",
+            "NetworkPolicies netiso does not manage that break a guardrail of their "
+            "namespace's profile without an exception (isolation drift), by rule.",
+            labels=["namespace", "profile", "rule"],
+        )
+        self.guardrail_exceptions = GaugeMetricFamily(
+            "netiso_guardrail_exceptions",
+            "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
+            "annotation (admitted, still counted), by profile and rule.",
+            labels=["profile", "rule"],
+        )
+
+    def show(
+        self, namespace: str, *, profile: str, state: NamespaceState, drifts: frozenset[Drift]
+    ) -> None:
+        """One namespace's own series: out of sync, and each drifted policy."""
+        if state in OUT_OF_SYNC_STATES:
+            self.out_of_sync.add_metric([namespace, profile, state], 1)
+        for drift in drifts:
+            self.policy_drift.add_metric([namespace, profile, drift.policy, drift.reason], 1)
+
+    def all(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            self.policy_drift,
+            self.out_of_sync,
+            self.namespaces,
+            self.pending_changes,
+            self.guardrail_violations,
+            self.guardrail_exceptions,
+        )

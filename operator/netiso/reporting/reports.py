@@ -1,8 +1,9 @@
 """Reporting one reconcile: metrics, the namespace's record, and transition-only Events.
 
-Reporting layer. A reconcile ends in exactly one call to `Reporter.report`; it updates the
-series alerts read first, then the record (which the profile status and `netiso status` tally),
-then queues the Events the transition deserves. Nothing here waits on the API server.
+Reporting layer. A reconcile ends in exactly one call to `Reporter.report`; it counts what
+happened (drift detected, repairs), keeps the record (which the metrics collector reads at
+scrape time and the profile status tallies), then queues the Events the transition deserves.
+Nothing here waits on the API server.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from netiso.model.guardrails import Violation
 from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, Record
 from netiso.reporting.events import Events, namespace_ref
-from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, NamespaceView
+from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, Repairing, series_profile
 from netiso.reporting.statuses import Tally
 from netiso.reporting.transitions import transition_events
 
@@ -29,18 +29,15 @@ class Reporter:
         self._metrics = metrics
         self._events = events
         self._records: dict[str, Record] = {}
+        self._repairing: dict[str, Repairing] = {}
         self.dirty_profiles: set[str] = set()
+        metrics.collect_namespaces(records=lambda: self._records, repairing=lambda: self._repairing)
 
     def repairing(self, namespace: str, *, profile: str, drifts: frozenset[Drift]) -> None:
         """Show drift while its repair is under way, so even a quick repair is visible."""
         if drifts:
-            self._metrics.show_namespace(
-                namespace,
-                NamespaceView(
-                    profile=profile or UNKNOWN_PROFILE,
-                    state=str(NamespaceState.DRIFTED),
-                    drifts=drifts,
-                ),
+            self._repairing[namespace] = Repairing(
+                profile=profile or UNKNOWN_PROFILE, drifts=drifts
             )
 
     def report(
@@ -55,7 +52,7 @@ class Reporter:
         namespace = outcome.namespace
         new = outcome.record
         old = self._records.get(namespace)
-        profile = _series_profile(new) if new.profile else (_series_profile(old) if old else "")
+        profile = series_profile(new) if new.profile else (series_profile(old) if old else "")
         if not profile:
             profile = UNKNOWN_PROFILE
         if old is not None and old.profile:
@@ -64,27 +61,14 @@ class Reporter:
             self.dirty_profiles.add(new.profile)
 
         # Metrics first: they are what alerts read.
+        self._repairing.pop(namespace, None)
         fresh = detected - (old.drifts if old else frozenset())
         if fresh:
             self._metrics.count_drifts(profile=profile, reasons=[d.reason for d in fresh])
         self._metrics.count_repairs(profile=profile, repaired=repaired)
         if new.state == NamespaceState.RELEASED:
-            self._metrics.show_namespace(namespace, None)
-            self._metrics.show_pending(namespace, profile, ())
-            self._metrics.show_guardrails(namespace, profile=profile, violations={}, exceptions={})
             self._records.pop(namespace, None)
         else:
-            label = _series_profile(new)
-            self._metrics.show_namespace(
-                namespace, NamespaceView(profile=label, state=str(new.state), drifts=new.drifts)
-            )
-            self._metrics.show_pending(namespace, label, [p.verb for p in new.pending])
-            self._metrics.show_guardrails(
-                namespace,
-                profile=label,
-                violations=policies_by_rule(new.weakened),
-                exceptions=policies_by_rule(new.excepted),
-            )
             self._records[namespace] = new
 
         if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
@@ -101,15 +85,10 @@ class Reporter:
     def forget(self, namespace: str) -> None:
         """Drop the namespace's record and series without an Event: another replica leads it
         now, and its series would be stale here."""
+        self._repairing.pop(namespace, None)
         old = self._records.pop(namespace, None)
-        if old is None:
-            return
-        self.dirty_profiles.add(old.profile)
-        self._metrics.show_namespace(namespace, None)
-        self._metrics.show_pending(namespace, _series_profile(old), ())
-        self._metrics.show_guardrails(
-            namespace, profile=_series_profile(old), violations={}, exceptions={}
-        )
+        if old is not None:
+            self.dirty_profiles.add(old.profile)
 
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
@@ -119,23 +98,6 @@ class Reporter:
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""
         return dict(self._records)
-
-
-def _series_profile(record: Record) -> str:
-    """The profile label of a namespace's series: its profile, unless that does not exist."""
-    if not record.profile or record.state == NamespaceState.MISSING_PROFILE:
-        return UNKNOWN_PROFILE
-    return record.profile
-
-
-def policies_by_rule(violations: Iterable[Violation]) -> dict[str, int]:
-    """How many distinct policies break each rule (a policy counts once per rule, however
-    many of its fields do)."""
-    pairs = {(str(v.rule), v.policy) for v in violations}
-    counts: dict[str, int] = {}
-    for rule, _ in pairs:
-        counts[rule] = counts.get(rule, 0) + 1
-    return counts
 
 
 def tallies_by_profile(records: Iterable[Record]) -> dict[str, Tally]:

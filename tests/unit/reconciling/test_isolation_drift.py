@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netiso.model.guardrails import Rule
+from netiso.model.guardrails import Rule, Violation
 from netiso.model.namespaces import NamespaceFacts
 from netiso.observed.drifts import LivePolicy, PolicyWrite, Verb
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, ProfileEntry, Record
@@ -21,7 +21,7 @@ from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
 from netiso.reporting.events import NORMAL, WARNING
 from netiso.reporting.metrics import Metrics
-from netiso.reporting.reports import policies_by_rule, tallies_by_profile
+from netiso.reporting.reports import tallies_by_profile
 from netiso.reporting.transitions import transition_events
 
 PROTECTED = frozenset({"kube-system"})
@@ -243,16 +243,12 @@ def test_a_restart_posts_nothing_but_a_new_opt_in_does() -> None:
 
 def test_the_metric_counts_policies_per_rule_and_goes_when_fixed() -> None:
     metrics = Metrics(version="test")
-    weakened = record(
+    records: dict[str, Record] = {}
+    metrics.collect_namespaces(records=lambda: records, repairing=dict)
+    records[NS] = record(
         policy_body("open", ingress=ALLOW_ALL),
         policy_body("open2", ingress=[{}, {}]),
         policy_body("ok", ingress=ALLOW_ALL, annotations={"netiso.io/exception": "OPS-1"}),
-    )
-    metrics.show_guardrails(
-        NS,
-        profile="base",
-        violations=policies_by_rule(weakened.weakened),
-        exceptions=policies_by_rule(weakened.excepted),
     )
 
     def value(name: str, rule: str, namespace: str | None = NS) -> float | None:
@@ -266,12 +262,19 @@ def test_the_metric_counts_policies_per_rule_and_goes_when_fixed() -> None:
     assert value("netiso_guardrail_violations", "no-ports") == 2
     # Exceptions are accepted: counted per profile, not per namespace.
     assert value("netiso_guardrail_exceptions", "no-peers", None) == 1
-    metrics.show_guardrails("team-b", profile="base", violations={}, exceptions={"no-peers": 3})
+    records["team-b"] = Record(
+        profile="base",
+        state=NamespaceState.ISOLATED,
+        violations=frozenset(
+            Violation(Rule.NO_PEERS, "spec.ingress[0]", "open", "team-b", f"x{i}", "OPS-2")
+            for i in range(3)
+        ),
+    )
     assert value("netiso_guardrail_exceptions", "no-peers", None) == 4
-    metrics.show_guardrails(NS, profile="base", violations={}, exceptions={})
+    records[NS] = record()
     assert value("netiso_guardrail_violations", "no-peers") is None
     assert value("netiso_guardrail_exceptions", "no-peers", None) == 3
-    metrics.show_guardrails("team-b", profile="base", violations={}, exceptions={})
+    del records["team-b"]
     assert value("netiso_guardrail_exceptions", "no-peers", None) is None
 
 

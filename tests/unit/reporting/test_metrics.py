@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from netiso.observed.drifts import Drift, DriftReason
-from netiso.reporting.metrics import Metrics, NamespaceView
+from netiso.observed.drifts import Drift, DriftReason, PolicyWrite, Verb
+from netiso.observed.entries import NamespaceState, Record
+from netiso.reporting.metrics import Metrics, Repairing
+
+
+class Shown:
+    """Metrics over records the test sets, as the Reporter's are read at scrape time."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
+        self.repairing: dict[str, Repairing] = {}
+        self.metrics = Metrics(version="test")
+        self.metrics.collect_namespaces(
+            records=lambda: self.records, repairing=lambda: self.repairing
+        )
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return sample(self.metrics, name, **labels)
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
@@ -12,80 +28,84 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
 
 
 def test_drifted_namespace_has_series_until_it_is_in_sync_again() -> None:
-    metrics = Metrics(version="test")
-    drifted = NamespaceView(
-        profile="base",
-        state="drifted",
-        drifts=frozenset({Drift("team-a", "netiso-default-deny", DriftReason.MODIFIED)}),
+    shown = Shown()
+    drift = Drift("team-a", "netiso-default-deny", DriftReason.MODIFIED)
+    shown.records["team-a"] = Record(
+        profile="base", state=NamespaceState.DRIFTED, drifts=frozenset({drift})
     )
-    metrics.show_namespace("team-a", drifted)
-    drift = {"namespace": "team-a", "profile": "base", "policy": "netiso-default-deny"}
-    assert sample(metrics, "netiso_policy_drift", **drift, reason="modified") == 1
-    assert (
-        sample(
-            metrics,
-            "netiso_namespace_out_of_sync",
-            namespace="team-a",
-            profile="base",
-            state="drifted",
-        )
-        == 1
-    )
-    assert sample(metrics, "netiso_namespaces", profile="base", state="drifted") == 1
+    labels = {"namespace": "team-a", "profile": "base", "policy": "netiso-default-deny"}
+    assert shown.sample("netiso_policy_drift", **labels, reason="modified") == 1
+    out_of_sync = {"namespace": "team-a", "profile": "base", "state": "drifted"}
+    assert shown.sample("netiso_namespace_out_of_sync", **out_of_sync) == 1
+    assert shown.sample("netiso_namespaces", profile="base", state="drifted") == 1
 
-    metrics.show_namespace("team-a", NamespaceView(profile="base", state="isolated"))
-    assert sample(metrics, "netiso_policy_drift", **drift, reason="modified") is None
-    assert (
-        sample(
-            metrics,
-            "netiso_namespace_out_of_sync",
-            namespace="team-a",
-            profile="base",
-            state="drifted",
-        )
-        is None
-    )
+    shown.records["team-a"] = Record(profile="base", state=NamespaceState.ISOLATED)
+    assert shown.sample("netiso_policy_drift", **labels, reason="modified") is None
+    assert shown.sample("netiso_namespace_out_of_sync", **out_of_sync) is None
     # The count reached 0 and describes nothing live: the series is gone, not left at 0.
-    assert sample(metrics, "netiso_namespaces", profile="base", state="drifted") is None
-    assert sample(metrics, "netiso_namespaces", profile="base", state="isolated") == 1
+    assert shown.sample("netiso_namespaces", profile="base", state="drifted") is None
+    assert shown.sample("netiso_namespaces", profile="base", state="isolated") == 1
+
+
+def test_a_repair_under_way_shows_the_drift_until_it_is_reported() -> None:
+    shown = Shown()
+    shown.records["team-a"] = Record(profile="base", state=NamespaceState.ISOLATED)
+    drift = Drift("team-a", "netiso-default-deny", DriftReason.MISSING)
+    shown.repairing["team-a"] = Repairing(profile="base", drifts=frozenset({drift}))
+    labels = {"namespace": "team-a", "profile": "base", "policy": "netiso-default-deny"}
+    assert shown.sample("netiso_policy_drift", **labels, reason="missing") == 1
+    assert shown.sample("netiso_namespaces", profile="base", state="drifted") == 1
+    assert shown.sample("netiso_namespaces", profile="base", state="isolated") is None
+    del shown.repairing["team-a"]
+    assert shown.sample("netiso_policy_drift", **labels, reason="missing") is None
+    assert shown.sample("netiso_namespaces", profile="base", state="isolated") == 1
 
 
 def test_healthy_namespaces_cost_no_per_namespace_series() -> None:
-    metrics = Metrics(version="test")
+    shown = Shown()
     for index in range(1000):
-        metrics.show_namespace(f"ns-{index}", NamespaceView(profile="base", state="isolated"))
-    exposition = metrics.exposition().decode()
+        shown.records[f"ns-{index}"] = Record(profile="base", state=NamespaceState.ISOLATED)
+    exposition = shown.metrics.exposition().decode()
     assert "ns-1" not in exposition
-    assert sample(metrics, "netiso_namespaces", profile="base", state="isolated") == 1000
+    assert shown.sample("netiso_namespaces", profile="base", state="isolated") == 1000
 
 
 def test_forgetting_a_namespace_removes_its_series_and_count() -> None:
-    metrics = Metrics(version="test")
-    metrics.show_namespace("gone", NamespaceView(profile="p", state="missing_profile"))
-    metrics.show_namespace("gone", None)
-    assert "gone" not in metrics.exposition().decode()
-    assert sample(metrics, "netiso_namespaces", profile="p", state="missing_profile") is None
+    shown = Shown()
+    shown.records["gone"] = Record(profile="p", state=NamespaceState.MISSING_PROFILE)
+    assert "gone" in shown.metrics.exposition().decode()
+    # The profile a namespace names but that does not exist never becomes a label value.
+    assert shown.sample("netiso_namespaces", profile="p", state="missing_profile") is None
+    assert shown.sample("netiso_namespaces", profile="unknown", state="missing_profile") == 1
+    del shown.records["gone"]
+    assert "gone" not in shown.metrics.exposition().decode()
+    assert shown.sample("netiso_namespaces", profile="unknown", state="missing_profile") is None
 
 
 def test_moving_to_another_profile_moves_drift_series() -> None:
-    metrics = Metrics(version="test")
+    shown = Shown()
     drift = frozenset({Drift("ns", "netiso-allow-dns-egress", DriftReason.MISSING)})
-    metrics.show_namespace("ns", NamespaceView(profile="a", state="drifted", drifts=drift))
-    metrics.show_namespace("ns", NamespaceView(profile="b", state="drifted", drifts=drift))
+    shown.records["ns"] = Record(profile="a", state=NamespaceState.DRIFTED, drifts=drift)
+    shown.records["ns"] = Record(profile="b", state=NamespaceState.DRIFTED, drifts=drift)
     labels = {"namespace": "ns", "policy": "netiso-allow-dns-egress", "reason": "missing"}
-    assert sample(metrics, "netiso_policy_drift", profile="a", **labels) is None
-    assert sample(metrics, "netiso_policy_drift", profile="b", **labels) == 1
+    assert shown.sample("netiso_policy_drift", profile="a", **labels) is None
+    assert shown.sample("netiso_policy_drift", profile="b", **labels) == 1
 
 
 def test_dry_run_pending_changes_are_summed_per_profile_and_action() -> None:
-    metrics = Metrics(version="test")
-    metrics.show_pending("a", "p", ["create", "create"])
-    metrics.show_pending("b", "p", ["create", "delete"])
-    assert sample(metrics, "netiso_dry_run_pending_changes", profile="p", action="create") == 3
-    metrics.show_pending("a", "p", [])
-    assert sample(metrics, "netiso_dry_run_pending_changes", profile="p", action="create") == 1
-    metrics.show_pending("b", "p", [])
-    assert sample(metrics, "netiso_dry_run_pending_changes", profile="p", action="create") is None
+    shown = Shown()
+
+    def dry_run(*verbs: Verb) -> Record:
+        pending = tuple(PolicyWrite(verb=verb, name=f"p{i}") for i, verb in enumerate(verbs))
+        return Record(profile="p", state=NamespaceState.DRY_RUN, pending=pending)
+
+    shown.records["a"] = dry_run(Verb.CREATE, Verb.CREATE)
+    shown.records["b"] = dry_run(Verb.CREATE, Verb.DELETE)
+    assert shown.sample("netiso_dry_run_pending_changes", profile="p", action="create") == 3
+    shown.records["a"] = dry_run()
+    assert shown.sample("netiso_dry_run_pending_changes", profile="p", action="create") == 1
+    shown.records["b"] = dry_run()
+    assert shown.sample("netiso_dry_run_pending_changes", profile="p", action="create") is None
 
 
 def test_requests_reconciles_and_drift_counters() -> None:
