@@ -125,6 +125,17 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
     )
     wait_for("isolated again", lambda: status_of(kube_api, profile).get("inSync") == 1)
     assert status_of(kube_api, profile)["guardrailExceptions"] == 1
+    # Excepted, not plain isolated, at Warning level on every signal.
+    assert events_for(kube_api, ns, reason="GuardrailException")[0].type == "Warning"
+    wait_for("Excepted", lambda: events_for(kube_api, ns, reason="Excepted"))
+    assert events_for(kube_api, ns, reason="Excepted")[0].type == "Warning"
+    out_of_sync = operator.metric(
+        "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="excepted"
+    )
+    assert out_of_sync == 1
+    table = netiso_cli(admin_kubeconfig, "status", "-n", ns).stdout
+    assert "excepted" in table
+    assert "1 excepted" in table
 
     # Fixed: nothing left to report.
     net.replace_namespaced_network_policy(

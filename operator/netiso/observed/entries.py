@@ -24,6 +24,9 @@ class NamespaceState(StrEnum):
     """Where a namespace stands. RELEASED: not (or no longer) opted in; no series, no status."""
 
     ISOLATED = "isolated"
+    # Isolated but for NetworkPolicies the platform excepted from the guardrails: reported at
+    # Warning level on every signal, never as plain isolated.
+    EXCEPTED = "excepted"
     DRIFTED = "drifted"
     DRY_RUN = "dry_run"
     ERROR = "error"

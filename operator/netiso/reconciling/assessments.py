@@ -162,6 +162,8 @@ def assess(
         state = NamespaceState.ERROR
     elif changes.reported_only or weakened:
         state = NamespaceState.DRIFTED
+    elif excepted := [v for v in found if v.exception is not None]:
+        state = NamespaceState.EXCEPTED
     else:
         state = NamespaceState.ISOLATED
     messages = []
@@ -176,6 +178,12 @@ def assess(
         )
     if weakened:
         messages.append(weakened_message(weakened, namespace=name))
+    if state == NamespaceState.EXCEPTED:
+        granted = sorted({(v.policy, v.exception or "") for v in excepted})
+        messages.append(
+            f"namespace {name} is isolated except for what the platform excepted: "
+            + "; ".join(f"NetworkPolicy {policy} ({reason})" for policy, reason in granted)
+        )
     message = "; ".join(messages)
     return Assessment(
         namespace=name,

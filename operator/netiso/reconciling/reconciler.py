@@ -39,7 +39,7 @@ from netiso.settings import Settings
 log = logging.getLogger(__name__)
 
 # States in which netiso's policies are in place as the profile says (drift aside).
-_IN_PLACE = frozenset({NamespaceState.ISOLATED, NamespaceState.DRIFTED})
+_IN_PLACE = frozenset({NamespaceState.ISOLATED, NamespaceState.EXCEPTED, NamespaceState.DRIFTED})
 # Bound on the remembered renderings; each profile generation adds at most four.
 _MAX_RENDERED_HASHES = 100_000
 

@@ -37,11 +37,21 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # namespace's label is anybody's to choose, and must not mint series.
 UNKNOWN_PROFILE = "unknown"
 
-NAMESPACE_STATES = ("isolated", "drifted", "dry_run", "error", "missing_profile", "protected")
+NAMESPACE_STATES = (
+    "isolated",
+    "excepted",
+    "drifted",
+    "dry_run",
+    "error",
+    "missing_profile",
+    "protected",
+)
 RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
 # States that deserve a per-namespace series: someone should look at this namespace.
+# An excepted namespace gets one: exceptions are the platform's, but never silent.
 OUT_OF_SYNC_STATES = frozenset(
     {
+        NamespaceState.EXCEPTED,
         NamespaceState.DRIFTED,
         NamespaceState.DRY_RUN,
         NamespaceState.ERROR,

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from netiso.observed.entries import NamespaceState, ProfileEntry, Record
 from netiso.observed.view import version_number
@@ -24,6 +24,11 @@ from netiso.runtime.errors import NotFound
 from netiso.runtime.patching import patch_profile_status
 
 log = logging.getLogger(__name__)
+
+
+# Namespaces holding exactly the planned policies (excepted ones too: their exceptions are
+# counted in guardrailExceptions).
+IN_SYNC_STATES: Final = frozenset({NamespaceState.ISOLATED, NamespaceState.EXCEPTED})
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Tally:
         weakened = [len({v.policy for v in record.weakened}) for record in records]
         return cls(
             namespaces=len(records),
-            in_sync=sum(1 for r in records if r.state == NamespaceState.ISOLATED),
+            in_sync=sum(1 for r in records if r.state in IN_SYNC_STATES),
             drifted=sum(1 for r in records if r.state == NamespaceState.DRIFTED),
             errors=sum(1 for r in records if r.state == NamespaceState.ERROR),
             pending_changes=sum(len(r.pending) for r in records),

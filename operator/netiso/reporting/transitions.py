@@ -38,6 +38,9 @@ def transition_events(
         # namespace would double fan-out's writes, and the profile's status tells the roll-out.
         if changed_state and (outcome.written or old is not None):
             events.append(("Isolated", NORMAL, f"isolated by profile {new.profile}: {what}"))
+    elif state == NamespaceState.EXCEPTED:
+        if changed_state and (outcome.written or old is not None):
+            events.append(("Excepted", WARNING, new.message))
     elif state == NamespaceState.RELEASED and (outcome.written or old is not None):
         what = "; ".join(map(str, outcome.written)) or "no managed policies left"
         events.append(("OptedOut", NORMAL, f"no longer isolated by netiso: {what}"))
@@ -85,7 +88,7 @@ def guardrail_events(old: Record | None, new: Record) -> list[tuple[str, str, st
         events.append(
             (
                 "GuardrailException",
-                NORMAL,
+                WARNING,
                 "admitted by exception, still counted: "
                 + "; ".join(
                     f"{policy} ({rule}): {reason}"

@@ -125,9 +125,11 @@ def test_an_excepted_policy_is_admitted_but_still_reported() -> None:
         "open", ingress=ALLOW_ALL, annotations={"netiso.io/exception": "OPS-42 load test"}
     )
     result = assessed(excepted)
-    assert result.state == NamespaceState.ISOLATED
+    # Not plain isolated: excepted, said at Warning level on every signal.
+    assert result.state == NamespaceState.EXCEPTED
     assert result.weakened == ()
     assert {v.exception for v in result.violations} == {"OPS-42 load test"}
+    assert "NetworkPolicy open (OPS-42 load test)" in result.message
 
 
 def test_the_profile_guardrails_decide_what_counts() -> None:
@@ -227,7 +229,8 @@ def test_events_come_on_change_only() -> None:
     excepted = record(
         policy_body("open", ingress=ALLOW_ALL, annotations={"netiso.io/exception": "OPS-1"})
     )
-    assert ("GuardrailException", NORMAL) in events(weakened, excepted)
+    assert ("GuardrailException", WARNING) in events(weakened, excepted)
+    assert ("Excepted", WARNING) in events(weakened, excepted)
     assert events(excepted, excepted) == []
 
 
