@@ -29,6 +29,8 @@ ALERTS = {
     "NetisoReconcileErrors": ("warning", "15m"),
     "NetisoOperatorDown": ("critical", "5m"),
     "NetisoGuardrailsNotInstalled": ("warning", "5m"),
+    "NetisoNoLeader": ("critical", "5m"),
+    "NetisoOperatorNotReady": ("warning", "15m"),
 }
 RUNBOOK_PREFIX = "https://github.com/netiso/netiso/blob/main/docs/runbook.md#"
 
