@@ -34,7 +34,7 @@ from tests.unit.hermetic import (
 pytestmark = pytest.mark.looptime
 
 NS = "team-a"
-ALLOW_ALL = {"podSelector": {}, "ingress": [{}]}
+ALLOW_ALL: dict[str, Any] = {"podSelector": {}, "ingress": [{}]}
 
 
 def foreign(name: str, *, annotations: dict[str, str] | None = None) -> dict[str, Any]:
