@@ -38,13 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explains", type=int, default=200, help="explain queries per N")
     parser.add_argument("--repeats", type=int, default=3, help="matrix runs per N (best kept)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--dumps",
+        default="3000:3000,100000:3000",
+        help="cluster dumps as POLICIES:PODS, comma-separated ('' for none): one kubectl List "
+        "each, read by `netiso matrix -f`, plus the 49 KB alias bomb",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "operator"))
     sys.path.insert(0, str(ROOT))
     from bench.reachability_inputs import generate
 
     runs = []
-    for count in (int(value) for value in args.namespaces.split(",")):
+    for count in (int(value) for value in args.namespaces.split(",") if value):
         with tempfile.TemporaryDirectory(prefix="netiso-reach-") as scratch:
             directory = Path(scratch) / "inputs"
             objects = generate(directory, namespaces=count)
@@ -59,11 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             run.update(_explain_runs(directory, queries=args.explains, namespaces=count))
             runs.append(run)
             print(json.dumps(run), flush=True)
+    dumps = [_dump_run(value) for value in args.dumps.split(",") if value]
+    if args.dumps:
+        dumps.append(_bomb_run())
     when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     report: dict[str, Any] = {
         "when": when,
         "machine": _machine(),
         "runs": runs,
+        "dumps": dumps,
     }
     markdown = _markdown(report)
     print(markdown)
@@ -112,6 +122,82 @@ def _matrix_runs(directory: Path, *, repeats: int) -> dict[str, Any]:
         "matrix_cpu_seconds": min(cpu),
         "peak_rss_mib": peak,
     }
+
+
+def _timed(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run a command; its result, wall seconds and peak RSS in MiB (the child's own)."""
+    started = time.perf_counter()
+    # A child of its own so that ru_maxrss is this command's peak, not the largest so far.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import resource, subprocess, sys; "
+            "result = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+            "sys.exit(result.returncode)",
+            *command,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+        text=True,
+    )
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    *messages, peak = err.splitlines() or ["0"]
+    result = subprocess.CompletedProcess(command, process.returncode, out, "\n".join(messages))
+    return result, seconds, int(peak) / 1024
+
+
+def _dump_run(value: str) -> dict[str, Any]:
+    """`netiso matrix -f DUMP -o json` on one generated kubectl List: wall time, peak RSS."""
+    from bench.dump_inputs import write_dump
+
+    policies, pods = (int(part) for part in value.split(":"))
+    with tempfile.TemporaryDirectory(prefix="netiso-dump-") as scratch:
+        path = Path(scratch) / "dump.yaml"
+        objects = write_dump(path, policies=policies, pods=pods)
+        size = path.stat().st_size
+        command = [sys.executable, "-m", "netiso.cli.app", "matrix", "-f", str(path), "-o", "json"]
+        result, seconds, peak = _timed(command)
+    if result.returncode != 0:
+        raise RuntimeError(f"matrix failed on the {value} dump: {result.stderr}")
+    run = {
+        "dump": value,
+        "policies": policies,
+        "pods": pods,
+        "objects": objects,
+        "input_mib": size / 2**20,
+        "matrix_seconds": seconds,
+        "peak_rss_mib": peak,
+    }
+    print(json.dumps(run), flush=True)
+    return run
+
+
+def _bomb_run() -> dict[str, Any]:
+    """The 49 KB alias bomb: refused (exit 2), in how long and how much memory."""
+    from bench.dump_inputs import write_alias_bomb
+
+    with tempfile.TemporaryDirectory(prefix="netiso-bomb-") as scratch:
+        path = Path(scratch) / "bomb.yaml"
+        write_alias_bomb(path)
+        size = path.stat().st_size
+        result, seconds, peak = _timed(
+            [sys.executable, "-m", "netiso.cli.app", "matrix", "-f", str(path)]
+        )
+    run = {
+        "dump": "alias bomb",
+        "input_mib": size / 2**20,
+        "exit_status": result.returncode,
+        "message": result.stderr.strip(),
+        "matrix_seconds": seconds,
+        "peak_rss_mib": peak,
+    }
+    print(json.dumps(run), flush=True)
+    return run
 
 
 def _write_json_list(directory: Path, target: Path) -> None:
@@ -224,6 +310,26 @@ def _markdown(report: dict[str, Any]) -> str:
             f"{run['explain_ms_median']:.2f} / {run['explain_ms_p99']:.2f} / "
             f"{run['explain_ms_max']:.2f} ms (target < {TARGET_EXPLAIN_MS}) |"
         )
+    if report.get("dumps"):
+        lines += [
+            "",
+            "Cluster dumps: `netiso matrix -f dump.yaml -o json` on one `kubectl get -o yaml` "
+            "List (1,000 namespaces), in a subprocess; wall time includes start-up, peak RSS is "
+            "the command's own.",
+            "",
+            "| Dump | Input | Wall | Peak RSS | Outcome |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for run in report["dumps"]:
+            outcome = (
+                f"refused (exit {run['exit_status']}): {run['message']}"
+                if "exit_status" in run
+                else f"{run['policies']:,} policies, {run['pods']:,} pods"
+            )
+            lines.append(
+                f"| {run['dump']} | {run['input_mib']:.2f} MiB | {run['matrix_seconds']:.2f} s | "
+                f"{run['peak_rss_mib']:.0f} MiB | {outcome} |"
+            )
     return "\n".join(lines) + "\n"
 
 

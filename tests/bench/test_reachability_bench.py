@@ -26,6 +26,8 @@ def test_the_benchmark_runs_and_the_generated_cluster_has_the_designed_answers()
             "5",
             "--repeats",
             "1",
+            "--dumps",
+            "30:10",
             "--no-write",
         ],
         capture_output=True,
@@ -42,3 +44,11 @@ def test_the_benchmark_runs_and_the_generated_cluster_has_the_designed_answers()
     for figure in ("matrix_seconds", "matrix_cpu_seconds", "peak_rss_mib", "explain_ms_p99"):
         assert run[figure] > 0
     assert "| Namespaces |" in result.stdout
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    dump, bomb = lines[-2:]
+    assert (dump["policies"], dump["pods"], dump["objects"]) == (30, 10, 1040)
+    assert dump["matrix_seconds"] > 0
+    assert dump["peak_rss_mib"] > 0
+    assert bomb["exit_status"] == 2
+    assert "aliases expand to more than 100000 nodes" in bomb["message"]
+    assert "| alias bomb |" in result.stdout

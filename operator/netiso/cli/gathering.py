@@ -144,29 +144,45 @@ def _read_files(files: Iterable[Path]) -> Objects:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"{file}: cannot read: {error}") from error
-        # Each document is turned into objects before the next is read: a stream of many
-        # documents never holds more than one of them as plain values. `file#2` names the
-        # second document of a stream.
-        for index, body in enumerate(_documents(file, text), start=1):
-            add_object(objects, body, label=str(file) if index == 1 else f"{file}#{index}")
+        _Reader(objects, file).read(text)
     return objects
 
 
-def _documents(file: Path, text: str) -> Iterator[object]:
-    """A JSON file's one document (json is many times faster than YAML), or a YAML stream's
-    non-empty documents."""
-    if file.suffix == ".json":
+@dataclass
+class _Reader:
+    """One file's documents into `objects`. Each document is turned into objects before the
+    next is read, and a List's items one by one as they are parsed (model/dumps.py), so a
+    dump never holds more than one object as plain values. `file#2` names the second
+    document of a stream."""
+
+    objects: Objects
+    file: Path
+    document: int = 1
+    item: int = 0
+
+    def label(self) -> str:
+        return str(self.file) if self.document == 1 else f"{self.file}#{self.document}"
+
+    def add_item(self, body: object) -> None:
+        add_object(self.objects, body, label=f"{self.label()} items[{self.item}]")
+        self.item += 1
+
+    def read(self, text: str) -> None:
+        if self.file.suffix == ".json":
+            try:
+                body = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{self.file}: invalid JSON: {error}") from error
+            add_object(self.objects, body, label=self.label())
+            return
         try:
-            yield json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{file}: invalid JSON: {error}") from error
-        return
-    try:
-        for body in load_dump(text, source=str(file)):
-            if body is not None:
-                yield body
-    except DocumentError as error:
-        raise InputError(str(error)) from error
+            for body in load_dump(text, source=str(self.file), on_item=self.add_item):
+                if body is not None:
+                    add_object(self.objects, body, label=self.label())
+                    self.document += 1
+                    self.item = 0
+        except DocumentError as error:
+            raise InputError(str(error)) from error
 
 
 def _files(path: Path) -> Iterator[Path]:

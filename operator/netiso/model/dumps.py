@@ -10,7 +10,7 @@ work. A recursive alias, a duplicate key or an unknown tag is a DocumentError na
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -53,7 +53,11 @@ class _Open:
 
 
 def load_dump(
-    text: str, *, source: str, limits: DumpLimits = DEFAULT_DUMP_LIMITS
+    text: str,
+    *,
+    source: str,
+    limits: DumpLimits = DEFAULT_DUMP_LIMITS,
+    on_item: Callable[[object], None] | None = None,
 ) -> Iterator[object]:
     """Each document of `text` (YAML or JSON) as plain values, empty documents as None.
 
@@ -61,8 +65,12 @@ def load_dump(
     Raises DocumentError (with the line) for invalid YAML, a duplicate or non-scalar key, an
     unknown tag, a recursive alias, nesting beyond `limits.max_depth`, or aliases that would
     add more than `limits.max_alias_nodes` nodes to the document.
+
+    With `on_item`, each item of a document's top-level `items` list (a `kubectl get -o yaml`
+    List) is handed to it as soon as it is built and not kept: the document comes out with
+    `items: []`, and a dump of 100,000 objects never holds more than one of them as values.
     """
-    builder = _Builder(source=source, limits=limits, loader=_BaseLoader(text))
+    builder = _Builder(source=source, limits=limits, loader=_BaseLoader(text), on_item=on_item)
     # Many small containers are created and none is garbage: the cyclic collector would walk
     # the growing heap again and again (most of a large dump's load time), for nothing.
     enabled = gc.isenabled()
@@ -90,6 +98,7 @@ class _Builder:
     tags: dict[str, str] = field(default_factory=dict)
     alias_nodes: int = 0
     root: object = None
+    on_item: Callable[[object], None] | None = None
 
     def documents(self) -> Iterator[object]:
         loader = self.loader
@@ -201,7 +210,10 @@ class _Builder:
         top.size += size
         container = top.value
         if isinstance(container, list):
-            container.append(value)
+            if self.on_item is not None and self.streams(top):
+                self.on_item(value)
+            else:
+                container.append(value)
         elif not top.has_key:
             if not isinstance(value, _KEY_TYPES) and value is not _MergeKey:
                 raise self.fail("a mapping key must be a string, number, boolean or null", event)
@@ -214,6 +226,13 @@ class _Builder:
                 raise self.fail(f"duplicate key {clipped(str(top.key))}", top.key_event or event)
             else:
                 container[top.key] = value
+
+    def streams(self, top: _Open) -> bool:
+        """Whether `top` is the `items` list of the document's top-level mapping."""
+        if len(self.stack) != 2 or top.anchor is not None:
+            return False
+        outer = self.stack[0]
+        return isinstance(outer.value, dict) and outer.has_key and outer.key == "items"
 
     def merge(self, top: _Open, value: object, event: yaml.Event) -> None:
         sources = value if isinstance(value, list) else [value]

@@ -110,3 +110,11 @@ def test_what_json_cannot_hold_is_one_clean_error(text: str, message: str) -> No
         load(text)
     assert str(caught.value).startswith("in.yaml: ")
     assert message in str(caught.value)
+
+
+def test_a_lists_items_are_handed_over_one_by_one_and_not_kept() -> None:
+    text = "apiVersion: v1\nkind: List\nitems:\n- {a: 1}\n- {b: [2]}\nmetadata: {items: [3]}\n"
+    seen: list[object] = []
+    (document,) = load_dump(text, source="in.yaml", on_item=seen.append)
+    assert seen == [{"a": 1}, {"b": [2]}]
+    assert document == {"apiVersion": "v1", "kind": "List", "items": [], "metadata": {"items": [3]}}
