@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from netiso.model.leases import (
@@ -40,6 +41,9 @@ T = TypeVar("T")
 
 # How often the watchdog re-reads the clock to notice a lapsed Lease when no round does.
 _WATCH_INTERVAL = 0.25
+# Seconds between attempts while the Lease namespace does not exist: someone has to act first,
+# so a retry period's pace would only fill the API server's and the operator's logs.
+MISSING_NAMESPACE_RETRY = 10.0
 
 
 class Leadership:
@@ -150,6 +154,8 @@ class Elector:
         self._claiming: set[int] = set()
         # None until the first round: standing by is announced once too.
         self._announced: frozenset[int] | None = None
+        # Whether the missing Lease namespace was reported (once, not at every round).
+        self._namespace_missing = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def lease_of(self, shard: int) -> str:
@@ -196,12 +202,42 @@ class Elector:
 
     async def _campaign(self, shard: int) -> None:
         while True:
+            pause = self.next_round_in(shard)
             try:
                 await self.round(shard)
+                self._namespace_found()
             except ApiError as exc:
-                log.warning("lease %s: %s", self.lease_of(shard), exc)
+                # Creating the Lease is the only request of a round that can answer 404 (a read
+                # or update of a missing Lease is an answer): the namespace does not exist.
+                if exc.status == HTTPStatus.NOT_FOUND:
+                    self._report_missing_namespace(exc)
+                    pause = max(pause, MISSING_NAMESPACE_RETRY)
+                else:
+                    log.warning("lease %s: %s", self.lease_of(shard), exc)
             self._announce()
-            await asyncio.sleep(self.next_round_in(shard))
+            await asyncio.sleep(pause)
+
+    def _report_missing_namespace(self, exc: ApiError) -> None:
+        if self._namespace_missing:
+            log.debug("lease namespace %s still missing: %s", self._namespace, exc)
+            return
+        self._namespace_missing = True
+        log.error(
+            "cannot elect a leader: the Lease namespace %s does not exist, so %s stands by "
+            "and writes nothing. Fix one of: create it (kubectl create namespace %s); set "
+            "NETISO_OPERATOR_NAMESPACE to the namespace that holds netiso's Lease and its "
+            "netiso-leader-election Role; or, for a single replica, set "
+            "NETISO_LEADER_ELECTION=false. Retrying every %g s.",
+            self._namespace,
+            self.identity,
+            self._namespace,
+            MISSING_NAMESPACE_RETRY,
+        )
+
+    def _namespace_found(self) -> None:
+        if self._namespace_missing:
+            self._namespace_missing = False
+            log.info("the Lease namespace %s exists now", self._namespace)
 
     def next_round_in(self, shard: int) -> float:
         """The retry period, or less when another holder's Lease runs out sooner: a standby

@@ -247,3 +247,37 @@ async def test_the_lease_thread_gets_the_operators_credentials_once_published() 
     assert await asyncio.wait_for(answer, 5) == creds
     # Kept: later renewals do not wait on the operator's loop.
     assert await crossing.current() == creds
+
+
+async def test_a_missing_lease_namespace_is_reported_once_and_retried_slowly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = FakeApiServer()
+    # As the API server answers a Lease create in a namespace that does not exist.
+    fault = server.fail(
+        "POST",
+        lease_path(NAMESPACE),
+        status=404,
+        message=f'namespaces "{NAMESPACE}" not found',
+        times=4,
+    )
+    a = elector(server, me="a")
+    caplog.set_level("DEBUG", logger="netiso.leadership.electing")
+    a.start()
+    try:
+        await asyncio.sleep(31)
+        # Four attempts fail, at a slower pace than the 2 s retry period; the fifth creates it.
+        assert fault.times == 0
+        assert not a.leadership.may_write()
+        await asyncio.sleep(10)
+        assert a.leadership.may_write()
+        records = list(caplog.records)
+    finally:
+        await a.stop(release_leases=False)
+    errors = [r.getMessage() for r in records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert f"the Lease namespace {NAMESPACE} does not exist" in errors[0]
+    for fix in ("kubectl create namespace", "NETISO_OPERATOR_NAMESPACE", "NETISO_LEADER_ELECTION"):
+        assert fix in errors[0]
+    assert not [r for r in records if r.levelname == "WARNING"]
+    assert any(f"{NAMESPACE} exists now" in r.getMessage() for r in records)
