@@ -358,6 +358,7 @@ def test_profile_deletion_removes_policies_unless_orphan(
 
 def test_unmanaged_policies_are_never_modified_or_deleted(
     operator: OperatorProcess,
+    admin_kubeconfig: Path,
     kube_api: client.ApiClient,
     make_namespace: MakeNamespace,
     profiles: Any,
@@ -392,6 +393,19 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
             reason="conflict",
         )
         == 1
+    )
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="error"
+        )
+        == 1
+    )
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    assert (row["state"], row["drift"]) == ("error", "netiso-allow-dns-egress:conflict")
+    (shown,) = json.loads(netiso_cli(admin_kubeconfig, "diff", "-n", ns, "-o", "json").stdout)
+    assert (shown["state"], shown["reportedDrift"]) == (
+        "error",
+        ["netiso-allow-dns-egress:conflict"],
     )
     after = policies_in(kube_api, ns)
     for name, version in before.items():
