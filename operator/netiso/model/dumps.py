@@ -5,6 +5,7 @@ from the parser's events, so no node graph (with two position marks per node) is
 100,000-policy dump costs the values it holds, not ten times that. Aliases are shared, never
 copied, and the nodes they add are counted: an alias bomb is refused after a bounded amount of
 work. A recursive alias, a duplicate key or an unknown tag is a DocumentError naming the line.
+Plain scalars are typed as kubectl types them (model/scalars.py), as `netiso validate` reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Final
 import yaml
 
 from netiso.model.documents import DocumentError, _BaseLoader, _document_error, clipped
+from netiso.model.scalars import NotJson, json_key, plain_scalar
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,6 @@ class _Builder:
     stack: list[_Open] = field(default_factory=list)
     anchors: dict[str, tuple[object, int]] = field(default_factory=dict)
     scalars: dict[tuple[str, str], object] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
     alias_nodes: int = 0
     root: object = None
     on_item: Callable[[object], None] | None = None
@@ -129,8 +130,16 @@ class _Builder:
 
     def scalar(self, event: yaml.ScalarEvent) -> object:
         tag = event.tag
+        if (tag is None or tag == "!") and event.implicit[0]:
+            # Typed as kubectl types it (model/scalars.py), as `netiso validate` reads it.
+            if event.value == "<<":
+                return _MergeKey
+            try:
+                return plain_scalar(event.value)
+            except NotJson as error:
+                raise self.fail(str(error), event) from None
         if tag is None or tag == "!":
-            tag = self.implicit_tag(event) if event.implicit[0] else _STR
+            tag = _STR
         if tag in (_STR, _TIMESTAMP, _VALUE):
             return event.value
         if tag == _MERGE:
@@ -153,15 +162,6 @@ class _Builder:
         if len(self.scalars) < 65536:
             self.scalars[(tag, event.value)] = value
         return value
-
-    def implicit_tag(self, event: yaml.ScalarEvent) -> str:
-        """The tag of a plain scalar, which depends on its text alone (no path resolvers)."""
-        tag = self.tags.get(event.value)
-        if tag is None:
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-            if len(self.tags) < 65536:
-                self.tags[event.value] = tag
-        return tag
 
     def alias(self, event: yaml.AliasEvent) -> None:
         anchor = event.anchor or ""
@@ -217,7 +217,7 @@ class _Builder:
         elif not top.has_key:
             if not isinstance(value, _KEY_TYPES) and value is not _MergeKey:
                 raise self.fail("a mapping key must be a string, number, boolean or null", event)
-            top.key, top.key_event, top.has_key = value, event, True
+            top.key, top.key_event, top.has_key = json_key(value), event, True
         else:
             top.has_key = False
             if top.key is _MergeKey:
