@@ -306,6 +306,7 @@ def test_status_filters_by_profile_and_selector_and_sums_up(
             "PENDING",
             "DRIFT",
             "GUARDRAILS",
+            "EXPOSURE",
             "MESSAGE",
         ]
         assert wide.stdout.splitlines()[-1] == "2 namespaces: 2 pending"
