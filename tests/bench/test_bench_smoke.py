@@ -135,10 +135,11 @@ def test_foreign_policies_are_evaluated_and_never_written(
         2 * N,
         True,
     )
-    # netiso's only creates: one GuardrailException Event per namespace. Nothing is updated
-    # or deleted (a status patch may land).
+    # netiso's only creates: two Warning Events per namespace, Excepted (the namespace's
+    # state) and GuardrailException (the excepted policy). Nothing is updated or deleted (a
+    # status patch may land).
     verbs = populate["window"]["netiso_requests_by_verb"]
-    assert verbs.get("create", 0) == N, verbs
+    assert verbs.get("create", 0) == 2 * N, verbs
     assert set(verbs) <= {"create", "get", "list", "patch", "watch"}, verbs
     report = guardrails["report"]
     assert (report["visible"], report["missed"]) == (REPORT_TRIALS, [])

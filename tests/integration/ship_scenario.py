@@ -60,7 +60,7 @@ KOPF_UNRESOLVED: Final = "Unresolved resources cannot be served"
 # backoff: a precondition of the CRD step, so it gets more than the window.
 READY_AFTER_CRD: Final = 30.0
 
-FOREIGN_MESSAGE: Final = "will not take it over"
+FOREIGN_MESSAGE: Final = "netiso will not change it"
 
 
 def uninstall_crd(api: client.ApiClient) -> None:
@@ -277,7 +277,7 @@ class Scenario:
 
     def refuses_foreign_policy(self) -> str | None:
         """A namespace that already holds someone else's policy under netiso's name opts in:
-        netiso must say, in a ReconcileFailed Event, that it will not take the policy over."""
+        netiso must say, in a ReconcileFailed Event, that it will not change the policy."""
         foreign = self.make_namespace("rbac-foreign")
         spec = {"podSelector": {}, "policyTypes": ["Ingress"]}
         body = client.V1NetworkPolicy(
