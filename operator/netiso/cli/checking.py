@@ -2,20 +2,22 @@
 
 Top layer beside inspection, registered by cli.py: builds on model (the guardrail evaluator)
 and rendering (the admission bindings), never talks to a cluster. `check` evaluates a GitOps
-directory of NetworkPolicies against a profile's guardrails, exactly as admission would.
+directory of NetworkPolicies against a profile's guardrails, each policy as admission would,
+and all policies of a namespace together as the operator does (reachability/exposures.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from netiso import conventions
 from netiso.cli.exits import Exit, InputError
 from netiso.cli.inputs import read_input
 from netiso.model.documents import (
@@ -26,13 +28,22 @@ from netiso.model.documents import (
     load_documents,
 )
 from netiso.model.fields import json_type
-from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, violations
+from netiso.model.guardrails import (
+    EXCEPTION_ADVICE,
+    RULE_TEXTS,
+    Violation,
+    exception_of,
+    is_managed,
+    violations,
+)
 from netiso.model.networkpolicies import network_policy_problems
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import Profile
+from netiso.reachability.exposures import exposure_of
 from netiso.rendering.validations import baseline_binding, profile_binding
 
+NAME_LABEL: Final = conventions.NAMESPACE_NAME_LABEL
 YAML_SUFFIXES: Final = (".yaml", ".yml")
 # Problems named in the one line of a malformed policy before the rest is counted.
 _SHOWN_PROBLEMS: Final = 3
@@ -73,6 +84,9 @@ def add_guardrail_commands(
         description=(
             "Evaluate every NetworkPolicy in the given files and directories (searched for "
             "*.yaml and *.yml) against the guardrails of the profile, as admission would. "
+            "The policies of each namespace are also judged together, as the operator does "
+            "(ipBlocks, ports and namespace selectors that add up across policies; Namespace "
+            "objects in the files give the labels). "
             "One line per violation; policies with a netiso.io/exception annotation are "
             "listed as exceptions and pass. Exit status 0: none, 1: violations, 2: bad input."
         ),
@@ -113,14 +127,18 @@ def add_guardrail_commands(
 def run_check(args: argparse.Namespace) -> int:
     """Print one line per violation; the exit status says whether any is not excepted."""
     (profile,) = _profiles([args.profile], single=True)
-    policies = list(_policies(args.paths))
+    objects = list(_objects(args.paths))
+    policies = [(label, body) for label, body in objects if body.get("kind") == "NetworkPolicy"]
+    namespaces = [body for _, body in objects if body.get("kind") == "Namespace"]
     malformed = [line for label, policy in policies if (line := _malformed(label, policy))]
     if malformed:
         # Guardrails judge what a policy admits; one the API server would refuse admits nothing.
         for line in malformed:
             print(f"netiso check: error: {line}", file=sys.stderr)
         return Exit.BAD_INPUT
-    findings = list(_findings(policies, profile=profile, namespace=args.namespace))
+    findings = list(
+        _findings(policies, profile=profile, namespace=args.namespace, namespaces=namespaces)
+    )
     for finding in findings:
         print(finding)
     failing = [f for f in findings if f.violation.exception is None]
@@ -163,13 +181,14 @@ def _profiles(names: Sequence[str], *, single: bool) -> list[Profile]:
     return profiles
 
 
-def _policies(paths: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(label, body) of every NetworkPolicy in the files and directories, in order."""
+def _objects(paths: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, body) of every NetworkPolicy and Namespace in the files and directories, in
+    order."""
     for path in paths:
         for file in _yaml_files(Path(path)):
             for label, body in _documents(file, limits=POLICY_LIMITS):
-                for policy in _network_policies(body):
-                    yield label, policy
+                for found in _checked_objects(body):
+                    yield label, found
 
 
 def _malformed(label: str, policy: dict[str, Any]) -> str:
@@ -188,14 +207,84 @@ def _malformed(label: str, policy: dict[str, Any]) -> str:
 
 
 def _findings(
-    policies: Sequence[tuple[str, dict[str, Any]]], *, profile: Profile, namespace: str
+    policies: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    profile: Profile,
+    namespace: str,
+    namespaces: Sequence[Mapping[str, Any]],
 ) -> Iterator[Finding]:
+    """Each policy's violations, as admission finds them, then per namespace what only the
+    policies together (or the namespaces of the input) show, as the operator finds it."""
+    grouped: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for label, policy in policies:
         metadata = policy.get("metadata")
         named = metadata.get("namespace") if isinstance(metadata, dict) else None
         where = named if isinstance(named, str) and named else namespace
+        grouped.setdefault(where, []).append((label, policy))
         for violation in violations(policy, profile.guardrails, namespace=where):
             yield Finding(label, violation)
+    known = _inventory(namespaces, policies_in=grouped)
+    for where, members in grouped.items():
+        yield from _together(members, profile=profile, namespace=where, known=known)
+
+
+def _together(
+    members: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    profile: Profile,
+    namespace: str,
+    known: Sequence[Mapping[str, str]],
+) -> Iterator[Finding]:
+    """The operator's findings about the sum of a namespace's policies (exposure_of): the
+    same rules, the same words; excepted and netiso's own policies are left out of the sum."""
+    files: dict[str, str] = {}
+    judged: list[Mapping[str, Any]] = []
+    for label, policy in members:
+        if is_managed(policy) or exception_of(policy) is not None:
+            continue
+        name = _name_of(policy)
+        files.setdefault(name, label)
+        judged.append(policy)
+    exposure = exposure_of(
+        namespace=namespace,
+        policies=(),
+        judged=judged,
+        guardrails=profile.guardrails,
+        inventory=lambda: known,
+        describe=False,
+    )
+    for violation in exposure.findings:
+        yield Finding(files.get(violation.policy, ""), violation)
+
+
+def _inventory(
+    namespaces: Sequence[Mapping[str, Any]], *, policies_in: Mapping[str, object]
+) -> list[Mapping[str, str]]:
+    """The labels of the namespaces the input knows of: its Namespace objects, then each
+    other namespace the policies live in, known by its name label only."""
+    labelled = {_name_of(body): _labels_of(body) for body in namespaces}
+    for where in policies_in:
+        labelled.setdefault(where, {NAME_LABEL: where})
+    return list(labelled.values())
+
+
+def _name_of(body: Mapping[str, Any]) -> str:
+    metadata = body.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _labels_of(body: Mapping[str, Any]) -> Mapping[str, str]:
+    metadata = body.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    found = {
+        key: value
+        for key, value in (labels.items() if isinstance(labels, dict) else ())
+        if isinstance(key, str) and isinstance(value, str)
+    }
+    # The API server sets the name label on every namespace.
+    found[NAME_LABEL] = _name_of(body)
+    return found
 
 
 def _yaml_files(path: Path) -> list[Path]:
@@ -224,13 +313,14 @@ def _documents(path: Path, *, limits: DocumentLimits = DEFAULT_LIMITS) -> Iterat
         yield (str(path) if len(bodies) == 1 else f"{path}#{index}"), body
 
 
-def _network_policies(body: object) -> Iterator[dict[str, Any]]:
-    """The NetworkPolicies of a document: itself, or the items of a List; others are skipped
-    (a GitOps repository holds every kind of object)."""
+def _checked_objects(body: object) -> Iterator[dict[str, Any]]:
+    """The NetworkPolicies and Namespaces of a document: itself, or the items of a List;
+    others are skipped (a GitOps repository holds every kind of object)."""
     if not isinstance(body, dict):
         return
-    if body.get("kind") == "NetworkPolicy" and body.get("apiVersion") == "networking.k8s.io/v1":
+    kind, version = body.get("kind"), body.get("apiVersion")
+    if (kind, version) in (("NetworkPolicy", "networking.k8s.io/v1"), ("Namespace", "v1")):
         yield body
-    elif body.get("kind") == "List" and isinstance(body.get("items"), list):
+    elif kind == "List" and isinstance(body.get("items"), list):
         for item in body["items"]:
-            yield from _network_policies(item)
+            yield from _checked_objects(item)

@@ -7,11 +7,17 @@ and carries one recorded exception; the lines printed are what a CI log shows.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from netiso.cli.app import main
+from netiso.conventions import EXCEPTION_ANNOTATION as EXCEPTION
+from netiso.observed.entries import NamespaceEntry, ProfileEntry
+from netiso.observed.foreign import ForeignPolicy
+from netiso.reconciling.assessments import assess
+from netiso.rendering.environment import make_environment
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "manifests" / "samples"
@@ -221,3 +227,118 @@ def test_a_valid_twenty_thousand_ip_block_policy_is_checked_not_refused(
     status, _, err = run(capsys, "check", "--profile", str(PROFILE), "-f", str(path))
     assert status in (0, 1), err
     assert "invalid" not in err
+
+
+def _policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"podSelector": {}, **spec},
+    }
+
+
+def _egress(cidr: str) -> dict[str, Any]:
+    return {"egress": [{"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"port": 443}]}]}
+
+
+def _ingress(peer: dict[str, Any], port: int, end: int) -> dict[str, Any]:
+    return {"ingress": [{"from": [peer], "ports": [{"port": port, "endPort": end}]}]}
+
+
+TEAM_B = {"namespaceSelector": {"matchLabels": {"team": "b"}}}
+NOT_NOBODY = {
+    "namespaceSelector": {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["nobody"]}
+        ]
+    }
+}
+# Each case: policies fine one by one that the operator reports together.
+TOGETHER: dict[str, list[dict[str, Any]]] = {
+    "broad-cidr": [
+        _policy("low", _egress("10.0.0.0/8")),
+        _policy("high", _egress("11.0.0.0/8")),
+    ],
+    "no-ports": [
+        _policy("low", _ingress(TEAM_B, 1, 30000)),
+        _policy("high", _ingress(TEAM_B, 30001, 65535)),
+    ],
+    "all-namespaces": [_policy("every", _ingress(NOT_NOBODY, 80, 80))],
+}
+
+
+def _operator_findings(bodies: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(policy, path, rule) of what the operator's assess() reports for the same policies."""
+    entry = ProfileEntry.from_body(yaml.safe_load(PROFILE_PLAIN))
+    namespace = NamespaceEntry.from_body(
+        {"metadata": {"name": "team-a", "labels": {"netiso.io/profile": "plain"}}}
+    )
+    result = assess(
+        name="team-a",
+        entry=namespace,
+        profile=entry,
+        live=[],
+        environment=make_environment(),
+        protected=frozenset(),
+        foreign=[ForeignPolicy.from_body(body) for body in bodies],
+        inventory=lambda: [{"kubernetes.io/metadata.name": "team-a"}],
+    )
+    return {(v.policy, v.path, str(v.rule)) for v in result.weakened}
+
+
+PROFILE_PLAIN = """
+apiVersion: netiso.io/v1alpha1
+kind: IsolationProfile
+metadata: {name: plain}
+spec: {owner: platform, reason: checks, guardrails: {action: Deny}}
+"""
+
+
+@pytest.mark.parametrize("rule", list(TOGETHER))
+def test_policies_of_a_namespace_are_judged_together_as_the_operator_judges_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rule: str
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE_PLAIN)
+    files = []
+    for body in TOGETHER[rule]:
+        files += ["-f", str(tmp_path / f"{body['metadata']['name']}.yaml")]
+        Path(files[-1]).write_text(yaml.safe_dump(body))
+    status, lines, err = run(capsys, "check", "--profile", str(profile), *files)
+    assert status == 1
+    # file: NetworkPolicy ns/name: path: rule: problem (an exposure path holds ": " too)
+    shown = {line.split(": ", 1)[1].rsplit(": ", 1)[0] for line in lines}
+    found = _operator_findings(TOGETHER[rule])
+    expected = {f"NetworkPolicy team-a/{p}: {path}: {r}" for p, path, r in found}
+    assert expected
+    assert shown == expected
+    assert {found_rule for _, _, found_rule in found} == {rule}
+    assert f"{len(expected)} violation(s)" in err
+
+
+def test_an_excepted_policy_is_left_out_of_the_sum(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE_PLAIN)
+    low, high = TOGETHER["broad-cidr"]
+    high = {**high, "metadata": {**high["metadata"], "annotations": {EXCEPTION: "NET-9"}}}
+    target = tmp_path / "policies.yaml"
+    target.write_text(yaml.safe_dump_all([low, high]))
+    status, lines, _ = run(capsys, "check", "--profile", str(profile), "-f", str(target))
+    assert (status, lines) == (0, [])
+
+
+def test_namespace_objects_in_the_input_give_the_labels_selectors_are_judged_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE_PLAIN)
+    (body,) = TOGETHER["all-namespaces"]
+    target = tmp_path / "policies.yaml"
+    nobody = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nobody"}}
+    target.write_text(yaml.safe_dump_all([body, nobody]))
+    status, lines, _ = run(capsys, "check", "--profile", str(profile), "-f", str(target))
+    # A namespace named nobody exists: the selector leaves it out, so it is not every one.
+    assert (status, lines) == (0, [])
