@@ -2,9 +2,9 @@
 
 Every test under tests/dataplane/ is marked `dataplane` (tests/conftest.py) and runs with
 --all or when named. One control plane (with the Deployment controllers) and one Dataplane
-(containerd, kubelet, kube-scheduler, kube-router as the test-only enforcer) per session;
+(containerd, kubelet, kube-scheduler, kube-router as the test-only enforcer) for the tier;
 needs root. The node's and the control plane's log tails are attached to a failed test;
-`kube_api` and `make_namespace` are the integration tier's, over this tier's control plane.
+`make_namespace` is the integration tier's, over this tier's control plane.
 """
 
 from __future__ import annotations
@@ -13,21 +13,16 @@ import sys
 from collections.abc import Generator, Iterator
 
 import pytest
+from kubernetes import client, config
 
 from netiso_devkit.dataplane.nodes import Dataplane
 from netiso_devkit.localcluster.commandlines import CONTROLLERS, WORKLOAD_CONTROLLERS
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
-# The integration tier's API client and namespace factory, over this tier's control plane.
-from tests.integration.conftest import (
-    MakeNamespace,
-    admin_kubeconfig,
-    kube_api,
-    make_namespace,
-    unique_name,
-)
+# The integration tier's namespace factory, over this tier's control plane and client.
+from tests.integration.conftest import MakeNamespace, make_namespace, unique_name
 
-__all__ = ["MakeNamespace", "admin_kubeconfig", "kube_api", "make_namespace", "unique_name"]
+__all__ = ["MakeNamespace", "make_namespace", "unique_name"]
 
 LOG_TAIL_LINES = 40
 _NODE_KEY = pytest.StashKey[Dataplane]()
@@ -62,7 +57,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"netiso dataplane: {line}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the node goes as soon as the tier's last test is done, so that a long
+# `pytest --all` neither keeps it running nor holds the machine's one dataplane lock.
+@pytest.fixture(scope="package")
 def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
     """A control plane that also runs the Deployment and ReplicaSet controllers."""
     plane = ControlPlane(progress=_say, controllers=CONTROLLERS + WORKLOAD_CONTROLLERS)
@@ -74,7 +71,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
         plane.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dataplane(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Dataplane]:
     """The session's node, Ready and enforcing; everything it made is removed at the end."""
     node = Dataplane(control_plane, progress=_say)
@@ -84,6 +81,16 @@ def dataplane(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="package")
+def kube_api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
+    """An admin client of this tier's control plane."""
+    api = config.new_client_from_config(config_file=str(control_plane.admin_kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
 
 
 @pytest.fixture(scope="session")

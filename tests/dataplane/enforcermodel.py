@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -371,16 +372,18 @@ def allows(
 def explain(
     cluster: Cluster, *, src: Pod, dst: Pod, port: int, protocol: str, observed_open: bool
 ) -> tuple[Deviation, ...]:
-    """The deviations that, each alone, turn the reference answer into what was observed
-    (empty when none does, or when the reference already agrees)."""
+    """The smallest set of deviations that turns the reference answer into what was observed:
+    one alone if any does (the first such), else the fewest together (two deviations can
+    compound: a cross-direction rule with unresolved named ports). Empty when none does, or
+    when the reference already agrees."""
     reference = allows(cluster, src=src, dst=dst, port=port, protocol=protocol)
     if reference == observed_open:
         return ()
-    return tuple(
-        deviation
-        for deviation in Deviation
-        if allows(
-            cluster, src=src, dst=dst, port=port, protocol=protocol,
-            deviations=frozenset({deviation}),
-        ) == observed_open
-    )  # fmt: skip
+    for size in range(1, len(Deviation) + 1):
+        for chosen in itertools.combinations(Deviation, size):
+            if allows(
+                cluster, src=src, dst=dst, port=port, protocol=protocol,
+                deviations=frozenset(chosen),
+            ) == observed_open:  # fmt: skip
+                return chosen
+    return ()

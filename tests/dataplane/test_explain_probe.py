@@ -38,6 +38,7 @@ def test_explain_probe_puts_the_packets_next_to_the_prediction(
     control_plane: ControlPlane,
     kube_api: client.ApiClient,
     make_namespace: MakeNamespace,
+    dataplane_report: list[str],
 ) -> None:
     namespace = make_namespace("probe")
     addresses = dataplane.run_pods(
@@ -76,6 +77,10 @@ def test_explain_probe_puts_the_packets_next_to_the_prediction(
 
     allowed = explain_probe(control_plane, source=source, target=target, port=9090)
     assert (allowed["predicted"], allowed["observed"]) == ("allowed", "connected")
+    dataplane_report.append(
+        f"explain --probe round (ephemeral container added, run, read): "
+        f"{blocked['seconds']} s blocked, {allowed['seconds']} s open"
+    )
 
     dataplane.stop_enforcer()
     try:

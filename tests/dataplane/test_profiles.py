@@ -208,7 +208,12 @@ def test_sample_profile_isolates_on_packets(
         )
         assert managed.items, "no netiso policy in the opted-in namespace"
 
+        round_started = time.monotonic()
         observed, wrong = mismatches(dataplane, scene, expected)
+        dataplane_report.append(
+            f"{sample.stem}: a probe round of {len(observed)} connections from "
+            f"{len(scene.pods)} pods took {time.monotonic() - round_started:.2f} s"
+        )
         assert not wrong, f"{sample.stem} under enforcement:\n" + "\n".join(wrong)
         _assert_meaningful(
             observed,

@@ -57,6 +57,7 @@ LOCK_FILE: Final = Path("/run/netiso-dataplane.lock")
 # Names the state directory of the dataplane that holds the lock, for the next one to sweep
 # if its owner was killed.
 RECORD_FILE: Final = Path("/run/netiso-dataplane.json")
+LOCK_WAIT_SECONDS: Final = 900.0
 TEMP_PREFIX: Final = "netiso-dataplane-"
 REQUIRED_COMMANDS: Final = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "nsenter",
                             "iptables", "ipset", "ip", "umount")  # fmt: skip
@@ -155,10 +156,12 @@ class Dataplane:
     def start(self, *, timeout: float = 180.0) -> None:
         """Start every component and return once the node is Ready (and kube-router enforces).
 
-        `timeout` excludes building missing programs (minutes on a cold cache).
+        `timeout` excludes building missing programs (minutes on a cold cache) and waiting
+        for another dataplane on this machine to stop (up to LOCK_WAIT_SECONDS).
         """
         _check_host()
-        self._acquire_lock(timeout=timeout)
+        # Another dataplane (a test run beside this one) is waited for, up to LOCK_WAIT_SECONDS.
+        self._acquire_lock(timeout=max(timeout, LOCK_WAIT_SECONDS))
         try:
             self._start(timeout=timeout)
         except BaseException:
@@ -393,11 +396,15 @@ class Dataplane:
     def _acquire_lock(self, *, timeout: float) -> None:
         handle = LOCK_FILE.open("w")
         deadline = time.monotonic() + timeout
+        waited = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not waited:
+                    self._say(f"netiso: another dataplane runs here ({LOCK_FILE}); waiting")
+                    waited = True
                 if time.monotonic() > deadline:
                     handle.close()
                     raise DataplaneError(
