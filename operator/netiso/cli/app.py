@@ -144,17 +144,19 @@ def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.A
 def _add_cluster_facing_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register the subcommands that talk to a cluster: diff, status, version, matrix and
+    """Register the subcommands that talk to a cluster: diff, status, version, doctor, matrix and
     explain (which also read files), and the development kit's `cluster` and `demo`.
 
     Imported here, not at module level, so `render` and `validate` never load the cluster
     layer. Each command sets `handler(args) -> int` (an exits.Exit) and raises a CliError for
     input it cannot use.
     """
+    from netiso.cli.doctoring import add_doctor_command
     from netiso.cli.live import add_live_commands
     from netiso.cli.plugins import add_plugin_commands
 
     add_live_commands(subparsers)
+    add_doctor_command(subparsers)
     add_plugin_commands(subparsers)
     _add_reachability_commands(subparsers)
 

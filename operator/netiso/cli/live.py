@@ -41,6 +41,10 @@ _NEEDS: Final = {
     "diff": "get namespaces, list networkpolicies and isolationprofiles",
     "status": "list namespaces, networkpolicies and isolationprofiles",
     "version": "list deployments.apps (for the operator's version)",
+    "doctor": (
+        "get isolationprofiles and namespaces, list namespaces, pods, services, "
+        "endpointslices.discovery.k8s.io, networkpolicies and daemonsets.apps"
+    ),
 }
 
 
@@ -80,7 +84,7 @@ def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     diff.add_argument("--profile", metavar="FILE", help="a profile file to preview ('-': stdin)")
     _add_scope_options(diff)
     printing.add_output_option(diff, formats=("diff", printing.JSON, printing.YAML), default="diff")
-    diff.set_defaults(handler=_handle(_diff))
+    diff.set_defaults(handler=handle_live(_diff))
 
     status = subparsers.add_parser(
         "status",
@@ -100,7 +104,7 @@ def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         formats=(printing.TABLE, printing.WIDE, printing.JSON, printing.YAML),
         default=printing.TABLE,
     )
-    status.set_defaults(handler=_handle(_status))
+    status.set_defaults(handler=handle_live(_status))
 
     version = subparsers.add_parser(
         "version",
@@ -111,7 +115,7 @@ def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         ),
     )
     version.add_argument("--client", action="store_true", help="only the client's version")
-    _add_connection_options(version)
+    add_connection_options(version)
     printing.add_output_option(
         version, formats=("text", printing.JSON, printing.YAML), default="text"
     )
@@ -124,11 +128,11 @@ def _add_scope_options(parser: argparse.ArgumentParser) -> None:
     scope.add_argument(
         "--all-namespaces", "-A", action="store_true", help="every opted-in namespace"
     )
-    _add_connection_options(parser)
+    add_connection_options(parser)
     inputs.add_templates_option(parser)
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
         default=None,
@@ -145,8 +149,8 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _handle(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Wrap a command: credentials, a client, and every failure raised as a CliError."""
+def handle_live(command: Command) -> Callable[[argparse.Namespace], int]:
+    """Wrap a live command: credentials, a client, and every failure raised as a CliError."""
 
     def handler(args: argparse.Namespace) -> int:
         name = args.command
