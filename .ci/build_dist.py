@@ -126,22 +126,36 @@ class Templating:
     def __init__(self) -> None:
         self.inline: dict[str, str] = {}
         self.blocks: dict[str, str] = {}
+        self.tails: dict[str, str] = {}
 
     def value(self, expression: str) -> str:
         """A sentinel for a scalar that becomes `expression` (whole `{{ }}` actions)."""
-        sentinel = _VALUE.format(len(self.inline) + len(self.blocks))
+        sentinel = _VALUE.format(len(self.inline) + len(self.blocks) + len(self.tails))
         self.inline[sentinel] = expression
         return sentinel
 
     def block(self, pipeline: str) -> str:
         """A sentinel for a nested value: `pipeline` yields YAML text at column 0, which is
         indented under its key."""
-        sentinel = _VALUE.format(len(self.inline) + len(self.blocks))
+        sentinel = _VALUE.format(len(self.inline) + len(self.blocks) + len(self.tails))
         self.blocks[sentinel] = pipeline
+        return sentinel
+
+    def items(self, pipeline: str) -> str:
+        """A sentinel for list items appended to a list: `pipeline` yields YAML list items at
+        column 0 (or nothing), which are indented to the list's column."""
+        sentinel = _VALUE.format(len(self.inline) + len(self.blocks) + len(self.tails))
+        self.tails[sentinel] = pipeline
         return sentinel
 
     def render(self, obj: Obj) -> str:
         text = _escape_braces(yaml.safe_dump(obj, sort_keys=False, width=1000))
+        for sentinel, pipeline in self.tails.items():
+            line = re.compile(rf"^(?P<indent> *)- {sentinel}\n", re.MULTILINE)
+            match = line.search(text)
+            assert match is not None, sentinel
+            column = len(match.group("indent"))
+            text = line.sub(f"{{{{- {pipeline} | nindent {column} }}}}\n", text, count=1)
         for sentinel, pipeline in self.blocks.items():
             line = re.compile(rf"^(?P<prefix>[ -]*)(?P<key>[\w.-]+): {sentinel}$", re.MULTILINE)
             match = line.search(text)
@@ -218,9 +232,8 @@ def _parameterize_deployment(obj: Obj, templating: Templating) -> None:
         value("--log-format={{ .Values.logFormat }}") if arg.startswith("--log-format=") else arg
         for arg in container["args"]
     ]
-    for variable in container["env"]:
-        if variable["name"] == "NETISO_PROTECTED_NAMESPACES":
-            variable["value"] = value('{{ join "," .Values.protectedNamespaces | quote }}')
+    # The chart's own variables after the manifests' (an env list has no unset entries).
+    container["env"].append(templating.items('include "netiso.env" . | trim'))
 
 
 def chart_template(rendered: str, *, source: str) -> str:

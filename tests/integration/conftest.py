@@ -9,6 +9,7 @@ to the report of every failed test.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -71,6 +72,33 @@ def log_excerpt(plane: ControlPlane, *, lines: int = LOG_TAIL_LINES) -> str:
         parts.append(f"----- {name} ({path}), last {lines} lines -----")
         parts.append(plane.log_tail(name, lines=lines) or "(empty)")
     return "\n".join(parts)
+
+
+def own_control_plane(*, why: str) -> Iterator[ControlPlane]:
+    """A control plane for one module alone (yield it from a module-scoped fixture), for tests
+    that must not meet the session's other objects; skips on an existing cluster, saying why."""
+    if using_existing_cluster():
+        pytest.skip(f"{why}: they need a control plane of their own")
+    plane = ControlPlane(progress=lambda message: print(message, file=sys.stderr, flush=True))
+    plane.start(timeout=180)
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def plane_kubectl(
+    plane: ControlPlane, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The plane's kubectl as its admin, with ARGS; never raises on a non-zero exit."""
+    return subprocess.run(
+        [str(plane.binaries.kubectl), f"--kubeconfig={plane.admin_kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # --- hooks -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from netiso import conventions
 from netiso_devkit.demo import crd_file, sample_file
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
-from .conftest import using_existing_cluster
+from .conftest import own_control_plane, plane_kubectl
 
 pytestmark = pytest.mark.integration
 
@@ -32,24 +32,10 @@ NETISO = str(Path(sys.executable).with_name("netiso"))
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
-    if using_existing_cluster():
-        pytest.skip("the demo tests need a control plane of their own")
-    plane = ControlPlane(progress=lambda message: print(message, file=sys.stderr, flush=True))
-    plane.start(timeout=180)
-    try:
-        yield plane
-    finally:
-        plane.stop()
+    yield from own_control_plane(why="the demo tests")
 
 
-def kubectl(plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(plane.binaries.kubectl), f"--kubeconfig={plane.admin_kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+kubectl = plane_kubectl
 
 
 def demo(

@@ -343,7 +343,7 @@ def test_image_is_pinned_to_the_project_version(rendered: list[Obj], pyproject: 
 
 def test_operator_learns_its_namespace_from_the_downward_api(rendered: list[Obj]) -> None:
     env = {item["name"]: item for item in operator_container(rendered)["env"]}
-    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
 
 def test_the_signing_key_is_mounted_read_only_where_the_operator_reads_it(

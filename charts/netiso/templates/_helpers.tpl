@@ -11,3 +11,14 @@ would leave the rule without peers, which NetworkPolicy reads as "any address": 
     cidr: {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/*
+The container's variables from values, after the manifests' own: nothing for the defaults
+(an env value "" would be dropped by the API server, and every apply would see a change).
+*/}}
+{{- define "netiso.env" -}}
+{{- with .Values.protectedNamespaces }}
+- name: NETISO_PROTECTED_NAMESPACES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}

@@ -28,6 +28,7 @@ from netiso.rendering.cel import (
     settings_from_params,
     settings_from_values,
 )
+from netiso.rendering.serverdefaults import normalise
 
 API_VERSION: Final = "admissionregistration.k8s.io/v1"
 GUARDRAILS_POLICY: Final = "netiso-guardrails"
@@ -347,11 +348,14 @@ def _opt_out_spec() -> dict[str, Any]:
 
 
 def _object(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    # Rendered with the API server's defaults written out: matchConstraints/matchResources are
+    # atomic and resourceRules a list replaced whole, so a defaulted field left out would make
+    # each client-side `kubectl apply` a change and a switch to server-side apply a conflict.
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": {"name": name, "labels": dict(LABELS)},
-        "spec": dict(spec),
+        "spec": normalise({"kind": kind, "spec": spec}),
     }
 
 
