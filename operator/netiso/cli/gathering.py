@@ -25,7 +25,7 @@ from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.reachability.accessors import ObjectError
-from netiso.reachability.policies import Policy, parse_network_policy
+from netiso.reachability.policies import Interner, Policy, parse_network_policy
 from netiso.reachability.snapshots import HostNetwork, Options, Snapshot, make_snapshot
 from netiso.reachability.workloads import (
     TEMPLATE_PATHS,
@@ -50,6 +50,8 @@ class Objects:
     pods: list[Pod] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
+    # Equal rules and selectors stored once: memory follows distinct content, not policy count.
+    interner: Interner = field(default_factory=Interner)
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -213,7 +215,7 @@ def add_object(objects: Objects, body: object, *, label: str) -> None:
         if kind == "Namespace":
             objects.namespaces.append(parse_namespace(body))
         elif kind == "NetworkPolicy":
-            objects.policies.append(parse_network_policy(body))
+            objects.policies.append(objects.interner.policy(parse_network_policy(body)))
         elif kind == "Pod":
             pod = parse_pod(body)
             if pod is not None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from netiso.model.selection import LabelSelector
-from netiso.reachability.addresses import IPV4_SPACE
+from netiso.reachability.addresses import IPV4_SPACE, IpBlock
 from netiso.reachability.evaluation import resolved_ports
 from netiso.reachability.intervals import Intervals, merged
 from netiso.reachability.policies import Rule
@@ -85,11 +85,21 @@ class _Indexer:
         for index, pod in enumerate(self.pods):
             if snapshot.selectable(pod):
                 self.by_namespace[pod.namespace].append(index)
-        self.with_ips = (
-            [index for index, pod in enumerate(self.pods) if pod.ips]
-            if snapshot.options.ip_blocks_match_pods
-            else []
-        )
+        # Pod addresses sorted per IP version, so an ipBlock finds its pods by bisection
+        # instead of testing every address (100,000 policies x 3,000 pods took minutes).
+        self._addresses: dict[int, tuple[list[int], list[int]]] = {}
+        if snapshot.options.ip_blocks_match_pods:
+            by_version: dict[int, list[tuple[int, int]]] = defaultdict(list)
+            for index, pod in enumerate(self.pods):
+                for address in pod.ips:
+                    by_version[address.version].append((int(address), index))
+            for version, entries in by_version.items():
+                entries.sort()
+                self._addresses[version] = (
+                    [value for value, _ in entries],
+                    [index for _, index in entries],
+                )
+        self._blocks: dict[IpBlock, frozenset[int]] = {}
         signatures: dict[tuple[NamedPort, ...], int] = {}
         self.signature = [
             signatures.setdefault(pod.named_ports, len(signatures)) for pod in self.pods
@@ -202,12 +212,7 @@ class _Indexer:
             members: set[int] = set()
             for peer in rule.peers:
                 if peer.ip_block is not None:
-                    block = peer.ip_block
-                    members.update(
-                        i
-                        for i in self.with_ips
-                        if any(block.matches(address) for address in self.pods[i].ips)
-                    )
+                    members.update(self.in_block(peer.ip_block))
                     continue
                 names = (
                     (namespace,)
@@ -218,6 +223,24 @@ class _Indexer:
                     members.update(self.select(name, peer.pod_selector))
             found = tuple(sorted(members))
         self._peers[rule_id] = found
+        return found
+
+    def in_block(self, block: IpBlock) -> frozenset[int]:
+        """The pods with an address in the block (its CIDR minus its exceptions)."""
+        found = self._blocks.get(block)
+        if found is None:
+            values, owners = self._addresses.get(block.cidr.version, ([], []))
+            first = bisect.bisect_left(values, int(block.cidr.network_address))
+            last = bisect.bisect_right(values, int(block.cidr.broadcast_address))
+            excepted = [
+                (int(network.network_address), int(network.broadcast_address))
+                for network in block.excepted
+            ]
+            found = self._blocks[block] = frozenset(
+                owners[position]
+                for position in range(first, last)
+                if not any(low <= values[position] <= high for low, high in excepted)
+            )
         return found
 
     def ports(self, rule_id: int, destination: int | None) -> PortSet:
