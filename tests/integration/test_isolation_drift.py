@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from kubernetes import client
 
 from netiso_devkit.harness import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 
-from .conftest import MakeNamespace
+from .conftest import MakeNamespace, unique_name
 from .ship_cluster import events_for, label_namespace, netiso_cli, policies_in
 
 pytestmark = pytest.mark.integration
@@ -283,4 +284,79 @@ def test_equivalent_spellings_are_drift_and_every_signal_agrees(
     wait_for("isolated again", lambda: status_of(kube_api, profile).get("inSync") == 1)
     for rule in expected:
         assert violations(operator, ns, profile, rule) is None
+    assert managed_resource_versions(kube_api, ns) == managed_versions
+
+
+def test_relabelling_a_namespace_that_did_not_opt_in_is_seen_within_seconds(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    admin_kubeconfig: Path,
+) -> None:
+    """ "Every namespace" means every namespace, opted in or not: a selector that excludes
+    only team x admits every namespace once nobody is team x, and stops when one is again."""
+    core = client.CoreV1Api(kube_api)
+    profile = profiles("inventory")
+    team = unique_name("team")
+    outsider = make_namespace("outsider", labels={"team": team})
+    ns = make_namespace("inventory", labels={"netiso.io/profile": profile})
+    all_but_team = {"key": "team", "operator": "NotIn", "values": [team]}
+    net = client.NetworkingV1Api(kube_api)
+    net.create_namespaced_network_policy(
+        ns,
+        policy(
+            "all-but-one-team",
+            ingress=[
+                {
+                    "from": [{"namespaceSelector": {"matchExpressions": [all_but_team]}}],
+                    "ports": [{"protocol": "TCP", "port": 5432}],
+                }
+            ],
+        ),
+    )
+    wait_for(
+        "isolated",
+        lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
+    )
+    assert violations(operator, ns, profile, "all-namespaces") is None
+    managed_versions = managed_resource_versions(kube_api, ns)
+
+    # The outsider leaves team x: nobody is excluded, the selector admits every namespace.
+    # (The resync runs every 20 s here: seen within seconds, it came from the label watch.)
+    started = time.monotonic()
+    core.patch_namespace(outsider, {"metadata": {"labels": {"team": "another"}}})
+    wait_for(
+        "all-namespaces reported",
+        lambda: violations(operator, ns, profile, "all-namespaces") == 1,
+        timeout=10,
+        interval=0.05,
+    )
+    print(
+        f"relabel of a namespace that did not opt in reported in {time.monotonic() - started:.2f}s"
+    )
+    assert (
+        operator.metric(
+            "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state="drifted"
+        )
+        == 1
+    )
+    # netiso status judges against every namespace too.
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    assert row["state"] == "drifted"
+    assert {v["rule"] for v in row["guardrailViolations"]} == {"all-namespaces"}
+
+    started = time.monotonic()
+    core.patch_namespace(outsider, {"metadata": {"labels": {"team": team}}})
+    wait_for(
+        "all-namespaces cleared",
+        lambda: violations(operator, ns, profile, "all-namespaces") is None,
+        timeout=10,
+        interval=0.05,
+    )
+    print(f"relabel back cleared in {time.monotonic() - started:.2f}s")
+    wait_for(
+        "isolated again",
+        lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
+    )
     assert managed_resource_versions(kube_api, ns) == managed_versions

@@ -19,6 +19,7 @@ from netiso.model.guardrails import Violation
 from netiso.observed.drifts import LivePolicy
 from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy, is_labelled_managed
+from netiso.observed.view import namespace_labels_of
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates
@@ -70,8 +71,8 @@ class Snapshot:
     profiles: Mapping[str, ProfileEntry]
     live: Mapping[str, Sequence[Mapping[str, Any]]]
     foreign: Mapping[str, Sequence[ForeignPolicy]] = field(default_factory=dict)
-    # The labels of every opted-in namespace, in scope or not: the operator's inventory, which
-    # the effective exposure is judged against (reachability/exposures.py).
+    # The labels of every namespace, opted in or not, in scope or not: the operator's
+    # inventory, which the effective exposure is judged against (reachability/exposures.py).
     inventory: tuple[Mapping[str, str], ...] = ()
 
     def names(self) -> list[str]:
@@ -111,17 +112,8 @@ async def read_snapshot(
     profiles = {
         entry.name: entry for entry in map(ProfileEntry.from_body, await list_profiles(api))
     }
-    if namespace is None and not selector:
-        inventory = tuple(entry.facts.labels for entry in namespaces.values())
-    else:
-        inventory = tuple(
-            [
-                NamespaceEntry.from_body(body).facts.labels
-                async for body in list_all(
-                    api, NAMESPACES, label_selector=conventions.PROFILE_LABEL
-                )
-            ]
-        )
+    # Every namespace, opted in or not, as the operator judges selectors against them.
+    inventory = tuple([namespace_labels_of(body) async for body in list_all(api, NAMESPACES)])
     return Snapshot(
         namespaces=namespaces, profiles=profiles, live=live, foreign=foreign, inventory=inventory
     )

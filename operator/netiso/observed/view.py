@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+from netiso import conventions
+from netiso.model.namespaces import NamespaceFacts
+from netiso.observed.dependents import changed_keys
 from netiso.observed.drifts import LivePolicy
 from netiso.observed.entries import NamespaceEntry, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy
@@ -127,6 +130,9 @@ class ClusterView:
         self._by_namespace: dict[str, dict[str, LivePolicy]] = {}
         self._foreign: VersionedStore[tuple[str, str], ForeignPolicy] = VersionedStore()
         self._foreign_by_namespace: dict[str, dict[str, ForeignPolicy]] = {}
+        # The labels of every namespace, opted in or not: what "every namespace" means when a
+        # guardrail judges a namespaceSelector (reachability/exposures.py).
+        self._labels: VersionedStore[str, Mapping[str, str]] = VersionedStore()
 
     # Sources
     def namespace(self, name: str) -> NamespaceEntry | None:
@@ -158,6 +164,14 @@ class ClusterView:
         """(namespace, name) of every policy in the view, managed or foreign."""
         return [*self._policies.keys(), *self._foreign.keys()]
 
+    def namespace_labels(self) -> Iterator[Mapping[str, str]]:
+        """The labels of every namespace in the cluster, opted in or not."""
+        return self._labels.values()
+
+    def labelled_names(self) -> Collection[str]:
+        """Every namespace in the label inventory."""
+        return list(self._labels.keys())
+
     def is_managed_key(self, namespace: str, name: str) -> bool:
         """Whether the view holds (namespace, name) as a managed policy."""
         return (namespace, name) in self._policies
@@ -173,6 +187,14 @@ class ClusterView:
         if not deleted:
             self._by_profile.setdefault(entry.profile_name, set()).add(name)
         return entry
+
+    def labels_seen(self, body: Mapping[str, Any], *, deleted: bool) -> frozenset[str]:
+        """Apply a watch event of any namespace to the label inventory; the label keys whose
+        value it changed (all of them when the namespace comes or goes)."""
+        labels = namespace_labels_of(body)
+        name = labels[conventions.NAMESPACE_NAME_LABEL]
+        old = self._labels.observe(name, resource_version(body), None if deleted else labels)
+        return changed_keys(old, None if deleted else labels)
 
     def policy_seen(
         self, body: Mapping[str, Any], *, deleted: bool, known: LivePolicy | None = None
@@ -250,9 +272,13 @@ class ClusterView:
         policies: Iterable[tuple[str, LivePolicy]],
         profiles: Iterable[tuple[str, ProfileEntry]],
         foreign: Iterable[tuple[str, ForeignPolicy]] = (),
+        labels: Iterable[tuple[str, Mapping[str, str]]] = (),
     ) -> None:
         """Merge the startup listings, as (resourceVersion, summary) pairs, then rebuild the
         secondary indexes once."""
+        self._labels.merge_listing(
+            (found[conventions.NAMESPACE_NAME_LABEL], rv, found) for rv, found in labels
+        )
         self._namespaces.merge_listing((e.facts.name, rv, e) for rv, e in namespaces)
         self._profiles.merge_listing((e.name, rv, e) for rv, e in profiles)
         self._policies.merge_listing(((p.namespace, p.name), rv, p) for rv, p in policies)
@@ -275,6 +301,14 @@ class ClusterView:
             members.discard(value)
             if not members:
                 del index[key]
+
+
+def namespace_labels_of(body: Mapping[str, Any]) -> Mapping[str, str]:
+    """A Namespace's labels, with the name label the API server always sets."""
+    metadata = body.get("metadata") or {}
+    raw = metadata.get("labels") or {}
+    labels = {str(key): str(value) for key, value in raw.items()}
+    return NamespaceFacts(name=str(metadata.get("name", "")), labels=labels).labels
 
 
 def resource_version(body: Mapping[str, Any]) -> str:

@@ -180,6 +180,27 @@ def _peered_body(body: Mapping[str, Any]) -> tuple[_Peered, ...]:
     return tuple(found)
 
 
+def inventory_keys(policies: Iterable[Mapping[str, Any] | str]) -> frozenset[str]:
+    """The namespace label keys the findings about `policies` depend on.
+
+    Only a namespaceSelector that admits a new unlabelled namespace, without admitting every
+    namespace whatever its labels, may start or stop admitting every namespace when some
+    namespace's labels change; and only a change under one of its keys can tell. Any other
+    label change, of any namespace, leaves the findings as they are.
+    """
+    keys: set[str] = set()
+    new = {conventions.NAMESPACE_NAME_LABEL: NEW_NAMESPACE}
+    for item in _peered(policies, namespace="", known=()):
+        selector = item.peer.namespace_selector if item.peer is not None else None
+        if selector is None or not selector.matches(new):
+            continue
+        if selects_every_namespace(selector.to_kubernetes()):
+            continue
+        keys.update(key for key, _ in selector.match_labels)
+        keys.update(requirement.key for requirement in selector.match_expressions)
+    return frozenset(keys)
+
+
 def admits_every_namespace(selector: LabelSelector, *, known: Sequence[Mapping[str, str]]) -> bool:
     """Whether a namespaceSelector matches every known namespace and a new unlabelled one."""
     return all(selector.matches(labels) for labels in known)

@@ -16,11 +16,13 @@ from dataclasses import replace
 from typing import Any
 
 from netiso.observed.authorship import Signer
+from netiso.observed.dependents import LabelDependents
 from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import is_labelled_managed
 from netiso.observed.overlays import WriteOverlay
 from netiso.observed.view import ClusterView, Sources, resource_version
+from netiso.reachability.exposures import inventory_keys
 from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.failures import failed, written_as_reported
 from netiso.rendering.environment import Templates
@@ -103,6 +105,9 @@ class Reconciler:
         self._written_uids: dict[str, set[str]] = {}
         self._rendered_hashes: set[str] = set()
         self._profile_generations: dict[str, tuple[str, int, bool]] = {}
+        # Which namespaces' findings depend on which namespace label keys: a relabelled
+        # namespace re-checks only those (10,000 namespaces: never all of them).
+        self._dependents = LabelDependents()
         self._ready = asyncio.Event()
         self._bootstrapped = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -136,6 +141,7 @@ class Reconciler:
                 view=self.view,
                 on_namespace=self.namespace_event,
                 on_policy=self.policy_event,
+                on_labels=self.labels_event,
             )
         )
 
@@ -215,6 +221,13 @@ class Reconciler:
         entry = self.view.namespace_seen(body, deleted=deleted)
         self.enqueue(entry.facts.name)
 
+    def labels_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
+        """Any namespace, opted in or not, was created, relabelled or deleted: re-check the
+        namespaces whose owners' namespaceSelectors depend on a label key it changed."""
+        changed = self.view.labels_seen(body, deleted=deleted)
+        if changed:
+            self.enqueue_many(self._dependents.affected(changed))
+
     def policy_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
         """A NetworkPolicy changed in the cluster.
 
@@ -292,6 +305,7 @@ class Reconciler:
         started = time.monotonic()
         entry = self._sources.namespace(namespace)
         profile = self._sources.profile(entry.profile_name) if entry else None
+        foreign = self._sources.foreign_policies(namespace)
         try:
             assessment = assess(
                 name=namespace,
@@ -305,7 +319,7 @@ class Reconciler:
                 established=self._established.get(namespace),
                 written_uids=self._written_uids.get(namespace, ()),
                 known_hashes=self._rendered_hashes,
-                foreign=self._sources.foreign_policies(namespace),
+                foreign=foreign,
                 inventory=self._inventory,
                 signer=self._signer,
             )
@@ -322,6 +336,10 @@ class Reconciler:
             )
             outcome = Outcome(namespace=namespace, record=record, error=str(exc))
             repaired, detected = 0, frozenset()
+        self._dependents.note(
+            namespace,
+            inventory_keys(p.document for p in foreign) if entry is not None else frozenset(),
+        )
         if outcome.record.state == NamespaceState.RELEASED:
             self._established.pop(namespace, None)
             self._written_uids.pop(namespace, None)
@@ -389,12 +407,9 @@ class Reconciler:
         return outcome, repaired, drifts
 
     def _inventory(self) -> Iterator[Mapping[str, str]]:
-        """The labels of every opted-in namespace the view holds (namespaces that did not opt
-        in are not watched: a selector is judged on these and on a new unlabelled one)."""
-        for name in self._sources.all_namespaces():
-            entry = self._sources.namespace(name)
-            if entry is not None:
-                yield entry.facts.labels
+        """The labels of every namespace, opted in or not (a selector is judged on these and
+        on a new unlabelled one)."""
+        return self.view.namespace_labels()
 
     def _remember(self, namespace: str, written: Iterable[Written]) -> None:
         """Note writes in the overlay (until their echo) and as ownership evidence."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from netiso.observed.view import ClusterView
@@ -40,6 +40,7 @@ async def list_into(api: ApiClient, view: ClusterView) -> reading.Listing:
             policies=listing.policies,
             profiles=listing.profiles,
             foreign=listing.foreign,
+            labels=listing.labels,
         )
         return listing
 
@@ -51,20 +52,16 @@ def follow_cluster(
     view: ClusterView,
     on_namespace: EventHandler,
     on_policy: EventHandler,
+    on_labels: EventHandler,
 ) -> list[asyncio.Task[None]]:
     """Start the namespace and NetworkPolicy watches; cancel the tasks to stop them.
 
     Policies are watched whole, not through netiso's label: a namespace owner's own policies
     are what the profile's guardrails evaluate, and a label added or removed moves a policy
-    between managed and foreign instead of making it vanish from the watch.
+    between managed and foreign instead of making it vanish from the watch. Every namespace is
+    watched too, for its labels alone (`on_labels`): they decide whether a namespaceSelector
+    admits every namespace.
     """
-
-    def namespaces_relisted(items: Sequence[Mapping[str, Any]]) -> None:
-        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
-        for name in set(view.namespace_names()) - listed:
-            on_namespace({"metadata": {"name": name}}, deleted=True)
-        for body in items:
-            on_namespace(body, deleted=False)
 
     def policies_relisted(items: Sequence[Mapping[str, Any]]) -> None:
         listed = {
@@ -81,13 +78,19 @@ def follow_cluster(
             watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
             listing.namespaces_version,
             lambda body, deleted: on_namespace(body, deleted=deleted),
-            namespaces_relisted,
+            _namespaces_relisted(view.namespace_names, on_namespace),
         ),
         (
             watching.Watched("networkpolicies", reading.ALL_POLICIES, ""),
             listing.policies_version,
             lambda body, deleted: on_policy(body, deleted=deleted),
             policies_relisted,
+        ),
+        (
+            watching.Watched("namespace-labels", reading.NAMESPACES, ""),
+            listing.labels_version,
+            lambda body, deleted: on_labels(body, deleted=deleted),
+            _namespaces_relisted(view.labelled_names, on_labels),
         ),
     )
     return [
@@ -99,3 +102,19 @@ def follow_cluster(
         )
         for watched, version, on_event, on_relist in follows
     ]
+
+
+def _namespaces_relisted(
+    known: Callable[[], Collection[str]], on_namespace: EventHandler
+) -> watching.RelistSink:
+    """A relist of namespaces: a deletion for each known one the listing no longer has, then
+    every listed one."""
+
+    def relisted(items: Sequence[Mapping[str, Any]]) -> None:
+        listed = {str((b.get("metadata") or {}).get("name", "")) for b in items}
+        for name in set(known()) - listed:
+            on_namespace({"metadata": {"name": name}}, deleted=True)
+        for body in items:
+            on_namespace(body, deleted=False)
+
+    return relisted

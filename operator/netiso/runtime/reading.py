@@ -7,7 +7,7 @@ and the conflict check before a create.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from netiso import conventions
 from netiso.observed.drifts import LivePolicy
 from netiso.observed.entries import NamespaceEntry, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy, summarise
-from netiso.observed.view import resource_version
+from netiso.observed.view import namespace_labels_of, resource_version
 from netiso.runtime.client import ApiClient
 
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
@@ -137,10 +137,14 @@ class Listing:
     foreign: tuple[tuple[str, ForeignPolicy], ...] = ()
     namespaces_version: str = ""
     policies_version: str = ""
+    # The labels of every namespace, opted in or not, and the version to watch them from.
+    labels: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    labels_version: str = ""
 
 
 async def list_everything(api: ApiClient) -> Listing:
-    """List opted-in namespaces, every NetworkPolicy and profiles, summarising page by page.
+    """List opted-in namespaces, every namespace's labels, every NetworkPolicy and profiles,
+    summarising page by page.
 
     Each page is summarised as it arrives, so at most one page of full objects is in memory:
     holding 40,000 policy bodies at once cost 200 MiB at 10,000 namespaces. Policies are
@@ -151,6 +155,13 @@ async def list_everything(api: ApiClient) -> Listing:
         NAMESPACES,
         label_selector=OPTED_IN_SELECTOR,
         summary=lambda body: (resource_version(body), NamespaceEntry.from_body(body)),
+    )
+    # Every namespace's labels, opted in or not: the inventory a namespaceSelector is judged
+    # against (a few dozen bytes per namespace).
+    labels, labels_version = await list_summarised(
+        api,
+        NAMESPACES,
+        summary=lambda body: (resource_version(body), namespace_labels_of(body)),
     )
     every_policy, policies_version = await list_summarised(
         api,
@@ -172,4 +183,6 @@ async def list_everything(api: ApiClient) -> Listing:
         foreign=tuple(foreign),
         namespaces_version=namespaces_version,
         policies_version=policies_version,
+        labels=tuple(labels),
+        labels_version=labels_version,
     )
