@@ -20,8 +20,14 @@ from netiso import __version__
 from netiso_devkit.localcluster.controlplane import ControlPlane
 from netiso_devkit.processes import free_port
 
-COMMANDS = [["status"], ["diff", "-n", "default"], ["version"]]
-IDS = ["status", "diff", "version"]
+EXPLAIN = ["explain", "--from", "default/a", "--to", "svc/b:80"]
+COMMANDS = [["status"], ["diff", "-n", "default"], ["version"], ["matrix"], EXPLAIN]
+IDS = ["status", "diff", "version", "matrix", "explain"]
+# What the reachability commands read, as the 403 message names it.
+READS = (
+    "list namespaces, pods and networkpolicies, and get the services and workloads "
+    "(deployments, statefulsets, daemonsets, replicasets) it is asked about"
+)
 
 
 def netiso(
@@ -166,6 +172,16 @@ def test_refused_credentials_are_a_401(
             'deployments.apps is forbidden: User "nobody" cannot list resource "deployments" '
             'in API group "apps" at the cluster scope (netiso version needs to list '
             "deployments.apps (for the operator's version))",
+        ),
+        (
+            ["matrix"],
+            'namespaces is forbidden: User "nobody" cannot list resource "namespaces" in API '
+            f'group "" at the cluster scope (netiso matrix needs to {READS})',
+        ),
+        (
+            EXPLAIN,
+            'namespaces is forbidden: User "nobody" cannot list resource "namespaces" in API '
+            f'group "" at the cluster scope (netiso explain needs to {READS})',
         ),
     ],
     ids=IDS,

@@ -250,3 +250,93 @@ def test_live_answers_equal_offline_answers_for_the_same_objects(
         file_code, file_answer = run(capsys, "explain", "-f", str(offline), *question)
         assert (live_code, live_answer) == (file_code, file_answer)
         assert live_code == status, live_answer
+
+
+def run_any(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_live_services_and_workloads_resolve_to_their_pods(
+    make_namespace: MakeNamespace,
+    kube_api: client.ApiClient,
+    admin_kubeconfig: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Deployment's pods and a Service's named targetPort, asked about by name on the real
+    API server."""
+    team = f"t{uuid.uuid4().hex[:8]}"
+    front = make_namespace("reach-front", labels={"team": team})
+    back = make_namespace("reach-back", labels={"team": f"{team}-back"})
+    for body in objects(front=front, back=back, team=team):
+        create(kube_api, body)
+    client.AppsV1Api(kube_api).create_namespaced_deployment(
+        front,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web", "rollout": "x"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web", "rollout": "x"}},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "containers": [{"name": "web", "image": "registry.invalid/app:1"}],
+                    },
+                },
+            },
+        },
+    )
+    client.CoreV1Api(kube_api).create_namespaced_service(
+        back,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "api"},
+            "spec": {
+                "selector": {"app": "api"},
+                "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
+            },
+        },
+    )
+    # The test control plane runs no workload controllers: the pods a ReplicaSet would make
+    # (the template's labels, generated names) are created here. netiso finds them the way it
+    # finds them in any cluster: by the Deployment's spec.selector.
+    for suffix in ("7d9f-a1", "7d9f-b2"):
+        replica = pod(
+            namespace=front, name=f"web-{suffix}", labels={"app": "web", "rollout": "x"}, ports=[]
+        )
+        create(kube_api, replica)
+    names = [f"{front}/web-7d9f-a1", f"{front}/web-7d9f-b2"]
+    live = ("--kubeconfig", str(admin_kubeconfig))
+
+    code, out, err = run_any(
+        capsys, "explain", *live, "-n", front, "--from", "deploy/web",
+        "--to", f"{back}/svc/api:web", "-o", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["targets"]["from"]["members"] == names
+    assert [(pair["to"], pair["port"]) for pair in body["pairs"]] == [(f"{back}/api", 8081)] * 2
+    assert body["service_port"] == "80/TCP (web) -> targetPort http"
+
+    # A pod the policies do not admit: denied (1), never confused with a bad question (2).
+    code, out, _ = run_any(
+        capsys, "explain", *live, "--from", f"{front}/pod/batch", "--to", f"{back}/svc/api",
+    )  # fmt: skip
+    assert code == 1
+    assert out.startswith(f"to svc/api in {back}: {back}/api\n")
+    code, out, err = run_any(
+        capsys, "explain", *live, "-n", front, "--from", "deploy/web", "--to", "svc/api:80"
+    )
+    assert (code, out) == (2, "")
+    assert err == f"netiso explain: error: --to: no Service {front}/api in the input\n"
+
+    code, out, err = run_any(capsys, "matrix", *live, "-n", back, "svc/api", "-o", "json")
+    assert code == 0, err
+    shown = json.loads(out)["pods"]
+    assert shown == sorted([f"{back}/api", f"{back}/db", f"{front}/web", *names])

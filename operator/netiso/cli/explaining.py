@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from netiso.cli.exits import ClusterError, Exit, UsageError
-from netiso.cli.gathering import add_input_options, gather
-from netiso.reachability.addresses import parse_address
+from netiso.cli.gathering import add_input_options, gather_input
+from netiso.cli.targets import Reference, Target, parse_reference, resolve_target, service_port
+from netiso.model.names import dns1123_label_problem
 from netiso.reachability.diagnosis import Diagnosis, diagnose
 from netiso.reachability.evaluation import Endpoint, RuleCheck, Side, Verdict, evaluate
 from netiso.reachability.portsets import PROTOCOLS
+from netiso.reachability.services import target_port
 from netiso.reachability.snapshots import Snapshot
 from netiso.reachability.workloads import Pod
 
@@ -32,13 +35,45 @@ def add_explain_command(subparsers: argparse._SubParsersAction[argparse.Argument
         "cluster) and show the evidence for each side. Exit 0: allowed; 1: denied; 2: bad input.",
     )
     add_input_options(parser)
-    parser.add_argument("--from", dest="source", required=True, metavar="NS/POD|IP")
-    parser.add_argument("--to", dest="destination", required=True, metavar="NS/POD|IP")
+    target = "NS/POD|KIND/NAME|svc/NAME[:PORT]|SELECTOR|IP|CIDR"
+    parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar=target,
+        help="the client: a pod (NS/POD, or POD with -n), a workload (deploy/NAME, sts/NAME, "
+        "ds/NAME, rs/NAME, or NS/deploy/NAME), a Service's pods (svc/NAME), a label selector "
+        "(app=web, in -n or every namespace with -A), an IP address or a CIDR",
+    )
+    parser.add_argument(
+        "--to",
+        dest="destination",
+        required=True,
+        metavar=target,
+        help="the server, named as --from; svc/NAME:PORT asks about a Service port (its "
+        "targetPort on each pod it selects)",
+    )
     parser.add_argument(
         "--port",
-        required=True,
         metavar="PORT[/PROTOCOL]",
-        help="a number or a named port of the destination; protocol TCP (default), UDP, SCTP",
+        help="a number or a named port of the destination (a Service's port for svc/NAME); "
+        "protocol TCP (default), UDP, SCTP",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="where targets without a namespace are (default: the context's, else default); "
+        "with --profile, the namespace(s) to opt in (repeatable)",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        help="a label selector target matches pods of every namespace",
     )
     parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
     parser.add_argument(
@@ -66,7 +101,7 @@ def add_explain_command(subparsers: argparse._SubParsersAction[argparse.Argument
 
 @dataclass(frozen=True)
 class Query:
-    """A resolved explain question."""
+    """A resolved explain question: one connection."""
 
     source: Endpoint
     destination: Endpoint
@@ -74,26 +109,155 @@ class Query:
     port: int
 
 
+@dataclass(frozen=True)
+class Question:
+    """Every connection a question stands for (a Service or a workload is several pods), what
+    each side names, and the pods left out (a Service sends them nothing on this port)."""
+
+    source: Target
+    destination: Target
+    queries: tuple[Query, ...]
+    total: int
+    port_words: str = ""
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def single(self) -> bool:
+        return self.source.single and self.destination.single and len(self.queries) == 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One connection's verdict and diagnosis."""
+
+    query: Query
+    verdict: Verdict
+    diagnosis: Diagnosis
+
+
+# Connections a question may stand for: a Service of many pods asked from a workload of many.
+MAX_PAIRS: Final = 256
+
+
 def run_explain(args: argparse.Namespace) -> int:
     """The `netiso explain` handler."""
-    snapshot = gather(args)
-    query = resolve_query(
-        snapshot, source=args.source, destination=args.destination, port=args.port
+    for name in args.namespace:
+        if problem := dns1123_label_problem(name):
+            raise UsageError(f"--namespace: {problem}, got {name!r}")
+    references = (
+        parse_reference(args.source, option="--from"),
+        parse_reference(args.destination, option="--to"),
     )
-    verdict, diagnosis = explain(snapshot, query)
+    gathered = gather_input(args, wanted=references, narrow=False)
+    question = resolve_question(
+        gathered.snapshot,
+        source=references[0],
+        destination=references[1],
+        port=args.port,
+        namespace=gathered.namespace,
+        all_namespaces=args.all_namespaces,
+    )
+    answers = [Answer(query, *explain(gathered.snapshot, query)) for query in question.queries]
+    shown = next((answer for answer in answers if not answer.verdict.allowed), answers[0])
     probe: dict[str, Any] | None = None
     if getattr(args, "probe", False):
-        probe = run_probe(args, query=query, allowed=verdict.allowed)
+        probe = run_probe(args, query=shown.query, allowed=shown.verdict.allowed)
     if args.output == "json":
-        body = verdict_json(verdict, diagnosis)
+        body = verdict_json(shown.verdict, shown.diagnosis)
+        body["pairs"] = [_pair_json(answer) for answer in answers]
+        body["targets"] = {
+            "from": _target_json(question.source),
+            "to": _target_json(question.destination),
+        }
+        if question.port_words:
+            body["service_port"] = question.port_words
+        if question.total > len(answers):
+            body["pairs_total"] = question.total
         if probe is not None:
             body["probe"] = probe
         print(json.dumps(body, indent=2))
     else:
-        sys.stdout.write(format_verdict(verdict, diagnosis))
+        if not question.single:
+            sys.stdout.write(format_summary(question, answers))
+        sys.stdout.write(format_verdict(shown.verdict, shown.diagnosis))
+        if not question.single:
+            sys.stdout.write(format_other_diagnoses(answers, shown=shown))
         if probe is not None:
             sys.stdout.write(format_probe(probe))
-    return Exit.OK if verdict.allowed else Exit.FINDINGS
+    return Exit.OK if all(answer.verdict.allowed for answer in answers) else Exit.FINDINGS
+
+
+def format_summary(question: Question, answers: Sequence[Answer]) -> str:
+    """The heading of a question about several connections: what each side stands for and
+    one line per connection, before the first denied one is shown in full."""
+    lines = []
+    for word, target in (("from", question.source), ("to", question.destination)):
+        if target.label:
+            lines.append(f"{word} {target.label}: {_members(target)}")
+    if question.port_words:
+        lines.append(f"port: {question.port_words}")
+    lines.extend(f"  left out: {note}" for note in question.skipped)
+    denied = sum(1 for answer in answers if not answer.verdict.allowed)
+    count = f"{len(answers)} connections" if len(answers) != 1 else "1 connection"
+    if question.total > len(answers):
+        count += f" (the first {len(answers)} of {question.total})"
+    lines.append(f"{count}: {len(answers) - denied} allowed, {denied} denied")
+    for answer in answers:
+        verdict = answer.verdict
+        word = "ALLOWED" if verdict.allowed else "DENIED "
+        lines.append(
+            f"  {word} {verdict.source} -> {verdict.destination} on "
+            f"{verdict.port}/{verdict.protocol}: {answer.diagnosis.headline}"
+        )
+    lines.append("")
+    which = "the first denied connection" if denied else "the first connection"
+    lines.append(f"{which} in full:")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def format_other_diagnoses(answers: Sequence[Answer], *, shown: Answer) -> str:
+    """Every other diagnosis among the connections, each with the first one that has it."""
+    seen = {(shown.verdict.allowed, shown.diagnosis.headline)}
+    lines = []
+    for answer in answers:
+        key = (answer.verdict.allowed, answer.diagnosis.headline)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append("")
+        lines.append(
+            f"another diagnosis, first seen on {answer.verdict.source} -> "
+            f"{answer.verdict.destination}:"
+        )
+        lines.append("")
+        lines.append(format_verdict(answer.verdict, answer.diagnosis).rstrip("\n"))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _members(target: Target) -> str:
+    shown = ", ".join(target.names[:_SHOWN_MEMBERS])
+    if len(target.names) > _SHOWN_MEMBERS:
+        shown += f" (+{len(target.names) - _SHOWN_MEMBERS} more)"
+    return shown
+
+
+_SHOWN_MEMBERS: Final = 8
+
+
+def _pair_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "from": answer.verdict.source,
+        "to": answer.verdict.destination,
+        "port": answer.verdict.port,
+        "protocol": answer.verdict.protocol,
+        "allowed": answer.verdict.allowed,
+        "diagnosis": answer.diagnosis.headline,
+    }
+
+
+def _target_json(target: Target) -> dict[str, Any]:
+    return {"names": target.label or target.names[0], "members": list(target.names)}
 
 
 def run_probe(args: argparse.Namespace, *, query: Query, allowed: bool) -> dict[str, Any]:
@@ -186,56 +350,112 @@ def explain(snapshot: Snapshot, query: Query) -> tuple[Verdict, Diagnosis]:
 
 
 def resolve_query(snapshot: Snapshot, *, source: str, destination: str, port: str) -> Query:
-    """Endpoints and port of a question; UsageError names what cannot be found."""
-    src = resolve_endpoint(snapshot, source, option="--from")
-    dst = resolve_endpoint(snapshot, destination, option="--to")
+    """The one connection between two pods or addresses (`ns/pod`, `ns/name[Kind]`, an IP);
+    UsageError names what cannot be found. Several connections: the first."""
+    question = resolve_question(
+        snapshot,
+        source=parse_reference(source, option="--from"),
+        destination=parse_reference(destination, option="--to"),
+        port=port,
+        namespace="default",
+    )
+    return question.queries[0]
+
+
+def resolve_question(
+    snapshot: Snapshot,
+    *,
+    source: Reference,
+    destination: Reference,
+    port: str | None,
+    namespace: str,
+    all_namespaces: bool = False,
+) -> Question:
+    """Every connection from what `source` names to what `destination` names, on the port
+    (for a Service: its port, leading to each pod's targetPort)."""
+    src = resolve_target(
+        snapshot, source, option="--from", namespace=namespace, all_namespaces=all_namespaces
+    )
+    dst = resolve_target(
+        snapshot, destination, option="--to", namespace=namespace, all_namespaces=all_namespaces
+    )
+    text, protocol = _port_text(port)
+    if dst.service is not None:
+        return _service_question(src, dst, port=port, service_text=destination.port)
+    if port is None:
+        raise UsageError("--port: required (a number or a named port of the destination)")
+    pairs: list[Query] = []
+    total = len(src.members) * len(dst.members)
+    for server in dst.members:
+        number = _port_number(text, protocol=protocol, destination=server)
+        for client in src.members:
+            if len(pairs) < MAX_PAIRS:
+                pairs.append(Query(client, server, protocol or "TCP", number))
+    return Question(src, dst, tuple(pairs), total)
+
+
+def _port_text(port: str | None) -> tuple[str, str | None]:
+    """The port's number or name, and its protocol (None when not given)."""
+    if port is None:
+        return "", None
     text, _, protocol = port.partition("/")
-    protocol = protocol.upper() or "TCP"
+    if not protocol:
+        return text, None
+    protocol = protocol.upper()
     if protocol not in PROTOCOLS:
         raise UsageError(f"--port: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol}")
+    return text, protocol
+
+
+def _port_number(text: str, *, protocol: str | None, destination: Endpoint) -> int:
     if text.isdigit():
         number = int(text)
         if not 1 <= number <= 65535:
             raise UsageError(f"--port: must be 1-65535, got {number}")
-        return Query(src, dst, protocol, number)
-    if not isinstance(dst, Pod):
+        return number
+    if not isinstance(destination, Pod):
         raise UsageError(f"--port: the named port {text} needs a pod as --to")
-    numbers = dst.resolve(text, protocol)
+    numbers = destination.resolve(text, protocol or "TCP")
     if not numbers:
-        raise UsageError(f"--port: {dst.key} has no container port named {text} ({protocol})")
-    return Query(src, dst, protocol, numbers[0])
+        raise UsageError(
+            f"--port: {destination.key} has no container port named {text} ({protocol or 'TCP'})"
+        )
+    return numbers[0]
 
 
-def resolve_endpoint(snapshot: Snapshot, text: str, *, option: str) -> Endpoint:
-    """A pod by `ns/name` (or `ns/name[Kind]`, or unambiguously without the kind), or an IP.
-
-    An IP that exactly one pod carries is that pod (hostNetwork pods, whose address is the
-    node's, excepted under --host-network=node); any other IP is outside the input.
-    """
-    address = parse_address(text)
-    if address is not None:
-        owners = [pod for pod in snapshot.pods if address in pod.ips and snapshot.selectable(pod)]
-        if len(owners) > 1:
-            shown = ", ".join(pod.key for pod in owners)
-            raise UsageError(f"{option}: {text} is the IP of several pods ({shown})")
-        return owners[0] if owners else address
-    if "/" not in text:
-        raise UsageError(f"{option}: expected NAMESPACE/POD or an IP address, got {text!r}")
-    found = snapshot.pod(text)
-    if found is not None:
-        return found
-    namespace = text.partition("/")[0]
-    candidates = [
-        pod
-        for pod in snapshot.pods_by_namespace.get(namespace, ())
-        if pod.key.startswith(f"{text}[")
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
-        shown = ", ".join(pod.key for pod in candidates)
-        raise UsageError(f"{option}: {text} is ambiguous: {shown}")
-    raise UsageError(f"{option}: no pod {text} in the input")
+def _service_question(src: Target, dst: Target, *, port: str | None, service_text: str) -> Question:
+    """svc/NAME:PORT: the Service port, then each selected pod's targetPort (a named target
+    port resolves on each pod's container ports, and may differ from pod to pod)."""
+    service = dst.service
+    assert service is not None
+    if port is not None and service_text:
+        raise UsageError(f"--port: the port is already named in svc/{service.name}:{service_text}")
+    text, protocol = _port_text(port) if port is not None else (service_text, None)
+    entry = service_port(service, text, protocol=protocol, option="--to")
+    pairs: list[Query] = []
+    skipped: list[str] = []
+    total = 0
+    for server in dst.members:
+        assert isinstance(server, Pod)
+        number = target_port(entry, server)
+        if number is None:
+            skipped.append(
+                f"{server.key}: no container port named {entry.target} ({entry.protocol}), "
+                "so the Service sends it nothing on this port"
+            )
+            continue
+        for client in src.members:
+            total += 1
+            if len(pairs) < MAX_PAIRS:
+                pairs.append(Query(client, server, entry.protocol, number))
+    if not pairs:
+        raise UsageError(
+            f"--to: no pod of Service {service.key} has the target port {entry.target} "
+            f"({entry.protocol})"
+        )
+    return Question(
+        src, dst, tuple(pairs), total, port_words=entry.describe(), skipped=tuple(skipped)
+    )
 
 
 def verdict_json(verdict: Verdict, diagnosis: Diagnosis) -> dict[str, Any]:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from netiso import conventions
-from netiso.cli.exits import InputError
-from netiso.cli.inputs import read_input
+from netiso.cli.exits import ClusterError, InputError
+from netiso.cli.inputs import add_connection_options, read_input
+from netiso.cli.targets import SERVICE, Reference
 from netiso.model.documents import DocumentError, load_documents
 from netiso.model.dumps import load_dump
 from netiso.model.namespaces import NamespaceFacts
@@ -26,6 +27,13 @@ from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.reachability.accessors import ObjectError
 from netiso.reachability.policies import Interner, Policy, parse_network_policy
+from netiso.reachability.services import (
+    CONTROLLER_KINDS,
+    Controller,
+    Service,
+    parse_controller,
+    parse_service,
+)
 from netiso.reachability.snapshots import HostNetwork, Options, Snapshot, make_snapshot
 from netiso.reachability.workloads import (
     TEMPLATE_PATHS,
@@ -52,6 +60,19 @@ class Objects:
     origins: dict[str, str] = field(default_factory=dict)
     # Equal rules and selectors stored once: memory follows distinct content, not policy count.
     interner: Interner = field(default_factory=Interner)
+    services: list[Service] = field(default_factory=list)
+    controllers: list[Controller] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A command's snapshot, the namespace a target without one is looked for in (-n, else
+    the kubeconfig context's, else `default`), and, when asked for, the snapshot without
+    --profile (to show what the profile changes)."""
+
+    snapshot: Snapshot
+    namespace: str
+    before_profile: Snapshot | None = None
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -84,29 +105,75 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="whether ipBlock peers match pods whose IP the input carries (default: yes)",
     )
-    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG or in-cluster")
-    parser.add_argument("--context", default=None, help="kubeconfig context to use")
+    add_connection_options(parser)
 
 
 def gather(args: argparse.Namespace) -> Snapshot:
     """The snapshot the arguments describe: files or the live cluster, plus --profile."""
+    return gather_input(args).snapshot
+
+
+def gather_input(
+    args: argparse.Namespace,
+    *,
+    wanted: Sequence[Reference] = (),
+    narrow: bool = True,
+    before_profile: bool = False,
+) -> Gathered:
+    """The snapshot the arguments describe, with the Services and controllers `wanted`
+    names (read one by one from a live cluster, so only they need permission). `narrow`: a
+    single --namespace limits a live read to that namespace's pods and policies."""
     namespaces: list[str] = list(getattr(args, "namespace", None) or [])
+    context_namespace = "default"
     if args.files:
         objects = read_paths([Path(name) for name in args.files])
     else:
-        objects = read_live(args, namespace=namespaces[0] if len(namespaces) == 1 else None)
+        one = namespaces[0] if narrow and len(namespaces) == 1 else None
+        objects, context_namespace = read_live(
+            args, namespace=one, wanted=wanted, home=namespaces[0] if namespaces else None
+        )
+    before: Objects | None = None
     if args.profile:
+        if before_profile:
+            before = Objects(list(objects.namespaces), list(objects.pods), list(objects.policies))
         add_profile(objects, profile_file=Path(args.profile), namespaces=namespaces)
     options = Options(
         host_network=HostNetwork(args.host_network),
         ip_blocks_match_pods=args.ip_blocks_match_pods,
     )
+    return Gathered(
+        snapshot=_snapshot(objects, options),
+        namespace=namespaces[0] if namespaces else context_namespace,
+        before_profile=None if before is None else _snapshot(before, options),
+    )
+
+
+def _snapshot(objects: Objects, options: Options) -> Snapshot:
     return make_snapshot(
         namespaces=objects.namespaces,
-        pods=objects.pods,
+        pods=_without_stand_ins(objects),
         policies=objects.policies,
         options=options,
+        services=objects.services,
+        controllers=objects.controllers,
     )
+
+
+def _without_stand_ins(objects: Objects) -> list[Pod]:
+    """The pods, less the representative pod of a controller whose own pods the input holds
+    (`kubectl get all -o yaml`): those pods answer for it, and it would count twice."""
+    if not objects.controllers:
+        return objects.pods
+    running: dict[str, list[Pod]] = {}
+    for pod in objects.pods:
+        if not pod.kind:
+            running.setdefault(pod.namespace, []).append(pod)
+    replaced = {
+        f"{controller.namespace}/{controller.name}[{controller.kind}]"
+        for controller in objects.controllers
+        if any(controller.selects(pod) for pod in running.get(controller.namespace, ()))
+    }
+    return [pod for pod in objects.pods if pod.key not in replaced]
 
 
 def read_paths(paths: Iterable[Path]) -> Objects:
@@ -134,6 +201,8 @@ def read_paths(paths: Iterable[Path]) -> Objects:
         rest = second.result()
     objects.namespaces.extend(rest.namespaces)
     objects.policies.extend(rest.policies)
+    objects.services.extend(rest.services)
+    objects.controllers.extend(rest.controllers)
     for pod in rest.pods:
         _add_pod(objects, pod, origin=rest.origins[pod.key])
     return objects
@@ -222,6 +291,10 @@ def add_object(objects: Objects, body: object, *, label: str) -> None:
                 _add_pod(objects, pod, origin=what)
         elif kind in TEMPLATE_PATHS:
             _add_pod(objects, parse_workload(body), origin=what)
+            if kind in CONTROLLER_KINDS:
+                objects.controllers.append(parse_controller(body))
+        elif kind == SERVICE:
+            objects.services.append(parse_service(body))
         else:
             print(f"netiso: skipping {what}: not a kind reachability uses", file=sys.stderr)
     except ObjectError as error:
@@ -245,18 +318,42 @@ def _add_pod(objects: Objects, pod: Pod, *, origin: str) -> None:
     objects.pods.append(pod)
 
 
-def read_live(args: argparse.Namespace, *, namespace: str | None) -> Objects:
-    """Objects from the cluster the kubeconfig points at, with the user's credentials."""
+def read_live(
+    args: argparse.Namespace,
+    *,
+    namespace: str | None,
+    wanted: Sequence[Reference] = (),
+    home: str | None = None,
+) -> tuple[Objects, str]:
+    """Objects from the cluster the kubeconfig points at, with the user's credentials, and
+    the kubeconfig context's namespace. `wanted` objects without a namespace are read in
+    `home` (-n), else in the context's namespace. Every failure (no kubeconfig, an unknown
+    context, a failing exec plugin, refused credentials, a missing permission) is a
+    ClusterError whose message says what to fix, as for `netiso status`."""
     # Imported here: reading files must not pay for the HTTP client's import (0.7 s).
     import asyncio
 
-    from netiso.runtime.client import ApiClient, ApiError, load_credentials
-    from netiso.runtime.inventory import read_inventory
+    from netiso.cli.live import explain as explain_error
+    from netiso.runtime.client import ApiClient, ApiError
+    from netiso.runtime.credentials import CredentialsError, load_credentials
+    from netiso.runtime.inventory import read_inventory, read_named
+
+    try:
+        credentials = load_credentials(args.kubeconfig, context=args.context)
+    except CredentialsError as error:
+        raise ClusterError(str(error)) from error
+    context_namespace = str(credentials.namespace or "default")
+    home = home or context_namespace
 
     async def fetch() -> Objects:
-        api = ApiClient(load_credentials(args.kubeconfig, context=args.context), timeout=60)
+        api = ApiClient(credentials, timeout=args.request_timeout, retries=3)
         try:
             inventory = await read_inventory(api, namespace=namespace)
+            named = [
+                await read_named(api, kind=ref.kind, namespace=ref.namespace or home, name=ref.name)
+                for ref in wanted
+                if ref.fetched
+            ]
         finally:
             await api.close()
         objects = Objects()
@@ -266,14 +363,29 @@ def read_live(args: argparse.Namespace, *, namespace: str | None) -> Objects:
             add_object(objects, body | {"kind": "Pod"}, label="cluster")
         for body in inventory.policies:
             add_object(objects, body | {"kind": "NetworkPolicy"}, label="cluster")
+        for kind, found in named:
+            if found is None:
+                continue
+            if kind == SERVICE:
+                objects.services.append(_parsed(parse_service, found, kind=kind))
+            else:
+                objects.controllers.append(_parsed(parse_controller, found, kind=kind))
         return objects
 
     try:
-        return asyncio.run(fetch())
-    except (ApiError, OSError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"cannot read the cluster: {error}") from error
+        return asyncio.run(fetch()), context_namespace
+    except ApiError as error:
+        explained = explain_error(error, server=credentials.server, command=args.command)
+        raise ClusterError(explained) from error
+    except OSError as error:
+        raise ClusterError(f"cannot read the cluster at {credentials.server}: {error}") from error
+
+
+def _parsed(parse: Any, body: Mapping[str, Any], *, kind: str) -> Any:
+    try:
+        return parse({**body, "kind": kind})
+    except ObjectError as error:
+        raise InputError(f"cluster ({kind} {_object_name(body)}): {error}") from error
 
 
 def add_profile(objects: Objects, *, profile_file: Path, namespaces: list[str]) -> None:

@@ -39,6 +39,24 @@ def add_templates_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """`--kubeconfig`, `--context` and `--request-timeout`, as kubectl spells them."""
+    parser.add_argument(
+        "--kubeconfig",
+        default=None,
+        metavar="FILE",
+        help="default: $KUBECONFIG, ~/.kube/config, or the pod's service account",
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on an API request after this long (default: 30)",
+    )
+
+
 @dataclass
 class Document:
     """One YAML document of an input file, or the reason the file could not be read."""

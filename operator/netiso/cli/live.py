@@ -18,6 +18,7 @@ from typing import Final
 from netiso import __version__, conventions
 from netiso.cli import inputs, printing
 from netiso.cli.exits import ClusterError, ConfigurationError, Exit, InputError, UsageError, fail
+from netiso.cli.inputs import add_connection_options as add_connection_options
 from netiso.cli.inspection import (
     NamespaceReport,
     OperatorVersion,
@@ -45,6 +46,10 @@ _NEEDS: Final = {
         "get isolationprofiles and namespaces, list namespaces, pods, services, "
         "endpointslices.discovery.k8s.io, networkpolicies and daemonsets.apps"
     ),
+    "matrix": "list namespaces, pods and networkpolicies, and get the services and workloads "
+    "(deployments, statefulsets, daemonsets, replicasets) it is asked about",
+    "explain": "list namespaces, pods and networkpolicies, and get the services and workloads "
+    "(deployments, statefulsets, daemonsets, replicasets) it is asked about",
 }
 
 
@@ -130,23 +135,6 @@ def _add_scope_options(parser: argparse.ArgumentParser) -> None:
     )
     add_connection_options(parser)
     inputs.add_templates_option(parser)
-
-
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--kubeconfig",
-        default=None,
-        metavar="FILE",
-        help="default: $KUBECONFIG, ~/.kube/config, or the pod's service account",
-    )
-    parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
-    parser.add_argument(
-        "--request-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="give up on an API request after this long (default: 30)",
-    )
 
 
 def handle_live(command: Command) -> Callable[[argparse.Namespace], int]:

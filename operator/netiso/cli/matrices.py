@@ -18,13 +18,17 @@ from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
 from netiso.cli.exits import Exit, UsageError
-from netiso.cli.gathering import add_input_options, gather
+from netiso.cli.gathering import add_input_options, gather_input
+from netiso.cli.targets import ADDRESS, NETWORK, parse_reference, resolve_target
+from netiso.model.names import dns1123_label_problem
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
 from netiso.reachability.addresses import format_ipv4
+from netiso.reachability.changes import changed_namespaces
 from netiso.reachability.grouping import Grouping, alike_namespaces, group_pods
 from netiso.reachability.indexing import External, Matrix, compute_matrix
 from netiso.reachability.intervals import Intervals
 from netiso.reachability.portsets import PortSet
+from netiso.reachability.workloads import Pod
 
 FORMATS: Final = ("text", "md", "json", "html", "svg")
 # Ranges shown per line of human output before the rest is summarised as a count.
@@ -51,12 +55,28 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     add_input_options(parser)
     parser.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="show only these and every pod they exchange traffic with: a pod (NS/POD, or POD "
+        "in -n), a workload (deploy/NAME, sts/NAME, ds/NAME, rs/NAME), a Service's pods "
+        "(svc/NAME) or a label selector (app=web)",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
         "--namespace",
         "-n",
         action="append",
         default=[],
         metavar="NAME",
-        help="show only pods of this namespace (repeatable; live: read only it when one)",
+        help="show only pods of this namespace (repeatable; live: read only it when one); with "
+        "TARGETs, where they are; with --profile, also every namespace the profile changes",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        help="every namespace (the default); a label selector TARGET matches in all of them",
     )
     parser.add_argument(
         "--selector",
@@ -80,14 +100,57 @@ def run_matrix(args: argparse.Namespace) -> int:
 
 def _run_matrix(args: argparse.Namespace) -> int:
     selector = parse_label_query(args.selector) if args.selector else None
-    snapshot = gather(args)
+    for name in args.namespace:
+        if problem := dns1123_label_problem(name):
+            raise UsageError(f"--namespace: {problem}, got {name!r}")
+    references = [parse_reference(text, option="TARGET") for text in args.targets]
+    for reference in references:
+        if reference.kind in (ADDRESS, NETWORK):
+            raise UsageError(
+                f"TARGET: {reference.text} is an address: matrix shows pods (its External "
+                "section lists addresses)"
+            )
+    compare = bool(args.profile and args.namespace)
+    gathered = gather_input(
+        args,
+        wanted=references,
+        narrow=not references and not args.profile,
+        before_profile=compare,
+    )
+    snapshot = gathered.snapshot
     matrix = compute_matrix(snapshot)
-    shown = [
-        index
-        for index, pod in enumerate(matrix.pods)
-        if (not args.namespace or pod.namespace in args.namespace)
-        and (selector is None or selector.matches(pod.labels))
-    ]
+    namespaces = set(args.namespace)
+    if compare and gathered.before_profile is not None:
+        changed = changed_namespaces(compute_matrix(gathered.before_profile), matrix)
+        if changed - namespaces:
+            shown_names = ", ".join(sorted(changed - namespaces))
+            print(
+                f"netiso: --profile also changes namespaces {shown_names}: shown too",
+                file=sys.stderr,
+            )
+        namespaces |= changed
+    if references:
+        focus = {
+            member.key
+            for reference in references
+            for member in resolve_target(
+                snapshot,
+                reference,
+                option="TARGET",
+                namespace=gathered.namespace,
+                all_namespaces=args.all_namespaces,
+            ).members
+            if isinstance(member, Pod)
+        }
+        shown = _with_peers(matrix, focus)
+    else:
+        shown = [
+            index
+            for index, pod in enumerate(matrix.pods)
+            if (not namespaces or pod.namespace in namespaces)
+        ]
+    if selector is not None:
+        shown = [index for index in shown if selector.matches(matrix.pods[index].labels)]
     if args.output == "json":
         write_json(matrix, shown, stream=sys.stdout)
         return Exit.OK
@@ -114,6 +177,16 @@ def _run_matrix(args: argparse.Namespace) -> int:
             format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
         )
     return Exit.OK
+
+
+def _with_peers(matrix: Matrix, focus: set[str]) -> list[int]:
+    """The focused pods and every pod that may send to or receive from one of them."""
+    chosen = {index for index, pod in enumerate(matrix.pods) if pod.key in focus}
+    peers = set(chosen)
+    for i, j, _ in matrix.connections():
+        if i in chosen or j in chosen:
+            peers.update((i, j))
+    return sorted(peers)
 
 
 def shown_text(text: str) -> str:

@@ -7,6 +7,8 @@ reports external (non-pod) traffic for IPv4, as inclusive first-last integer ran
 from __future__ import annotations
 
 import ipaddress
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -96,4 +98,34 @@ def _network(raw: object, *, path: str, problems: list[Problem]) -> Network | No
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         problems.append(Problem(path, f"must be a CIDR such as 10.0.0.0/8, got {text!r}"))
+        return None
+
+
+def segments(network: Network, blocks: Iterable[IpBlock]) -> tuple[Network, ...]:
+    """`network` cut where any of the blocks' CIDRs or exceptions begin or end, as the fewest
+    CIDRs: every address of one piece is matched by the same blocks, so one address per piece
+    answers for the whole piece (how `explain` answers for a range)."""
+    first, last = _range(network)
+    cuts = {first, last + 1}
+    for block in blocks:
+        for edge in (block.cidr, *block.excepted):
+            if edge.version != network.version:
+                continue
+            low, high = _range(edge)
+            cuts.update(value for value in (low, high + 1) if first < value <= last)
+    bounds = sorted(cuts)
+    make = ipaddress.IPv4Address if network.version == 4 else ipaddress.IPv6Address
+    pieces: list[Network] = []
+    for low, high in itertools.pairwise(bounds):
+        pieces.extend(ipaddress.summarize_address_range(make(low), make(high - 1)))
+    return tuple(pieces)
+
+
+def parse_network(text: str) -> Network | None:
+    """A CIDR (`10.0.0.0/8`; host bits may be set), or None when `text` is not one."""
+    if "/" not in text:
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
         return None

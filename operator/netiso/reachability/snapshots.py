@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from netiso.reachability.policies import Policy
+from netiso.reachability.services import Controller, Service
 from netiso.reachability.workloads import Namespace, Pod, namespace_of
 
 
@@ -48,6 +49,8 @@ class Snapshot:
     policies: tuple[Policy, ...]
     declared: Mapping[str, Namespace]
     options: Options = field(default_factory=Options)
+    services: tuple[Service, ...] = ()
+    controllers: tuple[Controller, ...] = ()
     namespaces: dict[str, Namespace] = field(init=False)
     pods_by_namespace: dict[str, list[Pod]] = field(init=False)
     policies_by_namespace: dict[str, list[Policy]] = field(init=False)
@@ -89,11 +92,16 @@ def make_snapshot(
     pods: Iterable[Pod],
     policies: Iterable[Policy],
     options: Options | None = None,
+    services: Iterable[Service] = (),
+    controllers: Iterable[Controller] = (),
 ) -> Snapshot:
-    """A snapshot of the given objects (later namespaces of the same name win)."""
+    """A snapshot of the given objects (later namespaces of the same name win). Services and
+    controllers only name pods (`services`); the engine never reads them."""
     return Snapshot(
         pods=tuple(pods),
         policies=tuple(policies),
         declared={namespace.name: namespace for namespace in namespaces},
         options=options or Options(),
+        services=tuple(services),
+        controllers=tuple(controllers),
     )

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from netiso.runtime.client import ApiClient
-from netiso.runtime.reading import ALL_POLICIES, NAMESPACES, list_all, policy_path
+from netiso.runtime.reading import ALL_POLICIES, NAMESPACES, get_object, list_all, policy_path
 
 ALL_PODS = "/api/v1/pods"
+# Where the objects a user may name live: a Service, or a workload controller.
+NAMED_PATHS = {
+    "Service": ("/api/v1", "services"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets"),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets"),
+}
 
 
 @dataclass(frozen=True)
@@ -36,3 +44,12 @@ async def read_inventory(api: ApiClient, *, namespace: str | None = None) -> Inv
         pods=[item async for item in list_all(api, pods_path)],
         policies=[item async for item in list_all(api, policies_path)],
     )
+
+
+async def read_named(
+    api: ApiClient, *, kind: str, namespace: str, name: str
+) -> tuple[str, dict[str, Any] | None]:
+    """One Service or workload controller (a kind of NAMED_PATHS) by name; None when absent.
+    A single get, so naming a Service needs `get services` in its namespace, no more."""
+    prefix, plural = NAMED_PATHS[kind]
+    return kind, await get_object(api, f"{prefix}/namespaces/{namespace}/{plural}/{name}")
