@@ -208,4 +208,4 @@ def status_rows(admin_kubeconfig: Path) -> dict[str, dict[str, Any]]:
     """`netiso status -o json`, by namespace."""
     done = netiso_cli(admin_kubeconfig, "status", "--output", "json")
     assert done.returncode == 0, done.stderr
-    return {row["namespace"]: row for row in json.loads(done.stdout)}
+    return {row["namespace"]: row for row in json.loads(done.stdout)["items"]}

@@ -216,7 +216,7 @@ def test_status_and_diff_authenticate_with_a_service_account_token(
 
     status = netiso(kubeconfig, "status", "-o", "json")
     assert status.returncode == 0, status.stderr
-    rows = {row["namespace"]: row for row in json.loads(status.stdout)}
+    rows = {row["namespace"]: row for row in json.loads(status.stdout)["items"]}
     # No operator runs here: the namespace is opted in and nothing is applied yet.
     assert rows[namespace]["profile"] == profile
     assert rows[namespace]["state"] == "pending"
@@ -287,7 +287,9 @@ def test_status_filters_by_profile_and_selector_and_sums_up(
 
         by_profile = netiso(kubeconfig, "status", "--profile", first, "-o", "yaml")
         assert by_profile.returncode == 0, by_profile.stderr
-        assert [row["namespace"] for row in yaml.safe_load(by_profile.stdout)] == sorted([a, c])
+        assert [row["namespace"] for row in yaml.safe_load(by_profile.stdout)["items"]] == sorted(
+            [a, c]
+        )
 
         by_both = netiso(kubeconfig, "status", "--profile", first, "-l", "team=x")
         assert by_both.returncode == 0, by_both.stderr
@@ -362,7 +364,7 @@ def test_diff_profile_previews_a_file_against_the_live_namespaces_and_writes_not
 
         preview = netiso(reader, "diff", "--profile", str(widened), "-n", newcomer, "-o", "json")
         assert preview.returncode == 1, preview.stderr
-        (report,) = json.loads(preview.stdout)
+        (report,) = json.loads(preview.stdout)["items"]
         assert (report["namespace"], report["profile"]) == (newcomer, profile)
         assert f"+++ desired/{newcomer}/netiso-default-deny" in report["diff"]
 

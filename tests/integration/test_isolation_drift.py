@@ -94,7 +94,9 @@ def test_a_policy_that_reopens_the_namespace_is_reported_until_fixed(
     assert (status["guardrailViolations"], status["inSync"], status["drifted"]) == (1, 0, 1)
 
     # What the namespace owner and the platform team see from the command line.
-    rows = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    rows = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     (row,) = rows
     assert row["state"] == "drifted"
     assert {(v["policy"], v["rule"]) for v in row["guardrailViolations"]} == {
@@ -260,7 +262,9 @@ def test_equivalent_spellings_are_drift_and_every_signal_agrees(
     assert status_of(kube_api, profile)["guardrailViolations"] == 5
     wait_for("GuardrailViolated", lambda: events_for(kube_api, ns, reason="GuardrailViolated"))
 
-    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert row["state"] == "drifted"
     assert {(v["policy"], v["rule"]) for v in row["guardrailViolations"]} == {
         ("every-namespace", "all-namespaces"),

@@ -400,9 +400,13 @@ def test_unmanaged_policies_are_never_modified_or_deleted(
         )
         == 1
     )
-    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert (row["state"], row["drift"]) == ("error", "netiso-allow-dns-egress:conflict")
-    (shown,) = json.loads(netiso_cli(admin_kubeconfig, "diff", "-n", ns, "-o", "json").stdout)
+    (shown,) = json.loads(netiso_cli(admin_kubeconfig, "diff", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert (shown["state"], shown["reportedDrift"]) == (
         "error",
         ["netiso-allow-dns-egress:conflict"],
@@ -539,7 +543,7 @@ def test_cli_diff_and_status_show_drift_that_report_mode_leaves(
 
     status = netiso_cli(admin_kubeconfig, "status", "--output", "json")
     assert status.returncode == 0, status.stderr
-    rows = {row["namespace"]: row for row in json.loads(status.stdout)}
+    rows = {row["namespace"]: row for row in json.loads(status.stdout)["items"]}
     assert rows[ns]["state"] == "drifted"
     assert rows[ns]["drift"] == "netiso-allow-dns-egress:missing"
     table = netiso_cli(admin_kubeconfig, "status").stdout

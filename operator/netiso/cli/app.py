@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,6 @@ import yaml
 from netiso import version
 from netiso.cli import inputs, printing
 from netiso.cli.checking import add_guardrail_commands
-from netiso.cli.completion import SHELLS
-from netiso.cli.completion import script as completion_script
 from netiso.cli.exits import CliError, Exit, UsageError, fail
 from netiso.cli.inputs import Document, add_templates_option, input_files, other_kind, parse
 from netiso.model.advisories import profile_warnings
@@ -40,6 +39,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the netiso command with `argv` (default: sys.argv[1:]) and return the exit status."""
+    if "_ARGCOMPLETE" in os.environ:
+        # The shell asks what completes (argcomplete's protocol); answered, the process exits.
+        from netiso.cli.completion import complete
+
+        complete(build_parser(program_name()))
     arguments = list(sys.argv[1:] if argv is None else argv)
     # The reachability commands read files offline; building only their parser spares them
     # importing the cluster-facing commands (most of a 100-namespace matrix's run time).
@@ -55,15 +59,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return Exit.BAD_INPUT
     try:
-        return handler(args)
+        code = handler(args)
+        # Flushed here, so a reader that has gone away (`| head -1`) is noticed in this try.
+        sys.stdout.flush()
     except CliError as error:
         return fail(args.command, error)
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except BrokenPipeError:
+        return closed_pipe()
+    return code
+
+
+def closed_pipe() -> Exit:
+    """The reader of stdout has gone (`netiso status | head -1`): stop quietly, as a program
+    killed by SIGPIPE would. What is still buffered goes to /dev/null, so the interpreter's
+    final flush cannot print a second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return Exit.CLOSED_PIPE
 
 
 # Installed twice: as `netiso`, and as `kubectl-netiso` so that `kubectl netiso` finds it.
 PROGRAMS: Final = ("netiso", "kubectl-netiso")
+SHELLS: Final = ("bash", "zsh", "fish")
 
 
 def program_name(argv0: str | None = None) -> str:
@@ -128,13 +150,15 @@ def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.A
     add_guardrail_commands(subparsers)
     completion = subparsers.add_parser(
         "completion",
-        help="print a shell completion script (bash or zsh)",
+        help="print a shell completion script (bash, zsh or fish)",
         description=(
             "Print the completion script for SHELL. Load it with "
-            "`source <(netiso completion bash)` (or zsh), e.g. from ~/.bashrc."
+            "`source <(netiso completion bash)` (or zsh, or `netiso completion fish | source`), "
+            "e.g. from ~/.bashrc. Namespaces, contexts, profiles and pods complete from the "
+            "cluster the command line points at."
         ),
     )
-    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help=", ".join(SHELLS))
     completion.set_defaults(handler=_completion)
 
     _add_cluster_facing_commands(subparsers)
@@ -214,8 +238,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _completion(args: argparse.Namespace) -> int:
-    parser = build_parser()
-    sys.stdout.write(completion_script(parser, shell=args.shell, programs=PROGRAMS))
+    from netiso.cli.completion import shell_script
+
+    sys.stdout.write(shell_script(args.shell, programs=PROGRAMS))
     return Exit.OK
 
 

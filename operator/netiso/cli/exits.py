@@ -22,6 +22,9 @@ class Exit(IntEnum):
     """Not done: an option, a file, the kubeconfig or the cluster could not be used."""
     INTERRUPTED = 130
     """Ctrl-C, as shells report SIGINT."""
+    CLOSED_PIPE = 141
+    """The reader of the output went away (`| head -1`), as shells report SIGPIPE: the output
+    was cut short, so the status says neither "nothing found" nor "found"."""
 
 
 class CliError(Exception):

@@ -8,12 +8,12 @@ bad input. It stays scoped to one pair: a full explain of every pair does not sc
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from netiso.cli import printing
 from netiso.cli.exits import ClusterError, Exit, UsageError
 from netiso.cli.gathering import add_input_options, gather_input
 from netiso.cli.targets import Reference, Target, parse_reference, resolve_target, service_port
@@ -75,7 +75,11 @@ def add_explain_command(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="a label selector target matches pods of every namespace",
     )
-    parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    printing.add_output_option(
+        parser,
+        formats=("text", printing.JSON, printing.YAML, printing.JSONPATH),
+        default="text",
+    )
     parser.add_argument(
         "--probe",
         action="store_true",
@@ -162,7 +166,7 @@ def run_explain(args: argparse.Namespace) -> int:
     probe: dict[str, Any] | None = None
     if getattr(args, "probe", False):
         probe = run_probe(args, query=shown.query, allowed=shown.verdict.allowed)
-    if args.output == "json":
+    if args.output != "text":
         body = verdict_json(shown.verdict, shown.diagnosis)
         body["pairs"] = [_pair_json(answer) for answer in answers]
         body["targets"] = {
@@ -175,7 +179,7 @@ def run_explain(args: argparse.Namespace) -> int:
             body["pairs_total"] = question.total
         if probe is not None:
             body["probe"] = probe
-        print(json.dumps(body, indent=2))
+        sys.stdout.write(printing.data_text(body, output=args.output, template=args.template))
     else:
         if not question.single:
             sys.stdout.write(format_summary(question, answers))

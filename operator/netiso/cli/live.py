@@ -88,7 +88,11 @@ def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     diff.add_argument("--profile", metavar="FILE", help="a profile file to preview ('-': stdin)")
     _add_scope_options(diff)
-    printing.add_output_option(diff, formats=("diff", printing.JSON, printing.YAML), default="diff")
+    printing.add_output_option(
+        diff,
+        formats=("diff", printing.JSON, printing.YAML, printing.NAME, printing.JSONPATH),
+        default="diff",
+    )
     diff.set_defaults(handler=handle_live(_diff))
 
     status = subparsers.add_parser(
@@ -106,8 +110,16 @@ def add_live_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     printing.add_output_option(
         status,
-        formats=(printing.TABLE, printing.WIDE, printing.JSON, printing.YAML),
+        formats=(
+            printing.TABLE,
+            printing.WIDE,
+            printing.JSON,
+            printing.YAML,
+            printing.NAME,
+            printing.JSONPATH,
+        ),
         default=printing.TABLE,
+        no_headers=True,
     )
     status.set_defaults(handler=handle_live(_status))
 
@@ -206,9 +218,12 @@ async def _diff(context: Context) -> int:
         protected=_protected(),
         candidate=candidate,
     )
-    if args.output != "diff":
-        data = [report.as_dict() for report in reports]
-        sys.stdout.write(printing.dumps(data, output=args.output))
+    if args.output == printing.NAME:
+        for report in reports:
+            print(f"namespace/{report.assessment.namespace}")
+    elif args.output != "diff":
+        data = printing.listing([report.as_dict() for report in reports])
+        sys.stdout.write(printing.data_text(data, output=args.output, template=args.template))
     elif reports:
         for report in reports:
             _print_diff(report)
@@ -288,11 +303,18 @@ async def _status(context: Context) -> int:
     lines = status_lines(snapshot, environment=context.templates(), protected=_protected())
     if args.profile:
         lines = [line for line in lines if line.profile == args.profile]
-    if args.output in (printing.JSON, printing.YAML):
-        sys.stdout.write(printing.dumps([line.as_dict() for line in lines], output=args.output))
+    if args.output in (printing.JSON, printing.YAML, printing.JSONPATH):
+        data = printing.listing([line.as_dict() for line in lines])
+        sys.stdout.write(printing.data_text(data, output=args.output, template=args.template))
+        return Exit.OK
+    if args.output == printing.NAME:
+        for line in lines:
+            print(f"namespace/{line.namespace}")
         return Exit.OK
     if not lines:
-        print("no namespace matches" if selector or namespace else "no namespace is opted in")
+        nothing = "no namespace matches" if selector or namespace else "no namespace is opted in"
+        # A table's reader sees the sentence; a script reading rows (--no-headers) gets none.
+        print(nothing, file=sys.stderr if args.no_headers else sys.stdout)
         return Exit.OK
     header = ["NAMESPACE", "PROFILE", "STATE", "PENDING", "DRIFT", "GUARDRAILS"]
     rows = [[s.namespace, s.profile, s.state, str(s.pending), s.drift, s.guardrails] for s in lines]
@@ -300,8 +322,9 @@ async def _status(context: Context) -> int:
         header += ["EXPOSURE", "MESSAGE"]
         for row, line in zip(rows, lines, strict=True):
             row += ["; ".join(line.exposure) or "-", line.message or "-"]
-    print(printing.table(header, rows))
-    print(summary(lines))
+    print(printing.table(header, rows, headers=not args.no_headers))
+    if not args.no_headers:
+        print(summary(lines))
     return Exit.OK
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import ipaddress
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
+from netiso.cli import printing
 from netiso.cli.exits import Exit, UsageError
 from netiso.cli.gathering import add_input_options, gather_input
 from netiso.cli.targets import ADDRESS, NETWORK, parse_reference, resolve_target
@@ -30,7 +31,17 @@ from netiso.reachability.intervals import Intervals
 from netiso.reachability.portsets import PortSet
 from netiso.reachability.workloads import Pod
 
-FORMATS: Final = ("text", "md", "json", "html", "svg")
+FORMATS: Final = (
+    "text",
+    "wide",
+    "md",
+    "json",
+    "yaml",
+    "name",
+    "jsonpath",
+    "html",
+    "svg",
+)
 # Ranges shown per line of human output before the rest is summarised as a count.
 _SHOWN_RANGES: Final = 6
 # Namespaces named in a note on namespaces that behave alike.
@@ -84,21 +95,12 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         metavar="SELECTOR",
         help="show only pods with these labels (kubectl syntax: a=b,c!=d,e in (f,g),!h)",
     )
-    parser.add_argument("--output", "-o", choices=FORMATS, default="text")
+    printing.add_output_option(parser, formats=FORMATS, default="text", no_headers=True)
     parser.set_defaults(handler=run_matrix)
 
 
 def run_matrix(args: argparse.Namespace) -> int:
-    """The `netiso matrix` handler."""
-    try:
-        return _run_matrix(args)
-    except BrokenPipeError:
-        # The reader (`| head`) has gone: stop quietly, as other command-line tools do.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return Exit.OK
-
-
-def _run_matrix(args: argparse.Namespace) -> int:
+    """The `netiso matrix` handler (a reader gone from the pipe is app.main's to handle)."""
     selector = parse_label_query(args.selector) if args.selector else None
     for name in args.namespace:
         if problem := dns1123_label_problem(name):
@@ -154,6 +156,18 @@ def _run_matrix(args: argparse.Namespace) -> int:
     if args.output == "json":
         write_json(matrix, shown, stream=sys.stdout)
         return Exit.OK
+    if args.output in ("yaml", "jsonpath"):
+        buffer = io.StringIO()
+        write_json(matrix, shown, stream=buffer)
+        data = json.loads(buffer.getvalue())
+        sys.stdout.write(printing.data_text(data, output=args.output, template=args.template))
+        return Exit.OK
+    if args.output == "name":
+        sys.stdout.writelines(f"pod/{matrix.pods[i].key}\n" for i in shown)
+        return Exit.OK
+    if args.output == "wide":
+        sys.stdout.write(connection_table(matrix, shown, headers=not args.no_headers))
+        return Exit.OK
     # Namespaces that behave alike are shown once: a thousand copies of one team layout read as
     # one namespace, with the others named in a note.
     alike = alike_namespaces(matrix, shown)
@@ -187,6 +201,25 @@ def _with_peers(matrix: Matrix, focus: set[str]) -> list[int]:
         if i in chosen or j in chosen:
             peers.update((i, j))
     return sorted(peers)
+
+
+def connection_table(matrix: Matrix, shown: Sequence[int], *, headers: bool) -> str:
+    """`-o wide`: one row per allowed connection between shown pods, by their own names (not
+    grouped), then one per allowed external range; pairs not listed are denied."""
+    visible = set(shown)
+    keys = [shown_text(pod.key) for pod in matrix.pods]
+    rows = [
+        [keys[i], keys[j], allowed.describe()]
+        for i, j, allowed in matrix.connections()
+        if i in visible and j in visible
+    ]
+    for i in shown:
+        for ranges, allowed in matrix.egress_external[i]:
+            rows.append([keys[i], ", ".join(cidrs(ranges)), allowed.describe()])
+        for ranges, allowed in matrix.ingress_external[i]:
+            rows.append([", ".join(cidrs(ranges)), keys[i], allowed.describe()])
+    text = printing.table(["FROM", "TO", "ALLOWED"], rows, headers=headers)
+    return text + "\n" if text else ""
 
 
 def shown_text(text: str) -> str:

@@ -27,6 +27,7 @@ from netiso.reconciling.assessments import Assessment, assess
 from netiso.reconciling.failures import failed, written_as_reported
 from netiso.rendering.environment import Templates
 from netiso.reporting.events import WARNING, Events, profile_ref
+from netiso.reporting.logfields import log_fields
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import Reporter
 from netiso.reporting.statuses import StatusFlusher, StatusWriter, Tally
@@ -328,7 +329,15 @@ class Reconciler:
             self._rendered_hashes.update(assessment.desired_hashes)
             outcome, repaired, detected = await self._carry_out(assessment)
         except Exception as exc:  # a bug must not kill the worker; report and retry
-            log.exception("reconcile of namespace %s failed", namespace)
+            log.exception(
+                "reconcile of namespace %s failed",
+                namespace,
+                extra=log_fields(
+                    namespace=namespace,
+                    profile=entry.profile_name if entry else "",
+                    reason="ReconcileFailed",
+                ),
+            )
             record = Record(
                 profile=entry.profile_name if entry else "",
                 state=NamespaceState.ERROR,

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, Record
-from netiso.reporting.events import Events, namespace_ref
+from netiso.reporting.events import WARNING, Events, namespace_ref
+from netiso.reporting.logfields import log_fields
 from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, Repairing, series_profile
 from netiso.reporting.statuses import Tally
 from netiso.reporting.transitions import transition_events
@@ -71,13 +72,20 @@ class Reporter:
         else:
             self._records[namespace] = new
 
-        if new.state == NamespaceState.ERROR and (old is None or old.message != new.message):
-            log.warning("namespace %s: %s", namespace, new.message)
-
+        named = new.profile or (old.profile if old else "")
         uid = entry.uid if entry else ""
         for reason, type_, message in transition_events(
             old, new, outcome=outcome, fresh_drifts=fresh, repaired=repaired
         ):
+            # The log says what the Event says, with its subject as fields of the JSON line.
+            log.log(
+                logging.WARNING if type_ == WARNING else logging.INFO,
+                "namespace %s: %s: %s",
+                namespace,
+                reason,
+                message,
+                extra=log_fields(namespace=namespace, profile=named, reason=reason),
+            )
             self._events.emit(
                 involved=namespace_ref(namespace, uid), reason=reason, message=message, type_=type_
             )

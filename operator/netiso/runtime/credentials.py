@@ -181,6 +181,19 @@ def load_credentials(kubeconfig: str | None = None, *, context: str | None = Non
 _DEFAULT_KUBECONFIG: Final = Path("~/.kube/config").expanduser()
 
 
+def context_names(kubeconfig: str | None = None) -> list[str]:
+    """The context names of the kubeconfig `kubeconfig`, else $KUBECONFIG (several files
+    merged), else ~/.kube/config; none without one. For shell completion of --context."""
+    from kubernetes import config as k8s_config
+
+    if kubeconfig is None and not _kubeconfig_configured():
+        return []
+    files = kubeconfig or os.environ.get("KUBECONFIG") or str(_DEFAULT_KUBECONFIG)
+    with _kubeconfig_errors():
+        contexts, _ = k8s_config.list_kube_config_contexts(config_file=files)
+    return [str(entry.get("name")) for entry in contexts or []]
+
+
 def _kubeconfig_configured() -> bool:
     return bool(os.environ.get("KUBECONFIG")) or _DEFAULT_KUBECONFIG.is_file()
 

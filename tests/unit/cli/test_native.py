@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import yaml
 
 from netiso import __version__
 from netiso.cli.app import PROGRAMS, build_parser, main, program_name
-from netiso.cli.completion import script
+from netiso.cli.completion import kubectl_complete
 from netiso.cli.inspection import StatusLine, summary
 from netiso.cli.live import explain
 from netiso.cli.printing import dumps, table
@@ -113,41 +114,62 @@ def test_api_errors_are_explained(error: ApiError, expected: str) -> None:
     assert explain(error, server="https://k:6443", command="status") == expected
 
 
-def completions(tmp_path: Path, *words: str) -> list[str]:
-    """What bash completes for the command line `words` (the last one being typed)."""
-    path = tmp_path / "netiso.bash"
-    path.write_text(script(build_parser(), shell="bash", programs=PROGRAMS))
-    quoted = " ".join(f"'{word}'" for word in words)
-    program = (
-        f"source {path}; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; _netiso; "
-        'printf "%s\\n" "${COMPREPLY[@]}"'
-    )
-    result = subprocess.run(
-        ["bash", "-c", program], capture_output=True, text=True, check=True, cwd=tmp_path
-    )
-    return [line for line in result.stdout.splitlines() if line]
+def offered(capsys: pytest.CaptureFixture[str], *words: str) -> list[str]:
+    """What `kubectl netiso WORDS` completes (the last word being typed), as kubectl asks."""
+    assert kubectl_complete(list(words)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith(":")  # Cobra's directive line, which kubectl reads
+    return lines[:-1]
 
 
-def test_bash_completes_commands_options_choices_and_files(tmp_path: Path) -> None:
-    assert completions(tmp_path, "netiso", "st") == ["status"]
-    assert completions(tmp_path, "netiso", "status", "-o", "") == ["table", "wide", "json", "yaml"]
-    assert "--all-namespaces" in completions(tmp_path, "netiso", "diff", "--")
-    assert completions(tmp_path, "kubectl-netiso", "cluster", "d") == ["down"]
-    assert completions(tmp_path, "netiso", "completion", "") == ["bash", "zsh"]
-    (tmp_path / "profile.yaml").write_text("")
-    assert completions(tmp_path, "netiso", "validate", "prof") == ["profile.yaml"]
-    assert completions(tmp_path, "netiso", "diff", "--profile", "prof") == ["profile.yaml"]
-    # A value with no fixed choices completes to nothing rather than to options.
-    assert completions(tmp_path, "netiso", "status", "--selector", "") == []
-
-
-def test_zsh_completion_loads_the_same_function_through_bashcompinit(
-    capsys: pytest.CaptureFixture[str],
+def test_completion_offers_commands_options_choices_and_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, _ = run(capsys, "completion", "zsh")
-    assert code == 0
-    assert out.startswith("#compdef netiso kubectl-netiso\nautoload -U +X bashcompinit")
-    assert "complete -o filenames -F _netiso kubectl-netiso" in out
+    monkeypatch.chdir(tmp_path)
+    assert offered(capsys, "st") == ["status"]
+    assert offered(capsys, "status", "-o", "") == [
+        "table",
+        "wide",
+        "json",
+        "yaml",
+        "name",
+        "jsonpath=",
+    ]
+    assert {"--all-namespaces", "--no-headers"} <= set(offered(capsys, "status", "--"))
+    assert offered(capsys, "completion", "") == ["bash", "zsh", "fish"]
+    (tmp_path / "profile.yaml").write_text("")
+    assert offered(capsys, "validate", "prof") == ["profile.yaml"]
+    assert offered(capsys, "diff", "--profile", "prof") == ["profile.yaml"]
+    # A value with no fixed choices completes to nothing rather than to options or files.
+    assert offered(capsys, "status", "--selector", "") == []
+
+
+# Slow: bash runs the installed program, which imports every command to complete one.
+@pytest.mark.slow
+def test_the_completion_scripts_come_from_argcomplete_for_both_names(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for shell in ("bash", "zsh", "fish"):
+        code, out, _ = run(capsys, "completion", shell)
+        assert code == 0
+        assert "_ARGCOMPLETE" in out
+        assert all(program in out for program in PROGRAMS)
+    # bash, as a user's shell loads it: the script asks the installed program.
+    script = tmp_path / "netiso.bash"
+    script.write_text(run(capsys, "completion", "bash")[1])
+    program = (
+        f'PATH={Path(sys.executable).parent}:"$PATH"; source {script}; '
+        'COMP_LINE="netiso status -o ya"; COMP_POINT=${#COMP_LINE}; '
+        "COMP_WORDS=(netiso status -o ya); COMP_CWORD=3; "
+        '_python_argcomplete netiso; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["yaml"]
+
+
+def test_the_kubectl_plugin_completion_program_is_installed() -> None:
+    scripts = (REPO / "pyproject.toml").read_text()
+    assert '\n"kubectl_complete-netiso" = "netiso.cli.completion:kubectl_complete"\n' in scripts
 
 
 def nowhere(tmp_path: Path) -> Path:

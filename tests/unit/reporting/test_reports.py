@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any, cast
+
+import pytest
+from kopf._core.actions.loggers import LogFormat, make_formatter
 
 from netiso.observed.drifts import Drift, DriftReason, PolicyWrite, Verb
 from netiso.observed.entries import NamespaceState, Outcome, Record
@@ -131,3 +136,28 @@ def test_a_thousand_relabels_leave_a_bounded_number_of_series() -> None:
     released = Record(profile="", state=NamespaceState.RELEASED)
     reporting.report(Outcome(namespace="team-b", record=released), entry=None, repaired=0)
     assert series() == before
+
+
+def test_operator_json_logs_carry_namespace_profile_and_reason_as_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Kopf's own formatter for `kopf run --log-format=json`, as the Deployment runs it.
+    formatter = make_formatter(log_format=LogFormat.JSON)
+    reporting, _, poster = reporter()
+    isolated = Record(profile="base", state=NamespaceState.ISOLATED)
+    reporting.report(Outcome(namespace="team-a", record=isolated), entry=None, repaired=0)
+    drifted = Drift(namespace="team-a", policy="netiso-default-deny", reason=DriftReason.MISSING)
+    with caplog.at_level(logging.INFO, logger="netiso.reporting.reports"):
+        reporting.report(
+            Outcome(namespace="team-a", record=isolated),
+            entry=None,
+            repaired=1,
+            detected=frozenset({drifted}),
+        )
+    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    assert [(line["namespace"], line["profile"], line["reason"]) for line in lines] == [
+        ("team-a", "base", event["reason"]) for event in poster.queued
+    ]
+    assert {line["reason"] for line in lines} == {"DriftDetected", "DriftRepaired"}
+    assert next(line for line in lines if line["reason"] == "DriftDetected")["severity"] == "warn"
+    assert all("team-a" in line["message"] for line in lines)
