@@ -6,8 +6,10 @@ Reconciling layer, no I/O. `assess()` is shared by the operator and the CLI (`ne
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netiso import conventions
 from netiso.model.guardrails import Violation, exception_of, violations
@@ -219,8 +221,20 @@ def evaluate_guardrails(
     """Every guardrail the foreign policies break, by policy name, each in rule order."""
     found: list[Violation] = []
     for policy in sorted(foreign, key=lambda p: p.name):
-        found.extend(violations(policy.body(), guardrails, namespace=namespace))
+        found.extend(
+            replace(violation, namespace=namespace)
+            for violation in _document_violations(policy.document, guardrails)
+        )
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _document_violations(document: str, guardrails: Guardrails) -> tuple[Violation, ...]:
+    """The violations of a policy given as its JSON document, without a namespace: namespaces
+    hold the same policies (a platform's template, a Helm chart), and a namespace is assessed
+    again at every change and resync with the same ones (2 ms a policy, decoded and judged)."""
+    body = json.loads(document)
+    return tuple(violations(body if isinstance(body, dict) else {}, guardrails, namespace=""))
 
 
 def weakened_message(weakened: Sequence[Violation], *, namespace: str) -> str:
@@ -252,7 +266,13 @@ def _excepted(policy: ForeignPolicy) -> bool:
     # Most policies carry no exception: look for the key before decoding the document.
     if conventions.EXCEPTION_ANNOTATION not in policy.document:
         return False
-    return exception_of(policy.body()) is not None
+    return _document_exception(policy.document) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _document_exception(document: str) -> str | None:
+    body = json.loads(document)
+    return exception_of(body if isinstance(body, dict) else {})
 
 
 def _missing_profile_message(

@@ -16,7 +16,7 @@ from netiso.observed.drifts import LivePolicy, PolicyWrite, Verb
 from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, ProfileEntry, Record
 from netiso.observed.foreign import ForeignPolicy
 from netiso.observed.view import ClusterView
-from netiso.reconciling.assessments import Assessment, assess
+from netiso.reconciling.assessments import Assessment, assess, evaluate_guardrails
 from netiso.rendering.bodies import render_policies
 from netiso.rendering.environment import make_environment
 from netiso.reporting.events import NORMAL, WARNING
@@ -287,3 +287,24 @@ def test_profile_counts_say_how_many_namespaces_are_weakened() -> None:
     )["base"]
     assert (tally.namespaces, tally.in_sync, tally.drifted) == (2, 1, 1)
     assert (tally.weakened, tally.guardrail_violations, tally.guardrail_exceptions) == (1, 1, 0)
+
+
+def test_the_same_policy_in_two_namespaces_is_reported_in_each() -> None:
+    open_policy = policy_body("open", ingress=ALLOW_ALL)
+    elsewhere = {**open_policy, "metadata": {**open_policy["metadata"], "namespace": "team-b"}}
+    guardrails = profile().profile
+    assert guardrails is not None
+    found = {
+        namespace: evaluate_guardrails(
+            [ForeignPolicy.from_body(body)], guardrails.guardrails, namespace=namespace
+        )
+        for namespace, body in ((NS, open_policy), ("team-b", elsewhere))
+    }
+    assert [(v.namespace, v.rule) for v in found[NS]] == [
+        (NS, Rule.NO_PEERS),
+        (NS, Rule.NO_PORTS),
+    ]
+    assert [(v.namespace, v.rule) for v in found["team-b"]] == [
+        ("team-b", Rule.NO_PEERS),
+        ("team-b", Rule.NO_PORTS),
+    ]
