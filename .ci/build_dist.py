@@ -176,7 +176,8 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
     value = templating.value
     kind = obj["kind"]
     metadata = obj["metadata"]
-    if "namespace" in metadata:
+    # The Role that reads the API server's EndpointSlices lives where they do, in `default`.
+    if "namespace" in metadata and metadata["namespace"] != "default":
         assert metadata["namespace"] == NAMESPACE, metadata
         metadata["namespace"] = value("{{ .Release.Namespace }}")
     for key, text in list(obj.get("data", {}).items()):

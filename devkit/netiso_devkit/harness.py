@@ -71,18 +71,39 @@ def operator_cluster_role(rbac_file: Path = RBAC_FILE) -> dict[str, Any]:
 
 def operator_lease_role() -> dict[str, Any]:
     """The leader election Role from manifests/rbac.yaml."""
+    return _shipped_role("netiso-leader-election")
+
+
+def operator_endpoints_role() -> dict[str, Any]:
+    """The Role in `default` that reads the API server's EndpointSlices."""
+    return _shipped_role("netiso-api-endpoints")
+
+
+def _shipped_role(name: str) -> dict[str, Any]:
     for doc in yaml.safe_load_all(RBAC_FILE.read_text()):
-        if doc and doc.get("kind") == "Role":
+        if doc and doc.get("kind") == "Role" and doc["metadata"]["name"] == name:
             return dict(doc)
-    raise AssertionError(f"no Role in {RBAC_FILE}")
+    raise AssertionError(f"no Role {name} in {RBAC_FILE}")
 
 
 def grant_lease_rbac(api: client.ApiClient, *, user: str, rules: list[Any] | None = None) -> str:
     """Create the operator's namespace if needed and bind `user` there to the shipped leader
     election Role (or to `rules` instead); returns the role name."""
+    return _grant_role(api, operator_lease_role(), user=user, rules=rules)
+
+
+def grant_endpoints_rbac(
+    api: client.ApiClient, *, user: str, rules: list[Any] | None = None
+) -> str:
+    """Bind `user` in `default` to the shipped EndpointSlice Role (or to `rules` instead)."""
+    return _grant_role(api, operator_endpoints_role(), user=user, rules=rules)
+
+
+def _grant_role(
+    api: client.ApiClient, role: dict[str, Any], *, user: str, rules: list[Any] | None
+) -> str:
     core = client.CoreV1Api(api)
     rbac = client.RbacAuthorizationV1Api(api)
-    role = operator_lease_role()
     namespace = role["metadata"]["namespace"]
     with contextlib.suppress(ApiException):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
@@ -114,8 +135,9 @@ def grant_operator_rbac(
     api: client.ApiClient, *, user: str = OPERATOR_USER, rules: list[Any] | None = None
 ) -> str:
     """Bind `user` to the shipped ClusterRole (or to `rules` instead) and to the leader
-    election Role; returns the ClusterRole's name."""
+    election and EndpointSlice Roles; returns the ClusterRole's name."""
     grant_lease_rbac(api, user=user)
+    grant_endpoints_rbac(api, user=user)
     rbac = client.RbacAuthorizationV1Api(api)
     role = operator_cluster_role()
     role_name = f"{role['metadata']['name']}-for-{user}"

@@ -172,6 +172,12 @@ LEASE_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
 }
 
 
+# The API server's endpoints, granted by a Role in the namespace `default` only.
+ENDPOINT_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("discovery.k8s.io", "endpointslices"): frozenset({"list", "watch"}),
+}
+
+
 def exposed_series() -> dict[str, Metric]:
     """Every series name a query may select, mapped to its family (histograms grow suffixes)."""
     series: dict[str, Metric] = {}

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 import yaml
 
-from .contract import API_CALLS, LEASE_CALLS, METRICS, UP, contract_violations, exposed_series
+from .contract import (
+    API_CALLS,
+    ENDPOINT_CALLS,
+    LEASE_CALLS,
+    METRICS,
+    UP,
+    contract_violations,
+    exposed_series,
+)
 from .test_alerts import github_anchor
 
 DOCS = (
@@ -183,7 +191,7 @@ def test_install_permissions_table_matches_the_rbac_contract(repo: Path) -> None
             group = row[0].strip("`").strip('"')
             resource = row[1].strip("`")
             granted[(group, resource)] = frozenset(v.strip() for v in row[2].split(","))
-    assert granted == {**API_CALLS, **LEASE_CALLS}
+    assert granted == {**API_CALLS, **LEASE_CALLS, **ENDPOINT_CALLS}
 
 
 def test_runbook_uses_the_cli(repo: Path) -> None:

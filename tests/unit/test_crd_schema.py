@@ -196,7 +196,7 @@ def test_every_port_and_selector_enum_agrees(spec_schema: dict[str, Any]) -> Non
             assert node["enum"] == operators, path
             seen_selectors += 1
     assert seen_ports == 3
-    assert seen_selectors == 5
+    assert seen_selectors == 6
 
 
 def test_bounds_agree(spec_schema: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any, Final
 import yaml
 
 from netiso import conventions
+from netiso.model import apiendpoints
+from netiso.model.apiendpoints import ApiServerEndpoints, api_server_endpoints
 from netiso.model.guardrails import Violation
 from netiso.observed.drifts import LivePolicy
 from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
@@ -24,6 +26,7 @@ from netiso.reconciling.assessments import Assessment, assess
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates
 from netiso.runtime.client import ApiClient
+from netiso.runtime.errors import Forbidden
 from netiso.runtime.reading import NAMESPACES, get_object, list_all, policies_in
 from netiso.runtime.reading import profiles as list_profiles
 
@@ -74,6 +77,8 @@ class Snapshot:
     # The labels of every namespace, opted in or not, in scope or not: the operator's
     # inventory, which the effective exposure is judged against (reachability/exposures.py).
     inventory: tuple[Mapping[str, str], ...] = ()
+    # The API server's endpoints, which a profile's apiServer allow admits (None: unreadable).
+    api_server: ApiServerEndpoints | None = None
 
     def names(self) -> list[str]:
         """Every namespace in scope, sorted."""
@@ -115,8 +120,28 @@ async def read_snapshot(
     # Every namespace, opted in or not, as the operator judges selectors against them.
     inventory = tuple([namespace_labels_of(body) async for body in list_all(api, NAMESPACES)])
     return Snapshot(
-        namespaces=namespaces, profiles=profiles, live=live, foreign=foreign, inventory=inventory
+        namespaces=namespaces,
+        profiles=profiles,
+        live=live,
+        foreign=foreign,
+        inventory=inventory,
+        api_server=await read_api_server(api),
     )
+
+
+async def read_api_server(api: ApiClient) -> ApiServerEndpoints | None:
+    """The `default/kubernetes` EndpointSlices' endpoints, as the operator follows them; None
+    when the user may not list them (only a profile's apiServer allow needs them)."""
+    try:
+        slices = [
+            body
+            async for body in list_all(
+                api, apiendpoints.SLICES_PATH, label_selector=apiendpoints.SLICES_SELECTOR
+            )
+        ]
+    except Forbidden:
+        return None
+    return api_server_endpoints(slices)
 
 
 @dataclass(frozen=True)
@@ -193,6 +218,7 @@ def diff_reports(
                 protected=protected,
                 foreign=snapshot.foreign.get(name, ()),
                 inventory=snapshot.inventory,
+                api_server=snapshot.api_server,
             )
         )
     return reports
@@ -208,6 +234,7 @@ def diff_namespace(
     protected: frozenset[str],
     foreign: Sequence[ForeignPolicy] = (),
     inventory: Sequence[Mapping[str, str]] = (),
+    api_server: ApiServerEndpoints | None = None,
 ) -> NamespaceReport:
     """Compare a namespace's managed policies with what its profile renders, and evaluate
     its other policies against the profile's guardrails."""
@@ -221,11 +248,14 @@ def diff_namespace(
         foreign=foreign,
         inventory=lambda: inventory,
         describe_exposure=True,
+        api_server=api_server,
     )
     desired: dict[str, Mapping[str, Any]] = {}
     if entry is not None and profile is not None and profile.profile is not None:
         try:
-            for policy in render_policies(environment, profile.profile, entry.facts):
+            for policy in render_policies(
+                environment, profile.profile, entry.facts, api_server=api_server
+            ):
                 desired[policy.name] = policy.body
         except RenderError:
             desired = {}

@@ -29,6 +29,7 @@ from netiso.model.profiles import (
     MAX_NAMESPACES,
     MAX_OWNER_LENGTH,
     MAX_REASON_LENGTH,
+    ApiServer,
     DefaultDeny,
     Dns,
     DriftAction,
@@ -61,6 +62,7 @@ PEERS_FIELDS: Final[FieldTree] = {
     "targetPodSelector": SELECTOR_FIELDS,
     "ports": PORT_FIELDS,
 }
+API_SERVER_FIELDS: Final[FieldTree] = {"enabled": {}, "allPods": {}, "podSelector": SELECTOR_FIELDS}
 SPEC_FIELDS: Final[FieldTree] = {
     "mode": {},
     "driftAction": {},
@@ -71,6 +73,7 @@ SPEC_FIELDS: Final[FieldTree] = {
     "dns": DNS_FIELDS,
     "gateway": PEERS_FIELDS,
     "monitoring": PEERS_FIELDS,
+    "apiServer": API_SERVER_FIELDS,
     "guardrails": GUARDRAILS_FIELDS,
 }
 # Top-level fields of the object; metadata is read leniently (the server adds many fields).
@@ -117,6 +120,7 @@ def parse_profile(body: Mapping[str, Any]) -> Profile:
         dns=_parse_dns(spec),
         gateway=_parse_gateway(spec),
         monitoring=_parse_monitoring(spec),
+        api_server=_parse_api_server(spec),
         guardrails=parse_guardrails(spec.child("guardrails", GUARDRAILS_FIELDS)),
     )
     if problems:
@@ -187,13 +191,7 @@ def _parse_dns(spec: ObjectReader) -> Dns:
     reader = spec.child("dns", DNS_FIELDS)
     enabled = reader.boolean("enabled", default=True)
     namespace = _parse_namespace_name(reader, "namespace", default=DEFAULT_DNS_NAMESPACE)
-    given = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else None
-    )
+    given = _given_selector(reader)
     all_pods = _all_pods(reader, part="dns", enabled=enabled, given=given)
     pod_selector = LabelSelector() if all_pods else (given or DEFAULT_DNS_POD_SELECTOR)
     ports = parse_ports(reader, default=DEFAULT_DNS_PORTS, part="dns", enabled=enabled)
@@ -218,13 +216,7 @@ def _parse_gateway(spec: ObjectReader) -> Gateway:
     reader = spec.child("gateway", PEERS_FIELDS)
     enabled = reader.boolean("enabled", default=False)
     namespaces = _parse_peer_namespaces(reader, part="gateway", enabled=enabled)
-    pod_selector = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else None
-    )
+    pod_selector = _given_selector(reader)
     all_pods = _all_pods(reader, part="gateway", enabled=enabled, given=pod_selector)
     target = _parse_target(reader, part="gateway", enabled=enabled)
     ports = parse_ports(reader, default=(), part="gateway", enabled=enabled)
@@ -242,13 +234,7 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
     reader = spec.child("monitoring", PEERS_FIELDS)
     enabled = reader.boolean("enabled", default=False)
     namespaces = _parse_peer_namespaces(reader, part="monitoring", enabled=enabled)
-    pod_selector = (
-        parse_label_selector(
-            reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
-        )
-        if reader.has("podSelector")
-        else None
-    )
+    pod_selector = _given_selector(reader)
     all_pods = _all_pods(reader, part="monitoring", enabled=enabled, given=pod_selector)
     target = _parse_target(reader, part="monitoring", enabled=enabled)
     ports = parse_ports(reader, default=(), part="monitoring", enabled=enabled)
@@ -261,6 +247,32 @@ def _parse_monitoring(spec: ObjectReader) -> Monitoring:
         all_pods=all_pods,
         target_pod_selector=target,
         ports=ports,
+    )
+
+
+def _parse_api_server(spec: ObjectReader) -> ApiServer:
+    """Read `apiServer`: the pods that may reach the API server must be named, or every pod
+    asked for with `allPods: true` (fail closed, as for the gateway: an absent or empty
+    selector never grants a namespace's every pod access to the API server)."""
+    reader = spec.child("apiServer", API_SERVER_FIELDS)
+    enabled = reader.boolean("enabled", default=False)
+    given = _given_selector(reader)
+    all_pods = _all_pods(reader, part="apiServer", enabled=enabled, given=given)
+    if enabled and not all_pods and given is None:
+        reader.problem(
+            "podSelector",
+            "is required while apiServer is enabled: name the pods that may reach the API "
+            "server, or set apiServer.allPods: true to let every pod of the namespace reach it",
+        )
+    return ApiServer(enabled=enabled, pod_selector=None if all_pods else given, all_pods=all_pods)
+
+
+def _given_selector(reader: ObjectReader) -> LabelSelector | None:
+    """The part's `podSelector` as written, None when absent (its meaning is the part's)."""
+    if not reader.has("podSelector"):
+        return None
+    return parse_label_selector(
+        reader.get("podSelector"), path=reader.path_of("podSelector"), problems=reader.problems
     )
 
 
@@ -285,11 +297,16 @@ def _all_pods(
     elif enabled and not all_pods and given is not None and _spelt_empty(reader, "podSelector"):
         reader.problem(
             "podSelector",
-            f"is empty and selects every pod of the {part} namespaces (a misspelt field such as "
+            f"is empty and selects every pod of {_scope(part)} (a misspelt field such as "
             f"matchLabel is dropped by the API server and leaves {{}}): name the pods, or set "
             f"{part}.allPods: true to admit them all on purpose",
         )
     return all_pods
+
+
+def _scope(part: str) -> str:
+    """Where a part's podSelector selects: the isolated namespace, or the part's namespaces."""
+    return "the namespace" if part == "apiServer" else f"the {part} namespaces"
 
 
 def _parse_target(reader: ObjectReader, *, part: str, enabled: bool) -> LabelSelector:

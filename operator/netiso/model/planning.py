@@ -6,12 +6,13 @@ that says *how* its spec looks and the context values the template receives (ren
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
 from netiso import conventions
+from netiso.model.apiendpoints import ApiServerEndpoints
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.profiles import PortRule, Profile
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
@@ -19,9 +20,16 @@ from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequ
 DNS_EGRESS_ROLE: Final = "allow-dns-egress"
 GATEWAY_INGRESS_ROLE: Final = "allow-gateway-ingress"
 MONITORING_SCRAPE_ROLE: Final = "allow-monitoring-scrape"
+API_SERVER_EGRESS_ROLE: Final = "allow-apiserver-egress"
 DEFAULT_DENY_ROLE: Final = "default-deny"
 # Plan (and apply) order: allows first, so tightening never cuts traffic the profile allows.
-ROLES: Final = (DNS_EGRESS_ROLE, GATEWAY_INGRESS_ROLE, MONITORING_SCRAPE_ROLE, DEFAULT_DENY_ROLE)
+ROLES: Final = (
+    DNS_EGRESS_ROLE,
+    GATEWAY_INGRESS_ROLE,
+    MONITORING_SCRAPE_ROLE,
+    API_SERVER_EGRESS_ROLE,
+    DEFAULT_DENY_ROLE,
+)
 TEMPLATE_SUFFIX: Final = ".yaml.j2"
 
 
@@ -41,16 +49,27 @@ class PlannedPolicy:
 
     The context holds JSON-ready values only (str, int, bool, None, dicts, tuples), keyed in
     snake_case; Kubernetes-shaped values (selectors) are already in their API form.
+    `depends_on` is the cluster fact the rendering depends on besides the profile and the
+    namespace (the API server's endpoints), None for none: renderings are shared by it.
     """
 
     role: str
     name: str
     template: str
     context: Mapping[str, Any] = field(hash=False)
+    depends_on: Hashable = None
 
 
-def plan_policies(profile: Profile, namespace: NamespaceFacts) -> tuple[PlannedPolicy, ...]:
+def plan_policies(
+    profile: Profile,
+    namespace: NamespaceFacts,
+    *,
+    api_server: ApiServerEndpoints | None = None,
+) -> tuple[PlannedPolicy, ...]:
     """The policies `namespace` must have under `profile`: allows first, default-deny last.
+
+    The API server allow admits the `api_server` endpoints; None or none known, it admits
+    nothing (fail closed) until they are known.
 
     A disabled part plans nothing, and default-deny with neither direction denied plans nothing.
     An allow is planned only while its direction is denied: DNS egress needs egress deny, the
@@ -113,6 +132,20 @@ def plan_policies(profile: Profile, namespace: NamespaceFacts) -> tuple[PlannedP
                 },
             )
         )
+    if profile.api_server.enabled and deny.egress:
+        known = api_server or ApiServerEndpoints()
+        selector = profile.api_server.pod_selector or LabelSelector()
+        planned.append(
+            _planned(
+                API_SERVER_EGRESS_ROLE,
+                context
+                | {
+                    "pod_selector": selector.to_kubernetes(),
+                    "rules": tuple(group.to_context() for group in known.groups),
+                },
+                depends_on=known,
+            )
+        )
     if deny.ingress or deny.egress:
         planned.append(
             _planned(
@@ -123,12 +156,13 @@ def plan_policies(profile: Profile, namespace: NamespaceFacts) -> tuple[PlannedP
     return tuple(planned)
 
 
-def _planned(role: str, context: dict[str, Any]) -> PlannedPolicy:
+def _planned(role: str, context: dict[str, Any], *, depends_on: Hashable = None) -> PlannedPolicy:
     return PlannedPolicy(
         role=role,
         name=policy_name(role),
         template=template_name(role),
         context=MappingProxyType(context),
+        depends_on=depends_on,
     )
 
 

@@ -185,6 +185,19 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class ApiServer:
+    """Egress from the pods `pod_selector` selects to the API server's endpoints, as the
+    `default/kubernetes` EndpointSlices list them (addresses and ports kept in step).
+
+    When enabled, `pod_selector` is None (every pod of the namespace) only with `all_pods`.
+    """
+
+    enabled: bool = False
+    pod_selector: LabelSelector | None = None
+    all_pods: bool = False
+
+
+@dataclass(frozen=True)
 class Profile:
     """A validated IsolationProfile: identity from metadata plus the defaulted spec.
 
@@ -203,6 +216,7 @@ class Profile:
     dns: Dns = field(default_factory=Dns)
     gateway: Gateway = field(default_factory=Gateway)
     monitoring: Monitoring = field(default_factory=Monitoring)
+    api_server: ApiServer = field(default_factory=ApiServer)
     guardrails: Guardrails = field(default_factory=Guardrails)
 
     def to_spec(self) -> dict[str, Any]:
@@ -263,6 +277,17 @@ class Profile:
                     ),
                     "targetPodSelector": _selector_or_none(self.monitoring.target_pod_selector),
                     "ports": [port.to_kubernetes() for port in self.monitoring.ports],
+                }
+            ),
+            "apiServer": _omit_empty(
+                {
+                    "enabled": self.api_server.enabled,
+                    "allPods": self.api_server.all_pods,
+                    "podSelector": (
+                        None
+                        if self.api_server.pod_selector is None
+                        else self.api_server.pod_selector.to_kubernetes()
+                    ),
                 }
             ),
             "guardrails": self.guardrails.to_spec(),

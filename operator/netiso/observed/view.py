@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from netiso import conventions
+from netiso.model.apiendpoints import ApiServerEndpoints, api_server_endpoints
 from netiso.model.namespaces import NamespaceFacts
 from netiso.observed.dependents import changed_keys
 from netiso.observed.drifts import LivePolicy
@@ -106,6 +107,7 @@ class Sources(Protocol):
     def foreign_policies(self, namespace: str) -> Sequence[ForeignPolicy]: ...
     def namespaces_of(self, profile: str) -> Collection[str]: ...
     def all_namespaces(self) -> Collection[str]: ...
+    def api_server(self) -> ApiServerEndpoints | None: ...
 
 
 class ClusterView:
@@ -133,6 +135,10 @@ class ClusterView:
         # The labels of every namespace, opted in or not: what "every namespace" means when a
         # guardrail judges a namespaceSelector (reachability/exposures.py).
         self._labels: VersionedStore[str, Mapping[str, str]] = VersionedStore()
+        # The `default/kubernetes` EndpointSlices by name (a handful), and their endpoints;
+        # None until listed (or when they cannot be read).
+        self._api_slices: dict[str, Mapping[str, Any]] = {}
+        self._api_server: ApiServerEndpoints | None = None
 
     # Sources
     def namespace(self, name: str) -> NamespaceEntry | None:
@@ -152,6 +158,10 @@ class ClusterView:
 
     def all_namespaces(self) -> Collection[str]:
         return set(self._namespaces.keys()) | set(self._by_namespace)
+
+    def api_server(self) -> ApiServerEndpoints | None:
+        """The API server's endpoints; None when its EndpointSlices are not known."""
+        return self._api_server
 
     def profile_names(self) -> Collection[str]:
         return list(self._profiles.keys())
@@ -259,6 +269,29 @@ class ClusterView:
             if not policies:
                 del self._foreign_by_namespace[namespace]
 
+    def api_slice_seen(self, body: Mapping[str, Any], *, deleted: bool) -> bool:
+        """Apply a `default/kubernetes` EndpointSlice watch event; True when the endpoints
+        changed (a slice rewritten with the same addresses and ports changes nothing)."""
+        name = str((body.get("metadata") or {}).get("name", ""))
+        if deleted:
+            self._api_slices.pop(name, None)
+        else:
+            self._api_slices[name] = _endpoints_of(body)
+        return self._api_slices_changed()
+
+    def api_slices_listed(self, items: Iterable[Mapping[str, Any]]) -> bool:
+        """Replace every `default/kubernetes` EndpointSlice (a listing); True on a change."""
+        self._api_slices = {
+            str((body.get("metadata") or {}).get("name", "")): _endpoints_of(body) for body in items
+        }
+        return self._api_slices_changed()
+
+    def _api_slices_changed(self) -> bool:
+        endpoints = api_server_endpoints(self._api_slices.values())
+        changed = endpoints != self._api_server
+        self._api_server = endpoints
+        return changed
+
     def profile_seen(self, body: Mapping[str, Any], *, deleted: bool) -> ProfileEntry:
         """Apply an IsolationProfile watch event."""
         entry = ProfileEntry.from_body(body)
@@ -309,6 +342,11 @@ def namespace_labels_of(body: Mapping[str, Any]) -> Mapping[str, str]:
     raw = metadata.get("labels") or {}
     labels = {str(key): str(value) for key, value in raw.items()}
     return NamespaceFacts(name=str(metadata.get("name", "")), labels=labels).labels
+
+
+def _endpoints_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the view keeps of an EndpointSlice: its ports and endpoints, nothing else."""
+    return {"ports": body.get("ports"), "endpoints": body.get("endpoints")}
 
 
 def resource_version(body: Mapping[str, Any]) -> str:

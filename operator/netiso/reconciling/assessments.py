@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from netiso import conventions
+from netiso.model.apiendpoints import ApiServerEndpoints
 from netiso.model.guardrails import Violation, exception_of, violations
 from netiso.model.limits import Guardrails
 from netiso.model.profiles import DriftAction, Mode
@@ -65,6 +66,7 @@ def assess(
     inventory: Callable[[], Iterable[Mapping[str, str]]] = tuple,
     describe_exposure: bool = False,
     signer: Signer | None = None,
+    api_server: ApiServerEndpoints | None = None,
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
@@ -80,6 +82,7 @@ def assess(
     namespace otherwise isolated is DRIFTED. So is what they open together, judged against the
     labels of the known namespaces (`inventory()`, read only when a selector needs it).
     netiso never writes to them. `describe_exposure` adds the exposure in words (the CLI's).
+    A profile's API server allow admits the `api_server` endpoints (None: none known).
     """
 
     def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
@@ -133,7 +136,7 @@ def assess(
         )
     spec = profile.profile
     try:
-        desired = render_policies(environment, spec, entry.facts)
+        desired = render_policies(environment, spec, entry.facts, api_server=api_server)
     except RenderError as exc:
         return Assessment(
             namespace=name,

@@ -143,6 +143,7 @@ class Reconciler:
                 on_namespace=self.namespace_event,
                 on_policy=self.policy_event,
                 on_labels=self.labels_event,
+                on_api_slices=self.api_server_moved,
             )
         )
 
@@ -251,6 +252,14 @@ class Reconciler:
         if not self._overlay.is_echo(live, deleted=deleted):
             self.enqueue(live.namespace)
 
+    def api_server_moved(self) -> None:
+        """The API server's endpoints changed: re-check the namespaces whose profile allows
+        egress to them (their allow follows the endpoints; the others are untouched)."""
+        for name in self.view.profile_names():
+            entry = self.view.profile(name)
+            if entry is not None and entry.profile is not None and entry.profile.api_server.enabled:
+                self.enqueue_many(self.view.namespaces_of(name))
+
     def profile_event(self, body: Mapping[str, Any], *, deleted: bool) -> None:
         """A profile appeared, changed, is being deleted or is gone."""
         entry = self.view.profile_seen(body, deleted=deleted)
@@ -323,6 +332,7 @@ class Reconciler:
                 foreign=foreign,
                 inventory=self._inventory,
                 signer=self._signer,
+                api_server=self._sources.api_server(),
             )
             if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
                 self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -19,6 +19,7 @@ import jinja2.nodes
 import yaml
 
 from netiso import conventions
+from netiso.model.apiendpoints import ApiServerEndpoints
 from netiso.model.fields import json_type
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.planning import PlannedPolicy, plan_policies
@@ -68,9 +69,14 @@ class RenderedPolicy:
 
 
 def render_policies(
-    env: jinja2.Environment, profile: Profile, namespace: NamespaceFacts
+    env: jinja2.Environment,
+    profile: Profile,
+    namespace: NamespaceFacts,
+    *,
+    api_server: ApiServerEndpoints | None = None,
 ) -> tuple[RenderedPolicy, ...]:
-    """Render every policy plan_policies() wants in `namespace`, in plan order.
+    """Render every policy plan_policies() wants in `namespace`, in plan order; the API server
+    allow admits the `api_server` endpoints (None: none known, it admits nothing).
 
     Raises RenderError on the first template that fails; nothing is partially returned.
     The three parameters stay positional (an exception to the keyword-only rule): this is the
@@ -78,7 +84,7 @@ def render_policies(
     """
     return tuple(
         render_policy(env, planned=planned, profile=profile, namespace=namespace.name)
-        for planned in plan_policies(profile, namespace)
+        for planned in plan_policies(profile, namespace, api_server=api_server)
     )
 
 
@@ -135,12 +141,12 @@ _MAX_RENDERINGS: Final = 4096
 
 @dataclass
 class _Renderings:
-    """(profile id, template, namespace or "") -> (that profile, spec, hash); and per
+    """(profile id, template, namespace or "", cluster fact) -> (that profile, spec, hash); per
     template, whether it reads `namespace`. The profile is kept so a recycled id() can never
     return another profile's rendering; a profile generation is parsed once, so its identity
     is stable for as long as the operator uses it."""
 
-    specs: dict[tuple[int, str, str], tuple[Profile, dict[str, Any], str]] = field(
+    specs: dict[tuple[int, str, str, Hashable], tuple[Profile, dict[str, Any], str]] = field(
         default_factory=dict
     )
     uses_namespace: dict[str, bool] = field(default_factory=dict)
@@ -163,7 +169,7 @@ def _shared(
     uses = cache.uses_namespace.get(planned.template)
     if uses is None:
         uses = cache.uses_namespace[planned.template] = _uses_namespace(env, planned.template)
-    key = (id(profile), planned.template, namespace if uses else "")
+    key = (id(profile), planned.template, namespace if uses else "", planned.depends_on)
     cached = cache.specs.get(key)
     if cached is not None and cached[0] is profile:
         return cached[1], cached[2]

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from netiso.model import apiendpoints
 from netiso.observed.view import ClusterView
 from netiso.runtime import reading, watching
 from netiso.runtime.client import ApiClient, ApiError
@@ -42,6 +43,8 @@ async def list_into(api: ApiClient, view: ClusterView) -> reading.Listing:
             foreign=listing.foreign,
             labels=listing.labels,
         )
+        if listing.api_slices is not None:
+            view.api_slices_listed(listing.api_slices)
         return listing
 
 
@@ -53,8 +56,11 @@ def follow_cluster(
     on_namespace: EventHandler,
     on_policy: EventHandler,
     on_labels: EventHandler,
+    on_api_slices: Callable[[], None] = lambda: None,
 ) -> list[asyncio.Task[None]]:
-    """Start the namespace and NetworkPolicy watches; cancel the tasks to stop them.
+    """Start the namespace and NetworkPolicy watches, and the `default/kubernetes`
+    EndpointSlice watch when the listing could read them; cancel the tasks to stop them.
+    `on_api_slices()` is called when the API server's endpoints changed.
 
     Policies are watched whole, not through netiso's label: a namespace owner's own policies
     are what the profile's guardrails evaluate, and a label added or removed moves a policy
@@ -73,7 +79,15 @@ def follow_cluster(
         for body in items:
             on_policy(body, deleted=False)
 
-    follows = (
+    def api_slice_seen(body: Mapping[str, Any], deleted: bool) -> None:
+        if view.api_slice_seen(body, deleted=deleted):
+            on_api_slices()
+
+    def api_slices_relisted(items: Sequence[Mapping[str, Any]]) -> None:
+        if view.api_slices_listed(items):
+            on_api_slices()
+
+    follows = [
         (
             watching.Watched("namespaces", reading.NAMESPACES, reading.OPTED_IN_SELECTOR),
             listing.namespaces_version,
@@ -92,7 +106,12 @@ def follow_cluster(
             lambda body, deleted: on_labels(body, deleted=deleted),
             _namespaces_relisted(view.labelled_names, on_labels),
         ),
-    )
+    ]
+    if listing.api_slices is not None:
+        watched = watching.Watched(
+            "endpointslices", apiendpoints.SLICES_PATH, apiendpoints.SLICES_SELECTOR
+        )
+        follows.append((watched, listing.api_slices_version, api_slice_seen, api_slices_relisted))
     return [
         asyncio.create_task(
             watching.follow(

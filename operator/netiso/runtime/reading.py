@@ -7,17 +7,22 @@ and the conflict check before a create.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 from netiso import conventions
+from netiso.model import apiendpoints
 from netiso.observed.drifts import LivePolicy
 from netiso.observed.entries import NamespaceEntry, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy, summarise
 from netiso.observed.view import namespace_labels_of, resource_version
 from netiso.runtime.client import ApiClient
+from netiso.runtime.errors import Forbidden
+
+log = logging.getLogger(__name__)
 
 OPTED_IN_SELECTOR = conventions.PROFILE_LABEL
 T = TypeVar("T")
@@ -140,6 +145,9 @@ class Listing:
     # The labels of every namespace, opted in or not, and the version to watch them from.
     labels: tuple[tuple[str, Mapping[str, str]], ...] = ()
     labels_version: str = ""
+    # The `default/kubernetes` EndpointSlices; None when they may not be read (no RBAC).
+    api_slices: tuple[dict[str, Any], ...] | None = None
+    api_slices_version: str = ""
 
 
 async def list_everything(api: ApiClient) -> Listing:
@@ -176,6 +184,16 @@ async def list_everything(api: ApiClient) -> Listing:
             async for body in list_all(api, PROFILES)
         ]
     )
+    api_slices: list[dict[str, Any]] | None
+    try:
+        api_slices, api_slices_version = await list_snapshot(
+            api, apiendpoints.SLICES_PATH, label_selector=apiendpoints.SLICES_SELECTOR
+        )
+    except Forbidden as error:
+        # An install whose RBAC predates the API server allow: everything else works, and a
+        # profile's apiServer allow admits nothing until the permission is granted.
+        log.warning("cannot read the API server's EndpointSlices: %s", error)
+        api_slices, api_slices_version = None, ""
     return Listing(
         namespaces=tuple(namespaces),
         policies=tuple(policies),
@@ -185,4 +203,6 @@ async def list_everything(api: ApiClient) -> Listing:
         policies_version=policies_version,
         labels=tuple(labels),
         labels_version=labels_version,
+        api_slices=None if api_slices is None else tuple(api_slices),
+        api_slices_version=api_slices_version,
     )

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from netiso import conventions
+from netiso.model.apiendpoints import api_server_endpoints
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
 from netiso.model.planning import (
+    API_SERVER_EGRESS_ROLE,
     DEFAULT_DENY_ROLE,
     DNS_EGRESS_ROLE,
     GATEWAY_INGRESS_ROLE,
@@ -58,6 +60,7 @@ def test_roles_are_ordered_allows_first_and_default_deny_last() -> None:
         "allow-dns-egress",
         "allow-gateway-ingress",
         "allow-monitoring-scrape",
+        "allow-apiserver-egress",
         "default-deny",
     )
     assert ROLES[-1] == DEFAULT_DENY_ROLE
@@ -194,3 +197,40 @@ def test_planned_policies_are_read_only() -> None:
     assert isinstance(planned, PlannedPolicy)
     with pytest.raises(TypeError):
         planned.context["ports"] = ()  # type: ignore[index]
+
+
+API_SLICES = [
+    {
+        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.0.0.2"]}, {"addresses": ["10.0.0.1"]}],
+    },
+    {"ports": [{"name": "https", "port": 6443}], "endpoints": [{"addresses": ["fd00::1"]}]},
+]
+
+
+def test_api_server_allow_admits_each_endpoint_address_on_its_ports_only() -> None:
+    spec = {"apiServer": {"enabled": True, "podSelector": {"matchLabels": {"app": "ctl"}}}}
+    endpoints = api_server_endpoints(API_SLICES)
+    planned = plan_policies(profile(**spec), TEAM_A, api_server=endpoints)
+    assert [p.role for p in planned] == [DNS_EGRESS_ROLE, API_SERVER_EGRESS_ROLE, DEFAULT_DENY_ROLE]
+    allow = planned[1]
+    assert allow.context["pod_selector"] == {"matchLabels": {"app": "ctl"}}
+    assert allow.context["rules"] == (
+        {
+            "cidrs": ["10.0.0.1/32", "10.0.0.2/32", "fd00::1/128"],
+            "ports": [{"protocol": "TCP", "port": 6443}],
+        },
+    )
+    assert allow.depends_on == endpoints
+    # The same endpoints in another order or split are the same value: no re-render, no write.
+    assert api_server_endpoints(reversed(API_SLICES)) == endpoints
+
+
+def test_api_server_allow_without_known_endpoints_admits_nothing_and_needs_egress_denied() -> None:
+    spec = {"apiServer": {"enabled": True, "allPods": True}}
+    (allow,) = [
+        p for p in plan_policies(profile(**spec), TEAM_A) if p.role == API_SERVER_EGRESS_ROLE
+    ]
+    assert allow.context == {"namespace": "team-a", "pod_selector": {}, "rules": ()}
+    open_egress = profile(defaultDeny={"egress": False}, **spec)
+    assert API_SERVER_EGRESS_ROLE not in [p.role for p in plan_policies(open_egress, TEAM_A)]

@@ -651,3 +651,46 @@ def test_an_empty_peer_selector_needs_all_pods(part: str) -> None:
 
 def test_a_deleted_profile_orphans_its_policies_by_default() -> None:
     assert parse_profile(body({})).on_delete == OnDelete.ORPHAN
+
+
+@pytest.mark.parametrize(
+    ("api_server", "expected"),
+    [
+        (
+            {"enabled": True},
+            "spec.apiServer.podSelector: is required while apiServer is enabled: name the pods "
+            "that may reach the API server, or set apiServer.allPods: true to let every pod of "
+            "the namespace reach it",
+        ),
+        (
+            {"enabled": True, "podSelector": {}},
+            "spec.apiServer.podSelector: is empty and selects every pod of the namespace (a "
+            "misspelt field such as matchLabel is dropped by the API server and leaves {}): "
+            "name the pods, or set apiServer.allPods: true to admit them all on purpose",
+        ),
+        (
+            {"enabled": True, "allPods": True, "podSelector": {"matchLabels": {"a": "b"}}},
+            "spec.apiServer.allPods: contradicts apiServer.podSelector; set one or the other",
+        ),
+    ],
+    ids=["absent selector", "empty selector", "both"],
+)
+def test_api_server_access_fails_closed_without_named_pods(
+    api_server: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(body({"apiServer": api_server}))
+    assert [str(p) for p in caught.value.problems] == [expected]
+
+
+def test_api_server_access_names_its_pods_or_all_of_them() -> None:
+    named = parse_profile(
+        body({"apiServer": {"enabled": True, "podSelector": {"matchLabels": {"app": "ctl"}}}})
+    )
+    assert named.api_server.pod_selector == LabelSelector.of({"app": "ctl"})
+    assert not named.api_server.all_pods
+    every = parse_profile(body({"apiServer": {"enabled": True, "allPods": True}}))
+    assert (every.api_server.pod_selector, every.api_server.all_pods) == (None, True)
+    assert parse_profile(body({"apiServer": every.to_spec()["apiServer"]})) == every
+    # Disabled, a missing selector is no problem.
+    assert not parse_profile(body({"apiServer": {"enabled": False}})).api_server.enabled

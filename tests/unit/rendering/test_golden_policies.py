@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from netiso.model.apiendpoints import api_server_endpoints
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
 from netiso.model.planning import ROLES
@@ -127,12 +128,34 @@ CASES: dict[str, dict[str, Any]] = {
             "ports": [{"port": "metrics"}],
         },
     ),
+    "api-server": inline(
+        "api-server",
+        apiServer={"enabled": True, "podSelector": {"matchLabels": {"api-access": "true"}}},
+    ),
+    "api-server-unknown-endpoints": inline(
+        "api-server-unknown", apiServer={"enabled": True, "allPods": True}
+    ),
+}
+# The API server's endpoints a case renders with (none known for the others).
+ENDPOINTS = {
+    "api-server": api_server_endpoints(
+        [
+            {
+                "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+                "endpoints": [{"addresses": ["192.168.10.2"]}, {"addresses": ["192.168.10.1"]}],
+            },
+            {"ports": [{"name": "https", "port": 443}], "endpoints": [{"addresses": ["fd00::10"]}]},
+        ]
+    )
 }
 
 
-def rendered_stream(document: dict[str, Any]) -> str:
+def rendered_stream(case: str) -> str:
     policies = render_policies(
-        make_environment(), parse_profile(document), NamespaceFacts("team-a")
+        make_environment(),
+        parse_profile(CASES[case]),
+        NamespaceFacts("team-a"),
+        api_server=ENDPOINTS.get(case),
     )
     return yaml.safe_dump_all(
         [policy.body for policy in policies], sort_keys=False, explicit_start=True
@@ -141,7 +164,7 @@ def rendered_stream(document: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_policies_match_the_golden_file(case: str) -> None:
-    actual = rendered_stream(CASES[case])
+    actual = rendered_stream(case)
     golden = GOLDEN / f"{case}.yaml"
     if UPDATE:
         golden.write_text(actual)
