@@ -30,7 +30,7 @@ from netiso.model.problems import Problem
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates, make_environment
 
-_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain"})
+_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain", "diff-reach"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
 
@@ -188,7 +188,8 @@ def _add_cluster_facing_commands(
 def _add_reachability_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
 ) -> None:
-    """Register `matrix` and `explain` (or only one): files offline, or the live cluster."""
+    """Register `matrix`, `explain` and `diff-reach` (or only one): files offline, or the
+    live cluster."""
     if only in (None, "matrix"):
         from netiso.cli.matrices import add_matrix_command
 
@@ -197,6 +198,10 @@ def _add_reachability_commands(
         from netiso.cli.explaining import add_explain_command
 
         add_explain_command(subparsers)
+    if only in (None, "diff-reach"):
+        from netiso.cli.reviewing import add_diff_reach_command
+
+        add_diff_reach_command(subparsers)
 
 
 def _environment(args: argparse.Namespace) -> Templates:

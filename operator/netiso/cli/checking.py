@@ -324,3 +324,20 @@ def _checked_objects(body: object) -> Iterator[dict[str, Any]]:
     elif kind == "List" and isinstance(body.get("items"), list):
         for item in body["items"]:
             yield from _checked_objects(item)
+
+
+def guardrail_findings(
+    paths: Sequence[str], *, profile_file: str, namespace: str = DEFAULT_NAMESPACE
+) -> tuple[Profile, list[Finding]]:
+    """The profile in `profile_file` and what `netiso check` finds in `paths` against its
+    guardrails (for `diff-reach --profile`); a policy the API server would refuse is an
+    InputError naming it."""
+    (profile,) = _profiles([profile_file], single=True)
+    objects = list(_objects(paths))
+    policies = [(label, body) for label, body in objects if body.get("kind") == "NetworkPolicy"]
+    if malformed := [line for label, policy in policies if (line := _malformed(label, policy))]:
+        more = f" (and {len(malformed) - 1} more)" if len(malformed) > 1 else ""
+        raise InputError(malformed[0] + more)
+    namespaces = [body for _, body in objects if body.get("kind") == "Namespace"]
+    found = _findings(policies, profile=profile, namespace=namespace, namespaces=namespaces)
+    return profile, list(found)

@@ -142,13 +142,14 @@ def gather_input(
         ip_blocks_match_pods=args.ip_blocks_match_pods,
     )
     return Gathered(
-        snapshot=_snapshot(objects, options),
+        snapshot=snapshot_of(objects, options),
         namespace=namespaces[0] if namespaces else context_namespace,
-        before_profile=None if before is None else _snapshot(before, options),
+        before_profile=None if before is None else snapshot_of(before, options),
     )
 
 
-def _snapshot(objects: Objects, options: Options) -> Snapshot:
+def snapshot_of(objects: Objects, options: Options) -> Snapshot:
+    """The snapshot of gathered objects, under the plugin conventions `options`."""
     return make_snapshot(
         namespaces=objects.namespaces,
         pods=_without_stand_ins(objects),
