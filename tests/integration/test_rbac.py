@@ -87,18 +87,11 @@ PROOFS: Final[dict[str, Proof]] = {
         "watches_without_refusals",
         "Kopf's namespace watch is refused; it falls back to re-listing in a loop",
     ),
-    "networkpolicies.networking.k8s.io:get": Proof(
-        NEEDS_POLICIES,
-        "refuses_foreign_policy",
-        "a create answered AlreadyExists is followed by a GET that tells a stale view from "
-        "someone else's policy; refused, the ReconcileFailed Event shows a 403 instead of "
-        "naming the foreign policy",
-    ),
     "networkpolicies.networking.k8s.io:list": Proof(
         (),
         "ready",
         "the startup listing of managed policies is refused: nothing is reconciled and "
-        "/readyz stays 503",
+        "/readyz stays 503 (the same verb reads one policy by name after a refused create)",
     ),
     "networkpolicies.networking.k8s.io:watch": Proof(
         NEEDS_POLICIES,
@@ -326,25 +319,7 @@ def test_shipped_role_serves_a_crd_installed_after_start(run_operator: StartOper
     assert code == 0, f"operator exited with {code}:\n{run.operator.log()}"
 
 
-# Known race, not yet fixed: the reserved-name check now often sees the namesake in the view
-# before netiso's create, so the create-then-GET path that proves `get` runs only sometimes.
-# The proof needs a scenario step that always needs GET (the re-read after a 409).
-RACY_PROOFS: Final = {"networkpolicies.networking.k8s.io:get"}
-
-
-@pytest.mark.parametrize(
-    "permission",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(strict=False, reason="create-then-GET path is timing-bound"),
-        )
-        if p.id in RACY_PROOFS
-        else p
-        for p in PERMISSIONS
-    ],
-    ids=lambda p: p.id,
-)
+@pytest.mark.parametrize("permission", PERMISSIONS, ids=lambda p: p.id)
 def test_without_the_permission_its_behaviour_fails(
     permission: Permission, run_operator: StartOperator
 ) -> None:

@@ -27,7 +27,7 @@ from netiso.observed.drifts import LivePolicy, Step, Verb, is_default_deny, orde
 from netiso.rendering.bodies import RenderedPolicy
 from netiso.runtime.client import ApiClient
 from netiso.runtime.errors import Conflict, NotFound
-from netiso.runtime.reading import get_object, policy_path
+from netiso.runtime.reading import find_named, policy_path
 
 
 class UnmanagedConflict(Exception):
@@ -118,7 +118,7 @@ async def update(
         # Gone or changed since our view: read it again below.
         with contextlib.suppress(NotFound, Conflict):
             return await replace_policy(api, policy, resource_version=seen.resource_version)
-    existing = await get_object(api, policy_path(policy.namespace, policy.name))
+    existing = await find_named(api, policy_path(policy.namespace), policy.name)
     if existing is None:
         return await create(api, policy, signer=signer)
     return await _take_over(api, policy, existing, seen=seen, signer=signer)
@@ -161,9 +161,9 @@ async def create(
     )
     if status != HTTPStatus.CONFLICT:
         return _verified(policy, payload)
-    existing = await get_object(api, policy_path(policy.namespace, policy.name))
+    existing = await find_named(api, policy_path(policy.namespace), policy.name)
     if existing is None:
-        # Deleted between our POST and GET: a plain retry of the create is safe.
+        # Deleted between our POST and the read: a plain retry of the create is safe.
         return await create(api, policy, signer=signer)
     return await _take_over(api, policy, existing, seen=None, signer=signer)
 
@@ -179,7 +179,7 @@ async def delete(api: ApiClient, policy: LivePolicy) -> None:
     for _ in range(2):
         if await _delete_as_seen(api, policy):
             return
-        existing = await get_object(api, policy_path(policy.namespace, policy.name))
+        existing = await find_named(api, policy_path(policy.namespace), policy.name)
         if existing is None:
             return
         current = LivePolicy.from_body(existing)

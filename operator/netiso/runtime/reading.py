@@ -106,6 +106,19 @@ async def get_object(api: ApiClient, path: str) -> dict[str, Any] | None:
     return None if status == HTTPStatus.NOT_FOUND else payload
 
 
+async def find_named(api: ApiClient, collection: str, name: str) -> dict[str, Any] | None:
+    """One object of a collection by a list narrowed to its name, or None when there is none.
+
+    The operator's role lists what it manages but never gets one object: `list` already grants
+    reading every object, so `get` beside it would be one more verb to prove and to audit.
+    """
+    _, payload = await api.request(
+        "GET", collection, verb="list", params={"fieldSelector": f"metadata.name={name}"}
+    )
+    items = payload.get("items") or []
+    return dict(items[0]) if items else None
+
+
 def policies_in(api: ApiClient, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
     """Every NetworkPolicy in one namespace, or in all of them, page by page."""
     return list_all(api, policy_path(namespace) if namespace else ALL_POLICIES)
@@ -117,12 +130,9 @@ async def opted_in_namespaces(api: ApiClient) -> list[dict[str, Any]]:
 
 
 async def profile_exists(api: ApiClient, name: str) -> bool:
-    """Whether the profile is still there, by a list narrowed to its name (the operator's role
-    lists profiles but never gets one)."""
-    _, payload = await api.request(
-        "GET", PROFILES, verb="list", params={"fieldSelector": f"metadata.name={name}"}
-    )
-    return bool(payload.get("items"))
+    """Whether the profile is still there (the operator's role lists profiles but never gets
+    one)."""
+    return await find_named(api, PROFILES, name) is not None
 
 
 async def profiles(api: ApiClient) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ from netiso.rendering.bodies import RenderedPolicy, policy_hash
 from netiso.runtime.applying import delete, replace_policy
 from netiso.runtime.client import ApiClient, ApiError, Credentials, Fenced
 
-PATH = "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/netiso-default-deny"
+COLLECTION = "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies"
+PATH = f"{COLLECTION}/netiso-default-deny"
 
 
 def stored_policy(version: int) -> dict[str, Any]:
@@ -43,7 +44,8 @@ def stored_policy(version: int) -> dict[str, Any]:
 
 @dataclass
 class Store:
-    """One object; every request as (method, body) in arrival order."""
+    """One object; every request as (method, body) in arrival order, a list of the
+    collection recorded as LIST."""
 
     version: int = 7
     exists: bool = True
@@ -79,8 +81,15 @@ async def store() -> AsyncIterator[tuple[str, Store]]:
             {**body, "metadata": {**body["metadata"], "resourceVersion": str(state.version)}}
         )
 
+    async def listing(request: web.Request) -> web.Response:
+        state.requests.append(("LIST", {}))
+        named = request.query.get("fieldSelector", "") == "metadata.name=netiso-default-deny"
+        items = [stored_policy(state.version)] if state.exists and named else []
+        return web.json_response({"kind": "NetworkPolicyList", "metadata": {}, "items": items})
+
     app = web.Application()
     app.router.add_route("*", PATH, handle)
+    app.router.add_get(COLLECTION, listing)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -166,7 +175,7 @@ async def test_a_delete_refused_on_a_stale_version_is_retried_only_after_a_fresh
         await api.close()
     assert [(m, b.get("preconditions")) for m, b in state.requests] == [
         ("DELETE", {"uid": "uid-1", "resourceVersion": "5"}),
-        ("GET", None),
+        ("LIST", None),
         ("DELETE", {"uid": "uid-1", "resourceVersion": "7"}),
     ]
 
@@ -185,5 +194,5 @@ async def test_a_fence_that_closes_during_a_write_stops_its_next_attempt(
             await delete(api, LivePolicy.from_body(stored_policy(5)))
     finally:
         await api.close()
-    assert [method for method, _ in state.requests] == ["DELETE", "GET"]
+    assert [method for method, _ in state.requests] == ["DELETE", "LIST"]
     assert state.exists
