@@ -8,6 +8,10 @@
 #               the dev kit's one-node dataplane (netiso_devkit.dataplane) and its traffic tests:
 #               the container runtime, the pod bridge, the test-only enforcer's iptables and
 #               ipsets, and a shell in the test image. containerd's service is not started.
+#   mmdebstrap, buildah
+#               the operator image (netiso_devkit.operatorimage): a Debian base made from
+#               packages (no registry is reachable) and the Dockerfile built on it; runc (above)
+#               runs the image in the ship tests.
 #   golang (Go) is NOT installed here: the control plane binaries are built with the `go` on
 #               PATH; Debian's Go is too old for Kubernetes 1.35.
 #
@@ -27,6 +31,8 @@ declare -A wanted=(
     [iptables]=iptables
     [ipset]=ipset
     [nsenter]=util-linux
+    [mmdebstrap]=mmdebstrap
+    [buildah]=buildah
 )
 # Not commands on PATH: files the dataplane needs, and the package that installs each.
 declare -A wanted_files=(

@@ -1,24 +1,39 @@
-"""The Dockerfile builds netiso the way the issue says, lints clean, and matches the Deployment.
+"""The Dockerfile builds netiso the way the issue says, lints clean, and matches the Deployment;
+the image built from it runs as it must.
 
 hadolint runs on the Dockerfile with .hadolint.yaml; a small parser checks the stages, the
 non-root user, ENTRYPOINT/CMD/EXPOSE and the offline wheel install; the wheel itself is built
-to prove templates and CRDs ride inside it.
+to prove templates and CRDs ride inside it. Then the image is built for real (buildah on the
+kit's Debian base, netiso_devkit.operatorimage; cached, so CI's own build step makes it once)
+and run with runc: read-only root, its own non-root user, no dev kit inside, within its budget.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
+
+from netiso_devkit.localcluster.binaries import cache_dir
+from netiso_devkit.operatorimage.building import (
+    OperatorImage,
+    context_files,
+    ensure_image,
+    export_archive,
+    image_config,
+)
+from netiso_devkit.operatorimage.running import ContainerRun, mounted_rootfs, run_in_image
 
 Obj = dict[str, Any]
 
@@ -273,3 +288,120 @@ def test_wheel_carries_the_templates_and_crds(repo: Path, tmp_path: Path) -> Non
         for relative in shipped:
             assert f"{inside}/{relative}" in names, f"{source}/{relative} is not in the wheel"
     assert "netiso/main.py" in names
+
+
+# The built image, uncompressed (its docker-archive, what a node imports): measured 315 MiB, of
+# which the kubernetes client is 126 MiB and Debian's python3 base about 160 MiB.
+IMAGE_BUDGET_MIB: Final = 350
+# What the development kit and the repository's test and benchmark trees are called; none of it
+# may be in the image.
+KIT_NAMES: Final = frozenset({"netiso_devkit", "netiso_devkit-0.1.0.dist-info", "bench", "tests"})
+
+
+@pytest.fixture(scope="module")
+def built_image() -> OperatorImage:
+    """The operator image from this tree (built once per tree; .ci/run builds it first)."""
+    if shutil.which("buildah") is None or shutil.which("runc") is None:
+        pytest.skip("buildah and runc are not installed (.ci/install-system-deps.sh)")
+    if not _is_root():
+        pytest.skip("building and running an image needs root (buildah, runc)")
+    return ensure_image(progress=lambda message: print(message, file=sys.stderr))
+
+
+@pytest.fixture(scope="module")
+def rootfs(built_image: OperatorImage) -> Iterator[Path]:
+    with mounted_rootfs(built_image.name) as path:
+        yield path
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def run(image: OperatorImage, rootfs: Path, *args: str) -> ContainerRun:
+    return run_in_image(image.name, rootfs=rootfs, args=list(args), timeout=60)
+
+
+def test_built_image_is_named_as_the_manifests_name_it(
+    built_image: OperatorImage, pyproject: Obj, rendered: list[Obj]
+) -> None:
+    (deployment,) = [obj for obj in rendered if obj["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert built_image.reference == container["image"]
+    assert built_image.reference.endswith(":" + pyproject["version"])
+
+
+def test_built_image_runs_as_its_non_root_user(built_image: OperatorImage, rootfs: Path) -> None:
+    assert image_config(built_image.name)["User"] == "65532:65532"
+    result = run(built_image, rootfs, "id", "-u")
+    assert (result.returncode, result.stdout.strip()) == (0, "65532"), result
+
+
+def test_built_image_works_on_a_read_only_root(built_image: OperatorImage, rootfs: Path) -> None:
+    write = run(built_image, rootfs, "sh", "-c", "echo x > /netiso-probe")
+    assert write.returncode != 0
+    assert "Read-only file system" in write.stderr
+    # Every handler module imports (Kopf registers them at import) without writing a byte.
+    imported = run(built_image, rootfs, "python", "-c", "import netiso.main; print('imported')")
+    assert (imported.returncode, imported.stdout.strip()) == (0, "imported"), imported
+    assert "PYTHONDONTWRITEBYTECODE=1" in image_config(built_image.name)["Env"]
+
+
+def test_netiso_version_works_inside_the_image(
+    built_image: OperatorImage, rootfs: Path, pyproject: Obj
+) -> None:
+    result = run(built_image, rootfs, "netiso", "version", "--client")
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == f"Client Version: {pyproject['version']}"
+
+
+def test_the_image_entrypoint_is_kopf_with_the_deployments_flags(
+    built_image: OperatorImage, rootfs: Path
+) -> None:
+    config = image_config(built_image.name)
+    assert (config["Entrypoint"], config["Cmd"]) == (ENTRYPOINT, CMD)
+    result = run(built_image, rootfs, "kopf", "run", "--help")
+    assert result.returncode == 0, result
+    assert "--liveness" in result.stdout
+
+
+def test_built_image_holds_no_dev_kit_and_no_build_tools(
+    built_image: OperatorImage, rootfs: Path
+) -> None:
+    site = rootfs / "usr/local/lib/python3.11/dist-packages"
+    assert (site / "netiso" / "main.py").is_file()
+    found = sorted(
+        str(path.relative_to(rootfs))
+        for path in site.rglob("*")
+        if path.name in KIT_NAMES and path.parent.name in {"dist-packages", "netiso"}
+    )
+    assert not found, f"the dev kit or test trees are in the image: {found}"
+    assert not list(rootfs.glob("usr/**/netiso_devkit*")), "the dev kit is in the image"
+    for gone in ("src", "wheels", "requirements"):
+        assert not (rootfs / gone).exists(), f"/{gone} is left in the image"
+    for tool in ("pip", "pip3", "gcc", "cc", "make", "apt-get"):
+        assert not (rootfs / "usr/local/bin" / tool).exists(), tool
+        assert not (rootfs / "usr/bin" / tool).exists(), tool
+    result = run(
+        built_image,
+        rootfs,
+        "python",
+        "-c",
+        "import importlib.util as u; print([m for m in ('netiso_devkit', 'pip', 'setuptools',"
+        " 'pytest') if u.find_spec(m)])",
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result
+
+
+def test_built_image_is_within_its_size_budget(built_image: OperatorImage) -> None:
+    archive = export_archive(built_image, cache=cache_dir())
+    size_mib = archive.stat().st_size / 2**20
+    print(f"netiso image: {size_mib:.0f} MiB uncompressed (budget {IMAGE_BUDGET_MIB} MiB)")
+    assert size_mib <= IMAGE_BUDGET_MIB
+
+
+def test_build_context_is_what_dockerignore_admits(repo: Path) -> None:
+    files = {path.relative_to(repo).as_posix() for path in context_files(repo)}
+    assert {"Dockerfile", "pyproject.toml", "operator/netiso/main.py"} <= files
+    assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
+    assert not [name for name in files if name.startswith(("devkit/", "tests/", "bench/"))]
