@@ -141,9 +141,9 @@ class Templating:
         self.blocks[sentinel] = pipeline
         return sentinel
 
-    def items(self, pipeline: str) -> str:
-        """A sentinel for list items appended to a list: `pipeline` yields YAML list items at
-        column 0 (or nothing), which are indented to the list's column."""
+    def tail(self, pipeline: str) -> str:
+        """A sentinel to append to a list (as an item) or a mapping (as a key): `pipeline`
+        yields list items or keys at column 0, or nothing, indented to the sentinel's column."""
         sentinel = _VALUE.format(len(self.inline) + len(self.blocks) + len(self.tails))
         self.tails[sentinel] = pipeline
         return sentinel
@@ -151,7 +151,7 @@ class Templating:
     def render(self, obj: Obj) -> str:
         text = _escape_braces(yaml.safe_dump(obj, sort_keys=False, width=1000))
         for sentinel, pipeline in self.tails.items():
-            line = re.compile(rf"^(?P<indent> *)- {sentinel}\n", re.MULTILINE)
+            line = re.compile(rf"^(?P<indent> *)(?:- )?{sentinel}(?:: '')?\n", re.MULTILINE)
             match = line.search(text)
             assert match is not None, sentinel
             column = len(match.group("indent"))
@@ -171,11 +171,25 @@ class Templating:
         return text
 
 
+# Pod spec keys the manifests set, and the chart value that replaces each.
+_POD_VALUES = {
+    "nodeSelector": "nodeSelector",
+    "affinity": "affinity",
+    "topologySpreadConstraints": "topologySpreadConstraints",
+    "securityContext": "podSecurityContext",
+}
+# The monitoring kinds whose labels a Prometheus selects them by, and their values key.
+_MONITORING_LABELS = {"ServiceMonitor": "serviceMonitor", "PrometheusRule": "prometheusRule"}
+
+
 def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
     """The object with chart values in place of install defaults, and its guard (an `if`)."""
     value = templating.value
     kind = obj["kind"]
     metadata = obj["metadata"]
+    # Helm's standard labels, after the install's own (tests/ship/test_chart.py strips them
+    # when comparing with the kustomize render).
+    metadata.setdefault("labels", {})[templating.tail('include "netiso.labels" . | trim')] = ""
     # The Role that reads the API server's EndpointSlices lives where they do, in `default`.
     if "namespace" in metadata and metadata["namespace"] != "default":
         assert metadata["namespace"] == NAMESPACE, metadata
@@ -210,8 +224,13 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
         ]
         assert len(api_rules) == 1, obj
         api_rules[0]["to"] = templating.block('include "netiso.apiServerPeers" . | trim')
+    elif kind == "ServiceAccount":
+        metadata[templating.tail('include "netiso.serviceAccountAnnotations" . | trim')] = ""
     elif kind in ("ServiceMonitor", "PrometheusRule", "ConfigMap"):
         guard = ".Values.monitoring.enabled"
+        if kind in _MONITORING_LABELS:
+            values = f".Values.monitoring.{_MONITORING_LABELS[kind]}.labels"
+            metadata["labels"][templating.tail(f'include "netiso.mapping" {values} | trim')] = ""
     elif kind == "PodDisruptionBudget":
         # minAvailable 1 of a single pod would block every drain of its node.
         guard = "gt (int .Values.replicas) 1"
@@ -222,19 +241,26 @@ def _parameterize_deployment(obj: Obj, templating: Templating) -> None:
     value = templating.value
     spec = obj["spec"]
     spec["replicas"] = value("{{ .Values.replicas }}")
-    (container,) = spec["template"]["spec"]["containers"]
-    container["image"] = value(
-        '{{ printf "%s:%s" .Values.image.repository '
-        "(.Values.image.tag | default .Chart.AppVersion) | quote }}"
-    )
+    template = spec["template"]
+    template["metadata"]["labels"][templating.tail('include "netiso.labels" . | trim')] = ""
+    pod = template["spec"]
+    # Each of these is in the manifests, and its chart value defaults to the same.
+    for key, values in _POD_VALUES.items():
+        assert key in pod, key
+        pod[key] = templating.block(f"toYaml .Values.{values}")
+    # Not in the manifests: rendered only when set.
+    pod[templating.tail('include "netiso.podExtras" . | trim')] = ""
+    (container,) = pod["containers"]
+    container["image"] = value('{{ include "netiso.image" . | quote }}')
     container["imagePullPolicy"] = value("{{ .Values.image.pullPolicy }}")
     container["resources"] = templating.block("toYaml .Values.resources")
+    container["securityContext"] = templating.block("toYaml .Values.securityContext")
     container["args"] = [
         value("--log-format={{ .Values.logFormat }}") if arg.startswith("--log-format=") else arg
         for arg in container["args"]
     ]
     # The chart's own variables after the manifests' (an env list has no unset entries).
-    container["env"].append(templating.items('include "netiso.env" . | trim'))
+    container["env"].append(templating.tail('include "netiso.env" . | trim'))
 
 
 def chart_template(rendered: str, *, source: str) -> str:

@@ -48,6 +48,37 @@ def template_result(
     )
 
 
+# Helm's standard labels, which the chart adds to every object and the pod template and a
+# kubectl install does not carry (app.kubernetes.io/name is the manifests' own).
+HELM_LABELS = {
+    "helm.sh/chart": "netiso-0.1.0",
+    "app.kubernetes.io/instance": "netiso",
+    "app.kubernetes.io/version": "0.1.0",
+    "app.kubernetes.io/managed-by": "Helm",
+}
+
+
+def label_maps(obj: Obj) -> list[dict[str, str]]:
+    """The object's labels, and its pod template's where it has one."""
+    found = [obj["metadata"].setdefault("labels", {})]
+    template = obj.get("spec", {}).get("template") if isinstance(obj.get("spec"), dict) else None
+    if template:
+        found.append(template["metadata"]["labels"])
+    return found
+
+
+def without_helm_labels(objects: list[Obj]) -> list[Obj]:
+    """The objects as kubectl would install them: Helm's labels dropped, after checking each
+    is there with its value (the CRD comes from crds/, which Helm never templates)."""
+    for obj in objects:
+        if obj["kind"] == "CustomResourceDefinition":
+            continue
+        for labels in label_maps(obj):
+            for key, value in HELM_LABELS.items():
+                assert labels.pop(key, None) == value, (obj["kind"], obj["metadata"]["name"], key)
+    return objects
+
+
 def by_identity(objects: list[Obj]) -> dict[tuple[str, str, str], Obj]:
     keyed = {
         (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]): obj
@@ -85,7 +116,8 @@ def test_defaults_render_the_kustomize_install_but_the_namespace(
 ) -> None:
     # Helm creates the release namespace itself (--create-namespace); the rest is identical.
     expected = [obj for obj in rendered if obj["kind"] != "Namespace"]
-    assert by_identity(helm_template(helm, repo, "--include-crds")) == by_identity(expected)
+    chart = without_helm_labels(helm_template(helm, repo, "--include-crds"))
+    assert by_identity(chart) == by_identity(expected)
 
 
 def test_namespace_and_monitoring_values_render_the_full_kustomize_install(
@@ -100,7 +132,7 @@ def test_namespace_and_monitoring_values_render_the_full_kustomize_install(
         "--set",
         "monitoring.enabled=true",
     )
-    assert by_identity(chart) == by_identity(monitored)
+    assert by_identity(without_helm_labels(chart)) == by_identity(monitored)
 
 
 def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None:
@@ -115,23 +147,71 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "2", "memory": "1Gi"},
         },
+        "imagePullSecrets": [{"name": "registry-credentials"}],
+        "nodeSelector": {"node-role.example.com/platform": "true"},
+        "tolerations": [
+            {"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}
+        ],
+        # null drops a default (Helm merges maps: {} would keep the manifests' affinity).
+        "affinity": None,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 2,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+            }
+        ],
+        "priorityClassName": "system-cluster-critical",
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsUser": 10001},
+        "serviceAccount": {"annotations": {"iam.example.com/role": "netiso"}},
+        "extraEnv": [
+            {"name": "NETISO_ADMISSION", "value": "off"},
+            {"name": "NETISO_RESYNC_INTERVAL", "value": "600"},
+        ],
         "protectedNamespaces": ["gatekeeper-system", "istio-system"],
         "logFormat": "plain",
         "apiServer": {"cidrs": ["10.0.0.10/32"]},
         "namespace": {"create": True},
+        "monitoring": {
+            "enabled": True,
+            "serviceMonitor": {"labels": {"release": "kube-prometheus-stack"}},
+            "prometheusRule": {"labels": {"release": "kube-prometheus-stack", "role": "alerts"}},
+        },
     }
     (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
     objects = helm_template(helm, repo, "-f", str(tmp_path / "values.yaml"), namespace="platform")
 
     deployment = only(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 0
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
     assert container["image"] == "registry.example.com/netiso:9.9.9"
     assert container["imagePullPolicy"] == "Always"
     assert container["resources"] == values["resources"]
+    # Maps merge into the defaults: what is not named stays restricted.
+    assert values["securityContext"].items() <= container["securityContext"].items()
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert "--log-format=plain" in container["args"]
+    for key in ("imagePullSecrets", "tolerations", "priorityClassName"):
+        assert pod[key] == values[key], key
+    assert pod["nodeSelector"] == {**values["nodeSelector"], "kubernetes.io/os": "linux"}
+    assert pod["affinity"] is None
+    assert pod["topologySpreadConstraints"] == values["topologySpreadConstraints"]
+    assert values["podSecurityContext"].items() <= pod["securityContext"].items()
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["NETISO_PROTECTED_NAMESPACES"] == "gatekeeper-system,istio-system"
+    assert env["NETISO_ADMISSION"] == "off"
+    assert env["NETISO_RESYNC_INTERVAL"] == "600"
+    assert env["NETISO_METRICS_PORT"] == "8080"
+    assert len(env) == len(container["env"]), "a variable is set twice"
+    account = only(objects, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"iam.example.com/role": "netiso"}
+    for kind, key in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule")):
+        labels = only(objects, kind)["metadata"]["labels"]
+        assert values["monitoring"][key]["labels"].items() <= labels.items(), kind
+        assert labels["app.kubernetes.io/name"] == "netiso"
 
     policy = only(objects, "NetworkPolicy")
     api = [
@@ -164,6 +244,21 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
     assert "netiso-system" not in yaml.safe_dump_all(objects)
 
 
+def test_a_digest_pins_the_image(helm: str, repo: Path) -> None:
+    digest = "sha256:" + "ab" * 32
+    objects = helm_template(helm, repo, "--set", f"image.digest={digest}", "--set", "image.tag=v1")
+    (container,) = only(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/netiso/netiso@{digest}"
+
+
+def test_defaults_leave_out_what_the_manifests_do_not_set(helm: str, repo: Path) -> None:
+    pod = only(helm_template(helm, repo), "Deployment")["spec"]["template"]["spec"]
+    assert not {"imagePullSecrets", "tolerations", "priorityClassName"} & set(pod)
+    (container,) = pod["containers"]
+    # An env value "" would be dropped by the API server: every apply would be a change.
+    assert all(item.get("value") != "" for item in container["env"])
+
+
 def test_monitoring_is_off_by_default(helm: str, repo: Path) -> None:
     kinds = {obj["kind"] for obj in helm_template(helm, repo)}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
@@ -178,6 +273,20 @@ def test_monitoring_is_off_by_default(helm: str, repo: Path) -> None:
         (["--set", "logFormat=xml"], "logFormat"),
         (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
         (["--set", "nosuchvalue=1"], "nosuchvalue"),
+        (["--set", "image.digest=latest"], "digest"),
+        (["--set", "securityContext.runAsNonroot=true"], "runAsNonroot"),
+        (["--set", "podSecurityContext.runAsUsr=1"], "runAsUsr"),
+        (["--set", "serviceAccount.annotation.a=b"], "annotation"),
+        (["--set", "monitoring.serviceMonitor.label.release=x"], "label"),
+        (["--set", "tolerations[0].efect=NoSchedule"], "efect"),
+        (["--set", "imagePullSecrets[0].nme=x"], "nme"),
+        (["--set", "resources.limit.cpu=1"], "limit"),
+        (["--set", "extraEnv[0].value=x"], "name"),
+        (["--set", "extraEnv[0].name=POD_NAME"], "extraEnv[0].name: POD_NAME is set by the chart"),
+        (
+            ["--set", "extraEnv[0].name=NETISO_PROTECTED_NAMESPACES"],
+            "use the value protectedNamespaces",
+        ),
     ],
 )
 def test_bad_values_fail_naming_the_value(

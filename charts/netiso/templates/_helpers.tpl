@@ -13,12 +13,77 @@ would leave the rule without peers, which NetworkPolicy reads as "any address": 
 {{- end }}
 
 {{/*
+Helm's standard labels, added to every object's (and the pod template's) own. Never in a
+selector: a Deployment's selector cannot change, and kubectl installs carry none of these.
+app.kubernetes.io/name comes from the manifests.
+*/}}
+{{- define "netiso.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+{{- end }}
+
+{{/* A mapping value as YAML keys, or nothing when it is empty. */}}
+{{- define "netiso.mapping" -}}
+{{- with . }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator image: repository@digest when a digest is given (the tag is then ignored),
+else repository:tag, the tag defaulting to the chart's appVersion.
+*/}}
+{{- define "netiso.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
+
+{{/* The service account's annotations (e.g. a cloud IAM role), when any are given. */}}
+{{- define "netiso.serviceAccountAnnotations" -}}
+{{- with .Values.serviceAccount.annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Pod spec fields the manifests leave out, rendered only when their value is set. */}}
+{{- define "netiso.podExtras" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
 The container's variables from values, after the manifests' own: nothing for the defaults
 (an env value "" would be dropped by the API server, and every apply would see a change).
+The variables the chart sets itself are refused in extraEnv: each has its own value, or is
+tied to the probes, ports and mounts (a second entry of a name would silently win or lose).
 */}}
 {{- define "netiso.env" -}}
+{{- $reserved := list "POD_NAMESPACE" "POD_NAME" "NETISO_METRICS_PORT" "NETISO_SIGNING_KEY_FILE" "NETISO_PROTECTED_NAMESPACES" }}
+{{- range $index, $variable := .Values.extraEnv }}
+{{- if has $variable.name $reserved }}
+{{- fail (printf "extraEnv[%d].name: %s is set by the chart; %s" $index $variable.name (ternary "use the value protectedNamespaces" "it cannot be changed" (eq $variable.name "NETISO_PROTECTED_NAMESPACES"))) }}
+{{- end }}
+{{- end }}
 {{- with .Values.protectedNamespaces }}
 - name: NETISO_PROTECTED_NAMESPACES
   value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
