@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from netiso.leadership.electing import MISSING_NAMESPACE_RETRY
+from netiso.leadership.electing import BLOCKED_RETRY
 from netiso_devkit.harness import install_crd, running_operator, wait_for
 from netiso_devkit.localcluster.controlplane import ControlPlane
 from tests.integration.conftest import unique_name
@@ -34,7 +34,7 @@ def test_a_missing_lease_namespace_is_named_once_with_its_fixes_then_the_operato
         wait_for("the missing namespace reported", lambda: missing in operator.log(), timeout=30)
         # Over two slow retries (at a 0.5 s retry period there would be ~50 attempts): still
         # one message, no warning per attempt, and standing by.
-        time.sleep(2 * MISSING_NAMESPACE_RETRY + 1)
+        time.sleep(2 * BLOCKED_RETRY + 1)
         log = operator.log()
         assert log.count(missing) == 1, log
         for fix in (
@@ -51,7 +51,7 @@ def test_a_missing_lease_namespace_is_named_once_with_its_fixes_then_the_operato
             wait_for(
                 "the operator leading once the namespace exists",
                 lambda: operator.metric("netiso_leader") == 1.0,
-                timeout=MISSING_NAMESPACE_RETRY + 15,
+                timeout=BLOCKED_RETRY + 15,
             )
             assert f"the Lease namespace {namespace} exists now" in operator.log()
         finally:

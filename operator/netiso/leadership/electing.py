@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from netiso.model.leases import (
     LeaseRecord,
@@ -41,9 +41,12 @@ T = TypeVar("T")
 
 # How often the watchdog re-reads the clock to notice a lapsed Lease when no round does.
 _WATCH_INTERVAL = 0.25
-# Seconds between attempts while the Lease namespace does not exist: someone has to act first,
-# so a retry period's pace would only fill the API server's and the operator's logs.
-MISSING_NAMESPACE_RETRY = 10.0
+# Seconds between attempts while the Lease cannot be written at all (its namespace does not
+# exist, or RBAC forbids Leases): someone has to act first, so a retry period's pace would
+# only fill the API server's and the operator's logs.
+BLOCKED_RETRY = 10.0
+# The answers that mean a person must act before any round can succeed.
+_BLOCKING: Final = frozenset({HTTPStatus.NOT_FOUND, HTTPStatus.FORBIDDEN})
 
 
 class Leadership:
@@ -154,8 +157,8 @@ class Elector:
         self._claiming: set[int] = set()
         # None until the first round: standing by is announced once too.
         self._announced: frozenset[int] | None = None
-        # Whether the missing Lease namespace was reported (once, not at every round).
-        self._namespace_missing = False
+        # What blocks every round (404: no namespace, 403: no RBAC), said once, not per round.
+        self._blocked: HTTPStatus | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def lease_of(self, shard: int) -> str:
@@ -205,39 +208,56 @@ class Elector:
             pause = self.next_round_in(shard)
             try:
                 await self.round(shard)
-                self._namespace_found()
+                self._unblocked()
             except ApiError as exc:
                 # Creating the Lease is the only request of a round that can answer 404 (a read
-                # or update of a missing Lease is an answer): the namespace does not exist.
-                if exc.status == HTTPStatus.NOT_FOUND:
-                    self._report_missing_namespace(exc)
-                    pause = max(pause, MISSING_NAMESPACE_RETRY)
+                # or update of a missing Lease is an answer): the namespace does not exist. Any
+                # request of a round may answer 403: RBAC forbids Leases here.
+                if exc.status in _BLOCKING:
+                    self._report_blocked(HTTPStatus(exc.status), exc)
+                    pause = max(pause, BLOCKED_RETRY)
                 else:
                     log.warning("lease %s: %s", self.lease_of(shard), exc)
             self._announce()
             await asyncio.sleep(pause)
 
-    def _report_missing_namespace(self, exc: ApiError) -> None:
-        if self._namespace_missing:
-            log.debug("lease namespace %s still missing: %s", self._namespace, exc)
+    def _report_blocked(self, status: HTTPStatus, exc: ApiError) -> None:
+        if self._blocked == status:
+            log.debug("lease in %s still blocked: %s", self._namespace, exc)
             return
-        self._namespace_missing = True
+        self._blocked = status
+        if status == HTTPStatus.NOT_FOUND:
+            log.error(
+                "cannot elect a leader: the Lease namespace %s does not exist, so %s stands "
+                "by and writes nothing. Fix one of: create it (kubectl create namespace %s); "
+                "set NETISO_OPERATOR_NAMESPACE to the namespace that holds netiso's Lease and "
+                "its netiso-leader-election Role; or, for a single replica, set "
+                "NETISO_LEADER_ELECTION=false. Retrying every %g s.",
+                self._namespace,
+                self.identity,
+                self._namespace,
+                BLOCKED_RETRY,
+            )
+            return
         log.error(
-            "cannot elect a leader: the Lease namespace %s does not exist, so %s stands by "
-            "and writes nothing. Fix one of: create it (kubectl create namespace %s); set "
-            "NETISO_OPERATOR_NAMESPACE to the namespace that holds netiso's Lease and its "
-            "netiso-leader-election Role; or, for a single replica, set "
-            "NETISO_LEADER_ELECTION=false. Retrying every %g s.",
+            "cannot elect a leader: the operator may not use Leases in %s (403 Forbidden), so "
+            "%s stands by and writes nothing. Fix one of: grant it get, create and update on "
+            "leases (coordination.k8s.io) there, as the Role and RoleBinding "
+            "netiso-leader-election of dist/install.yaml do (kubectl apply --server-side -f "
+            "dist/install.yaml); or, for a single replica, set NETISO_LEADER_ELECTION=false. "
+            "Retrying every %g s. The API server said: %s",
             self._namespace,
             self.identity,
-            self._namespace,
-            MISSING_NAMESPACE_RETRY,
+            BLOCKED_RETRY,
+            exc,
         )
 
-    def _namespace_found(self) -> None:
-        if self._namespace_missing:
-            self._namespace_missing = False
+    def _unblocked(self) -> None:
+        if self._blocked == HTTPStatus.NOT_FOUND:
             log.info("the Lease namespace %s exists now", self._namespace)
+        elif self._blocked == HTTPStatus.FORBIDDEN:
+            log.info("the operator may use Leases in %s now", self._namespace)
+        self._blocked = None
 
     def next_round_in(self, shard: int) -> float:
         """The retry period, or less when another holder's Lease runs out sooner: a standby

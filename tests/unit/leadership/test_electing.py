@@ -249,24 +249,58 @@ async def test_the_lease_thread_gets_the_operators_credentials_once_published() 
     assert await crossing.current() == creds
 
 
-async def test_a_missing_lease_namespace_is_reported_once_and_retried_slowly(
+FORBIDDEN = (
+    'leases.coordination.k8s.io "netiso" is forbidden: User '
+    '"system:serviceaccount:netiso-system:netiso-operator" cannot get resource "leases"'
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "message", "said", "fixes", "recovered"),
+    [
+        # As the API server answers a Lease create in a namespace that does not exist.
+        (
+            "POST",
+            404,
+            f'namespaces "{NAMESPACE}" not found',
+            f"the Lease namespace {NAMESPACE} does not exist",
+            ("kubectl create namespace", "NETISO_OPERATOR_NAMESPACE", "NETISO_LEADER_ELECTION"),
+            f"{NAMESPACE} exists now",
+        ),
+        # As it answers when the Role netiso-leader-election is missing.
+        (
+            "GET",
+            403,
+            FORBIDDEN,
+            f"may not use Leases in {NAMESPACE} (403 Forbidden)",
+            (
+                "netiso-leader-election",
+                "get, create and update",
+                "NETISO_LEADER_ELECTION",
+                FORBIDDEN,
+            ),
+            f"may use Leases in {NAMESPACE} now",
+        ),
+    ],
+    ids=["namespace-missing", "forbidden"],
+)
+async def test_a_blocked_lease_is_reported_once_with_its_fixes_and_retried_slowly(
     caplog: pytest.LogCaptureFixture,
+    method: str,
+    status: int,
+    message: str,
+    said: str,
+    fixes: tuple[str, ...],
+    recovered: str,
 ) -> None:
     server = FakeApiServer()
-    # As the API server answers a Lease create in a namespace that does not exist.
-    fault = server.fail(
-        "POST",
-        lease_path(NAMESPACE),
-        status=404,
-        message=f'namespaces "{NAMESPACE}" not found',
-        times=4,
-    )
+    fault = server.fail(method, lease_path(NAMESPACE), status=status, message=message, times=4)
     a = elector(server, me="a")
     caplog.set_level("DEBUG", logger="netiso.leadership.electing")
     a.start()
     try:
         await asyncio.sleep(31)
-        # Four attempts fail, at a slower pace than the 2 s retry period; the fifth creates it.
+        # Four attempts fail, at a slower pace than the 2 s retry period; the fifth succeeds.
         assert fault.times == 0
         assert not a.leadership.may_write()
         await asyncio.sleep(10)
@@ -276,8 +310,8 @@ async def test_a_missing_lease_namespace_is_reported_once_and_retried_slowly(
         await a.stop(release_leases=False)
     errors = [r.getMessage() for r in records if r.levelname == "ERROR"]
     assert len(errors) == 1, errors
-    assert f"the Lease namespace {NAMESPACE} does not exist" in errors[0]
-    for fix in ("kubectl create namespace", "NETISO_OPERATOR_NAMESPACE", "NETISO_LEADER_ELECTION"):
+    assert said in errors[0]
+    for fix in fixes:
         assert fix in errors[0]
     assert not [r for r in records if r.levelname == "WARNING"]
-    assert any(f"{NAMESPACE} exists now" in r.getMessage() for r in records)
+    assert any(recovered in r.getMessage() for r in records)
