@@ -17,7 +17,8 @@ from kubernetes import client, utils
 from netiso.cli.app import main
 from netiso_devkit.harness import install_crd
 
-from .conftest import MakeNamespace, MakeUserKubeconfig
+from .conftest import MakeNamespace, MakeUserKubeconfig, unique_name
+from .test_api_server_access import slice_body
 
 DNS_LABELS = {"k8s-app": "kube-dns"}
 
@@ -270,3 +271,36 @@ def test_the_documented_permissions_suffice_and_a_missing_one_is_named(
     finally:
         rbac.delete_cluster_role_binding(user)
         rbac.delete_cluster_role(user)
+
+
+def test_api_server_access_without_endpoints_is_found_and_with_one_the_caveat_is_noted(
+    kube_api: client.ApiClient,
+    admin_kubeconfig: Path,
+    scene: dict[str, str],
+    profiles: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    access = {"enabled": True, "podSelector": {"matchLabels": {"app": "web"}}}
+    name = profiles("api", **spec_for(scene), apiServer=access)
+    discovery = client.DiscoveryV1Api(kube_api)
+    # The local control plane advertises a loopback address, which its `kubernetes`
+    # EndpointSlice never lists: the allow would admit nothing.
+    listed = discovery.list_namespaced_endpoint_slice(
+        "default", label_selector="kubernetes.io/service-name=kubernetes"
+    )
+    assert not [e for s in listed.items for e in (s.endpoints or ())]
+    code, report, _ = doctor(admin_kubeconfig, capsys, "--profile", name, "-n", scene["team"])
+    assert code == 1
+    assert reasons(report) == ["ApiServerEndpointsUnknown", "ProbeFromNode"]
+    extra = slice_body(unique_name("kubernetes-doctor"), "10.123.0.9")
+    discovery.create_namespaced_endpoint_slice("default", extra)
+    try:
+        code, report, _ = doctor(admin_kubeconfig, capsys, "--profile", name, "-n", scene["team"])
+    finally:
+        discovery.delete_namespaced_endpoint_slice(extra["metadata"]["name"], "default")
+    assert code == 0
+    (note,) = [f for f in report["findings"] if f["check"] == "api-server"]
+    cluster_ip = client.CoreV1Api(kube_api).read_namespaced_service("kubernetes", "default")
+    assert note["reason"] == "ApiServerBeforeTranslation"
+    assert "admits 10.123.0.9/32 on TCP 6443" in note["message"]
+    assert f"also admit {cluster_ip.spec.cluster_ip} on TCP 443" in note["fix"]

@@ -15,7 +15,9 @@ from typing import Any, Final
 from netiso import conventions
 from netiso.cli import printing
 from netiso.cli.exits import Exit, InputError, UsageError
+from netiso.cli.inspection import read_api_server
 from netiso.cli.live import Context, add_connection_options, handle_live
+from netiso.model import apiendpoints
 from netiso.model.names import dns1123_label_problem
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.parsing import parse_profile
@@ -147,8 +149,24 @@ async def _facts(context: Context, *, profile: Profile, namespaces: Sequence[str
         node_local_dns(body)
         async for body in list_all(api, DAEMONSETS, label_selector=NODE_LOCAL_DNS_LABEL)
     ]
+    api_server = api_service = None
+    if profile.api_server.enabled:
+        api_server = await read_api_server(api)
+        found = [
+            service_facts(body)
+            async for body in list_all(
+                api, f"{NAMESPACES}/{apiendpoints.NAMESPACE}/services", label_selector=""
+            )
+            if (body.get("metadata") or {}).get("name") == apiendpoints.SERVICE
+        ]
+        api_service = found[0] if found else None
     return ClusterFacts(
-        pods=tuple(pods), services=tuple(services), slices=tuple(slices), node_local=tuple(caches)
+        pods=tuple(pods),
+        services=tuple(services),
+        slices=tuple(slices),
+        node_local=tuple(caches),
+        api_server=api_server,
+        api_service=api_service,
     )
 
 

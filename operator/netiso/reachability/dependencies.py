@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from netiso.model.apiendpoints import ApiServerEndpoints
 from netiso.model.profiles import PortRule, Profile
 from netiso.model.selection import LabelSelector
 from netiso.reachability.evaluation import resolved_ports
@@ -59,6 +60,8 @@ class Reason(enum.StrEnum):
     PORT_NOT_EXPOSED = "PortNotExposed"
     PORT_UNREACHED = "PortUnreached"
     PROBE_FROM_NODE = "ProbeFromNode"
+    API_SERVER_ENDPOINTS_UNKNOWN = "ApiServerEndpointsUnknown"
+    API_SERVER_BEFORE_TRANSLATION = "ApiServerBeforeTranslation"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class ServiceFacts:
     namespace: str
     name: str
     ports: tuple[int, ...] = ()
+    cluster_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,15 @@ class NodeLocalDns:
 
 @dataclass(frozen=True)
 class ClusterFacts:
-    """What the checks know of the cluster. `node_local` None: not looked for."""
+    """What the checks know of the cluster. `node_local` None: not looked for; `api_server`
+    None: the API server's endpoints not read; `api_service`: the `default/kubernetes` Service."""
 
     pods: tuple[PodFacts, ...] = ()
     services: tuple[ServiceFacts, ...] = ()
     slices: tuple[SliceFacts, ...] = ()
     node_local: tuple[NodeLocalDns, ...] | None = None
+    api_server: ApiServerEndpoints | None = None
+    api_service: ServiceFacts | None = None
 
     def pods_in(self, namespace: str) -> list[PodFacts]:
         return [pod for pod in self.pods if pod.namespace == namespace and pod.running]
@@ -245,10 +252,12 @@ def service_facts(body: Mapping[str, Any]) -> ServiceFacts:
         for port in map(_dict, _list(_dict(body.get("spec")).get("ports")))
         if isinstance(port.get("port"), int)
     )
+    cluster_ip = _dict(body.get("spec")).get("clusterIP")
     return ServiceFacts(
         namespace=str(metadata.get("namespace") or ""),
         name=str(metadata.get("name") or ""),
         ports=ports,
+        cluster_ip=cluster_ip if isinstance(cluster_ip, str) and cluster_ip != "None" else "",
     )
 
 
@@ -342,9 +351,12 @@ def diagnose_profile(
     checked = ["dns", "gateway", "monitoring"]
     if facts.node_local is not None:
         checked.insert(1, "node-local-dns")
+    if facts.api_server is not None:
+        checked.append("api-server")
     for namespace in namespaces:
         pods = facts.pods_in(namespace)
         findings += _target_findings(profile, pods=pods, namespace=namespace)
+        findings += _api_server_target_findings(profile, pods=pods, namespace=namespace)
         if profile.default_deny.ingress:
             findings += _unreached_findings(pods, (policies or {}).get(namespace, ()))
             findings += _probe_findings(pods)
@@ -366,7 +378,46 @@ def dependency_findings(profile: Profile, facts: ClusterFacts) -> list[Finding]:
         findings += _node_local_findings(profile, facts.node_local)
     findings += _peer_findings(profile, facts, part="gateway")
     findings += _peer_findings(profile, facts, part="monitoring")
+    findings += _api_server_findings(profile, facts)
     return findings
+
+
+def _api_server_findings(profile: Profile, facts: ClusterFacts) -> list[Finding]:
+    """The apiServer allow: endpoints it can admit, and the Service translation caveat."""
+    if not (profile.api_server.enabled and profile.default_deny.egress):
+        return []
+    if facts.api_server is None:
+        return []
+    if not facts.api_server.groups:
+        return [
+            Finding(
+                "api-server",
+                Severity.ERROR,
+                Reason.API_SERVER_ENDPOINTS_UNKNOWN,
+                "spec.apiServer",
+                "the default/kubernetes EndpointSlices list no endpoint: the apiServer allow "
+                "admits nothing, and the selected pods cannot reach the API server",
+                "check that the API server advertises a reachable address "
+                "(kubectl get endpointslices -n default -l "
+                f"{SERVICE_NAME_LABEL}=kubernetes)",
+            )
+        ]
+    service = facts.api_service
+    vip = f"{service.cluster_ip}" if service and service.cluster_ip else "the Service's ClusterIP"
+    ports = ", ".join(str(port) for port in service.ports) if service and service.ports else "443"
+    return [
+        Finding(
+            "api-server",
+            Severity.NOTE,
+            Reason.API_SERVER_BEFORE_TRANSLATION,
+            "spec.apiServer",
+            f"the apiServer allow admits {facts.api_server.describe()}; pods connect to "
+            f"{vip} on TCP {ports}, which most network plugins translate to those endpoints "
+            "before evaluating egress, and some do not",
+            f"on a plugin that evaluates egress before the Service is translated, also admit "
+            f"{vip} on TCP {ports} in a NetworkPolicy of the namespace",
+        )
+    ]
 
 
 def _dns_findings(profile: Profile, facts: ClusterFacts) -> list[Finding]:
@@ -634,6 +685,27 @@ def _target_findings(
                 )
             )
     return findings
+
+
+def _api_server_target_findings(
+    profile: Profile, *, pods: Sequence[PodFacts], namespace: str
+) -> list[Finding]:
+    access = profile.api_server
+    if not (access.enabled and profile.default_deny.egress) or access.pod_selector is None:
+        return []
+    if any(access.pod_selector.matches(pod.labels) for pod in pods):
+        return []
+    return [
+        Finding(
+            "targets",
+            Severity.WARNING,
+            Reason.TARGETS_NOTHING,
+            f"namespace {namespace}",
+            f"spec.apiServer.podSelector ({describe(access.pod_selector)}) matches no running "
+            f"pod in namespace {namespace}: no pod there may reach the API server",
+            "set spec.apiServer.podSelector to labels of the pods that talk to the API server",
+        )
+    ]
 
 
 def _exposes(pod: PodFacts, rule: PortRule) -> bool:

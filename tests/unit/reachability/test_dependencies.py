@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from netiso.model.apiendpoints import api_server_endpoints
 from netiso.model.parsing import parse_profile
 from netiso.model.profiles import Profile
 from netiso.reachability.dependencies import (
@@ -267,3 +268,51 @@ def test_notes_alone_leave_the_diagnosis_fine() -> None:
     assert reasons(diagnosis.findings) == [Reason.PROBE_FROM_NODE]
     assert diagnosis.fine
     assert diagnosis.as_dict()["findings"][0]["severity"] == "note"
+
+
+API_ACCESS = {"enabled": True, "podSelector": {"matchLabels": {"app": "ctl"}}}
+
+
+def test_api_server_allow_without_endpoints_is_an_error_and_with_them_a_translation_note() -> None:
+    found = dependency_findings(
+        profile(apiServer=API_ACCESS),
+        ClusterFacts(
+            pods=facts(*HEALTHY).pods,
+            services=facts(*HEALTHY).services,
+            slices=facts(*HEALTHY).slices,
+            api_server=api_server_endpoints([]),
+        ),
+    )
+    assert reasons(found) == [Reason.API_SERVER_ENDPOINTS_UNKNOWN]
+    known = api_server_endpoints(
+        [{"ports": [{"port": 6443}], "endpoints": [{"addresses": ["192.168.0.10"]}]}]
+    )
+    service = service_facts(
+        {
+            "metadata": {"name": "kubernetes", "namespace": "default"},
+            "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 443}]},
+        }
+    )
+    (note,) = dependency_findings(
+        profile(apiServer=API_ACCESS),
+        ClusterFacts(
+            pods=facts(*HEALTHY).pods,
+            services=facts(*HEALTHY).services,
+            slices=facts(*HEALTHY).slices,
+            api_server=known,
+            api_service=service,
+        ),
+    )
+    assert (note.reason, note.severity) == (Reason.API_SERVER_BEFORE_TRANSLATION, Severity.NOTE)
+    assert "admits 192.168.0.10/32 on TCP 6443" in note.message
+    assert note.fix.endswith("also admit 10.96.0.1 on TCP 443 in a NetworkPolicy of the namespace")
+
+
+def test_api_server_selector_matching_no_pod_of_the_namespace_is_a_warning() -> None:
+    web = pod("web", namespace="team", labels={"app": "web"})
+    diagnosis = diagnose_profile(
+        profile(apiServer=API_ACCESS), facts(*HEALTHY, web), namespaces=["team"]
+    )
+    (finding,) = diagnosis.findings
+    assert finding.reason is Reason.TARGETS_NOTHING
+    assert finding.message.startswith("spec.apiServer.podSelector (app=ctl) matches no running pod")
