@@ -24,14 +24,17 @@ from netiso.leadership.electing import (
     on_loop,
 )
 from netiso.leadership.sharding import ShardTallies, shard_notes
+from netiso.model.enforcement import ProbeVerdict
 from netiso.model.leases import Timing
 from netiso.observed.authorship import Signer
 from netiso.observed.view import ClusterView
+from netiso.probing.prober import Prober
 from netiso.reconciling.deletions import remove_profile
 from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.metrics import CONTENT_TYPE, Metrics
 from netiso.runtime.client import ApiClient, CredentialsSource, RequestObserver, WriteGate
+from netiso.runtime.posting import EventPoster
 from netiso.runtime.serving import Endpoint
 from netiso.runtime.tasking import cancel_all
 from netiso.settings import Settings
@@ -76,6 +79,7 @@ class Runtime:
     api: ApiClient
     metrics: Metrics
     reconciler: Reconciler
+    prober: Prober
     # None when leader election is off: this process alone writes.
     election: Campaign | None = None
     # With more than one shard: the counts the other shards' leaders publish.
@@ -96,6 +100,7 @@ class Runtime:
         if self.keeper is not None:
             self.keeper.start()
         self.reconciler.start()
+        self.prober.start()
         if self.tallies is not None:
             follow = self.tallies.run(mark_dirty=self.reconciler.mark_dirty)
             self.background.append(asyncio.create_task(follow, name="netiso-tallies"))
@@ -139,6 +144,7 @@ class Runtime:
         await cancel_all(self.background)
         if self.keeper is not None:
             await self.keeper.stop()
+        await self.prober.stop()
         await self.reconciler.stop()
         if self.election is not None:
             await self.election.stop(release_leases=True)
@@ -194,6 +200,9 @@ def build_runtime(
     )
     if keeper is None:
         log.info("NETISO_ADMISSION=off: admission policies and bindings are not kept")
+    # The enforcement probe's last verdict per profile: written by the prober, read by the
+    # status flusher for the Enforced condition.
+    verdicts: dict[str, ProbeVerdict] = {}
     reconciler = Reconciler(
         api=api,
         environment=make_environment(settings.templates_dir),
@@ -205,6 +214,17 @@ def build_runtime(
         on_profiles=keeper.profiles_changed if keeper is not None else _nothing,
         remote_tally=tallies.remote if tallies is not None else None,
         signer=signer,
+        enforcement=verdicts.get,
+    )
+    prober = Prober(
+        api=api,
+        metrics=metrics,
+        poster=EventPoster(api, senders=1, capacity=1000),
+        profiles=view,
+        leading=leading,
+        source_namespace=settings.operator_namespace,
+        on_verdict=reconciler.mark_dirty,
+        verdicts=verdicts,
     )
     election = None
     if leadership is None:
@@ -243,6 +263,7 @@ def build_runtime(
         api=api,
         metrics=metrics,
         reconciler=reconciler,
+        prober=prober,
         election=election,
         tallies=tallies,
         keeper=keeper,

@@ -116,6 +116,14 @@ METRICS: Final[Mapping[str, Metric]] = {
             },
         ),
         Metric(
+            "netiso_enforcement",
+            "gauge",
+            {
+                "profile": _ANY,
+                "state": frozenset({"enforced", "not-enforced", "inconclusive", "unavailable"}),
+            },
+        ),
+        Metric(
             "netiso_lease_requests_total",
             "counter",
             {"verb": frozenset({"get", "create", "update"}), "code": _ANY},
@@ -163,6 +171,13 @@ API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): frozenset(
         {"list", "watch", "create", "update", "delete"}
     ),
+}
+
+
+# The enforcement probe's calls, granted only by the opt-in component
+# manifests/components/enforcement-probe (a profile's spec.enforcementProbe).
+PROBE_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("", "pods"): frozenset({"get", "list", "create", "delete"}),
 }
 
 

@@ -31,6 +31,7 @@ ALERTS = {
     "NetisoGuardrailsNotInstalled": ("warning", "5m"),
     "NetisoNoLeader": ("critical", "5m"),
     "NetisoOperatorNotReady": ("warning", "15m"),
+    "NetisoIsolationNotEnforced": ("critical", "1m"),
 }
 RUNBOOK_PREFIX = "https://github.com/netiso/netiso/blob/main/docs/runbook.md#"
 

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
-from .contract import API_CALLS, ENDPOINT_CALLS, LEASE_CALLS
+from .contract import API_CALLS, ENDPOINT_CALLS, LEASE_CALLS, PROBE_CALLS
 
 NAMESPACE = "netiso-system"
 MANAGED_POLICY_NAMES = frozenset(
@@ -544,3 +545,16 @@ def test_admission_policy_checks_name_and_managed_by_label_before_and_after(
 )
 def test_quantity_parses_kubernetes_units(text: str, expected: float) -> None:
     assert quantity(text) == pytest.approx(expected)
+
+
+def test_the_enforcement_probe_component_grants_exactly_the_probes_calls(repo: Path) -> None:
+    """Pods only through the opt-in component: the base ClusterRole has none (above)."""
+    path = repo / "manifests" / "components" / "enforcement-probe" / "rbac.yaml"
+    docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    role = next(doc for doc in docs if doc["kind"] == "ClusterRole")
+    binding = next(doc for doc in docs if doc["kind"] == "ClusterRoleBinding")
+    assert grants(role) == {key: set(verbs) for key, verbs in PROBE_CALLS.items()}
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "netiso-operator", "namespace": NAMESPACE}
+    ]

@@ -178,9 +178,11 @@ def _add_cluster_facing_commands(
     from netiso.cli.doctoring import add_doctor_command
     from netiso.cli.live import add_live_commands
     from netiso.cli.plugins import add_plugin_commands
+    from netiso.cli.probes import add_probe_command
 
     add_live_commands(subparsers)
     add_doctor_command(subparsers)
+    add_probe_command(subparsers)
     add_plugin_commands(subparsers)
     _add_reachability_commands(subparsers)
 

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from netiso import conventions
 from netiso.model.endpoints import PORT_FIELDS, address_problem, parse_ports
+from netiso.model.enforcement import ENFORCEMENT_PROBE_FIELDS, parse_enforcement_probe
 from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
 from netiso.model.limits import GUARDRAILS_FIELDS, parse_guardrails
 from netiso.model.names import (
@@ -75,6 +76,7 @@ SPEC_FIELDS: Final[FieldTree] = {
     "monitoring": PEERS_FIELDS,
     "apiServer": API_SERVER_FIELDS,
     "guardrails": GUARDRAILS_FIELDS,
+    "enforcementProbe": ENFORCEMENT_PROBE_FIELDS,
 }
 # Top-level fields of the object; metadata is read leniently (the server adds many fields).
 OBJECT_FIELDS: Final[FieldTree] = {
@@ -122,6 +124,9 @@ def parse_profile(body: Mapping[str, Any]) -> Profile:
         monitoring=_parse_monitoring(spec),
         api_server=_parse_api_server(spec),
         guardrails=parse_guardrails(spec.child("guardrails", GUARDRAILS_FIELDS)),
+        enforcement_probe=parse_enforcement_probe(
+            spec.child("enforcementProbe", ENFORCEMENT_PROBE_FIELDS)
+        ),
     )
     if problems:
         raise ProfileError(problems)

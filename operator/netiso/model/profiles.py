@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from netiso.model.enforcement import EnforcementProbe
 from netiso.model.limits import Guardrails
 from netiso.model.selection import LabelSelector
 
@@ -218,6 +219,7 @@ class Profile:
     monitoring: Monitoring = field(default_factory=Monitoring)
     api_server: ApiServer = field(default_factory=ApiServer)
     guardrails: Guardrails = field(default_factory=Guardrails)
+    enforcement_probe: EnforcementProbe = field(default_factory=EnforcementProbe)
 
     def to_spec(self) -> dict[str, Any]:
         """The spec in CRD form with every default filled in, as the API server would store it
@@ -291,6 +293,7 @@ class Profile:
                 }
             ),
             "guardrails": self.guardrails.to_spec(),
+            "enforcementProbe": self.enforcement_probe.to_spec(),
         }
 
 

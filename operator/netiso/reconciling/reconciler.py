@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from netiso.model.enforcement import ProbeVerdict
 from netiso.observed.authorship import Signer
 from netiso.observed.dependents import LabelDependents
 from netiso.observed.drifts import Drift
@@ -63,6 +64,7 @@ class Reconciler:
         on_profiles: Callable[[], None] = lambda: None,
         remote_tally: Callable[[str], Tally] | None = None,
         signer: Signer | None = None,
+        enforcement: Callable[[str], ProbeVerdict | None] = lambda profile: None,
     ) -> None:
         self._api = api
         # netiso's key (drifts.owned): signs what it writes, proves what any process wrote.
@@ -97,6 +99,8 @@ class Reconciler:
             tally=self._status_tally,
             started=lambda: self._bootstrapped and self._caught_up and self._leading(),
             interval=settings.status_interval,
+            # The enforcement probe's last verdict per profile: the Enforced condition.
+            enforcement=enforcement,
         )
         self._overlay = WriteOverlay()
         # What netiso last saw in place per namespace: tells `missing` drift from a first create.

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from netiso.model.enforcement import EnforcementState
 from netiso.model.guardrails import Violation
 from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceState, Record
@@ -46,6 +47,7 @@ NAMESPACE_STATES = (
     "missing_profile",
     "protected",
 )
+ENFORCEMENT_STATES = tuple(str(state) for state in EnforcementState)
 RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
 # States that deserve a per-namespace series: someone should look at this namespace.
 # An excepted namespace gets one: exceptions are the platform's, but never silent.
@@ -162,6 +164,14 @@ class Metrics:
             ["kind", "name"],
             registry=r,
         )
+        self.enforcement = Gauge(
+            "netiso_enforcement",
+            "1 for the state the profile's last enforcement probe round concluded (enforced, "
+            "not-enforced, inconclusive, unavailable), 0 for the others; only for profiles "
+            "with spec.enforcementProbe enabled.",
+            ["profile", "state"],
+            registry=r,
+        )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
         self._drift_reasons: dict[str, set[str]] = {}
@@ -213,6 +223,19 @@ class Metrics:
             self._remove(counter, *labels)
         for reason in tuple(self._drift_reasons.pop(profile, ())):
             self._remove(self.drift_detected, profile, reason)
+        self.forget_enforcement(profile=profile)
+
+    # ----- enforcement probe -------------------------------------------------------------------
+
+    def show_enforcement(self, *, profile: str, state: str) -> None:
+        """The profile's last probe verdict: its state 1, every other state 0."""
+        for known in ENFORCEMENT_STATES:
+            self.enforcement.labels(profile=profile, state=known).set(1 if known == state else 0)
+
+    def forget_enforcement(self, *, profile: str) -> None:
+        """The profile's probe is off or the profile is gone: its series go."""
+        for known in ENFORCEMENT_STATES:
+            self._remove(self.enforcement, profile, known)
 
     # ----- admission keeper ------------------------------------------------------------------
 

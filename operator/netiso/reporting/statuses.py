@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from netiso.model.enforcement import EnforcementState, ProbeVerdict
 from netiso.observed.entries import NamespaceState, ProfileEntry, Record
 from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
@@ -119,8 +120,9 @@ def _condition(
     generation: int,
     previous: Mapping[str, Mapping[str, Any]],
     now: str,
+    unknown: bool = False,
 ) -> dict[str, Any]:
-    value = "True" if status else "False"
+    value = "Unknown" if unknown else ("True" if status else "False")
     old = previous.get(type_) or {}
     # lastTransitionTime moves only when the status flips, so an unchanged status is equal
     # to the one stored and costs no write.
@@ -142,8 +144,11 @@ def profile_status(
     problems: Sequence[str],
     previous: Mapping[str, Any] | None,
     now: datetime,
+    enforcement: ProbeVerdict | None = None,
 ) -> dict[str, Any]:
-    """The status block for a profile. `problems` non-empty means the spec is invalid."""
+    """The status block for a profile. `problems` non-empty means the spec is invalid;
+    `enforcement` (the last probe verdict, None while the probe is off or has not run) adds
+    the Enforced condition."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     prev_conditions = {
         c.get("type", ""): c
@@ -204,6 +209,20 @@ def profile_status(
             ),
         ),
     ]
+    if enforcement is not None:
+        conditions.append(
+            _condition(
+                type_="Enforced",
+                status=enforcement.state == EnforcementState.ENFORCED,
+                reason=str(enforcement.reason),
+                message=enforcement_message(enforcement),
+                generation=generation,
+                previous=prev_conditions,
+                now=stamp,
+                unknown=enforcement.state
+                in (EnforcementState.INCONCLUSIVE, EnforcementState.UNAVAILABLE),
+            )
+        )
     return {
         "observedGeneration": generation,
         "namespaces": tally.namespaces,
@@ -216,6 +235,15 @@ def profile_status(
         "guardrailExceptions": tally.guardrail_exceptions,
         "conditions": conditions,
     }
+
+
+def enforcement_message(verdict: ProbeVerdict) -> str:
+    """The Enforced condition's message: the verdict in words and where it was probed.
+
+    The round's duration is left out: it changes every round and would cost a write each time.
+    """
+    where = f" (probed namespace {verdict.namespace})" if verdict.namespace else ""
+    return f"{verdict.state}: {verdict.message}{where}"[:1000]
 
 
 def same_status(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
@@ -300,6 +328,7 @@ class StatusFlusher:
         tally: Callable[..., Tally],
         started: Callable[[], bool],
         interval: float,
+        enforcement: Callable[[str], ProbeVerdict | None] = lambda name: None,
     ) -> None:
         self._statuses = writer
         self._events = events
@@ -308,6 +337,7 @@ class StatusFlusher:
         self._tally = tally
         self._started = started
         self._interval = interval
+        self._enforcement = enforcement
 
     async def run(self) -> None:
         """The background loop; cancel it to stop."""
@@ -333,6 +363,7 @@ class StatusFlusher:
                 problems=entry.problems,
                 previous=self._statuses.previous(name) or entry.status,
                 now=datetime.now(UTC),
+                enforcement=self._enforcement(name),
             )
             if not self._statuses.due(name, status):
                 if same_status(self._statuses.previous(name) or entry.status, status):

@@ -16,9 +16,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
+# Re-exported: one default image for every probe (the enforcement probe's spec default).
+from netiso.model.enforcement import DEFAULT_PROBE_IMAGE as DEFAULT_PROBE_IMAGE
 from netiso.runtime.client import ApiClient
 
-DEFAULT_PROBE_IMAGE: Final = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 _POLL_SECONDS: Final = 0.3
 # agnhost connect writes one of these words on failure (TIMEOUT, REFUSED, DNS, OTHER: ...).
 _FAILURES: Final = {"TIMEOUT": "timeout", "REFUSED": "refused"}
