@@ -156,7 +156,7 @@ _HISTOGRAM_SUFFIXES: Final = ("_bucket", "_sum", "_count")
 API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("", "namespaces"): frozenset({"list", "watch"}),
     ("networking.k8s.io", "networkpolicies"): frozenset(
-        {"get", "list", "watch", "create", "update", "delete"}
+        {"list", "watch", "create", "update", "delete"}
     ),
     # get: the API server's condition for writing a policy or binding that takes profiles as
     # parameters (the admission keeper), not a call netiso makes.
