@@ -652,6 +652,62 @@ def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
         assert all(v.exception is None for v in found), blank
 
 
+def test_an_exception_listed_in_the_profile_is_admitted_and_nothing_else(
+    admission: Admission,
+) -> None:
+    """spec.guardrails.exceptions[] reaches admission through the binding's parameter (the
+    profile): the policy it names is admitted for the rules it lists, under Deny, whoever
+    writes it; another policy, or another rule, is refused. CEL has no clock: an entry admits
+    until it is removed, expired or not (the operator judges the expiry)."""
+    namespace = admission.guard({"action": "Deny"}, prefix="listed")
+    tenant = admission.tenant(namespace)
+    profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
+    wide_open = egress({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]})  # broad-cidr, no-ports
+    granted = network_policy("granted", namespace, wide_open)
+    assert not submit(admission.plane, tenant.kubeconfig, "create", granted).admitted
+    body = admission.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    body["spec"]["guardrails"]["exceptions"] = [
+        {
+            "namespace": namespace,
+            "policy": "granted",
+            "rules": ["broad-cidr", "no-ports"],
+            "reason": "NET-7 egress proxy migration",
+            "expires": "2020-01-01T00:00:00Z",
+        }
+    ]
+    admission.custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, profile, body)
+    # The parameter reaches the API server's admission through an informer: wait for it.
+    wait_for(
+        "listed exception admitted",
+        lambda: submit(admission.plane, tenant.kubeconfig, "create", granted).admitted,
+        timeout=30,
+    )
+    found = violations(granted, parse_profile(body).guardrails, namespace=namespace)
+    assert {str(v.rule) for v in found} == {"broad-cidr", "no-ports"}
+    # Not listed: the same policy under another name, in another namespace of the profile.
+    other = network_policy("other", namespace, wide_open)
+    result = submit(admission.plane, tenant.kubeconfig, "create", other)
+    assert not result.admitted
+    assert 'netiso guardrail "broad-cidr"' in result.stderr
+    # Listed for some rules only: a rule it does not list is still refused.
+    named = egress({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": "https"}]})
+    result = submit(
+        admission.plane, tenant.kubeconfig, "create", network_policy("granted", namespace, named)
+    )
+    assert not result.admitted
+    assert 'netiso guardrail "named-port"' in result.stderr
+    assert 'netiso guardrail "broad-cidr"' not in result.stderr
+    # Removed from the list: refused again.
+    body = admission.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    body["spec"]["guardrails"]["exceptions"] = []
+    admission.custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, profile, body)
+    wait_for(
+        "exception withdrawn",
+        lambda: not submit(admission.plane, tenant.kubeconfig, "create", granted).admitted,
+        timeout=30,
+    )
+
+
 def test_namespace_deletion_still_removes_managed_policies(admission: Admission) -> None:
     namespace = admission.guard({}, prefix="deleted")
     operator = admission.operator(namespace)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +365,81 @@ def test_relabelling_a_namespace_that_did_not_opt_in_is_seen_within_seconds(
         lambda: operator.metric("netiso_namespaces", profile=profile, state="isolated") == 1,
     )
     assert managed_resource_versions(kube_api, ns) == managed_versions
+
+
+# The operator wakes at an exception's expiry (no resync needed); this bounds the wait after
+# the expiry on a loaded machine, it is not a speed target (the figure is printed).
+EXPIRY_BOUND = 5.0
+
+
+def test_a_listed_exception_counts_until_it_expires_then_the_namespace_is_weakened(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    admin_kubeconfig: Path,
+) -> None:
+    net = client.NetworkingV1Api(kube_api)
+    ns = make_namespace("listed")
+    net.create_namespaced_network_policy(ns, policy("allow-all", ingress=[{}]))
+
+    def entry(expires: datetime) -> dict[str, Any]:
+        return {
+            "namespace": ns,
+            "policy": "allow-all",
+            "rules": ["no-peers", "no-ports"],
+            "reason": "OPS-8 load test",
+            "expires": expires.isoformat().replace("+00:00", "Z"),
+        }
+
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    profile = profiles("listed", guardrails={"exceptions": [entry(later)]})
+    label_namespace(kube_api, ns, profile=profile)
+
+    def state_is(state: str) -> bool:
+        return (
+            operator.metric(
+                "netiso_namespace_out_of_sync", namespace=ns, profile=profile, state=state
+            )
+            == 1
+        )
+
+    wait_for("excepted", lambda: state_is("excepted"))
+    assert violations(operator, ns, profile, "no-peers") is None
+    assert operator.metric("netiso_guardrail_exceptions", profile=profile, rule="no-peers") == 1
+    wait_for("status counts", lambda: status_of(kube_api, profile).get("guardrailExceptions") == 1)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    assert row["state"] == "excepted"
+    assert "OPS-8 load test" in netiso_cli(admin_kubeconfig, "diff", "-n", ns).stdout
+
+    # Now make it expire in a few seconds. The operator resyncs every 20 s here: the expiry
+    # must come from its own wake-up at that time.
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    custom = client.CustomObjectsApi(kube_api)
+    body = custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
+    body["spec"]["guardrails"]["exceptions"] = [entry(expires)]
+    custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, profile, body)
+    assert state_is("excepted")
+
+    wait_for(
+        "weakened after the expiry",
+        lambda: state_is("drifted"),
+        timeout=(expires - datetime.now(UTC)).total_seconds() + EXPIRY_BOUND,
+        interval=0.05,
+    )
+    late = (datetime.now(UTC) - expires).total_seconds()
+    print(f"namespace weakened {late:.2f} s after the exception's expiry")
+    assert violations(operator, ns, profile, "no-peers") == 1
+    wait_for("ExceptionExpired", lambda: events_for(kube_api, ns, reason="ExceptionExpired"))
+    (event,) = events_for(kube_api, ns, reason="ExceptionExpired")
+    assert event.type == "Warning"
+    assert "allow-all: OPS-8 load test (expired " in event.message
+    wait_for("status weakened", lambda: status_of(kube_api, profile).get("weakened") == 1)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    assert row["state"] == "drifted"
+    diff = netiso_cli(admin_kubeconfig, "diff", "-n", ns)
+    assert diff.returncode == 1
+    assert "exception expired for allow-all: OPS-8 load test" in diff.stdout
+    # Said once (the reconciles since, the status writes, posted nothing more).
+    assert len(events_for(kube_api, ns, reason="ExceptionExpired")) == 1
+    assert event.count in (None, 1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from netiso.model.reasons import BLANK_REASON
 from netiso_devkit.harness import install_crd
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
@@ -30,14 +31,12 @@ def test_the_corpus_holds_both_verdicts() -> None:
     assert len(CORPUS) >= 40
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda path: path.stem)
-def test_validate_and_the_api_server_agree(
-    control_plane: ControlPlane, crd: None, path: Path
-) -> None:
-    server = subprocess.run(
+def kubectl_create(plane: ControlPlane, path: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl create --dry-run=server -f path`: the user's path to the CRD's checks."""
+    return subprocess.run(
         [
-            str(control_plane.binaries.kubectl),
-            f"--kubeconfig={control_plane.admin_kubeconfig}",
+            str(plane.binaries.kubectl),
+            f"--kubeconfig={plane.admin_kubeconfig}",
             "create",
             "--dry-run=server",
             "-o",
@@ -50,16 +49,46 @@ def test_validate_and_the_api_server_agree(
         timeout=60,
         check=False,
     )
-    netiso = subprocess.run(
+
+
+def netiso_validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "netiso.cli.app", "validate", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda path: path.stem)
+def test_validate_and_the_api_server_agree(
+    control_plane: ControlPlane, crd: None, path: Path
+) -> None:
+    server = kubectl_create(control_plane, path)
+    netiso = netiso_validate(path)
     assert "Traceback" not in netiso.stderr
     assert netiso.returncode in (0, 1), netiso.stderr
     assert (server.returncode == 0) == (netiso.returncode == 0), (
         f"kubectl: {server.returncode} {server.stdout}{server.stderr}; "
         f"netiso: {netiso.returncode} {netiso.stdout}{netiso.stderr}"
     )
+
+
+BLANK_REASONS = sorted(path for path in CORPUS if path.stem.startswith("exception-reason-"))
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in BLANK_REASONS if p.stem != "exception-reason-missing"], ids=lambda p: p.stem
+)
+def test_a_blank_or_invisible_exception_reason_gets_the_same_words_from_both(
+    control_plane: ControlPlane, crd: None, path: Path
+) -> None:
+    server = kubectl_create(control_plane, path)
+    netiso = netiso_validate(path)
+    field = "spec.guardrails.exceptions[0].reason"
+    assert server.returncode != 0
+    assert netiso.returncode == 1
+    assert f"{field}: Invalid value: " in server.stderr
+    assert BLANK_REASON in server.stderr
+    assert f"{field}: {BLANK_REASON}" in netiso.stdout + netiso.stderr

@@ -16,6 +16,7 @@ import yaml
 
 from netiso import conventions
 from netiso.model.fields import FieldTree
+from netiso.model.grants import EXPIRES_PATTERN, MAX_EXCEPTION_REASON, MAX_EXCEPTIONS
 from netiso.model.parsing import SPEC_FIELDS, parse_profile
 from netiso.model.profiles import (
     MAX_NAMESPACES,
@@ -29,6 +30,8 @@ from netiso.model.profiles import (
     Protocol,
     unsafe_text_class,
 )
+from netiso.model.reasons import BLANK_REASON, VISIBLE_CHARACTER_RE2
+from netiso.model.rules import Rule
 from netiso.model.selection import (
     MAX_EXPRESSION_VALUES,
     MAX_MATCH_EXPRESSIONS,
@@ -296,3 +299,24 @@ def test_status_is_fully_defined(schema: dict[str, Any]) -> None:
     }
     for counter in COUNTERS:
         assert status["properties"][counter]["type"] == "integer"
+
+
+def test_listed_exceptions_are_checked_as_the_parser_checks_them(
+    spec_schema: dict[str, Any],
+) -> None:
+    listed = spec_schema["properties"]["guardrails"]["properties"]["exceptions"]
+    assert listed["maxItems"] == MAX_EXCEPTIONS
+    item = listed["items"]
+    assert item["required"] == ["namespace", "policy", "rules", "reason"]
+    fields = item["properties"]
+    assert fields["rules"]["items"]["enum"] == [rule.value for rule in Rule]
+    assert fields["rules"]["minItems"] == 1
+    (visible,) = fields["reason"]["x-kubernetes-validations"]
+    # CEL unescapes `\\` to `\`, leaving the RE2 class model/reasons.py defines.
+    assert visible == {
+        "rule": f"self.matches('{VISIBLE_CHARACTER_RE2.replace(chr(92), chr(92) * 2)}')",
+        "message": BLANK_REASON,
+    }
+    assert fields["reason"]["maxLength"] == MAX_EXCEPTION_REASON
+    assert fields["expires"]["pattern"] == EXPIRES_PATTERN
+    assert fields["expires"]["format"] == "date-time"

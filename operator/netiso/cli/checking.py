@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,19 +29,13 @@ from netiso.model.documents import (
     load_documents,
 )
 from netiso.model.fields import json_type
-from netiso.model.guardrails import (
-    EXCEPTION_ADVICE,
-    RULE_TEXTS,
-    Violation,
-    exception_of,
-    is_managed,
-    violations,
-)
+from netiso.model.guardrails import EXCEPTION_ADVICE, RULE_TEXTS, Violation, is_managed
 from netiso.model.networkpolicies import network_policy_problems
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import Profile
-from netiso.reachability.exposures import exposure_of
+from netiso.observed.foreign import ForeignPolicy
+from netiso.reconciling.assessments import judge_guardrails
 from netiso.rendering.validations import baseline_binding, profile_binding
 
 NAME_LABEL: Final = conventions.NAMESPACE_NAME_LABEL
@@ -71,7 +66,9 @@ class Finding:
             f"{self.file}: NetworkPolicy {found.namespace}/{found.policy}: {found.path}: "
             f"{found.rule}: {RULE_TEXTS[found.rule].problem}"
         )
-        return line if found.exception is None else f"{line} [exception: {found.exception}]"
+        if found.exception is not None:
+            return f"{line} [exception: {found.exception}]"
+        return f"{line} [exception expired: {found.lapsed}]" if found.lapsed else line
 
 
 def add_guardrail_commands(
@@ -213,48 +210,34 @@ def _findings(
     namespace: str,
     namespaces: Sequence[Mapping[str, Any]],
 ) -> Iterator[Finding]:
-    """Each policy's violations, as admission finds them, then per namespace what only the
-    policies together (or the namespaces of the input) show, as the operator finds it."""
+    """Each namespace's violations as the operator judges them (judge_guardrails): each
+    policy as admission does, then what only the policies together (and the namespaces of
+    the input) show; the annotation's and the profile's listed exceptions applied."""
     grouped: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for label, policy in policies:
         metadata = policy.get("metadata")
         named = metadata.get("namespace") if isinstance(metadata, dict) else None
         where = named if isinstance(named, str) and named else namespace
         grouped.setdefault(where, []).append((label, policy))
-        for violation in violations(policy, profile.guardrails, namespace=where):
-            yield Finding(label, violation)
     known = _inventory(namespaces, policies_in=grouped)
+    now = datetime.now(UTC)
     for where, members in grouped.items():
-        yield from _together(members, profile=profile, namespace=where, known=known)
-
-
-def _together(
-    members: Sequence[tuple[str, dict[str, Any]]],
-    *,
-    profile: Profile,
-    namespace: str,
-    known: Sequence[Mapping[str, str]],
-) -> Iterator[Finding]:
-    """The operator's findings about the sum of a namespace's policies (exposure_of): the
-    same rules, the same words; excepted and netiso's own policies are left out of the sum."""
-    files: dict[str, str] = {}
-    judged: list[Mapping[str, Any]] = []
-    for label, policy in members:
-        if is_managed(policy) or exception_of(policy) is not None:
-            continue
-        name = _name_of(policy)
-        files.setdefault(name, label)
-        judged.append(policy)
-    exposure = exposure_of(
-        namespace=namespace,
-        policies=(),
-        judged=judged,
-        guardrails=profile.guardrails,
-        inventory=lambda: known,
-        describe=False,
-    )
-    for violation in exposure.findings:
-        yield Finding(files.get(violation.policy, ""), violation)
+        files: dict[str, str] = {}
+        foreign: list[ForeignPolicy] = []
+        for label, policy in members:
+            if is_managed(policy):
+                continue
+            files.setdefault(_name_of(policy), label)
+            foreign.append(ForeignPolicy.from_body(policy))
+        found, _ = judge_guardrails(
+            foreign,
+            namespace=where,
+            guardrails=profile.guardrails,
+            inventory=lambda: known,
+            now=now,
+        )
+        for violation in found:
+            yield Finding(files.get(violation.policy, ""), violation)
 
 
 def _inventory(

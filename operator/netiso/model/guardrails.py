@@ -8,7 +8,6 @@ same rules in CEL.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,20 +24,10 @@ from netiso.model.breadths import (
 )
 from netiso.model.limits import Guardrails
 from netiso.model.reasons import is_visible
+from netiso.model.rules import Rule as Rule  # the rules are named there, used from here
 
 # (direction, peers key), ingress first: the order of every list of paths.
 DIRECTIONS: Final = (("ingress", "from"), ("egress", "to"))
-
-
-class Rule(enum.StrEnum):
-    """The guardrail rules, by the id that messages, reports and CEL share."""
-
-    BROAD_CIDR = "broad-cidr"
-    ALL_NAMESPACES = "all-namespaces"
-    NO_PEERS = "no-peers"
-    NO_PORTS = "no-ports"
-    NAMED_PORT = "named-port"
-    REQUIRED_ANNOTATION = "required-annotation"
 
 
 @dataclass(frozen=True)
@@ -119,8 +108,10 @@ def violation_message(rule: Rule, paths: str) -> str:
 class Violation:
     """One guardrail broken by one field of a NetworkPolicy.
 
-    `exception` is the value of the policy's exception annotation, or None: a policy with an
-    exception is admitted, and its violations are still reported, as exceptions.
+    `exception` is the reason of the exception that covers it (the policy's annotation, or
+    an unexpired entry of the profile's list: grants.py), or None: an excepted policy is
+    admitted, and its violations are still reported, as exceptions. `lapsed` says which
+    expired entry no longer covers it ("" when none).
     """
 
     rule: Rule
@@ -129,6 +120,7 @@ class Violation:
     namespace: str
     policy: str
     exception: str | None = None
+    lapsed: str = ""
 
 
 def exception_of(policy: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
+from netiso.model.grants import EXCEPTION_FIELDS, Grant, parse_grants
 from netiso.model.names import label_key_problem
 from netiso.model.problems import Problem
 
@@ -65,6 +66,8 @@ class Guardrails:
     required_annotations: tuple[str, ...] = ()
     opt_out: OptOut = OptOut.RESTRICTED
     opt_out_groups: tuple[str, ...] = ()
+    # Exceptions the platform lists in the profile (grants.py), besides the annotation.
+    exceptions: tuple[Grant, ...] = ()
 
     def to_spec(self) -> dict[str, Any]:
         """The guardrails in CRD form, defaults filled in and empty lists omitted."""
@@ -87,6 +90,8 @@ class Guardrails:
             body["requiredAnnotations"] = list(self.required_annotations)
         if self.opt_out_groups:
             body["optOutGroups"] = list(self.opt_out_groups)
+        if self.exceptions:
+            body["exceptions"] = [grant.to_spec() for grant in self.exceptions]
         return body
 
 
@@ -105,6 +110,7 @@ GUARDRAILS_FIELDS: Final[FieldTree] = {
     "requiredAnnotations": {},
     "optOut": {},
     "optOutGroups": {},
+    "exceptions": EXCEPTION_FIELDS,
 }
 
 
@@ -137,6 +143,7 @@ def parse_guardrails(reader: ObjectReader) -> Guardrails:
         opt_out_groups=_strings(
             reader, "optOutGroups", max_items=MAX_OPT_OUT_GROUPS, problem_of=_group_problem
         ),
+        exceptions=parse_grants(reader, "exceptions"),
     )
 
 

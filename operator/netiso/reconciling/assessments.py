@@ -10,10 +10,13 @@ import functools
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from netiso import conventions
 from netiso.model.apiendpoints import ApiServerEndpoints
-from netiso.model.guardrails import Violation, exception_of, violations
+from netiso.model.grants import apply_grants, granted_rules
+from netiso.model.guardrails import Rule, Violation, exception_of, violations
 from netiso.model.limits import Guardrails
 from netiso.model.profiles import DriftAction, Mode
 from netiso.observed.authorship import Signer
@@ -67,6 +70,7 @@ def assess(
     describe_exposure: bool = False,
     signer: Signer | None = None,
     api_server: ApiServerEndpoints | None = None,
+    now: datetime | None = None,
 ) -> Assessment:
     """Decide, without I/O, what netiso wants for one namespace.
 
@@ -83,6 +87,8 @@ def assess(
     labels of the known namespaces (`inventory()`, read only when a selector needs it).
     netiso never writes to them. `describe_exposure` adds the exposure in words (the CLI's).
     A profile's API server allow admits the `api_server` endpoints (None: none known).
+    The profile's listed exceptions count until their expiry, judged at `now` (None: the
+    current time).
     """
 
     def diff(desired: Sequence[RenderedPolicy], *, repair: bool = True) -> Changes:
@@ -148,17 +154,15 @@ def assess(
         desired = tuple(signer.signed(policy) for policy in desired)
     repair = spec.drift_action == DriftAction.REPAIR
     changes = diff(desired, repair=repair)
-    found = evaluate_guardrails(foreign, spec.guardrails, namespace=name)
-    exposure = exposure_of(
+    found, exposure = judge_guardrails(
+        foreign,
         namespace=name,
-        policies=[*(policy.body for policy in desired), *(p.document for p in foreign)],
-        # An exception covers its policy whatever it opens, alone or with the others.
-        judged=[policy.document for policy in foreign if not _excepted(policy)],
         guardrails=spec.guardrails,
         inventory=inventory,
+        now=now or datetime.now(UTC),
+        netisos=[policy.body for policy in desired],
         describe=describe_exposure,
     )
-    found.extend(exposure.findings)
     weakened = [v for v in found if v.exception is None]
     dry_run = spec.mode == Mode.DRY_RUN
     if dry_run:
@@ -200,7 +204,7 @@ def assess(
         desired=tuple(p.name for p in desired),
         desired_hashes=tuple(p.spec_hash for p in desired),
         violations=tuple(found),
-        exposure=exposure.words(),
+        exposure=exposure,
     )
 
 
@@ -216,6 +220,62 @@ def namesakes(
         for p in foreign
         if p.name in wanted
     ]
+
+
+def judge_guardrails(
+    foreign: Sequence[ForeignPolicy],
+    *,
+    namespace: str,
+    guardrails: Guardrails,
+    inventory: Callable[[], Iterable[Mapping[str, str]]],
+    now: datetime,
+    netisos: Sequence[Mapping[str, Any]] = (),
+    describe: bool = False,
+) -> tuple[list[Violation], tuple[str, ...]]:
+    """Every guardrail the namespace owners' `foreign` policies break, one by one (as
+    admission judges) and together with the namespace inventory (reachability/exposures.py),
+    with the exceptions applied: the annotation's, and the profile's listed entries that have
+    not expired at `now`. Also the exposure in words with `describe` (netiso's own policies,
+    `netisos`, included). The operator, `netiso status`/`diff` and `netiso check` share it.
+    """
+    grants = [grant for grant in guardrails.exceptions if grant.namespace == namespace]
+    found = apply_grants(
+        evaluate_guardrails(foreign, guardrails, namespace=namespace), grants, now=now
+    )
+    # An annotation covers its policy whatever it opens, alone or with the others.
+    judged = [policy for policy in foreign if not _excepted(policy)]
+    exposure = exposure_of(
+        namespace=namespace,
+        policies=[*netisos, *(policy.document for policy in foreign)],
+        judged=[policy.document for policy in judged],
+        guardrails=guardrails,
+        inventory=inventory,
+        describe=describe,
+    )
+    findings = list(exposure.findings)
+    if grants:
+        # A listed entry covers its policy for its rules: the sums of those rules leave the
+        # policy out, as an annotation leaves it out of every sum.
+        allowed = {
+            policy.name: granted_rules(grants, namespace=namespace, policy=policy.name, now=now)
+            for policy in judged
+        }
+        for rule in (Rule.BROAD_CIDR, Rule.NO_PORTS):
+            left = [policy.document for policy in judged if rule not in allowed[policy.name]]
+            if len(left) == len(judged):
+                continue
+            again = exposure_of(
+                namespace=namespace,
+                policies=(),
+                judged=left,
+                guardrails=guardrails,
+                inventory=inventory,
+                describe=False,
+            )
+            findings = [f for f in findings if f.rule != rule]
+            findings.extend(f for f in again.findings if f.rule == rule)
+    found.extend(apply_grants(findings, grants, now=now))
+    return found, exposure.words()
 
 
 def evaluate_guardrails(
@@ -257,11 +317,18 @@ def weakened_message(weakened: Sequence[Violation], *, namespace: str) -> str:
         }
     )
     shown = f" ({'; '.join(together)})" if together else ""
+    lapsed = sorted({(v.policy, v.lapsed) for v in weakened if v.lapsed})
+    expired = (
+        "; the profile's exception expired for " + "; ".join(f"{p}: {w}" for p, w in lapsed)
+        if lapsed
+        else ""
+    )
     return (
         f"NetworkPolicy {listed} in namespace {namespace} breaks the profile's guardrails "
-        f"and re-opens what the baseline closes{shown}: this namespace is not isolated until "
-        f"the policy is fixed, deleted, or given a {conventions.EXCEPTION_ANNOTATION} "
-        "annotation (`netiso diff` shows each field)"
+        f"and re-opens what the baseline closes{shown}{expired}: this namespace is not "
+        "isolated until the policy is fixed, deleted, or excepted by the platform "
+        f"(spec.guardrails.exceptions, or the {conventions.EXCEPTION_ANNOTATION} "
+        "annotation; `netiso diff` shows each field)"
     )
 
 

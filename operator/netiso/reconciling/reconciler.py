@@ -13,7 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from netiso.model.enforcement import ProbeVerdict
 from netiso.observed.authorship import Signer
@@ -46,6 +47,13 @@ log = logging.getLogger(__name__)
 _IN_PLACE = frozenset({NamespaceState.ISOLATED, NamespaceState.EXCEPTED, NamespaceState.DRIFTED})
 # Bound on the remembered renderings; each profile generation adds at most four.
 _MAX_RENDERED_HASHES = 100_000
+# A listed exception's wake-up comes this long after its expiry (seconds), so the reconcile it
+# asks for sees the exception expired even if the wall clock lags the event loop's a little.
+_EXPIRY_MARGIN: Final = 0.05
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Reconciler:
@@ -65,8 +73,13 @@ class Reconciler:
         remote_tally: Callable[[str], Tally] | None = None,
         signer: Signer | None = None,
         enforcement: Callable[[str], ProbeVerdict | None] = lambda profile: None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._api = api
+        # The wall clock listed exceptions expire by (a fake one in tests).
+        self._clock = clock
+        # Per profile: the wake-ups at the expiry of its listed exceptions still to come.
+        self._expiries: dict[str, list[asyncio.TimerHandle]] = {}
         # netiso's key (drifts.owned): signs what it writes, proves what any process wrote.
         self._signer = signer
         # Which namespaces this replica writes for (leader election); a standby writes none.
@@ -131,6 +144,10 @@ class Reconciler:
         await self._poster.stop()
         await self._queue.stop()
         await cancel_all(self._tasks)
+        for handles in self._expiries.values():
+            for handle in handles:
+                handle.cancel()
+        self._expiries.clear()
 
     @property
     def ready(self) -> bool:
@@ -269,6 +286,7 @@ class Reconciler:
         entry = self.view.profile_seen(body, deleted=deleted)
         self._statuses.known(entry.name, entry.status, version=resource_version(body))
         if deleted:
+            self._wake_at_expiries(entry.name, None)
             self._profile_generations.pop(entry.name, None)
             self._statuses.forget(entry.name)
             self._metrics.forget_profile(entry.name)
@@ -297,7 +315,41 @@ class Reconciler:
         self._profile_generations[entry.name] = key
         self._statuses.known(entry.name, entry.status, version=version)
         self._reporter.dirty_profiles.add(entry.name)
+        self._wake_at_expiries(entry.name, entry)
         return True
+
+    def _wake_at_expiries(self, name: str, entry: ProfileEntry | None) -> None:
+        """Reconcile the namespace of each listed exception of the profile when it expires,
+        so that it counts as weakened then, not at the next resync. Replaces the profile's
+        earlier wake-ups; in memory only (a restart judges what expired meanwhile at once)."""
+        for handle in self._expiries.pop(name, ()):
+            handle.cancel()
+        if entry is None or entry.profile is None or entry.deleting:
+            return
+        now = self._clock()
+        upcoming = [
+            (grant.namespace, grant.expires)
+            for grant in entry.profile.guardrails.exceptions
+            if grant.expires is not None and grant.expires > now
+        ]
+        if upcoming:
+            loop = asyncio.get_running_loop()
+            self._expiries[name] = [
+                loop.call_later(self._until(expires), self._expire, namespace, expires)
+                for namespace, expires in upcoming
+            ]
+
+    def _until(self, moment: datetime) -> float:
+        return max(0.0, (moment - self._clock()).total_seconds()) + _EXPIRY_MARGIN
+
+    def _expire(self, namespace: str, expires: datetime) -> None:
+        if self._clock() < expires:
+            # The wall clock is behind the loop's: wake again when it gets there.
+            asyncio.get_running_loop().call_later(
+                self._until(expires), self._expire, namespace, expires
+            )
+            return
+        self.enqueue(namespace)
 
     def resync(self, profile: str) -> None:
         """Periodic re-check of a profile's namespaces (and retry of failed ones)."""
@@ -337,6 +389,7 @@ class Reconciler:
                 inventory=self._inventory,
                 signer=self._signer,
                 api_server=self._sources.api_server(),
+                now=self._clock(),
             )
             if len(self._rendered_hashes) > _MAX_RENDERED_HASHES:
                 self._rendered_hashes.clear()  # profiles x generations x roles: rarely reached

@@ -68,6 +68,12 @@ def settings_from_params() -> dict[str, str]:
         "requiredAnnotations": (
             f"has({guard}.requiredAnnotations) ? {guard}.requiredAnnotations : []"
         ),
+        # The profile's listed exceptions for this policy (model/grants.py). CEL has no clock:
+        # an entry admits until it is removed; the operator judges its expiry.
+        "listedExceptions": (
+            f"has({guard}.exceptions) ? {guard}.exceptions.filter(e, "
+            "e.namespace == request.namespace && e.policy == object.metadata.name) : []"
+        ),
     }
 
 
@@ -82,6 +88,8 @@ def settings_from_values(guardrails: Guardrails) -> dict[str, str]:
         "allowRulesWithoutPorts": _cel_bool(guardrails.allow_rules_without_ports),
         "allowNamedPorts": _cel_bool(guardrails.allow_named_ports),
         "requiredAnnotations": _cel_list(guardrails.required_annotations),
+        # A policy without parameter has no profile to list exceptions in.
+        "listedExceptions": "[]",
     }
 
 

@@ -120,7 +120,8 @@ def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[s
         ],
         "validations": [
             {
-                "expression": f"variables.exception || variables.{RULE_VARIABLES[rule]} == ''",
+                "expression": f"variables.exception || variables.{RULE_VARIABLES[rule]} == '' || "
+                f"variables.listedExceptions.exists(e, {cel_string(rule)} in e.rules)",
                 "messageExpression": rule_message(rule),
                 "reason": "Forbidden",
             }
@@ -131,7 +132,13 @@ def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[s
                 # Evidence of every exception, in the audit log, whatever the action.
                 "key": "exception",
                 "valueExpression": f"variables.exception ? string({annotations}[{exception}]) : ''",
-            }
+            },
+            {
+                # And of every listed one that applies to the policy.
+                "key": "listed-exception",
+                "valueExpression": "variables.listedExceptions.size() > 0 ? "
+                "variables.listedExceptions.map(e, string(e.reason)).join('; ') : ''",
+            },
         ],
     }
     if param_kind:

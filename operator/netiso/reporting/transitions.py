@@ -83,6 +83,16 @@ def guardrail_events(old: Record | None, new: Record) -> list[tuple[str, str, st
         events.append(
             ("GuardrailsSatisfied", NORMAL, "no NetworkPolicy here breaks the profile's guardrails")
         )
+    expired = _lapsed(after) - _lapsed(before)
+    if expired:
+        events.append(
+            (
+                "ExceptionExpired",
+                WARNING,
+                "an exception the profile lists has expired and no longer covers: "
+                + "; ".join(f"{name}: {words}" for name, words in sorted(expired)[:_MAX_LISTED]),
+            )
+        )
     fresh = new.excepted - (old.excepted if old else frozenset())
     if fresh:
         events.append(
@@ -99,6 +109,10 @@ def guardrail_events(old: Record | None, new: Record) -> list[tuple[str, str, st
             )
         )
     return events
+
+
+def _lapsed(violations: frozenset[Violation]) -> frozenset[tuple[str, str]]:
+    return frozenset((v.policy, v.lapsed) for v in violations if v.lapsed)
 
 
 def _places(violations: frozenset[Violation]) -> frozenset[tuple[str, str, str]]:

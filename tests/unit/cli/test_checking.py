@@ -342,3 +342,39 @@ def test_namespace_objects_in_the_input_give_the_labels_selectors_are_judged_on(
     status, lines, _ = run(capsys, "check", "--profile", str(profile), "-f", str(target))
     # A namespace named nobody exists: the selector leaves it out, so it is not every one.
     assert (status, lines) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("expires", "status", "shown"),
+    [
+        (None, 0, "[exception: NET-7 two halves]"),
+        ("2999-01-01T00:00:00Z", 0, "[exception: NET-7 two halves]"),
+        ("2020-01-01T00:00:00Z", 1, "[exception expired: NET-7 two halves (expired 2020-01"),
+    ],
+)
+def test_exceptions_listed_in_the_profile_count_until_they_expire(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    expires: str | None,
+    status: int,
+    shown: str,
+) -> None:
+    entry: dict[str, Any] = {
+        "namespace": "team-a",
+        "policy": "wide",
+        "rules": ["broad-cidr"],
+        "reason": "NET-7 two halves",
+    }
+    if expires:
+        entry["expires"] = expires
+    body = yaml.safe_load(PROFILE_PLAIN)
+    body["spec"]["guardrails"]["exceptions"] = [entry]
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump(body))
+    target = tmp_path / "wide.yaml"
+    target.write_text(yaml.safe_dump(_policy("wide", _egress("0.0.0.0/0"))))
+    result, lines, _ = run(capsys, "check", "--profile", str(profile), "-f", str(target))
+    assert result == status
+    (line,) = lines
+    assert "NetworkPolicy team-a/wide: spec.egress[0].to[0].ipBlock.cidr: broad-cidr" in line
+    assert shown in line

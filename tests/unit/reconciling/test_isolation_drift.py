@@ -8,6 +8,7 @@ and the profile counts. No server.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from netiso.model.guardrails import Rule, Violation
@@ -89,7 +90,9 @@ def in_place(entry: ProfileEntry) -> list[LivePolicy]:
     ]
 
 
-def assessed(*foreign: dict[str, Any], entry: ProfileEntry | None = None) -> Assessment:
+def assessed(
+    *foreign: dict[str, Any], entry: ProfileEntry | None = None, now: datetime | None = None
+) -> Assessment:
     prof = entry or profile()
     return assess(
         name=NS,
@@ -99,6 +102,7 @@ def assessed(*foreign: dict[str, Any], entry: ProfileEntry | None = None) -> Ass
         environment=make_environment(),
         protected=PROTECTED,
         foreign=[ForeignPolicy.from_body(body) for body in foreign],
+        now=now,
     )
 
 
@@ -308,3 +312,86 @@ def test_the_same_policy_in_two_namespaces_is_reported_in_each() -> None:
         ("team-b", Rule.NO_PEERS),
         ("team-b", Rule.NO_PORTS),
     ]
+
+
+NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def listing(*entries: dict[str, Any]) -> ProfileEntry:
+    return profile(exceptions=list(entries))
+
+
+def grant(policy: str, *rules: str, expires: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "namespace": NS,
+        "policy": policy,
+        "rules": list(rules),
+        "reason": f"OPS-9 {policy}",
+    }
+    if expires:
+        entry["expires"] = expires
+    return entry
+
+
+def assessed_at(now: datetime, *foreign: dict[str, Any], entry: ProfileEntry) -> Assessment:
+    return assessed(*foreign, entry=entry, now=now)
+
+
+def test_a_listed_exception_excepts_its_rules_and_only_those() -> None:
+    open_all = policy_body("open", ingress=ALLOW_ALL)
+    covered = listing(grant("open", "no-peers", "no-ports"))
+    result = assessed_at(NOON, open_all, entry=covered)
+    assert result.state == NamespaceState.EXCEPTED
+    assert {v.exception for v in result.violations} == {"OPS-9 open"}
+    assert "NetworkPolicy open (OPS-9 open)" in result.message
+    # One rule listed, the other not: still weakened by the other.
+    partly = assessed_at(NOON, open_all, entry=listing(grant("open", "no-peers")))
+    assert partly.state == NamespaceState.DRIFTED
+    assert {v.rule for v in partly.weakened} == {Rule.NO_PORTS}
+    # Another namespace's or another policy's entry covers nothing here.
+    other = {**grant("open", "no-peers", "no-ports"), "namespace": "team-b"}
+    assert assessed_at(NOON, open_all, entry=listing(other)).state == NamespaceState.DRIFTED
+
+
+def test_an_expired_listed_exception_stops_counting_and_says_so() -> None:
+    open_all = policy_body("open", ingress=ALLOW_ALL)
+    entry = listing(grant("open", "no-peers", "no-ports", expires="2026-12-07T12:00:00Z"))
+    before = assessed_at(NOON - timedelta(milliseconds=1), open_all, entry=entry)
+    after = assessed_at(NOON, open_all, entry=entry)
+    assert before.state == NamespaceState.EXCEPTED
+    assert after.state == NamespaceState.DRIFTED
+    assert {v.lapsed for v in after.weakened} == {"OPS-9 open (expired 2026-12-07T12:00:00Z)"}
+    assert "exception expired for open: OPS-9 open (expired 2026-12-07T12:00:00Z)" in after.message
+
+    def as_record(result: Assessment) -> Record:
+        return Record(profile="base", state=result.state, violations=frozenset(result.violations))
+
+    # The Warning comes once, with the change; a restart (no old record) posts nothing.
+    changed = events(as_record(before), as_record(after))
+    assert ("ExceptionExpired", WARNING) in changed
+    assert ("GuardrailViolated", WARNING) in changed
+    assert events(as_record(after), as_record(after)) == []
+    assert events(None, as_record(after)) == []
+
+
+def test_a_listed_exception_leaves_its_policy_out_of_the_sums_of_its_rules() -> None:
+    def egress(name: str, cidr: str) -> dict[str, Any]:
+        body = policy_body(name)
+        body["spec"] = {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"port": 443}]}],
+        }
+        return body
+
+    low, high = egress("low", "10.0.0.0/8"), egress("high", "11.0.0.0/8")
+    together = assessed_at(NOON, low, high, entry=profile())
+    assert {(v.policy, v.rule) for v in together.weakened} == {
+        ("low", Rule.BROAD_CIDR),
+        ("high", Rule.BROAD_CIDR),
+    }
+    granted = assessed_at(NOON, low, high, entry=listing(grant("high", "broad-cidr")))
+    assert granted.state == NamespaceState.ISOLATED
+    # Granted for another rule only: the sum still counts it.
+    other = assessed_at(NOON, low, high, entry=listing(grant("high", "no-ports")))
+    assert {v.policy for v in other.weakened} == {"low", "high"}
