@@ -347,7 +347,9 @@ def test_relabelling_a_namespace_that_did_not_opt_in_is_seen_within_seconds(
         == 1
     )
     # netiso status judges against every namespace too.
-    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert row["state"] == "drifted"
     assert {v["rule"] for v in row["guardrailViolations"]} == {"all-namespaces"}
 
@@ -408,7 +410,9 @@ def test_a_listed_exception_counts_until_it_expires_then_the_namespace_is_weaken
     assert violations(operator, ns, profile, "no-peers") is None
     assert operator.metric("netiso_guardrail_exceptions", profile=profile, rule="no-peers") == 1
     wait_for("status counts", lambda: status_of(kube_api, profile).get("guardrailExceptions") == 1)
-    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert row["state"] == "excepted"
     assert "OPS-8 load test" in netiso_cli(admin_kubeconfig, "diff", "-n", ns).stdout
 
@@ -435,7 +439,9 @@ def test_a_listed_exception_counts_until_it_expires_then_the_namespace_is_weaken
     assert event.type == "Warning"
     assert "allow-all: OPS-8 load test (expired " in event.message
     wait_for("status weakened", lambda: status_of(kube_api, profile).get("weakened") == 1)
-    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)
+    (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
     assert row["state"] == "drifted"
     diff = netiso_cli(admin_kubeconfig, "diff", "-n", ns)
     assert diff.returncode == 1
