@@ -13,6 +13,7 @@ import io
 import ipaddress
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
@@ -20,6 +21,7 @@ from typing import Final, TextIO
 from netiso.cli import printing
 from netiso.cli.exits import Exit, UsageError
 from netiso.cli.gathering import add_input_options, gather_input
+from netiso.cli.graphs import Graph
 from netiso.cli.targets import ADDRESS, NETWORK, parse_reference, resolve_target
 from netiso.model.names import dns1123_label_problem
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
@@ -41,7 +43,10 @@ FORMATS: Final = (
     "jsonpath",
     "html",
     "svg",
+    "dot",
+    "png",
 )
+PICTURES: Final = ("html", "svg", "dot", "png")
 # Ranges shown per line of human output before the rest is summarised as a count.
 _SHOWN_RANGES: Final = 6
 # Namespaces named in a note on namespaces that behave alike.
@@ -94,6 +99,13 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "-l",
         metavar="SELECTOR",
         help="show only pods with these labels (kubectl syntax: a=b,c!=d,e in (f,g),!h)",
+    )
+    parser.add_argument(
+        "--expand",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="in a picture collapsed to namespaces, draw this one's workloads (repeatable)",
     )
     printing.add_output_option(parser, formats=FORMATS, default="text", no_headers=True)
     parser.set_defaults(handler=run_matrix)
@@ -173,24 +185,59 @@ def run_matrix(args: argparse.Namespace) -> int:
     alike = alike_namespaces(matrix, shown)
     hidden = {name for names in alike for name in names[1:]}
     grouping = group_pods(matrix, [i for i in shown if matrix.pods[i].namespace not in hidden])
-    # Imported here: JSON and text output never need the picture code.
-    from netiso.cli.pictures import MAX_PICTURE_GROUPS, html_picture, svg_picture
-
-    if args.output in ("html", "svg") and len(grouping.groups) > MAX_PICTURE_GROUPS:
-        raise UsageError(
-            f"{len(grouping.groups)} groups are too many for a picture "
-            f"(at most {MAX_PICTURE_GROUPS}); narrow it with --namespace or --selector"
-        )
+    if args.output in PICTURES:
+        write_picture(args, matrix=matrix, grouping=grouping, notes=alike_notes(alike))
+        return Exit.OK
     names = [[shown_text(matrix.pods[i].key) for i in members] for members in grouping.groups]
-    if args.output == "html":
-        sys.stdout.write(html_picture(grouping, names, notes=alike_notes(alike)))
-    elif args.output == "svg":
-        sys.stdout.write(svg_picture(grouping, names))
-    else:
-        sys.stdout.write(
-            format_grouping(grouping, names, markdown=args.output == "md", alike=alike)
-        )
+    sys.stdout.write(format_grouping(grouping, names, markdown=args.output == "md", alike=alike))
     return Exit.OK
+
+
+def write_picture(
+    args: argparse.Namespace, *, matrix: Matrix, grouping: Grouping, notes: Sequence[str]
+) -> None:
+    """`-o html|svg|dot|png`: the graph of the grouping, namespaces collapsed when large."""
+    # Imported here: JSON and text output never need the picture code.
+    from netiso.cli.graphs import TooLarge, build_graph
+    from netiso.cli.pictures import (
+        MAX_EXPANSIONS,
+        NoRenderer,
+        dot_picture,
+        html_picture,
+        png_picture,
+        svg_picture,
+    )
+
+    def graph(expand: Sequence[str], collapse: bool | None = None) -> Graph:
+        try:
+            return build_graph(
+                matrix, grouping, cidrs=cidrs, expand=expand, collapse=collapse, shown=shown_text
+            )
+        except TooLarge as error:
+            raise UsageError(str(error)) from None
+
+    overview = graph(args.expand)
+    if args.output == "html":
+        expandable = overview.collapsed[:MAX_EXPANSIONS]
+        views = [overview] + [graph([*args.expand, ns], collapse=True) for ns in expandable]
+        sys.stdout.write(html_picture(views, notes=notes, expandable=expandable))
+    elif args.output == "svg":
+        sys.stdout.write(svg_picture(overview))
+    elif args.output == "dot":
+        sys.stdout.write(dot_picture(overview))
+    else:
+        if sys.stdout.isatty():
+            raise UsageError("-o png writes an image: redirect it to a file (> matrix.png)")
+        try:
+            image = png_picture(
+                svg_picture(overview), width=round(overview.width), height=round(overview.height)
+            )
+        except NoRenderer as error:
+            raise UsageError(str(error)) from None
+        except (OSError, subprocess.SubprocessError) as error:
+            raise UsageError(f"-o png: the renderer failed: {error}") from None
+        sys.stdout.flush()
+        sys.stdout.buffer.write(image)
 
 
 def _with_peers(matrix: Matrix, focus: set[str]) -> list[int]:

@@ -124,7 +124,7 @@ def test_explain_prints_the_golden_evidence_and_exit_status(
     assert {"allowed", "egress", "ingress", "diagnosis"} <= set(body)
 
 
-@pytest.mark.parametrize("output", ["text", "md", "html", "svg"])
+@pytest.mark.parametrize("output", ["text", "md", "html", "svg", "dot"])
 def test_matrix_human_outputs_match_the_goldens(
     capsys: pytest.CaptureFixture[str], output: str
 ) -> None:
@@ -546,7 +546,7 @@ HOSTILE_NAMES = {
 }
 
 
-@pytest.mark.parametrize("output", ["text", "md", "html", "svg"])
+@pytest.mark.parametrize("output", ["text", "md", "html", "svg", "dot"])
 def test_names_print_as_text_in_every_format(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, output: str
 ) -> None:
@@ -557,8 +557,14 @@ def test_names_print_as_text_in_every_format(
     assert "\u202e" not in out
     if output == "text":
         assert "x|y_*[a](b)`\\x1b[31m\\u202e/<script>alert(1)</script>" in out
+    elif output == "dot":
+        # DOT is text: a quoted label is plain text (an HTML-like label would be `<...>`).
+        assert 'label="<script>alert(1)</script>"' in out
+        assert "label=<" not in out
     else:
-        assert "<script>" not in out
+        # The HTML page's own script is the only one.
+        assert "<script>alert" not in out
+        assert out.count("<script>") == (1 if output == "html" else 0)
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     if output in ("html", "svg"):
         assert "x|y_*[a](b)`\\x1b[31m\\u202e/&lt;script&gt;" in out
