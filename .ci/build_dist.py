@@ -3,11 +3,12 @@
     .venv/bin/python .ci/build_dist.py          # write dist/ and the chart's generated files
     .venv/bin/python .ci/build_dist.py --check  # exit 1 with a diff when any is out of step
 
-Writes dist/install.yaml (`kubectl kustomize manifests/`), dist/monitoring.yaml (what the
-monitoring Component adds), and the Helm chart's generated parts: charts/netiso/crds/ (the CRD)
-and charts/netiso/templates/{install,monitoring}.yaml (the same objects with the chart's values
-put in). kustomize is the one built into the control plane's pinned kubectl, so every machine
-renders byte-identical output. Not part of the netiso package; CI runs `--check`.
+Writes dist/install.yaml (`kubectl kustomize manifests/`), dist/monitoring.yaml and
+dist/enforcement-probe.yaml (what the monitoring and enforcement-probe Components add), and the
+Helm chart's generated parts: charts/netiso/crds/ (the CRD) and
+charts/netiso/templates/{install,monitoring,enforcement-probe}.yaml (the same objects with the
+chart's values put in). kustomize is the one built into the control plane's pinned kubectl, so
+every machine renders byte-identical output. Not part of the netiso package; CI runs `--check`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
 COMPONENT = MANIFESTS / "components" / "monitoring"
+PROBE_COMPONENT = MANIFESTS / "components" / "enforcement-probe"
 CRD_FILE = "isolationprofiles.netiso.io.yaml"
 CHART = REPO / "charts" / "netiso"
 NAMESPACE = "netiso-system"
@@ -63,12 +65,12 @@ def kustomize(kubectl: str, directory: Path) -> str:
     return result.stdout
 
 
-def with_monitoring(kubectl: str) -> str:
-    """The base plus the monitoring Component, through a throwaway overlay (an overlay inside
-    manifests/ would be a kustomize cycle, and kustomize wants relative paths)."""
+def with_monitoring(kubectl: str, component_dir: Path = COMPONENT) -> str:
+    """The base plus the monitoring Component (or another), through a throwaway overlay (an
+    overlay inside manifests/ would be a kustomize cycle, and kustomize wants relative paths)."""
     with tempfile.TemporaryDirectory(prefix="netiso-dist-") as scratch:
         base = os.path.relpath(MANIFESTS, scratch)
-        component = os.path.relpath(COMPONENT, scratch)
+        component = os.path.relpath(component_dir, scratch)
         Path(scratch, "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
             f"resources:\n  - {base}\ncomponents:\n  - {component}\n"
@@ -203,6 +205,9 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
     elif kind in ("ClusterRoleBinding", "RoleBinding"):
         for subject in obj["subjects"]:
             subject["namespace"] = value("{{ .Release.Namespace }}")
+    if metadata["name"] == "netiso-enforcement-probe":
+        # Pod permissions only for a platform that turns the enforcement probe on.
+        guard = ".Values.enforcementProbe.rbac"
     elif kind == "ValidatingAdmissionPolicy":
         username = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
         spec = obj["spec"]
@@ -292,6 +297,13 @@ def build(kubectl: str) -> Outputs:
     if missing or not added:
         raise SystemExit(f"build_dist: the monitoring Component must only add objects: {missing}")
     monitoring = join(added)
+    probe_added = [
+        document
+        for document in documents(with_monitoring(kubectl, PROBE_COMPONENT))
+        if identity(document) not in in_base
+    ]
+    probe = join(probe_added)
+    probe_source = "manifests/components/enforcement-probe/"
     header = HEADER.format(source="manifests/")
     return {
         REPO / "dist" / "install.yaml": header + base,
@@ -303,6 +315,8 @@ def build(kubectl: str) -> Outputs:
         CHART / "templates" / "monitoring.yaml": chart_template(
             monitoring, source="manifests/components/monitoring/"
         ),
+        REPO / "dist" / "enforcement-probe.yaml": HEADER.format(source=probe_source) + probe,
+        CHART / "templates" / "enforcement-probe.yaml": chart_template(probe, source=probe_source),
     }
 
 

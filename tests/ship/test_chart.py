@@ -296,3 +296,18 @@ def test_bad_values_fail_naming_the_value(
     assert result.returncode != 0, result.stdout
     assert message in result.stderr, result.stderr
     assert "panic" not in result.stderr
+
+
+def test_the_enforcement_probe_rbac_is_off_by_default_and_the_components_when_on(
+    helm: str, repo: Path
+) -> None:
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in helm_template(helm, repo)}
+    assert ("ClusterRole", "netiso-enforcement-probe") not in names
+    chart = helm_template(helm, repo, "--set", "enforcementProbe.rbac=true")
+    on = [obj for obj in chart if obj["metadata"]["name"] == "netiso-enforcement-probe"]
+    component = [
+        obj
+        for obj in yaml.safe_load_all((repo / "dist" / "enforcement-probe.yaml").read_text())
+        if obj
+    ]
+    assert by_identity(without_helm_labels(on)) == by_identity(component)
