@@ -21,8 +21,8 @@ from netiso_devkit.localcluster.controlplane import ControlPlane
 from netiso_devkit.processes import free_port
 
 EXPLAIN = ["explain", "--from", "default/a", "--to", "svc/b:80"]
-COMMANDS = [["status"], ["diff", "-n", "default"], ["version"], ["matrix"], EXPLAIN]
-IDS = ["status", "diff", "version", "matrix", "explain"]
+COMMANDS = [["status"], ["diff", "-n", "default"], ["version"], ["matrix"], EXPLAIN, ["exposure"]]
+IDS = ["status", "diff", "version", "matrix", "explain", "exposure"]
 # What the reachability commands read, as the 403 message names it.
 READS = (
     "list namespaces, pods and networkpolicies, and get the services and workloads "
@@ -182,6 +182,11 @@ def test_refused_credentials_are_a_401(
             EXPLAIN,
             'namespaces is forbidden: User "nobody" cannot list resource "namespaces" in API '
             f'group "" at the cluster scope (netiso explain needs to {READS})',
+        ),
+        (
+            ["exposure"],
+            'namespaces is forbidden: User "nobody" cannot list resource "namespaces" in API '
+            f'group "" at the cluster scope (netiso exposure needs to {READS})',
         ),
     ],
     ids=IDS,

@@ -30,7 +30,7 @@ from netiso.model.problems import Problem
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates, make_environment
 
-_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain", "diff-reach"})
+_REACHABILITY_COMMANDS: Final = frozenset({"matrix", "explain", "diff-reach", "exposure"})
 # validate renders every profile for a stand-in namespace: the templates do not depend on it.
 _VALIDATION_NAMESPACE: Final = "netiso-validate"
 
@@ -190,8 +190,8 @@ def _add_cluster_facing_commands(
 def _add_reachability_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], *, only: str | None = None
 ) -> None:
-    """Register `matrix`, `explain` and `diff-reach` (or only one): files offline, or the
-    live cluster."""
+    """Register `matrix`, `explain`, `diff-reach` and `exposure` (or only one): files
+    offline, or the live cluster."""
     if only in (None, "matrix"):
         from netiso.cli.matrices import add_matrix_command
 
@@ -204,6 +204,10 @@ def _add_reachability_commands(
         from netiso.cli.reviewing import add_diff_reach_command
 
         add_diff_reach_command(subparsers)
+    if only in (None, "exposure"):
+        from netiso.cli.auditing import add_exposure_command
+
+        add_exposure_command(subparsers)
 
 
 def _environment(args: argparse.Namespace) -> Templates:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from netiso.cli import printing
 from netiso.cli.exits import ClusterError, Exit, UsageError
-from netiso.cli.gathering import add_input_options, gather_input
+from netiso.cli.gathering import add_input_options, add_scope_options, gather_input
 from netiso.cli.targets import Reference, Target, parse_reference, resolve_target, service_port
 from netiso.model.names import dns1123_label_problem
 from netiso.reachability.diagnosis import Diagnosis, diagnose
@@ -59,21 +59,11 @@ def add_explain_command(subparsers: argparse._SubParsersAction[argparse.Argument
         help="a number or a named port of the destination (a Service's port for svc/NAME); "
         "protocol TCP (default), UDP, SCTP",
     )
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--namespace",
-        "-n",
-        action="append",
-        default=[],
-        metavar="NAMESPACE",
-        help="where targets without a namespace are (default: the context's, else default); "
-        "with --profile, the namespace(s) to opt in (repeatable)",
-    )
-    scope.add_argument(
-        "--all-namespaces",
-        "-A",
-        action="store_true",
-        help="a label selector target matches pods of every namespace",
+    add_scope_options(
+        parser,
+        namespace_help="where targets without a namespace are (default: the context's, else "
+        "default); with --profile, the namespace(s) to opt in (repeatable)",
+        all_help="a label selector target matches pods of every namespace",
     )
     printing.add_output_option(
         parser,

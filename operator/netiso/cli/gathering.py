@@ -108,6 +108,18 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     add_connection_options(parser)
 
 
+def add_scope_options(
+    parser: argparse.ArgumentParser, *, namespace_help: str, all_help: str
+) -> None:
+    """`-n NAMESPACE` (repeatable) or `-A`, as kubectl spells them; what each means is the
+    command's."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], metavar="NAMESPACE", help=namespace_help
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help=all_help)
+
+
 def gather(args: argparse.Namespace) -> Snapshot:
     """The snapshot the arguments describe: files or the live cluster, plus --profile."""
     return gather_input(args).snapshot

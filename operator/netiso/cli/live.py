@@ -52,6 +52,8 @@ _NEEDS: Final = {
     "(deployments, statefulsets, daemonsets, replicasets) it is asked about",
     "probe": "get isolationprofiles, list namespaces and networkpolicies, and create, get, "
     "list and delete pods",
+    "exposure": "list namespaces, pods and networkpolicies, and get the services and workloads "
+    "(deployments, statefulsets, daemonsets, replicasets) it is asked about",
 }
 
 

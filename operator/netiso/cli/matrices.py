@@ -20,7 +20,7 @@ from typing import Final, TextIO
 
 from netiso.cli import printing
 from netiso.cli.exits import Exit, UsageError
-from netiso.cli.gathering import add_input_options, gather_input
+from netiso.cli.gathering import add_input_options, add_scope_options, gather_input
 from netiso.cli.graphs import Graph
 from netiso.cli.targets import ADDRESS, NETWORK, parse_reference, resolve_target
 from netiso.model.names import dns1123_label_problem
@@ -78,21 +78,12 @@ def add_matrix_command(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "in -n), a workload (deploy/NAME, sts/NAME, ds/NAME, rs/NAME), a Service's pods "
         "(svc/NAME) or a label selector (app=web)",
     )
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--namespace",
-        "-n",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="show only pods of this namespace (repeatable; live: read only it when one); with "
-        "TARGETs, where they are; with --profile, also every namespace the profile changes",
-    )
-    scope.add_argument(
-        "--all-namespaces",
-        "-A",
-        action="store_true",
-        help="every namespace (the default); a label selector TARGET matches in all of them",
+    add_scope_options(
+        parser,
+        namespace_help="show only pods of this namespace (repeatable; live: read only it when "
+        "one); with TARGETs, where they are; with --profile, also every namespace the profile "
+        "changes",
+        all_help="every namespace (the default); a label selector TARGET matches in all of them",
     )
     parser.add_argument(
         "--selector",
