@@ -180,6 +180,10 @@ _POD_VALUES = {
     "topologySpreadConstraints": "topologySpreadConstraints",
     "securityContext": "podSecurityContext",
 }
+# Where every alert's runbook_url points, followed by `#<alert in lower case>` (a heading of
+# docs/runbook.md; tests/ship/test_alerts.py checks both). The chart's
+# monitoring.runbookBaseURL replaces it.
+RUNBOOK_BASE = "https://github.com/netiso/netiso/blob/main/docs/runbook.md"
 # The monitoring kinds whose labels a Prometheus selects them by, and their values key.
 _MONITORING_LABELS = {"ServiceMonitor": "serviceMonitor", "PrometheusRule": "prometheusRule"}
 
@@ -233,6 +237,8 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
         metadata[templating.tail('include "netiso.serviceAccountAnnotations" . | trim')] = ""
     elif kind in ("ServiceMonitor", "PrometheusRule", "ConfigMap"):
         guard = ".Values.monitoring.enabled"
+        if kind == "PrometheusRule":
+            _parameterize_runbooks(obj, templating)
         if kind in _MONITORING_LABELS:
             values = f".Values.monitoring.{_MONITORING_LABELS[kind]}.labels"
             metadata["labels"][templating.tail(f'include "netiso.mapping" {values} | trim')] = ""
@@ -240,6 +246,19 @@ def _parameterize(obj: Obj, templating: Templating) -> tuple[Obj, str | None]:
         # minAvailable 1 of a single pod would block every drain of its node.
         guard = "gt (int .Values.replicas) 1"
     return obj, guard
+
+
+def _parameterize_runbooks(obj: Obj, templating: Templating) -> None:
+    for group in obj["spec"]["groups"]:
+        for rule in group["rules"]:
+            annotations = rule.get("annotations", {})
+            if "runbook_url" not in annotations:
+                continue
+            base, anchor = annotations["runbook_url"].split("#", 1)
+            assert base == RUNBOOK_BASE, rule
+            annotations["runbook_url"] = templating.value(
+                f'{{{{ printf "%s#{anchor}" .Values.monitoring.runbookBaseURL | quote }}}}'
+            )
 
 
 def _parameterize_deployment(obj: Obj, templating: Templating) -> None:

@@ -104,16 +104,75 @@ def test_every_alert_carries_severity_summary_description_and_runbook(repo: Path
         assert annotations["runbook_url"] == RUNBOOK_PREFIX + name.lower()
 
 
-def test_runbook_urls_land_on_a_runbook_section(repo: Path) -> None:
+def runbook_anchors(repo: Path) -> set[str]:
     runbook = (repo / "docs" / "runbook.md").read_text()
-    anchors = {
+    return {
         github_anchor(line.lstrip("#"))
         for line in runbook.splitlines()
         if re.match(r"^#{2,3} ", line)
     }
+
+
+def runbook_urls(text: str) -> dict[str, str]:
+    """alert name -> runbook_url of every alert rule in a stream of YAML documents."""
+    found = {}
+    for doc in yaml.safe_load_all(text):
+        if not doc or doc.get("kind") != "PrometheusRule":
+            continue
+        for group in doc["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    found[rule["alert"]] = rule["annotations"]["runbook_url"]
+    return found
+
+
+def chart_monitoring(repo: Path, helm: str, *values: str) -> str:
+    """`helm template` of the chart with monitoring on and `values` (each for --set)."""
+    sets = [arg for value in ("monitoring.enabled=true", *values) for arg in ("--set", value)]
+    chart = str(repo / "charts" / "netiso")
+    return subprocess.run(
+        [helm, "template", "netiso", chart, "--kube-version", "1.35.4", *sets],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+
+
+def test_runbook_urls_land_on_a_runbook_section(repo: Path) -> None:
+    anchors = runbook_anchors(repo)
     for name, rule in alert_rules(repo).items():
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor in anchors, f"{name}: docs/runbook.md has no section #{anchor}"
+
+
+@pytest.mark.parametrize(
+    "shipped",
+    [
+        "manifests/components/monitoring/prometheusrule.yaml",
+        "dist/monitoring.yaml",
+        "charts/netiso/values.yaml",
+    ],
+)
+def test_every_shipped_runbook_url_is_the_documented_base_and_a_runbook_heading(
+    repo: Path, helm: str, shipped: str
+) -> None:
+    if shipped.startswith("charts/"):
+        text = chart_monitoring(repo, helm)
+    else:
+        text = (repo / shipped).read_text()
+    urls = runbook_urls(text)
+    assert set(urls) == set(ALERTS), shipped
+    anchors = runbook_anchors(repo)
+    for name, url in urls.items():
+        assert url == RUNBOOK_PREFIX + name.lower(), (shipped, name, url)
+        assert name.lower() in anchors, f"{name}: docs/runbook.md has no section #{name.lower()}"
+
+
+def test_the_chart_points_runbooks_at_another_base(repo: Path, helm: str) -> None:
+    base = "https://wiki.example.com/netiso/runbook"
+    text = chart_monitoring(repo, helm, f"monitoring.runbookBaseURL={base}")
+    assert runbook_urls(text) == {name: f"{base}#{name.lower()}" for name in ALERTS}
 
 
 def test_alert_expressions_use_only_contract_metrics_and_up(repo: Path) -> None:

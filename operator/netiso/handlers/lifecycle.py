@@ -61,8 +61,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     runtime = build_runtime(config, credentials=credentials_of(memo, settings), signer=signer)
     try:
         await runtime.start()
-    except BaseException:
-        await runtime.stop()  # a port in use, say: nothing keeps running for a retried startup
+    except BaseException as exc:
+        await runtime.stop()  # nothing keeps running behind a failed startup
+        # A port that cannot be bound stays so: without /metrics and /readyz the pod never
+        # turns Ready and nothing alerts, so exit (non-zero) and let the kubelet or a person
+        # see it, rather than Kopf retrying the startup every minute.
+        if isinstance(exc, OSError):
+            raise kopf.PermanentError(
+                f"cannot serve /metrics and /readyz on {config.metrics_host}:"
+                f"{config.metrics_port} (NETISO_METRICS_HOST, NETISO_METRICS_PORT): {exc}"
+            ) from exc
         raise
     memo["netiso"] = runtime
 
