@@ -19,6 +19,7 @@ from kubernetes import client
 
 from netiso import conventions
 from netiso_devkit.harness import install_crd
+from netiso_devkit.localcluster.binaries import ensure_binaries
 from tests.integration.conftest import MakeNamespace, profile_body, unique_name
 from tests.integration.ship_cluster import netiso_cli
 
@@ -171,3 +172,25 @@ def test_completion_of_an_unreachable_cluster_is_empty_not_an_error(tmp_path: Pa
     )
     assert kubectl_complete(kubeconfig, "status", "-n", "") == [":4"]
     assert kubectl_complete(kubeconfig, "status", "--context", "") == ["c", ":4"]
+
+
+def test_kubectl_itself_completes_kubectl_netiso(
+    admin_kubeconfig: Path, opted_in: tuple[str, list[str]]
+) -> None:
+    # The real kubectl's hidden __complete command, as its shell script calls it on TAB: it
+    # finds kubectl_complete-netiso on PATH beside kubectl-netiso and relays its answer.
+    profile, _ = opted_in
+    kubectl = ensure_binaries().kubectl
+    done = subprocess.run(
+        [str(kubectl), "__complete", "netiso", "status", "--profile", profile[:-1]],
+        env={
+            **os.environ,
+            "KUBECONFIG": str(admin_kubeconfig),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [profile, ":4"]
