@@ -111,9 +111,13 @@ def _kill_cgroup_processes() -> list[str]:
     for _ in range(10):
         pids: set[int] = set()
         for directory in cgroup_dirs():
-            for procs in directory.rglob("cgroup.procs") if directory.exists() else []:
+            # os.walk, not rglob: a pod's cgroup removed while the walk is under way is skipped
+            # (rglob raises FileNotFoundError and the teardown would stop half done).
+            for root, _, files in os.walk(directory):
+                if "cgroup.procs" not in files:
+                    continue
                 with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(p) for p in procs.read_text().split())
+                    pids.update(int(p) for p in Path(root, "cgroup.procs").read_text().split())
         if not pids:
             break
         for pid in pids:
