@@ -29,6 +29,7 @@ from netiso.observed.view import version_number
 from netiso.rendering.serverdefaults import in_place, labels_in_place, normalise
 from netiso.rendering.validations import API_VERSION
 from netiso.reporting.events import WARNING, Events, Involved, profile_ref
+from netiso.reporting.logfields import log_fields
 from netiso.reporting.metrics import Metrics
 from netiso.runtime import admissions, watching
 from netiso.runtime.client import ApiClient, ApiError, Fenced
@@ -321,7 +322,11 @@ class AdmissionKeeper:
         what = "deleted" if step.live is None else "changed"
         if changed_by_someone:
             message = f"{kind} {name} was {what} by someone other than netiso; netiso restored it"
-            log.warning("%s", message)
+            log.warning(
+                "%s",
+                message,
+                extra=log_fields(profile=want.profiles.get(step.key, ""), reason=RESTORED),
+            )
             self._events.emit(
                 involved=self._involved(step.key, stored, want=want),
                 reason=RESTORED,
@@ -329,7 +334,13 @@ class AdmissionKeeper:
                 type_=WARNING,
             )
         else:
-            log.info("%s %s %s", "created" if step.live is None else "updated", kind, name)
+            log.info(
+                "%s %s %s",
+                "created" if step.live is None else "updated",
+                kind,
+                name,
+                extra=log_fields(profile=want.profiles.get(step.key, "")),
+            )
         self._in_place[step.key] = stored.get("spec")
 
     def _involved(self, key: Key, stored: Mapping[str, Any], *, want: Desired) -> Involved:

@@ -20,6 +20,7 @@ from netiso.model.enforcement import EnforcementState, ProbeVerdict
 from netiso.observed.entries import NamespaceState, ProfileEntry, Record
 from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
+from netiso.reporting.logfields import log_fields
 from netiso.runtime.client import ApiClient, ApiError
 from netiso.runtime.errors import NotFound
 from netiso.runtime.patching import patch_profile_status
@@ -303,7 +304,12 @@ class StatusWriter:
             self.forget(name)
             return True
         except ApiError as exc:
-            log.warning("status of profile %s not written: %s", name, exc)
+            log.warning(
+                "status of profile %s not written: %s",
+                name,
+                exc,
+                extra=log_fields(profile=name, reason="StatusNotWritten"),
+            )
             return False
         self._written[name] = dict(status)
         if version is not None:

@@ -7,6 +7,8 @@ a gone profile's binding, and waits out an API server that does not serve the AP
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from netiso.rendering.validations import BASELINE_BINDING, binding_name
@@ -49,18 +51,27 @@ async def test_the_keeper_installs_the_policies_and_a_binding_per_profile() -> N
         assert len(server.writes()) == installed  # in place: nothing more to write
 
 
-async def test_a_binding_someone_deletes_is_restored_with_a_warning() -> None:
+async def test_a_binding_someone_deletes_is_restored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     server = FakeApiServer()
     server.put(PROFILES, profile_body("base"))
     async with running(server, ADMISSION_ON):
         await settle()
         server.remove(BINDINGS, binding_name("base"))
-        await settle()
+        with caplog.at_level(logging.WARNING, logger="netiso.admission.keeper"):
+            await settle()
         assert binding_name("base") in names(server, BINDINGS)
         assert restored_events(server) == [
             f"ValidatingAdmissionPolicyBinding {binding_name('base')} was deleted by someone "
             "other than netiso; netiso restored it"
         ]
+    # The log line names its profile and reason as fields (keys of the JSON line).
+    (line,) = [r for r in caplog.records if "restored" in r.getMessage()]
+    assert (getattr(line, "profile", None), getattr(line, "reason", None)) == (
+        "base",
+        "GuardrailRestored",
+    )
 
 
 async def test_a_deleted_profiles_binding_goes_with_it() -> None:
