@@ -86,10 +86,12 @@ def live(plane: ControlPlane, *what: str) -> Obj:
     return found
 
 
+# The README's client-side one-liner, and install.md's server-side apply.
+@pytest.mark.parametrize("mode", ["--server-side=false", "--server-side"])
 def test_helm_takes_over_a_kubectl_install_as_documented(
-    plane: ControlPlane, helm_binary: str
+    plane: ControlPlane, helm_binary: str, mode: str
 ) -> None:
-    succeeded(kubectl(plane, "apply", "--server-side", "-f", str(INSTALL)))
+    succeeded(kubectl(plane, "apply", mode, "-f", str(INSTALL)))
 
     refused = helm(helm_binary, plane, "install")
     assert refused.returncode != 0
