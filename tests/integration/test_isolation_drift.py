@@ -439,6 +439,10 @@ def test_a_listed_exception_counts_until_it_expires_then_the_namespace_is_weaken
     assert event.type == "Warning"
     assert "allow-all: OPS-8 load test (expired " in event.message
     wait_for("status weakened", lambda: status_of(kube_api, profile).get("weakened") == 1)
+    # The profile status says what is open, in words, as netiso status -o wide does.
+    assert status_of(kube_api, profile)["weakenedNamespaces"] == [
+        {"namespace": ns, "exposure": ["reachable from everywhere on every port of every protocol"]}
+    ]
     (row,) = json.loads(netiso_cli(admin_kubeconfig, "status", "-n", ns, "-o", "json").stdout)[
         "items"
     ]

@@ -50,7 +50,7 @@ COUNTERS = (
     "guardrailViolations",
     "guardrailExceptions",
 )
-STATUS_FIELDS = {"observedGeneration", "conditions", *COUNTERS}
+STATUS_FIELDS = {"observedGeneration", "conditions", "weakenedNamespaces", *COUNTERS}
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,8 @@ class Record:
     reason: str = ""
     # Guardrails the namespace owner's own policies break, excepted ones included.
     violations: frozenset[Violation] = frozenset()
+    # The exposure the weakening policies take part in, in words (empty unless weakened).
+    exposure: tuple[str, ...] = ()
 
     @property
     def weakened(self) -> frozenset[Violation]:

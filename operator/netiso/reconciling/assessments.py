@@ -23,7 +23,7 @@ from netiso.observed.authorship import Signer
 from netiso.observed.drifts import Changes, LivePolicy, compare, owned
 from netiso.observed.entries import NamespaceEntry, NamespaceState, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy
-from netiso.reachability.exposures import EXPOSURE_PREFIX, exposure_of
+from netiso.reachability.exposures import EXPOSURE_PREFIX, Reach, exposure_of
 from netiso.rendering.bodies import RenderedPolicy, RenderError, render_policies
 from netiso.rendering.environment import Templates
 
@@ -47,6 +47,9 @@ class Assessment:
     # The effective exposure in words, one sentence per peer ("reachable from every namespace
     # on TCP 5432"): netiso's policies and the owners' together.
     exposure: tuple[str, ...] = ()
+    # Of that, the sentences that a policy breaking a guardrail without an exception takes
+    # part in (computed only when there is one): what the profile status shows.
+    weakened_exposure: tuple[str, ...] = ()
 
     @property
     def weakened(self) -> tuple[Violation, ...]:
@@ -154,14 +157,27 @@ def assess(
         desired = tuple(signer.signed(policy) for policy in desired)
     repair = spec.drift_action == DriftAction.REPAIR
     changes = diff(desired, repair=repair)
-    found, exposure = judge_guardrails(
-        foreign,
-        namespace=name,
-        guardrails=spec.guardrails,
-        inventory=inventory,
-        now=now or datetime.now(UTC),
-        netisos=[policy.body for policy in desired],
-        describe=describe_exposure,
+    judged_at = now or datetime.now(UTC)
+
+    def judge(*, describe: bool) -> tuple[list[Violation], tuple[Reach, ...]]:
+        return judge_guardrails(
+            foreign,
+            namespace=name,
+            guardrails=spec.guardrails,
+            inventory=inventory,
+            now=judged_at,
+            netisos=[policy.body for policy in desired],
+            describe=describe,
+        )
+
+    found, reaches = judge(describe=describe_exposure)
+    offenders = {v.policy for v in found if v.exception is None}
+    if offenders and not describe_exposure:
+        # Words cost a second pass, paid only where isolation is weakened.
+        _, reaches = judge(describe=True)
+    exposure = tuple(reach.words() for reach in reaches) if describe_exposure else ()
+    weakened_exposure = tuple(
+        reach.words() for reach in reaches if offenders.intersection(reach.policies)
     )
     weakened = [v for v in found if v.exception is None]
     dry_run = spec.mode == Mode.DRY_RUN
@@ -205,6 +221,7 @@ def assess(
         desired_hashes=tuple(p.spec_hash for p in desired),
         violations=tuple(found),
         exposure=exposure,
+        weakened_exposure=weakened_exposure,
     )
 
 
@@ -231,12 +248,13 @@ def judge_guardrails(
     now: datetime,
     netisos: Sequence[Mapping[str, Any]] = (),
     describe: bool = False,
-) -> tuple[list[Violation], tuple[str, ...]]:
+) -> tuple[list[Violation], tuple[Reach, ...]]:
     """Every guardrail the namespace owners' `foreign` policies break, one by one (as
     admission judges) and together with the namespace inventory (reachability/exposures.py),
     with the exceptions applied: the annotation's, and the profile's listed entries that have
-    not expired at `now`. Also the exposure in words with `describe` (netiso's own policies,
-    `netisos`, included). The operator, `netiso status`/`diff` and `netiso check` share it.
+    not expired at `now`. Also the exposure, peer by peer, with `describe` (netiso's own
+    policies, `netisos`, included). The operator, `netiso status`/`diff` and `netiso check`
+    share it.
     """
     grants = [grant for grant in guardrails.exceptions if grant.namespace == namespace]
     found = apply_grants(
@@ -275,7 +293,7 @@ def judge_guardrails(
             findings = [f for f in findings if f.rule != rule]
             findings.extend(f for f in again.findings if f.rule == rule)
     found.extend(apply_grants(findings, grants, now=now))
-    return found, exposure.words()
+    return found, exposure.reaches
 
 
 def evaluate_guardrails(

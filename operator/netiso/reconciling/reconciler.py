@@ -444,6 +444,7 @@ class Reconciler:
             drifts=frozenset(changes.reported_only),
             message=assessment.message,
             violations=frozenset(assessment.violations),
+            exposure=assessment.weakened_exposure,
         )
         if assessment.dry_run:
             record = replace(base, pending=changes.planned(), drifts=drifts)

@@ -17,7 +17,7 @@ from netiso.observed.entries import NamespaceEntry, NamespaceState, Outcome, Rec
 from netiso.reporting.events import WARNING, Events, namespace_ref
 from netiso.reporting.logfields import log_fields
 from netiso.reporting.metrics import UNKNOWN_PROFILE, Metrics, Repairing, series_profile
-from netiso.reporting.statuses import Tally
+from netiso.reporting.statuses import Tally, shown_exposures
 from netiso.reporting.transitions import transition_events
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,11 @@ class Reporter:
 
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
-        counted = tallies_by_profile(r for r in self._records.values() if r.profile == profile)
-        return replace(counted.get(profile, Tally()), dry_run=dry_run)
+        mine = {name: r for name, r in self._records.items() if r.profile == profile}
+        counted = tallies_by_profile(mine.values())
+        return replace(
+            counted.get(profile, Tally()), dry_run=dry_run, exposures=shown_exposures(mine)
+        )
 
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""

@@ -48,6 +48,9 @@ class Tally:
     guardrail_violations: int = 0
     guardrail_exceptions: int = 0
     dry_run: bool = False
+    # The first MAX_SHOWN_WEAKENED weakened namespaces by name, each with its exposure in
+    # words (this replica's: shards publish counts only).
+    exposures: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, records: Collection[Record]) -> Tally:
@@ -77,11 +80,31 @@ class Tally:
     @classmethod
     def from_counts(cls, counts: Sequence[int], *, dry_run: bool = False) -> Tally:
         """The tally of `counts()`; missing trailing counts are 0."""
-        return cls(**dict(zip(_COUNTS, counts, strict=False)), dry_run=dry_run)
+        counted: dict[str, Any] = dict(zip(_COUNTS, counts, strict=False))
+        return cls(**counted, dry_run=dry_run)
 
 
 # The counts by name, in the order they are published (encode_tallies): never reorder.
-_COUNTS = tuple(f.name for f in fields(Tally) if f.name != "dry_run")
+_COUNTS = tuple(f.name for f in fields(Tally) if f.name not in ("dry_run", "exposures"))
+# Bounds on status.weakenedNamespaces: namespaces listed, sentences per namespace, and the
+# characters of a sentence (the CRD's limits too).
+MAX_SHOWN_WEAKENED: Final = 10
+MAX_SENTENCES: Final = 5
+MAX_SENTENCE: Final = 512
+
+
+def shown_exposures(
+    records: Mapping[str, Record],
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The first weakened namespaces by name, with their exposure sentences, bounded."""
+    weakened = sorted(name for name, record in records.items() if record.weakened)
+    return tuple(
+        (
+            name,
+            tuple(sentence[:MAX_SENTENCE] for sentence in records[name].exposure[:MAX_SENTENCES]),
+        )
+        for name in weakened[:MAX_SHOWN_WEAKENED]
+    )
 
 
 def encode_tallies(tallies: Mapping[str, Tally]) -> str:
@@ -234,6 +257,12 @@ def profile_status(
         "weakened": tally.weakened,
         "guardrailViolations": tally.guardrail_violations,
         "guardrailExceptions": tally.guardrail_exceptions,
+        # In words, where isolation is weakened; `weakened` says how many in all. None when
+        # there is none: the merge patch removes the field, and an absent one compares equal.
+        "weakenedNamespaces": [
+            {"namespace": name, "exposure": list(sentences)} for name, sentences in tally.exposures
+        ]
+        or None,
         "conditions": conditions,
     }
 

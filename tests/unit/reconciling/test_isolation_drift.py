@@ -8,6 +8,7 @@ and the profile counts. No server.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from netiso.rendering.environment import make_environment
 from netiso.reporting.events import NORMAL, WARNING
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import tallies_by_profile
+from netiso.reporting.statuses import profile_status, shown_exposures
 from netiso.reporting.transitions import transition_events
 
 PROTECTED = frozenset({"kube-system"})
@@ -395,3 +397,38 @@ def test_a_listed_exception_leaves_its_policy_out_of_the_sums_of_its_rules() -> 
     # Granted for another rule only: the sum still counts it.
     other = assessed_at(NOON, low, high, entry=listing(grant("high", "no-ports")))
     assert {v.policy for v in other.weakened} == {"low", "high"}
+
+
+def test_the_profile_status_names_the_first_weakened_namespaces_with_their_exposure() -> None:
+    weakened = assessed(policy_body("open", ingress=ALLOW_ALL), policy_body("web", ingress=NARROW))
+    # Only what the weakening policy takes part in: not the narrow policy, not netiso's DNS.
+    assert weakened.weakened_exposure == (
+        "reachable from everywhere on every port of every protocol",
+    )
+    assert assessed(policy_body("web", ingress=NARROW)).weakened_exposure == ()
+    record = Record(
+        profile="base",
+        state=weakened.state,
+        violations=frozenset(weakened.violations),
+        exposure=weakened.weakened_exposure,
+    )
+    records = {f"ns-{index:02d}": record for index in range(12)}
+    records["clean"] = Record(profile="base", state=NamespaceState.ISOLATED)
+    shown = shown_exposures(records)
+    assert [name for name, _ in shown] == [f"ns-{index:02d}" for index in range(10)]
+    tally = replace(tallies_by_profile(records.values())["base"], exposures=shown)
+    status = profile_status(generation=1, tally=tally, problems=(), previous=None, now=NOON)
+    assert status["weakened"] == 12
+    assert status["weakenedNamespaces"][0] == {
+        "namespace": "ns-00",
+        "exposure": ["reachable from everywhere on every port of every protocol"],
+    }
+    assert len(status["weakenedNamespaces"]) == 10
+    # None weakened: the field goes (a merge patch removes it; absent compares equal).
+    clean = tallies_by_profile([records["clean"]])["base"]
+    assert (
+        profile_status(generation=1, tally=clean, problems=(), previous=None, now=NOON)[
+            "weakenedNamespaces"
+        ]
+        is None
+    )
