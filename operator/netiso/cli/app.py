@@ -26,6 +26,7 @@ from netiso.cli.inputs import Document, add_templates_option, input_files, other
 from netiso.model.advisories import profile_warnings
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
+from netiso.model.planning import API_SERVER_EGRESS_ROLE, policy_name
 from netiso.model.problems import Problem
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates, make_environment
@@ -241,6 +242,14 @@ def _render(args: argparse.Namespace) -> int:
     bodies = [policy.body for policy in policies]
     if not bodies:
         print(f"{document.label}: the profile plans no policies", file=sys.stderr)
+    if any(policy.role == API_SERVER_EGRESS_ROLE for policy in policies):
+        # Offline there are no endpoints: say why the allow is empty, not leave it to puzzle.
+        print(
+            f"{document.label}: note: {policy_name(API_SERVER_EGRESS_ROLE)} is rendered without "
+            "the API server's endpoints (offline) and admits nothing here; the operator fills "
+            "in the addresses of the default/kubernetes EndpointSlices",
+            file=sys.stderr,
+        )
     if args.output == "json":
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": bodies}, indent=2))
     elif bodies:

@@ -134,6 +134,28 @@ def test_render_prints_warnings_on_stderr_and_still_renders(
     assert len(list(yaml.safe_load_all(out))) == 1
 
 
+def test_render_says_the_api_server_allow_has_no_endpoints_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    access = {"enabled": True, "podSelector": {"matchLabels": {"app": "ctl"}}}
+    path = write(tmp_path, name="p.yaml", content=profile(apiServer=access))
+    code, out, err = run(capsys, "render", "--profile", str(path), "--namespace", "team-a")
+    assert code == 0
+    assert err == (
+        f"{path}: note: netiso-allow-apiserver-egress is rendered without the API server's "
+        "endpoints (offline) and admits nothing here; the operator fills in the addresses of "
+        "the default/kubernetes EndpointSlices\n"
+    )
+    allow = [
+        doc
+        for doc in yaml.safe_load_all(out)
+        if doc["metadata"]["name"].endswith("apiserver-egress")
+    ]
+    assert [doc["spec"] for doc in allow] == [
+        {"podSelector": {"matchLabels": {"app": "ctl"}}, "policyTypes": ["Egress"]}
+    ]
+
+
 def test_render_reads_the_profile_from_stdin(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
