@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -291,6 +292,7 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
             metrics_url=operator.url,
             log_path=log_path,
         )
+        _triage(kubeconfig=kubeconfig, kubectl=kubectl, say=say)
         if once:
             return 0
         say("the operator keeps running; press Ctrl-C to stop")
@@ -299,6 +301,39 @@ def _demo(*, kubeconfig: str, kubectl: str, once: bool, say: Any) -> int:
         return operator.stop()
     finally:
         operator.stop(timeout=20)
+
+
+def _triage(*, kubeconfig: str, kubectl: str, say: Callable[[str], None]) -> None:
+    """A blocked and an allowed connection explained, and the matrix: live on two workloads
+    when the cluster has a node to run them, else on the dev kit's own sample dump."""
+    from netiso_devkit import triage
+
+    if not triage.has_dataplane(triage.nodes_json(kubectl, kubeconfig)):
+        with tempfile.TemporaryDirectory(prefix="netiso-demo-") as scratch:
+            profile = Path(scratch) / f"{DEMO_PROFILE}.json"
+            profile.write_text(demo_profile(), encoding="utf-8")
+            triage.offline_triage(namespace=DEMO_NAMESPACE, profile_file=profile, say=say)
+        return
+
+    def apply(bodies: list[dict[str, Any]]) -> None:
+        listing = {"apiVersion": "v1", "kind": "List", "items": bodies}
+        _kubectl(
+            kubectl, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(listing)
+        )
+
+    def running() -> bool:
+        out = _kubectl(
+            kubectl, kubeconfig, "get", "pods", "-n", DEMO_NAMESPACE, "-l", "app in (web,client)",
+            "-o", "json",
+        )  # fmt: skip
+        items = json.loads(out).get("items") or []
+        return len(items) == 2 and all(
+            (item.get("status") or {}).get("phase") == "Running" for item in items
+        )
+
+    triage.live_triage(
+        namespace=DEMO_NAMESPACE, kubeconfig=kubeconfig, apply=apply, pods_running=running, say=say
+    )
 
 
 def _until(what: str, probe: Callable[[], T | None], operator: OperatorProcess) -> T:

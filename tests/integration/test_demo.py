@@ -169,6 +169,16 @@ def test_with_yes_it_works_under_its_own_names(plane: ControlPlane, tmp_path: Pa
     result = demo(plane, tmp_path, "--yes", "--once")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "netiso isolated namespace 'netiso-demo' with profile 'netiso-demo'" in result.stdout
+    # No node to run pods on: the triage reads the dev kit's own sample with the demo profile.
+    lines = result.stdout.splitlines()
+    assert (
+        "DENIED: netiso-demo/client[Deployment] -> netiso-demo/web[Deployment] on 9090/TCP" in lines
+    )
+    assert (
+        "ALLOWED: netiso-demo/client[Deployment] -> netiso-demo/web[Deployment] on 8080/TCP"
+        in lines
+    )
+    assert "g1    g2  TCP 8080" in lines
     assert exists(plane, "isolationprofiles", "netiso-demo")
     assert not exists(plane, "isolationprofiles", "baseline"), "the demo created 'baseline'"
     labels = json.loads(kubectl(plane, "get", "namespace", "netiso-demo", "-o", "json").stdout)[
