@@ -59,9 +59,9 @@ def helm_binary() -> str:
 def helm(
     binary: str, plane: ControlPlane, *args: str, chart: Path = CHART
 ) -> subprocess.CompletedProcess[str]:
-    """`helm ARGS RELEASE CHART` for install and upgrade, or `helm ARGS RELEASE` otherwise."""
+    """`helm ARGS RELEASE CHART` for install, upgrade and template, else `helm ARGS RELEASE`."""
     command = [binary, *args, RELEASE]
-    if args[0] in ("install", "upgrade"):
+    if args[0] in ("install", "upgrade", "template"):
         command.append(str(chart))
     return subprocess.run(
         [*command, "--namespace", NAMESPACE, "--kubeconfig", str(plane.admin_kubeconfig)],
@@ -173,4 +173,9 @@ def test_helm_upgrade_keeps_the_crd_and_the_documented_command_updates_it(
     assert printer_columns(live(plane, CRD)) == printer_columns(wanted)
     succeeded(helm(helm_binary, plane, "upgrade", "--reuse-values"))
     assert printer_columns(live(plane, CRD)) == printer_columns(wanted)
+
+    # A GitOps tool that renders the chart itself sees no diff against what Helm installed.
+    rendered = succeeded(helm(helm_binary, plane, "template", "--validate"))
+    diff = plane_kubectl(plane, "diff", "--server-side", "-f", "-", stdin=rendered)
+    assert (diff.returncode, diff.stdout, diff.stderr) == (0, "", "")
     succeeded(helm(helm_binary, plane, "uninstall", "--wait"))
