@@ -241,7 +241,8 @@ def test_engine_predictions_match_packets_up_to_known_enforcer_deviations(
                 failures.append(
                     f"{where}: engine predicts {'open' if engine else 'blocked'}, packets "
                     f"{result}; no known enforcer deviation explains it\n"
-                    f"  policies: {json.dumps([p['spec'] for p in policies])}"
+                    "  policies: "
+                    + json.dumps([{p["metadata"]["namespace"]: p["spec"]} for p in policies])
                 )
         counts["failures"] = len(failures)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
