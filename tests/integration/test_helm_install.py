@@ -98,13 +98,14 @@ def test_helm_takes_over_a_kubectl_install_as_documented(
     assert "invalid ownership metadata" in refused.stderr, refused.stderr
 
     # docs/install.md#from-kubectl-to-helm, command for command.
-    succeeded(kubectl(plane, "label", "-f", str(INSTALL), "app.kubernetes.io/managed-by=Helm"))
+    # --overwrite: an earlier attempt (or release) may have left the marks on some objects.
+    marks = ("-f", str(INSTALL), "--overwrite")
+    succeeded(kubectl(plane, "label", *marks, "app.kubernetes.io/managed-by=Helm"))
     succeeded(
         kubectl(
             plane,
             "annotate",
-            "-f",
-            str(INSTALL),
+            *marks,
             f"meta.helm.sh/release-name={RELEASE}",
             f"meta.helm.sh/release-namespace={NAMESPACE}",
         )
