@@ -357,8 +357,9 @@ class _Families:
         )
         self.guardrail_exceptions = GaugeMetricFamily(
             "netiso_guardrail_exceptions",
-            "NetworkPolicies that break a guardrail and carry the netiso.io/exception "
-            "annotation (admitted, still counted), by profile and rule.",
+            "NetworkPolicies that break a guardrail under a platform exception (listed in "
+            "the profile, or the netiso.io/exception annotation; admitted, still counted), "
+            "by profile and rule.",
             labels=["profile", "rule"],
         )
 
