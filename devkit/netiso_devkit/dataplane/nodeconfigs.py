@@ -14,9 +14,13 @@ from typing import Final
 
 import yaml
 
+from netiso_devkit.localcluster.commandlines import SERVICE_CLUSTER_IP_RANGE
+
 NODE_NAME: Final = "netiso-dp"
 BRIDGE: Final = "netiso-dp0"
 POD_CIDR: Final = "10.244.0.0/24"
+# The bridge's host address: where pods find the API server relay (apiforwarding.py).
+GATEWAY: Final = "10.244.0.1"
 # The kit's own cgroup below every v1 hierarchy; kubelet puts its pods there.
 CGROUP_ROOT: Final = "/netiso-dp"
 CNI_BIN_DIR: Final = Path("/usr/lib/cni")
@@ -157,6 +161,9 @@ def cni_conflist(paths: NodePaths) -> str:
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_CIDR, "gateway": f"{first}.1"}]],
+                        # Only the Service range, never a default route: the ClusterIP of
+                        # the `kubernetes` Service works, nothing off the machine does.
+                        "routes": [{"dst": SERVICE_CLUSTER_IP_RANGE, "gw": GATEWAY}],
                         "dataDir": str(paths.cni_ipam_dir),
                     },
                 }

@@ -28,6 +28,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from netiso_devkit.dataplane import kuberouter, sweeping
+from netiso_devkit.dataplane.apiforwarding import ApiServerRelay
 from netiso_devkit.dataplane.images import (
     AGNHOST_IMAGE,
     PAUSE_IMAGE,
@@ -116,6 +117,7 @@ class Dataplane:
         self._kube_router: Path | None = None
         self.timings: Timings | None = None
         self._created: list[str] = []
+        self._relay: ApiServerRelay | None = None
 
     # --- public surface ----------------------------------------------------------------------
 
@@ -175,6 +177,9 @@ class Dataplane:
             if process is not None:
                 terminate(process)
         self._delete_node()
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
         containerd = self._processes.pop("containerd", None)
         paths = self._paths
         if paths is not None:
@@ -345,6 +350,9 @@ class Dataplane:
         for archive in archives:
             import_archive(archive, ctr=ctr_binary(), address=paths.containerd_socket)
         images = time.monotonic() - images_started
+        # Pods reach the API server through the `kubernetes` Service, as in a cluster.
+        self._relay = ApiServerRelay(port=int(self._plane.server.rsplit(":", 1)[1]))
+        self._relay.start()
         containerd_done = time.monotonic()
 
         self._say(f"netiso: starting kubelet {programs.kubernetes_version} as node {NODE_NAME}")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from netiso_devkit.dataplane import kuberouter
+from netiso_devkit.dataplane import apiforwarding, kuberouter
 from netiso_devkit.dataplane.nodeconfigs import BRIDGE, CGROUP_ROOT
 
 CGROUP_MOUNT: Final = Path("/sys/fs/cgroup")
@@ -80,7 +80,7 @@ def sweep(
         removed += _unmount_below(state_root)
     removed += _delete_links()
     removed += kuberouter.sweep_firewall()
-    removed += kuberouter.sweep_chains(KUBELET_CHAINS)
+    removed += kuberouter.sweep_chains((*KUBELET_CHAINS, apiforwarding.CHAIN))
     removed += _remove_cgroups()
     removed += _remove_files(state_root)
     for path in created:

@@ -12,19 +12,24 @@ import yaml
 from netiso_devkit.dataplane.images import ImageSpec, archive_for
 from netiso_devkit.dataplane.nodeconfigs import (
     CGROUP_ROOT,
+    GATEWAY,
     POD_CIDR,
     NodePaths,
     cni_conflist,
     containerd_toml,
     kubelet_yaml,
 )
+from netiso_devkit.localcluster.commandlines import SERVICE_CLUSTER_IP_RANGE
 
 
-def test_pods_get_no_gateway_no_masquerade_and_no_routes(tmp_path: Path) -> None:
+def test_pods_get_no_gateway_no_masquerade_and_a_route_to_the_service_range_only(
+    tmp_path: Path,
+) -> None:
     plugin = json.loads(cni_conflist(NodePaths(tmp_path)))["plugins"][0]
     assert plugin["isGateway"] is False
     assert plugin["ipMasq"] is False
-    assert "routes" not in plugin["ipam"]
+    # The `kubernetes` Service's ClusterIP through the bridge's host address; no default route.
+    assert plugin["ipam"]["routes"] == [{"dst": SERVICE_CLUSTER_IP_RANGE, "gw": GATEWAY}]
     assert plugin["ipam"]["ranges"][0][0]["subnet"] == POD_CIDR
     assert plugin["ipam"]["dataDir"].startswith(str(tmp_path))
 
