@@ -36,6 +36,7 @@ from netiso.model.guardrails import shown_paths, violations
 from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.rendering.validations import (
+    BASELINE_BINDING,
     RESERVED_NAMES,
     admission_policies,
     baseline_binding,
@@ -205,19 +206,28 @@ class Admission:
         self.apply_binding(narrowed(profile_binding(parse_profile(body))))
         self.wait_enforced(namespace, action=action)
 
-    def wait_enforced(self, namespace: str, *, action: str) -> None:
+    def wait_enforced(self, namespace: str, *, action: str, binding: str | None = None) -> None:
+        """Return once `binding` (by default the binding of the namespace's profile) acts on
+        the namespace with `action`."""
         # Breaks every rule, so some guardrail catches it whatever the profile turns off.
         probe = network_policy("probe", namespace, BREAKS_ALL)
+        if binding is None:
+            labels = self.core.read_namespace(namespace).metadata.labels
+            binding = binding_name(labels[conventions.PROFILE_LABEL])
+        # That binding must answer: the baseline binding another test leaves in place warns
+        # about the same probe, and its warning proves nothing about this one.
+        own = f"with binding '{binding}'"
         last: list[Result] = []
 
         def acting() -> bool:
             result = submit(self.plane, self.admin, "create", probe)
             last[:] = [result]
             if action == "Deny":
-                return not result.admitted and "netiso guardrail" in result.stderr
+                return not result.admitted and own in result.stderr
             # Audit is silent: once the warning is gone, the Audit binding is the one in force.
-            warned = bool(result.warnings)
-            return result.admitted and warned == (action == "Warn")
+            if action == "Warn":
+                return result.admitted and own in result.stderr
+            return result.admitted and own not in result.stderr
 
         try:
             wait_for(f"{action} binding enforced in {namespace}", acting, timeout=30)
@@ -835,7 +845,7 @@ def test_baseline_guards_namespaces_naming_no_known_profile(admission: Admission
     namespace = admission.make_namespace(
         "baseline", labels={conventions.PROFILE_LABEL: "no-such-profile", RUN_LABEL: RUN}
     )
-    admission.wait_enforced(namespace, action="Warn")
+    admission.wait_enforced(namespace, action="Warn", binding=BASELINE_BINDING)
     policy = network_policy("x", namespace, VIOLATING)
     result = submit(admission.plane, admission.admin, "create", policy)
     assert result.warnings == {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]}
