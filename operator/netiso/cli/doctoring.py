@@ -24,17 +24,15 @@ from netiso.model.parsing import parse_profile
 from netiso.model.problems import ProfileError
 from netiso.model.profiles import Profile
 from netiso.reachability.accessors import ObjectError
-from netiso.reachability.dependencies import (
+from netiso.reachability.clusterfacts import (
     NODE_LOCAL_DNS_LABEL,
     ClusterFacts,
-    Diagnosis,
-    Severity,
-    diagnose_profile,
     node_local_dns,
     pod_facts,
     service_facts,
     slice_facts,
 )
+from netiso.reachability.dependencies import Diagnosis, Severity, diagnose_profile
 from netiso.reachability.policies import Policy, parse_network_policy
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import make_environment

@@ -10,16 +10,18 @@ import pytest
 from netiso.model.apiendpoints import api_server_endpoints
 from netiso.model.parsing import parse_profile
 from netiso.model.profiles import Profile
-from netiso.reachability.dependencies import (
+from netiso.reachability.clusterfacts import (
     ClusterFacts,
-    Reason,
-    Severity,
-    dependency_findings,
-    diagnose_profile,
     node_local_dns,
     pod_facts,
     service_facts,
     slice_facts,
+)
+from netiso.reachability.dependencies import (
+    Reason,
+    Severity,
+    dependency_findings,
+    diagnose_profile,
 )
 from netiso.reachability.policies import parse_network_policy
 
