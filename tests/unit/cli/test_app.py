@@ -17,20 +17,13 @@ import pytest
 import yaml
 
 from netiso.cli import app as cli
-from netiso.cli.app import main
 from netiso.cli.exits import UsageError
 from netiso.rendering.environment import shipped_templates_dir
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "manifests" / "samples"
 BASELINE = SAMPLES / "baseline.yaml"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def write(directory: Path, *, name: str, content: Any) -> Path:

@@ -12,18 +12,11 @@ from typing import Any
 
 import pytest
 
-from netiso.cli.app import main
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 CASE = REPO / "tests" / "golden" / "exposure"
 TCP_80_443 = {"TCP": [[80, 80], [443, 443]], "UDP": [], "SCTP": []}
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def audit(capsys: pytest.CaptureFixture[str], version: str, *argv: str) -> tuple[int, Any]:

@@ -18,6 +18,7 @@ from netiso.observed.entries import NamespaceEntry, ProfileEntry
 from netiso.observed.foreign import ForeignPolicy
 from netiso.reconciling.assessments import assess
 from netiso.rendering.environment import make_environment
+from tests.unit.cli.running import run as run_cli
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "manifests" / "samples"
@@ -26,9 +27,8 @@ PROFILE = SAMPLES / "guarded.yaml"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out.splitlines(), captured.err
+    status, out, err = run_cli(capsys, *argv)
+    return status, out.splitlines(), err
 
 
 def test_sample_repository_lists_each_violation_and_fails(

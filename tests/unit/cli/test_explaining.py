@@ -19,7 +19,7 @@ import pytest
 import yaml
 from bench.reachability_inputs import generate
 
-from netiso.cli.app import main
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = REPO / "tests" / "golden" / "reachability"
@@ -69,13 +69,6 @@ EXPLAINED = (
         "selector mismatch",
     ),
 )
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def check_golden(name: str, text: str) -> None:

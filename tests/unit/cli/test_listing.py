@@ -22,6 +22,7 @@ from netiso.cli.app import main
 from netiso.cli.exits import Exit
 from netiso.cli.printing import listing, table
 from netiso.runtime.client import Credentials
+from tests.unit.cli.running import run
 from tests.unit.cli.test_inspection import snapshot
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,13 +40,6 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(live, "read_snapshot", read)
     monkeypatch.setattr(live, "load_credentials", lambda *_, **__: Credentials(server="https://k"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 @pytest.mark.usefixtures("cluster")

@@ -15,22 +15,16 @@ import pytest
 import yaml
 
 from netiso import __version__
-from netiso.cli.app import PROGRAMS, build_parser, main, program_name
+from netiso.cli.app import PROGRAMS, build_parser, program_name
 from netiso.cli.completion import kubectl_complete
 from netiso.cli.inspection import StatusLine, summary
 from netiso.cli.live import explain
 from netiso.cli.printing import dumps, table
 from netiso.runtime.client import ApiError
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 BASELINE = REPO / "manifests" / "samples" / "baseline.yaml"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def test_the_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from netiso.cli.app import main
 from netiso.cli.graphs import workload_name
 from netiso.reachability.portsets import PortSet
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 INPUTS = REPO / "tests" / "golden" / "reachability" / "inputs"
@@ -45,13 +45,6 @@ spec:
   podSelector: {{matchLabels: {{app: a}}}}
   ingress: [{{from: [{{podSelector: {{matchLabels: {{app: b}}}}}}], ports: [{{port: 80}}]}}]
 """
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def matrix(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

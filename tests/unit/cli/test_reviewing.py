@@ -15,18 +15,11 @@ from typing import Any
 
 import pytest
 
-from netiso.cli.app import main
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 CASE = REPO / "tests" / "golden" / "diff-reach"
 BASELINE = REPO / "manifests" / "samples" / "baseline.yaml"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def review(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

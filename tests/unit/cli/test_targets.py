@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from netiso.cli.app import main
 from netiso.cli.targets import parse_reference
+from tests.unit.cli.running import run
 
 REPO = Path(__file__).resolve().parents[3]
 BASELINE = REPO / "manifests" / "samples" / "baseline.yaml"
@@ -123,13 +123,6 @@ def dump(tmp_path: Path) -> Path:
     # The Deployment object is not in the dump: its pods are, as in `kubectl get pods -o yaml`.
     path.write_text(yaml.safe_dump_all(OBJECTS))
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def explain_json(
