@@ -31,50 +31,18 @@ from netiso_devkit.harness import ROOT
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
 from .conftest import MakeNamespace
+from .ship_crds import MONITORING_GROUP, prometheus_operator_crds
 
 pytestmark = pytest.mark.integration
 
 INSTALL = ROOT / "dist" / "install.yaml"
 MONITORING = ROOT / "dist" / "monitoring.yaml"
-# The Prometheus Operator's two kinds that the monitoring Component uses, at their real
-# group, version, names and scope.
-MONITORING_KINDS = (
-    ("ServiceMonitor", "servicemonitors", "servicemonitor"),
-    ("PrometheusRule", "prometheusrules", "prometheusrule"),
-)
-MONITORING_GROUP = "monitoring.coreos.com"
 OPERATOR = "system:serviceaccount:netiso-system:netiso-operator"
 SCOPE_POLICY = "netiso-operator-scope"
 # How long the API server may take to start enforcing a just-created admission policy.
 POLICY_ACTIVE_TIMEOUT = 30.0
 
 Obj = dict[str, Any]
-
-
-def minimal_crd(*, kind: str, plural: str, singular: str) -> Obj:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{MONITORING_GROUP}"},
-        "spec": {
-            "group": MONITORING_GROUP,
-            "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": singular},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
 
 
 def kubectl(
@@ -148,10 +116,7 @@ def installed(control_plane: ControlPlane) -> Iterator[subprocess.CompletedProce
 @pytest.fixture(scope="module")
 def monitoring_crds(control_plane: ControlPlane, installed: object) -> Iterator[None]:
     """Minimal ServiceMonitor and PrometheusRule CRDs, Established; deleted afterwards."""
-    crds = [
-        minimal_crd(kind=kind, plural=plural, singular=singular)
-        for kind, plural, singular in MONITORING_KINDS
-    ]
+    crds = prometheus_operator_crds()
     names = [f"crd/{crd['metadata']['name']}" for crd in crds]
     result = kubectl(
         control_plane, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(crds)
