@@ -3,8 +3,8 @@
 Built as the startup handler builds it, against the in-memory API server on loop time
 (tests/unit/hermetic.py), with leader election on: nothing is sent before start(); start()
 campaigns, lists, watches and isolates; stop() releases the Lease and closes every client;
-with two shards, each leader publishes its counts in its Lease and shard 0's leader alone
-writes the summed profile status.
+with two shards, each leader publishes its counts and weakened namespaces in its Lease and
+shard 0's leader alone writes the merged profile status.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tests.unit.hermetic import (
     build,
     namespace_body,
     policy_names,
+    policy_path,
     profile_body,
     profile_path,
     running,
@@ -101,3 +102,34 @@ async def test_shard_leaders_publish_their_counts_and_shard_0s_leader_writes_the
         assert sent_by(zero, "patch") > 0
         assert sent_by(other, "patch") == 0
         assert len(zero.reconciler.records()) + len(other.reconciler.records()) == len(names)
+
+
+async def test_the_status_names_the_weakened_namespaces_of_every_shard() -> None:
+    # One owner's allow-all ingress policy per namespace: each namespace is weakened.
+    server = FakeApiServer()
+    server.put(PROFILES, profile_body("base"))
+    names = [f"team-{i}" for i in range(6)]
+    assert {shard_of(name, 2) for name in names} == {0, 1}
+    for name in names:
+        server.put(NAMESPACES, namespace_body(name, profile="base"))
+        server.put(
+            policy_path(name),
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "open", "namespace": name},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
+            },
+        )
+    sharded = settings(leader_election=True, shards=2, max_shards_per_replica=1)
+    async with (
+        running(server, dataclasses.replace(sharded, identity="a")),
+        running(server, dataclasses.replace(sharded, identity="b")),
+    ):
+        await settle(30)
+        assert {holder(server, f"{ELECTED.lease_name}-{s}") for s in (0, 1)} == {"a", "b"}
+        status = (server.get(profile_path("base")) or {})["status"]
+    # The writer leads one shard only, yet the list is the namespaces of both, as the count.
+    assert status["weakened"] == len(names)
+    assert [entry["namespace"] for entry in status["weakenedNamespaces"]] == names
+    assert all(entry["exposure"] for entry in status["weakenedNamespaces"])

@@ -1,9 +1,9 @@
-"""Profile status across shards: each shard's leader publishes its counts, shard 0's writes.
+"""Profile status across shards: each shard's leader publishes its part, shard 0's writes.
 
 Leadership layer. A profile's namespaces spread over every shard, but its status has one
 writer, the leader of shard 0, so two leaders never fight over it. Every shard leader puts
-its per-profile counts in its own Lease with each renewal (no extra write); shard 0's leader
-reads them from the Leases it watches, adds its own and writes the sum.
+its per-profile counts and first weakened namespaces in its own Lease with each renewal (no
+extra write); shard 0's leader reads them from the Leases it watches and merges them with its own.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from collections.abc import Callable, Iterable, Mapping
 from netiso.leadership.electing import Leadership
 from netiso.model.leases import shard_of
 from netiso.observed.entries import Record
-from netiso.reporting.reports import tallies_by_profile
+from netiso.reporting.reports import shown_tallies
 from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
 
 
 def shard_notes(records: Mapping[str, Record], *, shard: int, shards: int) -> str:
-    """This replica's counts for the namespaces of `shard`, for the shard's Lease."""
+    """This replica's counts and weakened namespaces for the namespaces of `shard`, for the
+    shard's Lease."""
     return encode_tallies(
-        tallies_by_profile(
-            record for ns, record in records.items() if shard_of(ns, shards) == shard
+        shown_tallies(
+            {ns: record for ns, record in records.items() if shard_of(ns, shards) == shard}
         )
     )
 

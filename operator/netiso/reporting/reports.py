@@ -101,14 +101,23 @@ class Reporter:
     def tally(self, profile: str, *, dry_run: bool = False) -> Tally:
         """Count a profile's namespaces by state (for status and `netiso status`)."""
         mine = {name: r for name, r in self._records.items() if r.profile == profile}
-        counted = tallies_by_profile(mine.values())
-        return replace(
-            counted.get(profile, Tally()), dry_run=dry_run, exposures=shown_exposures(mine)
-        )
+        return replace(shown_tallies(mine).get(profile, Tally()), dry_run=dry_run)
 
     def records(self) -> Mapping[str, Record]:
         """The current record of every known namespace."""
         return dict(self._records)
+
+
+def shown_tallies(records: Mapping[str, Record]) -> dict[str, Tally]:
+    """Per profile, its namespaces' counts and its first weakened ones in words: what a
+    replica says of the namespaces it leads (`records` by namespace name)."""
+    by_profile: dict[str, dict[str, Record]] = {}
+    for name, record in records.items():
+        by_profile.setdefault(record.profile, {})[name] = record
+    return {
+        profile: replace(Tally.of(group.values()), exposures=shown_exposures(group))
+        for profile, group in by_profile.items()
+    }
 
 
 def tallies_by_profile(records: Iterable[Record]) -> dict[str, Tally]:

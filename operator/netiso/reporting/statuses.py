@@ -49,7 +49,7 @@ class Tally:
     guardrail_exceptions: int = 0
     dry_run: bool = False
     # The first MAX_SHOWN_WEAKENED weakened namespaces by name, each with its exposure in
-    # words (this replica's: shards publish counts only).
+    # words; shard leaders publish theirs beside the counts, and `plus` merges them.
     exposures: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
@@ -72,16 +72,28 @@ class Tally:
         return [getattr(self, name) for name in _COUNTS]
 
     def plus(self, other: Tally) -> Tally:
-        """Both tallies' counts added (a profile spread over shards); dry_run from self."""
+        """Both tallies' counts added and their weakened namespaces merged (a profile spread
+        over shards): still the first MAX_SHOWN_WEAKENED by name, since each shard's list
+        holds its own first ones. A namespace in both (a shard changing hands) keeps self's
+        words; dry_run from self."""
+        merged = dict(other.exposures) | dict(self.exposures)
         return replace(
-            self, **{name: getattr(self, name) + getattr(other, name) for name in _COUNTS}
+            self,
+            exposures=tuple(sorted(merged.items()))[:MAX_SHOWN_WEAKENED],
+            **{name: getattr(self, name) + getattr(other, name) for name in _COUNTS},
         )
 
     @classmethod
-    def from_counts(cls, counts: Sequence[int], *, dry_run: bool = False) -> Tally:
+    def from_counts(
+        cls,
+        counts: Sequence[int],
+        *,
+        dry_run: bool = False,
+        exposures: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    ) -> Tally:
         """The tally of `counts()`; missing trailing counts are 0."""
         counted: dict[str, Any] = dict(zip(_COUNTS, counts, strict=False))
-        return cls(**counted, dry_run=dry_run)
+        return cls(**counted, dry_run=dry_run, exposures=exposures)
 
 
 # The counts by name, in the order they are published (encode_tallies): never reorder.
@@ -107,22 +119,46 @@ def shown_exposures(
     )
 
 
+# The key of the weakened namespaces in the published notes: no profile is called that (a
+# profile's name is a DNS subdomain), and a replica of an earlier release skips it (not a list).
+WEAKENED_KEY: Final = "~weakened"
+# Bound on the weakened namespaces' words a shard publishes, in characters of JSON: the Lease
+# is written with every renewal and its annotations hold 256 KiB in all. A profile whose words
+# do not fit is published by counts alone and its status lists the writer's namespaces only.
+MAX_PUBLISHED_WORDS: Final = 32 * 1024
+
+
 def encode_tallies(tallies: Mapping[str, Tally]) -> str:
-    """Per-profile counts as compact JSON, for a shard leader to publish in its Lease."""
-    return json.dumps(
-        {profile: t.counts() for profile, t in sorted(tallies.items()) if t.namespaces},
-        separators=(",", ":"),
-    )
+    """Per-profile counts and weakened namespaces as compact JSON, for a shard leader to
+    publish in its Lease."""
+    published: dict[str, Any] = {
+        profile: t.counts() for profile, t in sorted(tallies.items()) if t.namespaces
+    }
+    weakened: dict[str, Any] = {}
+    budget = MAX_PUBLISHED_WORDS
+    for profile, tally in sorted(tallies.items()):
+        if not tally.namespaces or not tally.exposures:
+            continue
+        words = [[name, list(sentences)] for name, sentences in tally.exposures]
+        size = len(json.dumps(words, separators=(",", ":")))
+        if size <= budget:
+            weakened[profile] = words
+            budget -= size
+    if weakened:
+        published[WEAKENED_KEY] = weakened
+    return json.dumps(published, separators=(",", ":"))
 
 
 def decode_tallies(text: str) -> dict[str, Tally]:
-    """The counts `encode_tallies` wrote; anything unreadable counts as nothing published."""
+    """The counts and weakened namespaces `encode_tallies` wrote; anything unreadable counts
+    as nothing published (unreadable words alone: no words)."""
     try:
         raw = json.loads(text) if text else {}
     except json.JSONDecodeError:
         return {}
     if not isinstance(raw, dict):
         return {}
+    weakened = raw.get(WEAKENED_KEY)
     out: dict[str, Tally] = {}
     for profile, counts in raw.items():
         # Five counts: a replica of the release before guardrails, during a rolling upgrade.
@@ -131,8 +167,24 @@ def decode_tallies(text: str) -> dict[str, Tally]:
             and len(counts) in (5, len(_COUNTS))
             and all(isinstance(c, int) for c in counts)
         ):
-            out[str(profile)] = Tally.from_counts(counts)
+            words = weakened.get(profile) if isinstance(weakened, dict) else None
+            out[str(profile)] = Tally.from_counts(counts, exposures=_decoded_words(words))
     return out
+
+
+def _decoded_words(words: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Published weakened namespaces back as `Tally.exposures`; () unless well formed."""
+    if not isinstance(words, list):
+        return ()
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for item in words[:MAX_SHOWN_WEAKENED]:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            return ()
+        name, sentences = item
+        if not (isinstance(sentences, list) and all(isinstance(s, str) for s in sentences)):
+            return ()
+        found.append((name, tuple(s[:MAX_SENTENCE] for s in sentences[:MAX_SENTENCES])))
+    return tuple(found)
 
 
 def _condition(

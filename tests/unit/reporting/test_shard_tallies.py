@@ -1,4 +1,5 @@
-"""Profile counts across shards: what a shard leader publishes and how the sum is read back.
+"""Profile counts across shards: what a shard leader publishes and how the sum is read back,
+weakened namespaces in words included.
 
 Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/reports.py
 (tallies_by_profile); no server.
@@ -6,11 +7,20 @@ Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/re
 
 from __future__ import annotations
 
+import json
+
 from netiso.model.guardrails import Rule, Violation
 from netiso.observed.drifts import PolicyWrite, Verb
 from netiso.observed.entries import NamespaceState, Record
 from netiso.reporting.reports import tallies_by_profile
-from netiso.reporting.statuses import Tally, decode_tallies, encode_tallies
+from netiso.reporting.statuses import (
+    MAX_PUBLISHED_WORDS,
+    MAX_SHOWN_WEAKENED,
+    WEAKENED_KEY,
+    Tally,
+    decode_tallies,
+    encode_tallies,
+)
 
 
 def create(name: str) -> PolicyWrite:
@@ -115,3 +125,62 @@ def test_shards_add_up_and_keep_the_dry_run_flag_of_the_writer() -> None:
     assert own.plus(other) == Tally(
         namespaces=5, in_sync=4, errors=1, pending_changes=4, dry_run=True
     )
+
+
+OPEN = ("reachable from everywhere on every port of every protocol",)
+
+
+def test_published_weakened_namespaces_read_back_the_same() -> None:
+    tallies = {
+        "base": Tally(
+            namespaces=3,
+            drifted=2,
+            weakened=2,
+            guardrail_violations=2,
+            exposures=(("a", OPEN), ("b", ())),
+        ),
+        "quiet": Tally(namespaces=1, in_sync=1),
+    }
+    text = encode_tallies(tallies)
+    assert decode_tallies(text) == tallies
+    # Beside the counts, under a key no profile can have, which older replicas skip.
+    assert json.loads(text)["base"] == [3, 0, 2, 0, 0, 2, 2, 0]
+    assert set(json.loads(text)[WEAKENED_KEY]) == {"base"}
+
+
+def test_shards_weakened_namespaces_merge_to_the_first_ones_by_name() -> None:
+    # Each shard publishes its own first ten: the merge is the first ten of all of them.
+    even = Tally(namespaces=10, exposures=tuple((f"ns-{i:02d}", OPEN) for i in range(0, 20, 2)))
+    odd = Tally(namespaces=10, exposures=tuple((f"ns-{i:02d}", ()) for i in range(1, 21, 2)))
+    merged = even.plus(odd)
+    assert [name for name, _ in merged.exposures] == [f"ns-{i:02d}" for i in range(10)]
+    assert len(merged.exposures) == MAX_SHOWN_WEAKENED
+    assert dict(merged.exposures)["ns-04"] == OPEN
+    assert merged.namespaces == 20
+    # The same namespace from two shards (one changing hands): listed once, the writer's words.
+    assert Tally(exposures=(("a", OPEN),)).plus(Tally(exposures=(("a", ()),))).exposures == (
+        ("a", OPEN),
+    )
+
+
+def test_words_beyond_the_budget_are_left_out_but_the_counts_are_published() -> None:
+    long = ("x" * 500,) * 5
+    tallies = {
+        f"p{index:02d}": Tally(namespaces=10, weakened=10, exposures=((f"ns-{index}", long),) * 10)
+        for index in range(20)
+    }
+    text = encode_tallies(tallies)
+    published = json.loads(text)
+    sizes = [len(json.dumps(w, separators=(",", ":"))) for w in published[WEAKENED_KEY].values()]
+    assert sum(sizes) <= MAX_PUBLISHED_WORDS
+    assert 0 < len(published[WEAKENED_KEY]) < len(tallies)
+    decoded = decode_tallies(text)
+    assert {name: t.weakened for name, t in decoded.items()} == dict.fromkeys(tallies, 10)
+
+
+def test_unreadable_words_are_dropped_and_the_counts_kept() -> None:
+    for words in ("x", [["a"]], [[1, []]], [["a", [1]]], [["a", "not a list"]]):
+        text = json.dumps({"base": [1, 0, 1, 0, 0, 1, 1, 0], WEAKENED_KEY: {"base": words}})
+        assert decode_tallies(text) == {
+            "base": Tally(namespaces=1, drifted=1, weakened=1, guardrail_violations=1)
+        }
