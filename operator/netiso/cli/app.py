@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -23,11 +24,12 @@ from netiso.cli import inputs, printing
 from netiso.cli.checking import add_guardrail_commands
 from netiso.cli.exits import CliError, Exit, UsageError, fail
 from netiso.cli.inputs import Document, add_templates_option, input_files, other_kind, parse
-from netiso.model.advisories import profile_warnings
+from netiso.model.advisories import expired_exception_warnings, profile_warnings
 from netiso.model.names import dns1123_label_problem, label_key_problem, label_value_problem
 from netiso.model.namespaces import NamespaceFacts
 from netiso.model.planning import API_SERVER_EGRESS_ROLE, policy_name
 from netiso.model.problems import Problem
+from netiso.model.profiles import Profile
 from netiso.rendering.bodies import RenderError, render_policies
 from netiso.rendering.environment import Templates, make_environment
 
@@ -138,7 +140,9 @@ def build_parser(prog: str = "netiso", *, only: str | None = None) -> argparse.A
         help="check IsolationProfile files",
         description=(
             "Check IsolationProfile files (several documents per file allowed) and that the "
-            "templates render for each. Exit status 0 when all are valid, 1 otherwise."
+            "templates render for each; warn of probably-mistaken settings and of listed "
+            "exceptions past their expiry. Exit status 0 when all are valid (warnings "
+            "included), 1 otherwise."
         ),
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="YAML file ('-': stdin)")
@@ -233,7 +237,7 @@ def _render(args: argparse.Namespace) -> int:
     if profile is None:
         _print_findings(document.label, document.problems, stream=sys.stderr)
         return Exit.FINDINGS
-    _print_findings(document.label, profile_warnings(profile), stream=sys.stderr, warning=True)
+    _print_findings(document.label, _warnings(profile), stream=sys.stderr, warning=True)
     try:
         policies = render_policies(env, profile, namespace)
     except RenderError as error:
@@ -337,12 +341,18 @@ def _check(document: Document, *, env: Templates) -> _Checked:
     profile = parse(document)
     warnings: tuple[Problem, ...] = ()
     if profile is not None:
-        warnings = profile_warnings(profile)
+        warnings = _warnings(profile)
         try:
             render_policies(env, profile, NamespaceFacts(_VALIDATION_NAMESPACE))
         except RenderError as error:
             document.problems.append(Problem("", str(error)))
     return _Checked(document=document, warnings=warnings)
+
+
+def _warnings(profile: Profile) -> tuple[Problem, ...]:
+    """What `render` and `validate` warn of: settings that are probably mistakes, and listed
+    exceptions that have expired by now."""
+    return profile_warnings(profile) + expired_exception_warnings(profile, now=datetime.now(UTC))
 
 
 def _finding(problem: Problem) -> dict[str, str]:

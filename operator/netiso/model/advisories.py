@@ -1,12 +1,13 @@
 """Advice on legal profiles: settings that are probably mistakes, with the field to look at.
 
 Model layer, pure. Warnings never block: the operator reports them and `netiso validate`
-prints them.
+prints them. Listed exceptions past their expiry are advised on apart, given the time.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 
 from netiso.model.problems import Problem
 from netiso.model.profiles import Profile
@@ -89,3 +90,22 @@ def _broad_peer_warnings(profile: Profile) -> list[Problem]:
                 )
             )
     return warnings
+
+
+def expired_exception_warnings(profile: Profile, *, now: datetime) -> tuple[Problem, ...]:
+    """A warning per `spec.guardrails.exceptions[]` entry expired at `now` (from its expiry
+    on, as the operator and `netiso check` judge it), naming the entry and its expiry.
+
+    Apart from profile_warnings because it depends on the clock: a profile valid yesterday
+    warns today, and nothing else changed.
+    """
+    return tuple(
+        Problem(
+            f"spec.guardrails.exceptions[{index}].expires",
+            f"the exception for {grant.namespace}/{grant.policy} expired {grant.expiry()}: "
+            "the operator and netiso check no longer honour it, admission still does until "
+            "the entry is removed",
+        )
+        for index, grant in enumerate(profile.guardrails.exceptions)
+        if grant.expired(now)
+    )

@@ -56,6 +56,10 @@ class Grant:
         """Whether the entry no longer counts at `now` (from its expiry on, inclusive)."""
         return self.expires is not None and now >= self.expires
 
+    def expiry(self) -> str:
+        """The expiry as the CRD writes it (`2026-12-31T18:00:00Z`); "" when there is none."""
+        return self.expires.isoformat().replace("+00:00", "Z") if self.expires else ""
+
     def names(self, violation: Violation) -> bool:
         """Whether the entry is about this violation (namespace, policy and rule)."""
         return (
@@ -73,7 +77,7 @@ class Grant:
             "reason": self.reason,
         }
         if self.expires is not None:
-            body["expires"] = self.expires.isoformat().replace("+00:00", "Z")
+            body["expires"] = self.expiry()
         return body
 
 
@@ -103,8 +107,7 @@ def apply_grants(
 
 def lapsed_words(grant: Grant) -> str:
     """`OPS-1: load test (expired 2026-12-07T19:30:00Z)`."""
-    when = grant.expires.isoformat().replace("+00:00", "Z") if grant.expires else ""
-    return f"{grant.reason} (expired {when})"
+    return f"{grant.reason} (expired {grant.expiry()})"
 
 
 def granted_rules(

@@ -473,6 +473,66 @@ def test_validate_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     }
 
 
+def exception(policy: str, expires: str | None = None) -> dict[str, Any]:
+    entry = {"namespace": "team-a", "policy": policy, "rules": ["no-ports"], "reason": "OPS-1"}
+    return entry if expires is None else {**entry, "expires": expires}
+
+
+def test_validate_warns_of_each_expired_exception_and_exits_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [
+        exception("legacy", "2020-01-01T00:00:00+02:00"),
+        exception("pending", "2999-01-01T00:00:00Z"),
+        exception("open-ended"),
+        exception("old", "2021-06-30T12:00:00Z"),
+    ]
+    path = write(tmp_path, name="p.yaml", content=profile(guardrails={"exceptions": entries}))
+    code, out, err = run(capsys, "validate", str(path))
+    # Expired is not invalid: the same exit status as any other warning.
+    assert code == 0
+    assert err == "1 document(s) valid\n"
+    assert out.splitlines() == [
+        f"{path}: warning: spec.guardrails.exceptions[0].expires: the exception for "
+        "team-a/legacy expired 2019-12-31T22:00:00Z: the operator and netiso check no longer "
+        "honour it, admission still does until the entry is removed",
+        f"{path}: warning: spec.guardrails.exceptions[3].expires: the exception for "
+        "team-a/old expired 2021-06-30T12:00:00Z: the operator and netiso check no longer "
+        "honour it, admission still does until the entry is removed",
+    ]
+    code, out, _ = run(capsys, "validate", str(path), "-o", "json")
+    assert code == 0
+    (document,) = json.loads(out)["documents"]
+    assert document["valid"] is True
+    assert [warning["path"] for warning in document["warnings"]] == [
+        "spec.guardrails.exceptions[0].expires",
+        "spec.guardrails.exceptions[3].expires",
+    ]
+
+
+def test_validate_is_silent_on_exceptions_that_have_not_expired(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [exception("pending", "2999-01-01T00:00:00Z"), exception("open-ended")]
+    path = write(tmp_path, name="p.yaml", content=profile(guardrails={"exceptions": entries}))
+    assert run(capsys, "validate", str(path)) == (0, "", "1 document(s) valid\n")
+
+
+def test_render_warns_of_an_expired_exception_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [exception("legacy", "2020-01-01T00:00:00Z")]
+    path = write(tmp_path, name="p.yaml", content=profile(guardrails={"exceptions": entries}))
+    code, out, err = run(capsys, "render", "--profile", str(path), "--namespace", "team-a")
+    assert code == 0
+    assert yaml.safe_load_all(out)
+    assert err == (
+        f"{path}: warning: spec.guardrails.exceptions[0].expires: the exception for "
+        "team-a/legacy expired 2020-01-01T00:00:00Z: the operator and netiso check no longer "
+        "honour it, admission still does until the entry is removed\n"
+    )
+
+
 # --- the command itself ---------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from netiso.model.advisories import expired_exception_warnings
 from netiso.model.grants import Grant, apply_grants
 from netiso.model.guardrails import Rule, Violation
 from netiso.model.parsing import parse_profile
@@ -100,3 +101,19 @@ def test_an_entry_covers_its_namespace_policy_and_rules_until_it_expires() -> No
     assert [v.exception for v in after] == [None, None, None, "annotated"]
     assert after[0].lapsed == "SEC-42 (expired 2026-12-07T12:00:00Z)"
     assert [v.lapsed for v in after[1:]] == ["", "", ""]
+
+
+def test_an_entry_warns_from_its_expiry_on_naming_the_entry_and_the_time() -> None:
+    parsed = parse_profile(
+        profile(
+            {**ENTRY, "policy": "open-ended"},
+            {**ENTRY, "expires": "2026-12-07T14:00:00+02:00"},
+        )
+    )
+    assert expired_exception_warnings(parsed, now=NOON - timedelta(microseconds=1)) == ()
+    (warning,) = expired_exception_warnings(parsed, now=NOON)
+    assert warning.path == "spec.guardrails.exceptions[1].expires"
+    assert warning.message.startswith(
+        "the exception for team-a/allow-internet expired 2026-12-07T12:00:00Z: "
+    )
+    assert expired_exception_warnings(parsed, now=NOON + timedelta(days=365)) == (warning,)
