@@ -4,13 +4,15 @@ cluster is asked; the verdict's exit statuses are the documented ones."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from netiso.cli import probes
 from netiso.cli.app import main
 from netiso.cli.exits import Exit
-from netiso.model.enforcement import EnforcementState
+from netiso.model.enforcement import EnforcementState, ProbeReason, ProbeVerdict
+from netiso.runtime.client import Credentials
 
 
 @pytest.mark.parametrize(
@@ -39,11 +41,32 @@ def test_a_missing_kubeconfig_is_a_clear_error(
     assert capsys.readouterr().err.startswith("netiso probe: error: ")
 
 
-def test_exit_statuses_follow_the_verdict() -> None:
-    statuses = {state: probes.EXITS.get(state, Exit.BAD_INPUT) for state in EnforcementState}
-    assert statuses == {
-        EnforcementState.ENFORCED: Exit.OK,
-        EnforcementState.NOT_ENFORCED: Exit.FINDINGS,
-        EnforcementState.INCONCLUSIVE: Exit.BAD_INPUT,
-        EnforcementState.UNAVAILABLE: Exit.BAD_INPUT,
-    }
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        (EnforcementState.ENFORCED, 0),
+        (EnforcementState.NOT_ENFORCED, 1),
+        (EnforcementState.INCONCLUSIVE, 2),
+        (EnforcementState.UNAVAILABLE, 2),
+    ],
+)
+def test_the_exit_status_follows_the_verdict(
+    state: EnforcementState,
+    code: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The command as a user runs it, the cluster round replaced by its verdict.
+    async def plan(api: Any, args: Any) -> None:
+        return None
+
+    async def round_(api: Any, plan: Any) -> ProbeVerdict:
+        return ProbeVerdict(state=state, reason=ProbeReason.ENFORCED, message="m", namespace="a")
+
+    monkeypatch.setattr(
+        probes, "load_credentials", lambda *_, **__: Credentials(server="https://k")
+    )
+    monkeypatch.setattr(probes, "_plan", plan)
+    monkeypatch.setattr(probes, "run_round", round_)
+    assert main(["probe", "base"]) == code
+    assert f"{state}" in capsys.readouterr().out

@@ -122,10 +122,11 @@ async def test_profiles_without_the_probe_and_standby_replicas_run_no_round() ->
     rounds = Rounds(ENFORCED)
     prober, _metrics, server, _ = make(view_with(profile_body("base")), rounds)
     await prober.tick_once()
-    standby, *_ = make(view_with(PROBED), rounds, leading=False)
+    standby, _metrics, standby_server, _ = make(view_with(PROBED), rounds, leading=False)
     await standby.tick_once()
     assert rounds.plans == []
     assert server.sent == []
+    assert standby_server.sent == []
 
 
 async def test_turning_the_probe_off_removes_its_series_and_its_condition() -> None:

@@ -236,6 +236,7 @@ def test_probe_pods_run_restricted_and_carry_only_the_probe_labels() -> None:
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert spec["automountServiceAccountToken"] is False
         assert spec["imagePullSecrets"] == [{"name": "pull"}]
+        assert spec["containers"]
         for container in spec["containers"]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
