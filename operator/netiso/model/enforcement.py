@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
-from netiso.model.fields import FieldTree, ObjectReader, items_of, json_type, shown
+from netiso.model.fields import FieldTree, ObjectReader, items_of, shown
 from netiso.model.names import dns1123_subdomain_problem
 
 # The image runs `agnhost netexec` (the targets) and `agnhost connect` (the source); any image
@@ -72,8 +72,7 @@ def parse_enforcement_probe(reader: ObjectReader) -> EnforcementProbe:
         reader.problem("image", f"must be an image reference without spaces, got {shown(image)}")
     return EnforcementProbe(
         enabled=reader.boolean("enabled", default=False),
-        interval=_integer(
-            reader,
+        interval=reader.integer(
             "intervalSeconds",
             default=DEFAULT_PROBE_INTERVAL,
             low=MIN_PROBE_INTERVAL,
@@ -81,23 +80,10 @@ def parse_enforcement_probe(reader: ObjectReader) -> EnforcementProbe:
         ),
         image=image,
         image_pull_secrets=_pull_secrets(reader),
-        port=_integer(
-            reader, "port", default=DEFAULT_PROBE_PORT, low=MIN_PROBE_PORT, high=MAX_PROBE_PORT
+        port=reader.integer(
+            "port", default=DEFAULT_PROBE_PORT, low=MIN_PROBE_PORT, high=MAX_PROBE_PORT
         ),
     )
-
-
-def _integer(reader: ObjectReader, key: str, *, default: int, low: int, high: int) -> int:
-    value = reader.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        reader.problem(key, f"must be an integer, got {json_type(value)}")
-        return default
-    if not low <= value <= high:
-        reader.problem(key, f"must be {low}-{high}, got {value}")
-        return default
-    return value
 
 
 def _pull_secrets(reader: ObjectReader) -> tuple[str, ...]:

@@ -132,6 +132,20 @@ class ObjectReader:
             return default
         return value
 
+    def integer(self, key: str, *, default: int, low: int, high: int) -> int:
+        """An integer field from `low` to `high`; booleans are rejected, not counted as 0/1,
+        and an out-of-range value keeps the default."""
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"must be an integer, got {json_type(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(key, f"must be {low}..{high}, got {value}")
+            return default
+        return value
+
     def string(self, key: str, *, default: str, max_length: int) -> str:
         """A string field of at most `max_length` characters."""
         value = self.get(key)

@@ -120,11 +120,11 @@ def parse_guardrails(reader: ObjectReader) -> Guardrails:
     blocks = reader.child("ipBlocks", IP_BLOCKS_FIELDS)
     return Guardrails(
         action=reader.choice("action", Action, default=Action.WARN),
-        min_prefix_ipv4=_prefix(
-            blocks, "minPrefixLengthIPv4", default=DEFAULT_MIN_PREFIX_IPV4, maximum=MAX_PREFIX_IPV4
+        min_prefix_ipv4=blocks.integer(
+            "minPrefixLengthIPv4", default=DEFAULT_MIN_PREFIX_IPV4, low=0, high=MAX_PREFIX_IPV4
         ),
-        min_prefix_ipv6=_prefix(
-            blocks, "minPrefixLengthIPv6", default=DEFAULT_MIN_PREFIX_IPV6, maximum=MAX_PREFIX_IPV6
+        min_prefix_ipv6=blocks.integer(
+            "minPrefixLengthIPv6", default=DEFAULT_MIN_PREFIX_IPV6, low=0, high=MAX_PREFIX_IPV6
         ),
         allowed_cidrs=_strings(
             blocks, "allowedCIDRs", max_items=MAX_ALLOWED_CIDRS, problem_of=_cidr_problem
@@ -145,19 +145,6 @@ def parse_guardrails(reader: ObjectReader) -> Guardrails:
         ),
         exceptions=parse_grants(reader, "exceptions"),
     )
-
-
-def _prefix(reader: ObjectReader, key: str, *, default: int, maximum: int) -> int:
-    value = reader.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        reader.problem(key, f"must be an integer, got {json_type(value)}")
-        return default
-    if not 0 <= value <= maximum:
-        reader.problem(key, f"must be 0..{maximum}, got {value}")
-        return default
-    return value
 
 
 def _strings(

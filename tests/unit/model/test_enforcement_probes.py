@@ -51,8 +51,8 @@ def test_a_full_probe_spec_is_read_and_written_back() -> None:
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ({"port": 80}, "spec.enforcementProbe.port: must be 1024-65535, got 80"),
-        ({"intervalSeconds": 5}, "spec.enforcementProbe.intervalSeconds: must be 60-86400, got 5"),
+        ({"port": 80}, "spec.enforcementProbe.port: must be 1024..65535, got 80"),
+        ({"intervalSeconds": 5}, "spec.enforcementProbe.intervalSeconds: must be 60..86400, got 5"),
         ({"enabled": "yes"}, "spec.enforcementProbe.enabled: must be a boolean, got string"),
         ({"image": "a b"}, "spec.enforcementProbe.image: must be an image reference"),
         ({"imagePullSecrets": [{"name": "Bad_Name"}]}, "imagePullSecrets[0].name: must name"),
