@@ -25,6 +25,7 @@ from netiso.model.planning import (
     policy_name,
 )
 from netiso.model.profiles import Profile
+from tests.unit.hermetic import profile_body
 
 TEAM_A = NamespaceFacts("team-a", {"netiso.io/profile": "p"})
 GATEWAY = {
@@ -41,14 +42,7 @@ MONITORING = {
 
 
 def profile(**spec: Any) -> Profile:
-    return parse_profile(
-        {
-            "apiVersion": "netiso.io/v1alpha1",
-            "kind": "IsolationProfile",
-            "metadata": {"name": "p"},
-            "spec": spec,
-        }
-    )
+    return parse_profile(profile_body("p", **spec))
 
 
 def roles(spec: dict[str, Any]) -> list[str]:

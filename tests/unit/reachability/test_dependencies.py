@@ -24,17 +24,11 @@ from netiso.reachability.dependencies import (
     diagnose_profile,
 )
 from netiso.reachability.policies import parse_network_policy
+from tests.unit.hermetic import profile_body
 
 
 def profile(**spec: Any) -> Profile:
-    return parse_profile(
-        {
-            "apiVersion": "netiso.io/v1alpha1",
-            "kind": "IsolationProfile",
-            "metadata": {"name": "p"},
-            "spec": spec,
-        }
-    )
+    return parse_profile(profile_body("p", **spec))
 
 
 def pod(
