@@ -359,6 +359,28 @@ CASES = (
         ),
     ),
     Case(
+        "an egress rule without `to` resolves a named port on each destination, in any "
+        "namespace, whatever the policy's own namespace declares",
+        policy(
+            "other/p",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{ports: [{port: http}]}]}",
+        )
+        + policy(
+            "app/q",
+            "{podSelector: {matchLabels: {app: web}}, policyTypes: [Egress], egress: [{ports: [{port: http}]}]}",
+        ),
+        (
+            # No pod of `other` declares http; the destinations in `app` do.
+            ("other/client", "app/api", "8081/TCP", True),
+            ("other/client", "app/web", "8080/TCP", True),
+            ("other/client", "app/api", "8080/TCP", False),
+            ("other/client", "app/db", "8080/TCP", False),  # db has no port named http
+            # Pods of `app` declare http as 8080 and 8081; other/web declares nothing.
+            ("app/web", "other/web", "8080/TCP", False),
+            ("app/web", "other/client", "8081/TCP", False),
+        ),
+    ),
+    Case(
         "policies are additive: the union of their rules",
         policy(
             "app/a",
