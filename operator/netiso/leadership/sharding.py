@@ -35,6 +35,9 @@ class ShardTallies:
         self._leadership = leadership
         self._interval = interval
         self._seen: dict[int, str] = {}
+        # Each shard's notes as last decoded: the status flusher asks once per dirty profile,
+        # and the notes, weakened namespaces' words included, change far less often.
+        self._decoded: dict[int, tuple[str, dict[str, Tally]]] = {}
 
     def remote(self, profile: str) -> Tally:
         """The profile's counts in the shards other replicas lead, as last published."""
@@ -46,10 +49,18 @@ class ShardTallies:
     def _published(self) -> Mapping[int, dict[str, Tally]]:
         held = self._leadership.held()
         return {
-            shard: decode_tallies(self._leadership.notes(shard))
+            shard: self._decode(shard)
             for shard in range(self._leadership.shards)
             if shard not in held
         }
+
+    def _decode(self, shard: int) -> dict[str, Tally]:
+        notes = self._leadership.notes(shard)
+        cached = self._decoded.get(shard)
+        if cached is None or cached[0] != notes:
+            cached = (notes, decode_tallies(notes))
+            self._decoded[shard] = cached
+        return cached[1]
 
     async def run(self, *, mark_dirty: Callable[[Iterable[str]], None]) -> None:
         """Call `mark_dirty(profiles)` whenever another shard's counts for them change."""

@@ -1,14 +1,19 @@
 """Profile counts across shards: what a shard leader publishes and how the sum is read back,
 weakened namespaces in words included.
 
-Unit tests of reporting/statuses.py (encode/decode, Tally.plus) and reporting/reports.py
-(tallies_by_profile); no server.
+Unit tests of reporting/statuses.py (encode/decode, Tally.plus), reporting/reports.py
+(tallies_by_profile) and leadership/sharding.py (ShardTallies reading the notes); no server.
 """
 
 from __future__ import annotations
 
 import json
+from typing import cast
 
+import pytest
+
+from netiso.leadership import sharding
+from netiso.leadership.electing import Leadership
 from netiso.model.guardrails import Rule, Violation
 from netiso.observed.drifts import PolicyWrite, Verb
 from netiso.observed.entries import NamespaceState, Record
@@ -184,3 +189,42 @@ def test_unreadable_words_are_dropped_and_the_counts_kept() -> None:
         assert decode_tallies(text) == {
             "base": Tally(namespaces=1, drifted=1, weakened=1, guardrail_violations=1)
         }
+
+
+class Published:
+    """Stands in for the Leadership: this replica holds shard 0; `notes` are the others'."""
+
+    shards = 3
+
+    def __init__(self) -> None:
+        self.notes_of: dict[int, str] = {}
+
+    def held(self) -> frozenset[int]:
+        return frozenset({0})
+
+    def notes(self, shard: int) -> str:
+        return self.notes_of.get(shard, "")
+
+
+def test_remote_counts_follow_each_shards_notes_decoding_each_version_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[str] = []
+
+    def counting(text: str) -> dict[str, Tally]:
+        decoded.append(text)
+        return decode_tallies(text)
+
+    monkeypatch.setattr(sharding, "decode_tallies", counting)
+    leadership = Published()
+    tallies = sharding.ShardTallies(leadership=cast(Leadership, leadership), interval=1.0)
+    one = encode_tallies({"base": Tally(namespaces=2, weakened=1, exposures=(("b", OPEN),))})
+    two = encode_tallies({"base": Tally(namespaces=3, weakened=1, exposures=(("a", OPEN),))})
+    leadership.notes_of = {1: one, 2: two}
+    expected = Tally(namespaces=5, weakened=2, exposures=(("a", OPEN), ("b", OPEN)))
+    assert tallies.remote("base") == expected
+    assert tallies.remote("base") == expected
+    assert sorted(decoded) == sorted([one, two])
+    leadership.notes_of[2] = encode_tallies({"base": Tally(namespaces=1)})
+    assert tallies.remote("base") == Tally(namespaces=3, weakened=1, exposures=(("b", OPEN),))
+    assert len(decoded) == 3
