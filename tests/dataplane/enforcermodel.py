@@ -8,18 +8,24 @@ states the enforcer. Reads plain API objects (dicts). The deviations:
 
 - CROSS_DIRECTION: a policy with both Ingress and Egress has one iptables chain, which a pod it
   selects runs for traffic in both directions, so its egress rules admit traffic in the
-  ingress check (and its ingress rules in the egress check) when it selects both pods.
+  ingress check (and its ingress rules in the egress check) when it selects both pods
+  (pod.go, setupPodNetpolRules: kubeBothPolicyType jumps to the chain without `-s`/`-d`).
 - UNRESOLVED_NAMED_PORTS: a rule with pod peers whose ports are all named, none of which
   resolves on the relevant pods (the policy's own for ingress, the peers for egress), is built
-  as a rule without ports: it admits every port.
+  as a rule without ports: it admits every port (policy.go, processIngressRules and
+  processEgressRules: `len(ports) == 0 && len(namedPorts) == 0` after resolution).
 - EGRESS_IPBLOCK_NAMED_PORTS: named ports of an egress rule are never applied to its ipBlock
-  peers, so those admit nothing on them.
+  peers, so those admit nothing on them (policy.go, processEgressRules: its dstIPBlocks
+  branch loops over the numeric ports only; the ingress srcIPBlocks branch has both).
 - NAMED_PORT_IP_LEAK: pods collecting named ports share one address list per pod, so a pod's
   IP can leak into another pod's named-port list (which pod depends on list order: modelled as
-  "possible" for every pod linked by a shared named port).
+  "possible" for every pod linked by a shared named port) (policy.go, grabNamedPortFromPod:
+  every endPoints of one pod holds that pod's one `ips` map, appended to in place).
 - ANY_DESTINATION_NAMED_PORTS: an egress rule without `to` resolves its named ports on the
   pods of the policy's own namespace and admits the numbers found to every destination; a name
-  no pod of that namespace declares admits nothing, even to a destination that declares it.
+  no pod of that namespace declares admits nothing, even to a destination that declares it
+  (policy.go, buildNetworkPoliciesInfo, processNetworkPolicyPorts, processEgressRules; see
+  _toless_egress_admits).
 """
 
 from __future__ import annotations
