@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
+# The control plane's programs, as a local run starts them (netiso_devkit.localcluster).
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class MachineSample:
     own_tree_seconds: float
     bench_seconds: float
     at: float
+    # CPU seconds of the control plane this run started, by program (kube-apiserver, etcd,
+    # kube-controller-manager): where the machine's time goes when the operator is not it.
+    control_plane_seconds: tuple[tuple[str, float], ...] = ()
 
 
 def sample_machine() -> MachineSample:
@@ -76,16 +81,19 @@ def sample_machine() -> MachineSample:
     busy = sum(fields) - fields[3] - fields[4]
     parents: dict[int, int] = {}
     cpu: dict[int, int] = {}
+    names: dict[int, str] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                rest = handle.read().rsplit(")", 1)[1].split()
+                head, _, tail = handle.read().rpartition(")")
         except OSError:
             continue  # exited while we looked
+        rest = tail.split()
         parents[int(entry)] = int(rest[1])
         cpu[int(entry)] = int(rest[11]) + int(rest[12])
+        names[int(entry)] = head.partition("(")[2]
     mine = {os.getpid()}
     # Parents are listed before children only by chance; repeat until nothing is added.
     grew = True
@@ -95,28 +103,42 @@ def sample_machine() -> MachineSample:
             if parent in mine and pid not in mine:
                 mine.add(pid)
                 grew = True
+    plane: dict[str, int] = dict.fromkeys(CONTROL_PLANE, 0)
+    for pid in mine:
+        # The kernel keeps 15 characters of a command name: "kube-controller" and so on.
+        program = next((p for p in CONTROL_PLANE if p[:15] == names.get(pid)), None)
+        if program is not None:
+            plane[program] += cpu.get(pid, 0)
     return MachineSample(
         busy_seconds=busy / ticks,
         own_tree_seconds=sum(cpu.get(pid, 0) for pid in mine) / ticks,
         bench_seconds=cpu.get(os.getpid(), 0) / ticks,
         at=time.monotonic(),
+        control_plane_seconds=tuple((p, seconds / ticks) for p, seconds in plane.items()),
     )
 
 
 def machine_between(before: MachineSample, after: MachineSample) -> dict[str, float]:
     """Cores the machine was busy; busy with processes this run did not start (other users of
-    the machine: they make every figure of the window slower); and used by the benchmark
-    process itself (its client, watch and bookkeeping compete with what it measures).
+    the machine: they make every figure of the window slower); used by the benchmark
+    process itself (its client, watch and bookkeeping compete with what it measures); and by
+    each program of a local control plane (`<program>_cores`; absent on other clusters).
     Approximate: CPU of our processes that exited inside the window counts as foreign."""
     wall = max(after.at - before.at, 1e-9)
     busy = (after.busy_seconds - before.busy_seconds) / wall
     own = (after.own_tree_seconds - before.own_tree_seconds) / wall
     bench = (after.bench_seconds - before.bench_seconds) / wall
-    return {
+    out = {
         "busy_cores": round(busy, 2),
         "foreign_cores": round(max(0.0, busy - own), 2),
         "bench_cores": round(bench, 2),
     }
+    earlier = dict(before.control_plane_seconds)
+    for program, seconds in after.control_plane_seconds:
+        used = seconds - earlier.get(program, 0.0)
+        if seconds:
+            out[f"{program.replace('-', '_')}_cores"] = round(max(0.0, used) / wall, 2)
+    return out
 
 
 def _kib(value: str) -> int:

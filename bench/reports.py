@@ -232,6 +232,26 @@ def _latency(node: Any) -> str:
     )
 
 
+def _cpu(window: dict[str, Any]) -> str:
+    """Where a window's CPU went, in core-seconds: the control plane's programs, the
+    operator, the benchmark and work this run did not start ("n/a" for older results)."""
+    machine = window.get("machine") or {}
+    if "kube_apiserver_cores" not in machine:
+        return "n/a"
+    seconds = window.get("seconds") or 0.0
+    parts = [
+        ("kube-apiserver", machine.get("kube_apiserver_cores", 0.0) * seconds),
+        ("etcd", machine.get("etcd_cores", 0.0) * seconds),
+        ("controller-manager", machine.get("kube_controller_manager_cores", 0.0) * seconds),
+        ("operator", (window.get("operator_cpu") or {}).get("cpu_seconds", 0.0)),
+        ("benchmark", machine.get("bench_cores", 0.0) * seconds),
+        ("other", machine.get("foreign_cores", 0.0) * seconds),
+    ]
+    total = machine.get("busy_cores", 0.0) * seconds
+    shown = ", ".join(f"{name} {value:.2f}" for name, value in parts if value)
+    return f"{total:.2f} busy: {shown}"
+
+
 def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(scenario, measure, value, ratio to raw) rows for the Markdown table."""
     rows: list[tuple[str, str, str, str]] = []
@@ -253,6 +273,12 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("raw", f"create {n} namespaces (admin)",
              f"{raw['namespace_create_seconds']:.2f} s", ""),
         ]  # fmt: skip
+        if raw.get("namespace_label_seconds") is not None:
+            rows.append(
+                ("raw", f"label {n} namespaces (admin, a label netiso does not read)",
+                 f"{raw['namespace_label_seconds']:.2f} s", "")
+            )  # fmt: skip
+        rows.append(("raw", "CPU during the creates, core-seconds", _cpu(raw["window"]), ""))
     elif raw and "seconds" in raw:  # results from before the raw bound sent creates
         rows += [
             ("raw", f"SSA 4 policies x {n} ns", f"{raw['seconds']:.2f} s", "1"),
@@ -267,7 +293,13 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("optin", "label-to-isolated latency", _latency(optin.get("latency")), ""),
             ("optin", "operator CPU during opt-in",
              _fmt((optin["window"].get("operator_cpu") or {}).get("cpu_seconds"), " s"), ""),
+            ("optin", "CPU during the opt-in, core-seconds", _cpu(optin["window"]), ""),
         ]  # fmt: skip
+        if optin.get("ratio_to_raw_plus_label") is not None:
+            rows.append(
+                ("optin", "against the raw bound plus labelling the namespaces",
+                 f"{optin['seconds']:.2f} s", _fmt(optin["ratio_to_raw_plus_label"], "x"))
+            )  # fmt: skip
     boot = s.get("bootstrap")
     if boot and "seconds" in boot:
         rows += [
@@ -279,6 +311,7 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("bootstrap", "label-to-isolated latency", _latency(boot.get("latency")), ""),
             ("bootstrap", "operator CPU during bootstrap",
              _fmt((boot["window"].get("operator_cpu") or {}).get("cpu_seconds"), " s"), ""),
+            ("bootstrap", "CPU during the bootstrap, core-seconds", _cpu(boot["window"]), ""),
         ]  # fmt: skip
     trickle = s.get("trickle")
     if trickle and "latency" in trickle:

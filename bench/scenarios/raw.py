@@ -6,6 +6,8 @@ namespace, then a conditional PUT (replace, with the resourceVersion the create 
 one changed policy per namespace (gateway gains a port: the ceiling for the fan-out scenario).
 Both passes are measured at each of `--raw-concurrencies` namespaces in flight, in the same
 run, and the fastest concurrency of each is the bound; between trials the policies are removed.
+Last, the N namespaces get a label netiso does not read, as the opt-in scenario labels them
+(`--create-concurrency` at a time): what the opt-in's trigger alone costs the API server.
 
 Runs while the operator is stopped (the policies carry netiso's managed-by label, which a
 running netiso would prune in namespaces that did not opt in). Within a namespace the four
@@ -20,7 +22,7 @@ import asyncio
 import time
 from typing import Any
 
-from bench.client import bounded
+from bench.client import MERGE_PATCH, bounded
 from bench.session import Session
 from bench.watching import MANAGED_SELECTOR
 from bench.windows import Mark
@@ -28,6 +30,8 @@ from netiso import conventions
 from netiso.rendering.bodies import RenderedPolicy
 
 EXTRA_GATEWAY_PORT = {"protocol": "TCP", "port": 9443}
+# The label of the label trial: not netiso's, so no operator would react to it.
+LABEL_TRIAL = "bench.netiso.io/label-trial"
 
 
 def gateway_with_extra_port(session: Session, profile: str) -> dict[str, Any]:
@@ -116,6 +120,36 @@ async def _trial(
     }
 
 
+async def _label_trial(session: Session, names: list[str]) -> dict[str, Any]:
+    """Label the namespaces as the opt-in does, with a label nobody watches for; then remove
+    it again (not timed). Returns the seconds and the window."""
+
+    def body(value: str | None) -> dict[str, Any]:
+        return {"metadata": {"labels": {LABEL_TRIAL: value}}}
+
+    async def label(value: str | None) -> None:
+        await bounded(
+            session.options.create_concurrency,
+            [
+                session.admin.request(
+                    "PATCH",
+                    f"/api/v1/namespaces/{name}",
+                    body=body(value),
+                    content_type=MERGE_PATCH,
+                )
+                for name in names
+            ],
+        )
+
+    before = await Mark.take(session, operator=False)
+    begun = time.monotonic()
+    await label("1")
+    seconds = time.monotonic() - begun
+    after = await Mark.take(session, operator=False)
+    await label(None)
+    return {"seconds": round(seconds, 3), "window": before.until(after)}
+
+
 async def run(session: Session) -> dict[str, Any]:
     n = session.options.n
     names = session.namespace_names("raw", n)
@@ -140,6 +174,7 @@ async def run(session: Session) -> dict[str, Any]:
         trials.append(
             await _trial(session, concurrency=concurrency, rendered=rendered, changed=changed)
         )
+    labelled = await _label_trial(session, names)
     best_create = min(trials, key=lambda t: t["create_seconds"])
     best_replace = min(trials, key=lambda t: t["replace_one_seconds"])
     policies = sum(len(group) for group in rendered)
@@ -156,6 +191,8 @@ async def run(session: Session) -> dict[str, Any]:
         "apply_one_per_second": round(n / best_replace["replace_one_seconds"], 1),
         "namespace_create_seconds": round(create_seconds, 3),
         "namespace_create_per_second": round(n / create_seconds, 1),
+        "namespace_label_seconds": labelled["seconds"],
+        "namespace_label_window": labelled["window"],
         "trials": [{k: v for k, v in t.items() if k != "window"} for t in trials],
         "client_retries": session.admin.retries - retries_before,
         "window": best_create["window"],
