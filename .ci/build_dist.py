@@ -285,6 +285,9 @@ def _parameterize_deployment(obj: Obj, templating: Templating) -> None:
     ]
     # The chart's own variables after the manifests' (an env list has no unset entries).
     container["env"].append(templating.tail('include "netiso.env" . | trim'))
+    # Volumes from values after the manifests' own (e.g. a CA bundle, a projected token).
+    pod["volumes"].append(templating.tail('include "netiso.extraVolumes" . | trim'))
+    container["volumeMounts"].append(templating.tail('include "netiso.extraVolumeMounts" . | trim'))
 
 
 def chart_template(rendered: str, *, source: str) -> str:

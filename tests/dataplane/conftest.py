@@ -9,18 +9,25 @@ needs root. The node's and the control plane's log tails are attached to a faile
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
+from netiso_devkit.dataplane.images import ctr_binary, import_archive
 from netiso_devkit.dataplane.nodes import Dataplane
+from netiso_devkit.localcluster.binaries import cache_dir
 from netiso_devkit.localcluster.commandlines import CONTROLLERS, WORKLOAD_CONTROLLERS
 from netiso_devkit.localcluster.controlplane import ControlPlane
+from netiso_devkit.operatorimage.building import OperatorImage, ensure_image, export_archive
 
 # The integration tier's namespace factory, over this tier's control plane and client.
 from tests.integration.conftest import MakeNamespace, make_namespace, unique_name
+from tests.prerequisites import unavailable
 
 __all__ = ["MakeNamespace", "make_namespace", "unique_name"]
 
@@ -97,3 +104,28 @@ def kube_api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
 def dataplane_report(request: pytest.FixtureRequest) -> list[str]:
     """Lines (measurements, counts) printed in the terminal summary at the end."""
     return request.config.stash.setdefault(_REPORT_KEY, [])
+
+
+@pytest.fixture(scope="session")
+def operator_archive() -> tuple[OperatorImage, Path]:
+    """The operator image built from this tree, and its archive. Session-scoped so that pytest
+    makes it before the session's node, which is one per machine and held briefly."""
+    if shutil.which("buildah") is None:
+        unavailable("buildah is not installed (.ci/install-system-deps.sh)")
+    image = ensure_image(progress=_say)
+    return image, export_archive(image, cache=cache_dir())
+
+
+@pytest.fixture(scope="module")
+def operator_image(
+    operator_archive: tuple[OperatorImage, Path], dataplane: Dataplane
+) -> tuple[str, str]:
+    """The image imported into the node as the manifests name it and under a second tag for
+    an upgrade: (first, second)."""
+    image, archive = operator_archive
+    socket = dataplane.paths.containerd_socket
+    import_archive(archive, ctr=ctr_binary(), address=socket)
+    second = f"{image.reference}-next"
+    ctr = [ctr_binary(), "--address", str(socket), "-n", "k8s.io", "images"]
+    subprocess.run([*ctr, "tag", "--force", image.reference, second], check=True, timeout=60)
+    return image.reference, second

@@ -21,6 +21,7 @@ import yaml
 
 from netiso_devkit.localcluster.controlplane import ControlPlane
 
+from ..ship.conftest import built_helm
 from .conftest import own_control_plane, plane_kubectl
 
 pytestmark = pytest.mark.integration
@@ -44,16 +45,7 @@ def plane() -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="module")
 def helm_binary() -> str:
-    """helm, built once from the Go module proxy by .ci/install-helm.sh (cached)."""
-    built = subprocess.run(
-        ["bash", str(REPO / ".ci" / "install-helm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    return built.stdout.strip().splitlines()[-1]
+    return built_helm()
 
 
 def helm(

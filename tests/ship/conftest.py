@@ -75,9 +75,8 @@ def promtool() -> str:
     return require_tool("promtool", hint="apt-get install prometheus")
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """helm, built once from the Go module proxy by the repository's own script."""
+def built_helm() -> str:
+    """helm's path, built once from the Go module proxy by .ci/install-helm.sh (cached)."""
     result = subprocess.run(
         ["bash", str(REPO / ".ci" / "install-helm.sh")],
         capture_output=True,
@@ -87,6 +86,12 @@ def helm() -> str:
     )
     assert result.returncode == 0, f".ci/install-helm.sh failed:\n{result.stderr}"
     return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """helm, built once from the Go module proxy by the repository's own script."""
+    return built_helm()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ generated from it by .ci/build_dist.py; these tests prove the values' defaults r
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,10 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
             {"name": "NETISO_RESYNC_INTERVAL", "value": "600"},
         ],
         "protectedNamespaces": ["gatekeeper-system", "istio-system"],
+        "extraVolumes": [{"name": "trusted-ca", "configMap": {"name": "trusted-ca"}}],
+        "extraVolumeMounts": [
+            {"name": "trusted-ca", "mountPath": "/etc/netiso/ca", "readOnly": True}
+        ],
         "logFormat": "plain",
         "apiServer": {"cidrs": ["10.0.0.10/32"]},
         "namespace": {"create": True},
@@ -200,6 +205,11 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
     assert pod["topologySpreadConstraints"] == values["topologySpreadConstraints"]
     assert values["podSecurityContext"].items() <= pod["securityContext"].items()
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # After the chart's own volumes and mounts, which stay.
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp", "signing-key", "trusted-ca"]
+    assert pod["volumes"][-1] == values["extraVolumes"][0]
+    assert container["volumeMounts"][-1] == values["extraVolumeMounts"][0]
+    assert len(container["volumeMounts"]) == 3
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["NETISO_PROTECTED_NAMESPACES"] == "gatekeeper-system,istio-system"
     assert env["NETISO_ADMISSION"] == "off"
@@ -282,6 +292,10 @@ def test_monitoring_is_off_by_default(helm: str, repo: Path) -> None:
         (["--set", "imagePullSecrets[0].nme=x"], "nme"),
         (["--set", "resources.limit.cpu=1"], "limit"),
         (["--set", "extraEnv[0].value=x"], "name"),
+        (["--set-json", 'extraVolumes=[{"name":"ca","configmap":{"name":"ca"}}]'], "configmap"),
+        (["--set", "extraVolumes[0].name=ca"], "extraVolumes"),
+        (["--set-json", 'extraVolumeMounts=[{"name":"ca","mountpath":"/ca"}]'], "mountpath"),
+        (["--set-json", 'extraVolumeMounts=[{"name":"ca","mountPath":"ca"}]'], "mountPath"),
         (["--set", "extraEnv[0].name=POD_NAME"], "extraEnv[0].name: POD_NAME is set by the chart"),
         (
             ["--set", "extraEnv[0].name=NETISO_PROTECTED_NAMESPACES"],
@@ -296,6 +310,23 @@ def test_bad_values_fail_naming_the_value(
     assert result.returncode != 0, result.stdout
     assert message in result.stderr, result.stderr
     assert "panic" not in result.stderr
+
+
+def test_extra_volumes_and_mounts_may_not_take_the_charts_own(helm: str, repo: Path) -> None:
+    pod = only(helm_template(helm, repo), "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    taken = [
+        ("extraVolumes", {"name": volume["name"], "emptyDir": {}}, "name")
+        for volume in pod["volumes"]
+    ] + [
+        ("extraVolumeMounts", {"name": "extra", "mountPath": mount["mountPath"]}, "mountPath")
+        for mount in container["volumeMounts"]
+    ]
+    assert len(taken) == 4
+    for key, entry, field in taken:
+        result = template_result(helm, repo, "--set-json", f"{key}=[{json.dumps(entry)}]")
+        assert result.returncode != 0, (key, entry)
+        assert f"{key}[0].{field}: {entry[field]} is " in result.stderr, result.stderr
 
 
 def test_the_enforcement_probe_rbac_is_off_by_default_and_the_components_when_on(

@@ -87,3 +87,31 @@ tied to the probes, ports and mounts (a second entry of a name would silently wi
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The pod's volumes from values, after the manifests' own: nothing for the defaults. A name of
+the chart's own volumes is refused here, naming the value (the API server would refuse the
+duplicate only once Helm is half-way through the release).
+*/}}
+{{- define "netiso.extraVolumes" -}}
+{{- range $index, $volume := .Values.extraVolumes }}
+{{- if has $volume.name (list "tmp" "signing-key") }}
+{{- fail (printf "extraVolumes[%d].name: %s is a volume of the chart's own; choose another name" $index $volume.name) }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The container's mounts from values, after the manifests' own; their paths are refused. */}}
+{{- define "netiso.extraVolumeMounts" -}}
+{{- range $index, $mount := .Values.extraVolumeMounts }}
+{{- if has (trimSuffix "/" $mount.mountPath) (list "/tmp" "/var/run/secrets/netiso/signing") }}
+{{- fail (printf "extraVolumeMounts[%d].mountPath: %s is where the chart mounts a volume of its own; choose another path" $index $mount.mountPath) }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

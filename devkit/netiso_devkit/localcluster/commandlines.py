@@ -69,7 +69,8 @@ def apiserver_command(
     client_ca: Path,
     audit_log: Path,
 ) -> list[str]:
-    """kube-apiserver on loopback with RBAC, client certificates and a NetworkPolicy audit log."""
+    """kube-apiserver on loopback with RBAC, client certificates and an audit log (of
+    NetworkPolicy and admission binding requests)."""
     return [
         str(binaries.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",

@@ -59,6 +59,7 @@ SERVICE_CLUSTER_FIRST_IP: Final = "10.0.0.1"
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
 # Audit only NetworkPolicy requests, at Metadata level: enough to see what admission policies
 # record (audit annotations, Audit-mode validation failures) without logging every request.
+# And the admission bindings, the other objects the operator writes: who made them.
 AUDIT_POLICY: Final = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -66,7 +67,13 @@ AUDIT_POLICY: Final = {
     "rules": [
         {
             "level": "Metadata",
-            "resources": [{"group": "networking.k8s.io", "resources": ["networkpolicies"]}],
+            "resources": [
+                {"group": "networking.k8s.io", "resources": ["networkpolicies"]},
+                {
+                    "group": "admissionregistration.k8s.io",
+                    "resources": ["validatingadmissionpolicybindings"],
+                },
+            ],
         },
         {"level": "None"},
     ],
@@ -150,7 +157,8 @@ class ControlPlane:
 
     @property
     def audit_log(self) -> Path:
-        """The API server's audit log: one JSON event per line, NetworkPolicy requests only."""
+        """The API server's audit log: one JSON event per line, requests on NetworkPolicies and
+        ValidatingAdmissionPolicyBindings only."""
         return self.state_dir / "logs" / "audit.log"
 
     @property
