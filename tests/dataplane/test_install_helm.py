@@ -21,6 +21,7 @@ exactly dist/install.yaml (tests/ship/test_chart.py).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -146,6 +147,9 @@ def test_helm_install_upgrade_uninstall_run_isolating_on_packets(
 ) -> None:
     first, second = operator_image
     ready_after = wait_running(kube_api, image=first)
+    crd = json.loads(kubectl(control_plane, "get", "crd", CRD, "-o", "json",
+                             "--show-managed-fields"))  # fmt: skip
+    assert "helm" in {entry["manager"] for entry in crd["metadata"]["managedFields"]}, crd
     # The admission keeper runs in the pods, as the release's ServiceAccount.
     keeper = created_by(control_plane, resource="validatingadmissionpolicybindings",
                         name=BASELINE_BINDING, since=released)  # fmt: skip
