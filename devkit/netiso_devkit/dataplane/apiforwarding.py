@@ -50,6 +50,11 @@ class ApiServerRelay:
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
+            # close() alone keeps the socket listening while _accept is blocked in accept(),
+            # until this process exits: the next dataplane (here, or in the process that took
+            # the lock next) then fails to bind the address. shutdown() wakes that accept().
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         # The chain and its jump go with the dataplane's sweep (sweeping.KIT_CHAINS).
 
