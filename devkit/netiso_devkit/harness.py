@@ -74,11 +74,6 @@ def operator_lease_role() -> dict[str, Any]:
     return _shipped_role("netiso-leader-election")
 
 
-def operator_endpoints_role() -> dict[str, Any]:
-    """The Role in `default` that reads the API server's EndpointSlices."""
-    return _shipped_role("netiso-api-endpoints")
-
-
 def _shipped_role(name: str) -> dict[str, Any]:
     for doc in yaml.safe_load_all(RBAC_FILE.read_text()):
         if doc and doc.get("kind") == "Role" and doc["metadata"]["name"] == name:
@@ -90,13 +85,6 @@ def grant_lease_rbac(api: client.ApiClient, *, user: str, rules: list[Any] | Non
     """Create the operator's namespace if needed and bind `user` there to the shipped leader
     election Role (or to `rules` instead); returns the role name."""
     return _grant_role(api, operator_lease_role(), user=user, rules=rules)
-
-
-def grant_endpoints_rbac(
-    api: client.ApiClient, *, user: str, rules: list[Any] | None = None
-) -> str:
-    """Bind `user` in `default` to the shipped EndpointSlice Role (or to `rules` instead)."""
-    return _grant_role(api, operator_endpoints_role(), user=user, rules=rules)
 
 
 def _grant_role(
@@ -135,9 +123,8 @@ def grant_operator_rbac(
     api: client.ApiClient, *, user: str = OPERATOR_USER, rules: list[Any] | None = None
 ) -> str:
     """Bind `user` to the shipped ClusterRole (or to `rules` instead) and to the leader
-    election and EndpointSlice Roles; returns the ClusterRole's name."""
+    election Role; returns the ClusterRole's name."""
     grant_lease_rbac(api, user=user)
-    grant_endpoints_rbac(api, user=user)
     rbac = client.RbacAuthorizationV1Api(api)
     role = operator_cluster_role()
     role_name = f"{role['metadata']['name']}-for-{user}"

@@ -33,11 +33,13 @@ from netiso.reconciling.deletions import remove_profile
 from netiso.reconciling.reconciler import Reconciler
 from netiso.rendering.environment import make_environment
 from netiso.reporting.metrics import CONTENT_TYPE, Metrics
+from netiso.reporting.resolutions import Resolution
 from netiso.runtime.client import ApiClient, CredentialsSource, RequestObserver, WriteGate
 from netiso.runtime.posting import EventPoster
 from netiso.runtime.serving import Endpoint
 from netiso.runtime.tasking import cancel_all
 from netiso.settings import Settings
+from netiso.tracking.tracker import DependencyTracker
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Runtime:
     metrics: Metrics
     reconciler: Reconciler
     prober: Prober
+    tracker: DependencyTracker
     # None when leader election is off: this process alone writes.
     election: Campaign | None = None
     # With more than one shard: the counts the other shards' leaders publish.
@@ -101,6 +104,7 @@ class Runtime:
             self.keeper.start()
         self.reconciler.start()
         self.prober.start()
+        self.tracker.start()
         if self.tallies is not None:
             follow = self.tallies.run(mark_dirty=self.reconciler.mark_dirty)
             self.background.append(asyncio.create_task(follow, name="netiso-tallies"))
@@ -145,6 +149,7 @@ class Runtime:
         if self.keeper is not None:
             await self.keeper.stop()
         await self.prober.stop()
+        await self.tracker.stop()
         await self.reconciler.stop()
         if self.election is not None:
             await self.election.stop(release_leases=True)
@@ -203,6 +208,9 @@ def build_runtime(
     # The enforcement probe's last verdict per profile: written by the prober, read by the
     # status flusher for the Enforced condition.
     verdicts: dict[str, ProbeVerdict] = {}
+    # The dependency tracker's verdict per profile: written by the tracker, read by the status
+    # flusher for the DependenciesResolved condition.
+    resolutions: dict[str, Resolution] = {}
     reconciler = Reconciler(
         api=api,
         environment=make_environment(settings.templates_dir),
@@ -215,6 +223,7 @@ def build_runtime(
         remote_tally=tallies.remote if tallies is not None else None,
         signer=signer,
         enforcement=verdicts.get,
+        dependencies=resolutions.get,
     )
     prober = Prober(
         api=api,
@@ -225,6 +234,15 @@ def build_runtime(
         source_namespace=settings.operator_namespace,
         on_verdict=reconciler.mark_dirty,
         verdicts=verdicts,
+    )
+    tracker = DependencyTracker(
+        api=api,
+        metrics=metrics,
+        poster=EventPoster(api, senders=1, capacity=1000),
+        profiles=view,
+        leading=leading,
+        on_change=reconciler.mark_dirty,
+        resolutions=resolutions,
     )
     election = None
     if leadership is None:
@@ -264,6 +282,7 @@ def build_runtime(
         metrics=metrics,
         reconciler=reconciler,
         prober=prober,
+        tracker=tracker,
         election=election,
         tallies=tallies,
         keeper=keeper,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, cast
 
-from kubernetes import client
+from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from netiso import conventions
@@ -36,6 +36,7 @@ from .ship_cluster import (
     read_profile,
     remove_profile,
 )
+from .ship_dns import dns_objects
 
 # Every step in baseline order; a step may rely on the ones before it.
 STEPS: Final = (
@@ -43,6 +44,8 @@ STEPS: Final = (
     "isolates",
     "posts_events",
     "writes_status",
+    "reports_dependencies",
+    "follows_dependencies",
     "follows_profile_edits",
     "repairs_deleted_policy",
     "repairs_edited_policy",
@@ -61,6 +64,8 @@ KOPF_UNRESOLVED: Final = "Unresolved resources cannot be served"
 READY_AFTER_CRD: Final = 30.0
 
 FOREIGN_MESSAGE: Final = "netiso will not change it"
+# The labels of the scenario's DNS pod: the profile's default DNS podSelector.
+DNS: Final = {"k8s-app": "kube-dns"}
 
 
 def uninstall_crd(api: client.ApiClient) -> None:
@@ -126,6 +131,8 @@ class Scenario:
         self.profile = unique_name("rbac")
         self.kept = ""
         self.leaving = ""
+        # The profile's DNS namespace, empty until follows_dependencies puts DNS in it.
+        self.dns = ""
 
     def run(self, step: str) -> str | None:
         """Run one step; None when it worked, else what went wrong (with the exit code if the
@@ -154,8 +161,14 @@ class Scenario:
 
     def isolates(self) -> str | None:
         """A new profile and two namespaces opting in get exactly the rendered policies."""
+        self.dns = self.make_namespace("rbac-dns")
         create_profile(
-            self.api, self.profile, onDelete="Delete", driftAction="Repair", gateway=GATEWAY
+            self.api,
+            self.profile,
+            onDelete="Delete",
+            driftAction="Repair",
+            gateway=GATEWAY,
+            dns={"namespace": self.dns},
         )
         labels = {conventions.PROFILE_LABEL: self.profile}
         self.kept = self.make_namespace("rbac-kept", labels=labels)
@@ -239,6 +252,39 @@ class Scenario:
             return None
         status = (read_profile(self.api, self.profile) or {}).get("status")
         return f"profile status not written: {status}"
+
+    def _dependencies(self) -> dict[str, Any]:
+        status = (read_profile(self.api, self.profile) or {}).get("status") or {}
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "DependenciesResolved":
+                return dict(condition)
+        return {}
+
+    def reports_dependencies(self) -> str | None:
+        """The profile's DNS namespace holds no DNS Service yet: the operator, having read its
+        pods, Services and EndpointSlices, says so in the DependenciesResolved condition."""
+
+        def reported() -> bool:
+            found = self._dependencies()
+            return (found.get("status"), found.get("reason")) == ("False", "DnsServiceNotFound")
+
+        if self._within(reported):
+            return None
+        return f"DependenciesResolved does not say DnsServiceNotFound: {self._dependencies()}"
+
+    def follows_dependencies(self) -> str | None:
+        """DNS appears in the profile's DNS namespace (a pod, its Service and EndpointSlice):
+        the condition follows through the watches, and names no DNS reason any more."""
+        utils.create_from_yaml(self.api, yaml_objects=dns_objects(self.dns, pod_labels=DNS))
+
+        def followed() -> bool:
+            found = self._dependencies()
+            reason = str(found.get("reason", "Dns"))
+            return found.get("status") in ("True", "False") and not reason.startswith("Dns")
+
+        if self._within(followed):
+            return None
+        return f"DependenciesResolved did not follow the DNS pods: {self._dependencies()}"
 
     def follows_profile_edits(self) -> str | None:
         """A wider gateway port list changes an existing policy (an update, not a create)."""

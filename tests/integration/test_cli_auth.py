@@ -23,7 +23,6 @@ from kubernetes import client
 
 from netiso import __version__, conventions
 from netiso_devkit.harness import (
-    grant_endpoints_rbac,
     grant_lease_rbac,
     install_crd,
     operator_cluster_role,
@@ -253,10 +252,8 @@ def test_the_operator_runs_with_a_token_token_file_or_exec_plugin_kubeconfig(
     kind: str,
 ) -> None:
     account = identity(operator_cluster_role()["rules"])
-    # As the shipped RBAC does: the leader election Lease in the operator's namespace, and the
-    # API server's EndpointSlices in default.
+    # As the shipped RBAC does: the leader election Lease in the operator's namespace.
     grant_lease_rbac(kube_api, user=account.username)
-    grant_endpoints_rbac(kube_api, user=account.username)
     kubeconfig = account.kubeconfig(kind)
     namespace = make_namespace("auth", labels={conventions.PROFILE_LABEL: profile})
     with running_operator(kubeconfig=kubeconfig, log_path=tmp_path / "operator.log") as operator:
@@ -335,7 +332,6 @@ def test_diff_profile_previews_a_file_against_the_live_namespaces_and_writes_not
     reader = identity(CLI_RULES).token_kubeconfig()
     operator_account = identity(operator_cluster_role()["rules"])
     grant_lease_rbac(kube_api, user=operator_account.username)
-    grant_endpoints_rbac(kube_api, user=operator_account.username)
     operator_kubeconfig = operator_account.token_kubeconfig()
     unchanged = tmp_path / "unchanged.yaml"
     unchanged.write_text(yaml.safe_dump(profile_body(profile)))

@@ -48,7 +48,9 @@ pytestmark = pytest.mark.integration
 # bound, so a step that fails in an ablation had many times what the full role needed.
 WINDOW: Final = 6.0
 # Resync far beyond any run here: a periodic re-check must not stand in for a missing watch.
-OPERATOR_ENV: Final = {"NETISO_RESYNC_INTERVAL": "3600"}
+# Statuses written as soon as they change: a condition's step measures the watch behind it,
+# not the per-profile write throttle.
+OPERATOR_ENV: Final = {"NETISO_RESYNC_INTERVAL": "3600", "NETISO_STATUS_INTERVAL": "1"}
 
 ROLE_RULES: Final[list[dict[str, Any]]] = operator_cluster_role()["rules"]
 PERMISSIONS: Final = permissions(ROLE_RULES)
@@ -74,6 +76,7 @@ def steps_of(proof: Proof) -> tuple[str, ...]:
 
 
 NEEDS_POLICIES: Final = ("ready", "isolates")
+NEEDS_DEPENDENCIES: Final = (*NEEDS_POLICIES, "reports_dependencies")
 
 PROOFS: Final[dict[str, Proof]] = {
     "namespaces:list": Proof(
@@ -145,6 +148,42 @@ PROOFS: Final[dict[str, Proof]] = {
         NEEDS_POLICIES,
         "posts_events",
         "netiso POSTs its Events (Isolated, DriftDetected, ...)",
+    ),
+    "pods:list": Proof(
+        NEEDS_POLICIES,
+        "reports_dependencies",
+        "the dependency tracker lists the DNS namespace's pods before it judges the profile: "
+        "refused, DependenciesResolved is Unknown (DependenciesUnreadable)",
+    ),
+    "pods:watch": Proof(
+        NEEDS_DEPENDENCIES,
+        "follows_dependencies",
+        "a DNS pod that appears is seen only through the pod watch: the condition keeps "
+        "saying DnsNoReadyEndpoint",
+    ),
+    "services:list": Proof(
+        NEEDS_POLICIES,
+        "reports_dependencies",
+        "the tracker lists the DNS namespace's Services: refused, the condition is Unknown",
+    ),
+    "services:watch": Proof(
+        NEEDS_DEPENDENCIES,
+        "follows_dependencies",
+        "a DNS Service that appears is seen only through the Service watch: the condition "
+        "keeps saying DnsServiceNotFound",
+    ),
+    "endpointslices.discovery.k8s.io:list": Proof(
+        NEEDS_POLICIES,
+        "reports_dependencies",
+        "the tracker lists the DNS namespace's EndpointSlices: refused, the condition is "
+        "Unknown (the same verb reads the default/kubernetes slices an apiServer allow admits: "
+        "refused, that allow admits nothing, test_api_server_access.py)",
+    ),
+    "endpointslices.discovery.k8s.io:watch": Proof(
+        NEEDS_DEPENDENCIES,
+        "follows_dependencies",
+        "the DNS Service's endpoints are seen only through the EndpointSlice watch: the "
+        "condition keeps saying DnsNoReadyEndpoint",
     ),
     "customresourcedefinitions.apiextensions.k8s.io:list": Proof(
         CRD_LATE_STEPS[:1],

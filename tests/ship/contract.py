@@ -116,6 +116,23 @@ METRICS: Final[Mapping[str, Metric]] = {
             },
         ),
         Metric(
+            "netiso_dependency_unresolved",
+            "gauge",
+            {
+                "profile": _ANY,
+                "reason": frozenset(
+                    {
+                        "DnsDisabled",
+                        "DnsServiceNotFound",
+                        "DnsNoReadyEndpoint",
+                        "DnsPortNotAllowed",
+                        "GatewayMatchesNothing",
+                        "MonitoringMatchesNothing",
+                    }
+                ),
+            },
+        ),
+        Metric(
             "netiso_enforcement",
             "gauge",
             {
@@ -163,6 +180,11 @@ API_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("netiso.io", "isolationprofiles"): frozenset({"get", "list", "watch", "patch"}),
     ("netiso.io", "isolationprofiles/status"): frozenset({"patch"}),
     ("", "events"): frozenset({"create"}),
+    # The dependency tracker, in the namespaces profiles name (and the apiServer allow's
+    # `default/kubernetes` EndpointSlices).
+    ("", "pods"): frozenset({"list", "watch"}),
+    ("", "services"): frozenset({"list", "watch"}),
+    ("discovery.k8s.io", "endpointslices"): frozenset({"list", "watch"}),
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
     # The admission keeper: it never deletes a policy, only a gone profile's binding.
     ("admissionregistration.k8s.io", "validatingadmissionpolicies"): frozenset(
@@ -184,12 +206,6 @@ PROBE_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
 # The leader election calls, granted by a Role in the operator's own namespace only.
 LEASE_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("coordination.k8s.io", "leases"): frozenset({"get", "create", "update"}),
-}
-
-
-# The API server's endpoints, granted by a Role in the namespace `default` only.
-ENDPOINT_CALLS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
-    ("discovery.k8s.io", "endpointslices"): frozenset({"list", "watch"}),
 }
 
 

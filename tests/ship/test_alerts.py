@@ -32,6 +32,7 @@ ALERTS = {
     "NetisoNoLeader": ("critical", "5m"),
     "NetisoOperatorNotReady": ("warning", "15m"),
     "NetisoIsolationNotEnforced": ("critical", "1m"),
+    "NetisoDependencyUnresolved": ("warning", "5m"),
 }
 RUNBOOK_PREFIX = "https://github.com/netiso/netiso/blob/main/docs/runbook.md#"
 

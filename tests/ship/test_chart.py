@@ -231,15 +231,11 @@ def test_values_reach_the_objects(helm: str, repo: Path, tmp_path: Path) -> None
     ]
     assert [rule["to"] for rule in api] == [[{"ipBlock": {"cidr": "10.0.0.10/32"}}]]
 
-    # The release namespace replaces netiso-system everywhere, CEL included; the Role reading
-    # the API server's EndpointSlices stays where they are, in `default`.
+    # The release namespace replaces netiso-system everywhere, CEL included.
     assert only(objects, "Namespace")["metadata"]["name"] == "platform"
     for obj in objects:
         if "namespace" in obj["metadata"]:
-            expected = (
-                "default" if obj["metadata"]["name"] == "netiso-api-endpoints" else "platform"
-            )
-            assert obj["metadata"]["namespace"] == expected, obj["kind"]
+            assert obj["metadata"]["namespace"] == "platform", obj["kind"]
     (subject,) = only(objects, "ClusterRoleBinding")["subjects"]
     assert subject["namespace"] == "platform"
     policies = {

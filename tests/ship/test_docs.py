@@ -18,7 +18,6 @@ import yaml
 
 from .contract import (
     API_CALLS,
-    ENDPOINT_CALLS,
     LEASE_CALLS,
     METRICS,
     UP,
@@ -191,7 +190,7 @@ def test_install_permissions_table_matches_the_rbac_contract(repo: Path) -> None
             group = row[0].strip("`").strip('"')
             resource = row[1].strip("`")
             granted[(group, resource)] = frozenset(v.strip() for v in row[2].split(","))
-    assert granted == {**API_CALLS, **LEASE_CALLS, **ENDPOINT_CALLS}
+    assert granted == {**API_CALLS, **LEASE_CALLS}
 
 
 def test_runbook_uses_the_cli(repo: Path) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from .contract import API_CALLS, ENDPOINT_CALLS, LEASE_CALLS, PROBE_CALLS
+from .contract import API_CALLS, LEASE_CALLS, PROBE_CALLS
 
 NAMESPACE = "netiso-system"
 MANAGED_POLICY_NAMES = frozenset(
@@ -93,8 +93,6 @@ BASE = {
     ("ClusterRoleBinding", "netiso-operator"),
     ("Role", "netiso-leader-election"),
     ("RoleBinding", "netiso-leader-election"),
-    ("Role", "netiso-api-endpoints"),
-    ("RoleBinding", "netiso-api-endpoints"),
     ("ValidatingAdmissionPolicy", "netiso-operator-scope"),
     ("ValidatingAdmissionPolicyBinding", "netiso-operator-scope"),
     ("Deployment", "netiso-operator"),
@@ -164,9 +162,7 @@ def test_namespaced_objects_live_in_the_operator_namespace(monitored: list[Obj])
             assert "namespace" not in obj["metadata"], f"{obj['kind']} is cluster-scoped"
             continue
         where = obj["metadata"].get("namespace")
-        # The API server's EndpointSlices live in `default`: their Role must be there too.
-        expected = "default" if obj["metadata"]["name"] == "netiso-api-endpoints" else NAMESPACE
-        assert where == expected, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
+        assert where == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {where}"
 
 
 def test_namespace_enforces_restricted_pod_security(rendered: list[Obj]) -> None:
@@ -243,7 +239,6 @@ def test_lease_role_grants_exactly_the_leader_election_calls_in_its_namespace(
 ) -> None:
     roles = [one(rendered, "Role", "netiso-leader-election")]
     assert sorted(role["metadata"]["name"] for role in find(rendered, "Role")) == [
-        "netiso-api-endpoints",
         "netiso-leader-election",
     ]
     assert roles[0]["metadata"]["namespace"] == NAMESPACE
@@ -253,19 +248,10 @@ def test_lease_role_grants_exactly_the_leader_election_calls_in_its_namespace(
     assert_bound_to_the_service_account(rendered, binding, role=roles[0])
 
 
-def test_endpoints_role_reads_only_the_endpoint_slices_of_default(rendered: list[Obj]) -> None:
-    role = one(rendered, "Role", "netiso-api-endpoints")
-    assert role["metadata"]["namespace"] == "default"
-    assert grants(role) == {key: set(verbs) for key, verbs in ENDPOINT_CALLS.items()}
-    binding = one(rendered, "RoleBinding", "netiso-api-endpoints")
-    assert binding["metadata"]["namespace"] == "default"
-    assert_bound_to_the_service_account(rendered, binding, role=role)
-
-
 def test_every_rbac_rule_says_why(repo: Path) -> None:
     lines = (repo / "manifests" / "rbac.yaml").read_text().splitlines()
     rules = [index for index, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
-    assert len(rules) == len(API_CALLS) + len(LEASE_CALLS) + len(ENDPOINT_CALLS)
+    assert len(rules) == len(API_CALLS) + len(LEASE_CALLS)
     for index in rules:
         above = lines[index - 1].strip()
         assert above.startswith("#"), f"rule at line {index + 1} has no reason comment"

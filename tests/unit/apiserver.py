@@ -627,12 +627,25 @@ def _labels_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
 
 
 def _fields_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
-    """`metadata.name=x` and `metadata.namespace=x`, comma-separated."""
-    wanted = [part.split("=", 1) for part in text.split(",") if "=" in part]
+    """`field=x`, `field==x` and `field!=x` on dotted paths (`metadata.name`,
+    `status.phase`), comma-separated."""
+    terms: list[tuple[str, str, bool]] = []
+    for part in filter(None, (raw.strip() for raw in text.split(","))):
+        if "!=" in part:
+            key, value = part.split("!=", 1)
+            terms.append((key, value, False))
+        elif "=" in part:
+            key, value = part.replace("==", "=").split("=", 1)
+            terms.append((key, value, True))
+
+    def value_of(body: Mapping[str, Any], path: str) -> str:
+        found: Any = body
+        for step in path.split("."):
+            found = found.get(step) if isinstance(found, Mapping) else None
+        return "" if found is None else str(found)
 
     def matches(body: Mapping[str, Any]) -> bool:
-        metadata = body.get("metadata") or {}
-        return all(str(metadata.get(f.split(".", 1)[1], "")) == v for f, v in wanted)
+        return all((value_of(body, key) == value) == equal for key, value, equal in terms)
 
     return matches
 

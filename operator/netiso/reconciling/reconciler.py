@@ -32,6 +32,7 @@ from netiso.reporting.events import WARNING, Events, profile_ref
 from netiso.reporting.logfields import log_fields
 from netiso.reporting.metrics import Metrics
 from netiso.reporting.reports import Reporter
+from netiso.reporting.resolutions import Resolution
 from netiso.reporting.statuses import StatusFlusher, StatusWriter, Tally
 from netiso.runtime import following, reading
 from netiso.runtime.applying import NotConverged, StepFailed, Written, execute
@@ -73,6 +74,7 @@ class Reconciler:
         remote_tally: Callable[[str], Tally] | None = None,
         signer: Signer | None = None,
         enforcement: Callable[[str], ProbeVerdict | None] = lambda profile: None,
+        dependencies: Callable[[str], Resolution | None] = lambda profile: None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._api = api
@@ -114,6 +116,8 @@ class Reconciler:
             interval=settings.status_interval,
             # The enforcement probe's last verdict per profile: the Enforced condition.
             enforcement=enforcement,
+            # The dependency tracker's verdict per profile: the DependenciesResolved condition.
+            dependencies=dependencies,
         )
         self._overlay = WriteOverlay()
         # What netiso last saw in place per namespace: tells `missing` drift from a first create.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -32,6 +32,7 @@ from netiso.model.enforcement import EnforcementState
 from netiso.model.guardrails import Violation
 from netiso.observed.drifts import Drift
 from netiso.observed.entries import NamespaceState, Record
+from netiso.reporting.resolutions import TRACKED_REASONS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # The profile label of series about namespaces whose profile does not exist: the name in a
@@ -48,6 +49,7 @@ NAMESPACE_STATES = (
     "protected",
 )
 ENFORCEMENT_STATES = tuple(str(state) for state in EnforcementState)
+DEPENDENCY_REASONS = tuple(str(reason) for reason in TRACKED_REASONS)
 RECONCILE_RESULTS = ("unchanged", "changed", "error", "skipped")
 # States that deserve a per-namespace series: someone should look at this namespace.
 # An excepted namespace gets one: exceptions are the platform's, but never silent.
@@ -172,6 +174,17 @@ class Metrics:
             ["profile", "state"],
             registry=r,
         )
+        # The dependency tracker (tracking/tracker.py): one series per profile and tracked
+        # reason (reporting/resolutions.py), so cardinality follows the profiles.
+        self.dependency_unresolved = Gauge(
+            "netiso_dependency_unresolved",
+            "1 while the profile depends on something the cluster does not provide, by reason "
+            "(DnsNoReadyEndpoint: its DNS selector matches no ready endpoint of the DNS Service; "
+            "GatewayMatchesNothing, MonitoringMatchesNothing: no running pod matches; ...), "
+            "0 for the other reasons; the DependenciesResolved condition says the same.",
+            ["profile", "reason"],
+            registry=r,
+        )
         build = Gauge("netiso_build_info", "netiso version.", ["version"], registry=r)
         build.labels(version=version).set(1)
         self._drift_reasons: dict[str, set[str]] = {}
@@ -236,6 +249,20 @@ class Metrics:
         """The profile's probe is off or the profile is gone: its series go."""
         for known in ENFORCEMENT_STATES:
             self._remove(self.enforcement, profile, known)
+
+    # ----- dependency tracker -----------------------------------------------------------------
+
+    def show_dependencies(self, *, profile: str, unresolved: Collection[str]) -> None:
+        """The profile's tracked reasons: 1 for each found now, 0 for the others."""
+        for reason in DEPENDENCY_REASONS:
+            self.dependency_unresolved.labels(profile=profile, reason=reason).set(
+                1 if reason in unresolved else 0
+            )
+
+    def forget_dependencies(self, *, profile: str) -> None:
+        """The profile is gone, or its dependencies are not known: its series go."""
+        for reason in DEPENDENCY_REASONS:
+            self._remove(self.dependency_unresolved, profile, reason)
 
     # ----- admission keeper ------------------------------------------------------------------
 

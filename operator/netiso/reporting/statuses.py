@@ -21,6 +21,8 @@ from netiso.observed.entries import NamespaceState, ProfileEntry, Record
 from netiso.observed.view import version_number
 from netiso.reporting.events import NORMAL, WARNING, Events, profile_ref
 from netiso.reporting.logfields import log_fields
+from netiso.reporting.resolutions import CONDITION as DEPENDENCIES_CONDITION
+from netiso.reporting.resolutions import Resolution
 from netiso.runtime.client import ApiClient, ApiError
 from netiso.runtime.errors import NotFound
 from netiso.runtime.patching import patch_profile_status
@@ -221,10 +223,12 @@ def profile_status(
     previous: Mapping[str, Any] | None,
     now: datetime,
     enforcement: ProbeVerdict | None = None,
+    dependencies: Resolution | None = None,
 ) -> dict[str, Any]:
     """The status block for a profile. `problems` non-empty means the spec is invalid;
     `enforcement` (the last probe verdict, None while the probe is off or has not run) adds
-    the Enforced condition."""
+    the Enforced condition; `dependencies` the DependenciesResolved condition (None until the
+    tracker has read what the profile depends on: the stored one is kept)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     prev_conditions = {
         c.get("type", ""): c
@@ -297,6 +301,25 @@ def profile_status(
                 now=stamp,
                 unknown=enforcement.state
                 in (EnforcementState.INCONCLUSIVE, EnforcementState.UNAVAILABLE),
+            )
+        )
+    if dependencies is None:
+        # Not judged yet (the tracker is still listing after a restart): the stored condition
+        # stands until it is, so a restart costs no write.
+        kept = prev_conditions.get(DEPENDENCIES_CONDITION)
+        if kept is not None:
+            conditions.append(dict(kept))
+    else:
+        conditions.append(
+            _condition(
+                type_=DEPENDENCIES_CONDITION,
+                status=bool(dependencies.resolved),
+                reason=dependencies.reason,
+                message=dependencies.message,
+                generation=generation,
+                previous=prev_conditions,
+                now=stamp,
+                unknown=dependencies.resolved is None,
             )
         )
     return {
@@ -416,6 +439,7 @@ class StatusFlusher:
         started: Callable[[], bool],
         interval: float,
         enforcement: Callable[[str], ProbeVerdict | None] = lambda name: None,
+        dependencies: Callable[[str], Resolution | None] = lambda name: None,
     ) -> None:
         self._statuses = writer
         self._events = events
@@ -425,6 +449,7 @@ class StatusFlusher:
         self._started = started
         self._interval = interval
         self._enforcement = enforcement
+        self._dependencies = dependencies
 
     async def run(self) -> None:
         """The background loop; cancel it to stop."""
@@ -451,6 +476,7 @@ class StatusFlusher:
                 previous=self._statuses.previous(name) or entry.status,
                 now=datetime.now(UTC),
                 enforcement=self._enforcement(name),
+                dependencies=self._dependencies(name),
             )
             if not self._statuses.due(name, status):
                 if same_status(self._statuses.previous(name) or entry.status, status):

@@ -44,7 +44,12 @@ def profile_path(name: str, *, status: bool = False) -> str:
 
 
 async def list_pages(
-    api: ApiClient, path: str, *, label_selector: str | None = None, page: int = 500
+    api: ApiClient,
+    path: str,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    page: int = 500,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
     """A collection in pages of (items, resourceVersion of the snapshot), so a 10,000-item
     list never sits in memory at once. Every page carries the first page's version: the
@@ -55,6 +60,8 @@ async def list_pages(
         params = {"limit": str(page)}
         if label_selector:
             params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
         if token:
             params["continue"] = token
         _, payload = await api.request("GET", path, verb="list", params=params)
@@ -76,10 +83,16 @@ async def list_all(
 
 
 async def list_snapshot(
-    api: ApiClient, path: str, *, label_selector: str | None = None
+    api: ApiClient,
+    path: str,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Every item of a collection and the resourceVersion to watch it from."""
-    return await list_summarised(api, path, label_selector=label_selector, summary=dict)
+    return await list_summarised(
+        api, path, label_selector=label_selector, field_selector=field_selector, summary=dict
+    )
 
 
 async def list_summarised(
@@ -87,12 +100,15 @@ async def list_summarised(
     path: str,
     *,
     label_selector: str | None = None,
+    field_selector: str | None = None,
     summary: Callable[[dict[str, Any]], T],
 ) -> tuple[list[T], str]:
     """`summary(item)` of every item, page by page, and the resourceVersion to watch from."""
     summaries: list[T] = []
     version = ""
-    async for items, page_version in list_pages(api, path, label_selector=label_selector):
+    async for items, page_version in list_pages(
+        api, path, label_selector=label_selector, field_selector=field_selector
+    ):
         summaries.extend(summary(item) for item in items)
         version = page_version
     return summaries, version

@@ -36,12 +36,13 @@ RelistSink = Callable[[Sequence[Mapping[str, Any]]], None]
 
 @dataclass(frozen=True)
 class Watched:
-    """A collection to follow: its REST path and the label selector that narrows it ("" for
-    none)."""
+    """A collection to follow: its REST path and the label and field selectors that narrow
+    it ("" for none)."""
 
     kind: str
     path: str
     label_selector: str
+    field_selector: str = ""
 
 
 async def follow(
@@ -79,6 +80,8 @@ async def _watch_once(
     }
     if watched.label_selector:
         params["labelSelector"] = watched.label_selector
+    if watched.field_selector:
+        params["fieldSelector"] = watched.field_selector
     async for event in api.watch(watched.path, params=params, read_timeout=READ_TIMEOUT):
         kind = event.get("type")
         body = event.get("object") or {}
@@ -100,7 +103,10 @@ async def _relist(api: ApiClient, watched: Watched, *, on_relist: RelistSink) ->
     while True:
         try:
             items, version = await list_snapshot(
-                api, watched.path, label_selector=watched.label_selector
+                api,
+                watched.path,
+                label_selector=watched.label_selector,
+                field_selector=watched.field_selector,
             )
         except ApiError as exc:
             log.warning("listing %s failed, retrying in %.1fs: %s", watched.kind, backoff, exc)
