@@ -22,15 +22,14 @@ SCENARIOS: Final = (
     "drift",
     "guardrails",
     "steady",
+    "dependencies",
     "restart",
     "failover",
     "resources",
     "sharded",
 )
 # Scenarios that need N namespaces isolated first; bootstrap runs (unreported) to get there.
-NEEDS_BOOTSTRAP: Final = frozenset(
-    {"fanout", "drift", "guardrails", "steady", "restart", "failover", "resources"}
-)
+NEEDS_BOOTSTRAP: Final = frozenset(SCENARIOS) - {"raw", "optin", "bootstrap", "trickle", "sharded"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,10 @@ class Options:
     foreign_policies: int = 2
     # Seconds the operator is watched after a restart became ready, for late writes.
     restart_settle: float = 10.0
+    # Seconds of each window of the dependencies scenario (quiet, churn, flips).
+    dependencies_seconds: float = 60.0
+    # Annotation changes per second of the DNS pod in the dependencies scenario's churn.
+    churn_rate: float = 10.0
     # Seconds two replicas are watched at steady state in the failover scenario.
     failover_steady_seconds: float = 30.0
     # Replicas and shards (one each) of the sharded scenario.
@@ -159,6 +162,18 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     add("--restart-settle", type=float, default=Options.restart_settle, help="seconds")
     add(
+        "--dependencies-seconds",
+        type=float,
+        default=Options.dependencies_seconds,
+        help="seconds of each window of the dependencies scenario (default 60)",
+    )
+    add(
+        "--churn-rate",
+        type=float,
+        default=Options.churn_rate,
+        help="DNS pod changes per second in the dependencies scenario's churn (default 10)",
+    )
+    add(
         "--failover-steady-seconds",
         type=float,
         default=Options.failover_steady_seconds,
@@ -209,6 +224,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         report_trials=args.report_trials,
         foreign_policies=args.foreign_policies,
         restart_settle=args.restart_settle,
+        dependencies_seconds=args.dependencies_seconds,
+        churn_rate=args.churn_rate,
         failover_steady_seconds=args.failover_steady_seconds,
         shards=args.shards,
         restart_ready_within=args.restart_ready_within,

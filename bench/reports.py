@@ -358,6 +358,7 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{_fmt(steady['apiserver_reads_per_minute'])}", ""),
             ("steady", "operator CPU over the window", _fmt(cpu, " s"), ""),
         ]  # fmt: skip
+    rows.extend(_dependency_rows(s.get("dependencies")))
     for restart in (s.get("restart") or {}).values():
         if isinstance(restart, dict) and "ready_seconds" in restart:
             ready = restart["ready_seconds"]
@@ -672,3 +673,31 @@ def write(report: dict[str, Any], options: Options) -> list[Path]:
             scratch.replace(path)
             written.append(path)
     return written
+
+
+def _dependency_rows(deps: Any) -> list[tuple[str, str, str, str]]:
+    """The dependency tracker's windows: operator CPU and writes, and the flips' lag."""
+    if not isinstance(deps, dict) or "quiet" not in deps:
+        return []
+    rows = []
+    for name in ("quiet", "churn", "flips"):
+        window = deps[name]
+        cpu = (window.get("operator_cpu") or {}).get("cpu_seconds")
+        what = {
+            "quiet": "DNS namespace quiet",
+            "churn": f"DNS pod churn ({window.get('pod_writes_sent')} pod writes)",
+            "flips": f"DNS readiness flips ({window.get('flips')})",
+        }[name]
+        rows.append(
+            ("dependencies", f"{window['seconds']:.0f} s, {what}: operator CPU / writes "
+             "(netiso / API server)",
+             f"{_fmt(cpu, ' s')} / {_fmt(window['netiso_writes'])} / "
+             f"{_fmt(window['apiserver_writes_on_netiso_resources'])}", "")
+        )  # fmt: skip
+    flips = deps["flips"]
+    if flips.get("lag_seconds", {}).get("count"):
+        rows.append(
+            ("dependencies", "flip -> condition on the profile",
+             _latency(flips["lag_seconds"]), "")
+        )  # fmt: skip
+    return rows

@@ -28,6 +28,7 @@ from bench.options import ROOT, Options, parse
 from bench.profiling import Recording
 from bench.scenarios import (
     bootstrap,
+    dependencies,
     drift,
     failover,
     fanout,
@@ -222,6 +223,7 @@ async def _run_scenarios(session: Session) -> None:
         ("drift", drift.run),
         ("guardrails", guardrails.run),
         ("steady", steady.run),
+        ("dependencies", dependencies.run),
     )
     for name, scenario in steps:
         if options.wants(name):

@@ -38,6 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
         f"--out={out}",
         f"--logs={out / 'logs'}",
         "--steady-seconds=15",
+        "--dependencies-seconds=10",
         "--restart-settle=3",
         "--failover-steady-seconds=6",
         f"--trickle-count={TRICKLE}",
@@ -198,3 +199,17 @@ def test_resources_were_sampled_and_everything_cleaned_up(
     assert 0 < resources["samples"]["idle"]["rss_mib"] <= resources["peak_rss_mib"]
     assert report["cleanup"]["operator_exit_code"] == 0
     assert report["cleanup"]["profiles_force_released"] == 0
+
+
+def test_dependency_tracking_writes_only_when_what_it_says_changes(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    deps = run[1]["scenarios"]["dependencies"]
+    assert deps["quiet"]["netiso_writes"] == 0
+    assert deps["churn"]["netiso_writes"] == 0, deps["churn"]
+    assert deps["churn"]["pod_writes_sent"] > 0
+    flips = deps["flips"]
+    assert flips["flips"] >= 1
+    assert flips["missed"] == 0, flips
+    # Each flip: the condition's status write and its Event.
+    assert flips["netiso_writes"] >= flips["flips"], flips
