@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from netiso.observed.view import ClusterView
+from netiso.reporting.metrics import Metrics
+from netiso.runtime.posting import EventPoster
 from netiso.runtime.watching import WATCH_SECONDS
+from netiso.tracking.tracker import DependencyTracker
 from tests.unit.apiserver import FakeApiServer
 from tests.unit.hermetic import (
     NAMESPACES,
@@ -226,3 +230,41 @@ async def test_a_refused_listing_makes_the_condition_unknown_until_granted() -> 
         assert found["status"] == "True"
         assert unresolved(runtime, "DnsNoReadyEndpoint") == 0
         assert profile_events(server) == []
+
+
+async def test_a_standby_judges_but_shows_and_says_nothing_until_it_leads() -> None:
+    server = FakeApiServer()
+    cluster(server, dns_ready=False)
+    view = ClusterView()
+    view.profile_seen(
+        {**profile_body("base"), "metadata": {"name": "base", "uid": "u"}}, deleted=False
+    )
+    metrics = Metrics(version="test")
+    leads = [False]
+    changed: list[str] = []
+    tracker = DependencyTracker(
+        api=server.client(),
+        metrics=metrics,
+        poster=EventPoster(server.client(), senders=1),
+        profiles=view,
+        leading=lambda: leads[0],
+        on_change=changed.extend,
+    )
+    tracker.start()
+    try:
+        await settle()
+        found = tracker.resolution("base")
+        assert found is not None
+        assert found.reason == "DnsNoReadyEndpoint"
+        assert changed == ["base"]  # the status flusher (itself leader-only) is told
+        sample = {"profile": "base", "reason": "DnsNoReadyEndpoint"}
+        assert metrics.registry.get_sample_value("netiso_dependency_unresolved", sample) is None
+        leads[0] = True
+        await settle()
+        assert metrics.registry.get_sample_value("netiso_dependency_unresolved", sample) == 1
+        assert profile_events(server) == []  # the leader before it said so already
+        leads[0] = False
+        await settle()
+        assert metrics.registry.get_sample_value("netiso_dependency_unresolved", sample) is None
+    finally:
+        await tracker.stop()
