@@ -43,6 +43,11 @@ from netiso.tracking.tracker import DependencyTracker
 
 log = logging.getLogger(__name__)
 
+# The dependency tracker's connections: one per namespace and kind profiles name for DNS,
+# gateway and monitoring (three for the DNS namespace, one per peer namespace), plus its
+# listings; past this many, a watch waits for another to end (each ends within minutes).
+TRACKER_CONNECTIONS = 128
+
 
 class ClientFactory(Protocol):
     """How build_runtime() makes its API clients: ApiClient itself, or a test's fake."""
@@ -236,7 +241,16 @@ def build_runtime(
         verdicts=verdicts,
     )
     tracker = DependencyTracker(
-        api=api,
+        # Its reads on a client of its own: each watch holds a connection for as long as a
+        # profile names its namespace, and must never take one the policy writes need. Its
+        # Events go through the fenced client.
+        api=clients(
+            credentials,
+            timeout=settings.api_timeout,
+            retries=settings.api_retries,
+            observer=metrics.observe_request,
+            connections=TRACKER_CONNECTIONS,
+        ),
         metrics=metrics,
         poster=EventPoster(api, senders=1, capacity=1000),
         profiles=view,

@@ -65,7 +65,10 @@ def watched(need: Need) -> watching.Watched:
 
 
 class DependencyTracker:
-    """Keeps every profile's DependenciesResolved verdict; start() / stop()."""
+    """Keeps every profile's DependenciesResolved verdict; start() / stop().
+
+    `api` reads and watches only (stop() closes it); Events go through `poster`.
+    """
 
     def __init__(
         self,
@@ -114,9 +117,12 @@ class DependencyTracker:
         self._tasks.append(asyncio.create_task(self._run(), name="netiso-dependencies"))
 
     async def stop(self) -> None:
+        """Stop the loop and the watches, the Event sender, and close the tracker's client
+        (its own: assembly.py)."""
         await cancel_all([*self._tasks, *self._follows.values()])
         self._follows.clear()
         await self._poster.stop()
+        await self._api.close()
 
     async def _run(self) -> None:
         while True:
