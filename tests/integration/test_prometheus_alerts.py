@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, utils
 
 from netiso import conventions
 from netiso_devkit.harness import (
@@ -37,6 +37,7 @@ from .ship_cluster import (
     matches_rendered,
     remove_profile,
 )
+from .ship_dns import dns_objects
 from .ship_prometheus import (
     JOB,
     PrometheusProcess,
@@ -49,6 +50,7 @@ from .ship_prometheus import (
 
 pytestmark = pytest.mark.integration
 
+DNS_LABELS = {"k8s-app": "kube-dns"}
 # Long enough to see `pending` between polls (every 0.2 s), short enough for a quick test.
 FOR = "4s"
 # Budget for each alert transition: FOR plus a few scrape and evaluation rounds (1 s each).
@@ -208,6 +210,44 @@ def test_a_namespace_owners_policy_that_breaks_a_guardrail_fires_until_excepted(
         live = net.read_namespaced_network_policy("allow-all", ns)
         assert live.metadata.annotations == {"netiso.io/exception": "OPS-9 until the fix"}
         assert len(live.spec.ingress) == 1
+    finally:
+        remove_profile(kube_api, profile)
+
+
+def test_a_profile_whose_dns_has_no_ready_endpoint_fires_until_dns_is_ready(
+    prometheus: PrometheusProcess,
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    make_namespace: MakeNamespace,
+) -> None:
+    dns = make_namespace("alerts-dns")
+    service, endpoints = dns_objects(dns, pod_labels=DNS_LABELS)[1:]
+    # The DNS Service is there, its EndpointSlice lists no endpoint: no DNS pod is ready.
+    utils.create_from_yaml(kube_api, yaml_objects=[service, {**endpoints, "endpoints": []}])
+    profile = unique_name("alerts")
+    create_profile(kube_api, profile, dns={"namespace": dns})
+    try:
+        labels = {"profile": profile, "reason": "DnsNoReadyEndpoint"}
+        wait_for_state(
+            prometheus, "NetisoDependencyUnresolved", state="firing", timeout=TRANSITION, **labels
+        )
+        (alert,) = prometheus.alerts("NetisoDependencyUnresolved", **labels)
+        assert alert["labels"]["severity"] == "warning"
+        assert profile in alert["annotations"]["summary"]
+        assert alert["annotations"]["runbook_url"].endswith("#netisodependencyunresolved")
+
+        # A DNS pod appears and becomes the Service's ready endpoint: the alert resolves.
+        core = client.CoreV1Api(kube_api)
+        core.create_namespaced_pod(dns, dns_objects(dns, pod_labels=DNS_LABELS)[0])
+        discovery = client.DiscoveryV1Api(kube_api)
+        name = endpoints["metadata"]["name"]
+        live = discovery.read_namespaced_endpoint_slice(name, dns)
+        body = {**endpoints, "metadata": {**endpoints["metadata"]}}
+        body["metadata"]["resourceVersion"] = live.metadata.resource_version
+        discovery.replace_namespaced_endpoint_slice(name, dns, body)
+        wait_for_state(
+            prometheus, "NetisoDependencyUnresolved", state=None, timeout=TRANSITION, **labels
+        )
     finally:
         remove_profile(kube_api, profile)
 
