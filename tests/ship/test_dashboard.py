@@ -90,6 +90,7 @@ def test_dashboard_shows_what_the_issue_asks_for(dashboard: Obj) -> None:
     assert uses("netiso_queue_depth"), "queue depth"
     assert uses("process_cpu_seconds_total"), "operator CPU"
     assert uses("process_resident_memory_bytes"), "operator memory"
+    assert uses("netiso_dependency_unresolved", grouped_by={"profile", "reason"}), "dependencies"
 
 
 def test_every_query_goes_to_the_selected_data_source(dashboard: Obj) -> None:
