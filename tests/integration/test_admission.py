@@ -629,7 +629,17 @@ def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
     assert not result.admitted, "a tenant granted itself an exception"
     assert "guardrail exceptions are granted by the platform" in result.stderr
     assert PLATFORM_GROUP in result.stderr
-    for blank in ("", " ", "\t \u3000", "\u200b", "\u00ad\u200d", "\ufeff\u2060"):
+    # Hangul fillers, the blank Braille pattern and lone combining marks show nothing either.
+    invisible_letters = ("\u3164", "\uffa0\u2800", "\u0301", "\ufe0f\u034f")
+    for blank in (
+        "",
+        " ",
+        "\t \u3000",
+        "\u200b",
+        "\u00ad\u200d",
+        "\ufeff\u2060",
+        *invisible_letters,
+    ):
         for user in (tenant, platform):
             result = submit(admission.plane, user.kubeconfig, "create", excepted(blank))
             assert not result.admitted, f"{user.name}: exception {blank!r} admitted"
@@ -656,7 +666,7 @@ def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
     profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
     body = admission.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)
     guardrails = parse_profile(body).guardrails
-    for blank in ("", " ", "\u200b", "\u00ad\u200d"):
+    for blank in ("", " ", "\u200b", "\u00ad\u200d", *invisible_letters):
         found = violations(excepted(blank), guardrails, namespace=namespace)
         assert found
         assert all(v.exception is None for v in found), blank
