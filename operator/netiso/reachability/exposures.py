@@ -183,19 +183,24 @@ def _peered_body(body: Mapping[str, Any]) -> tuple[_Peered, ...]:
 def inventory_keys(policies: Iterable[Mapping[str, Any] | str]) -> frozenset[str]:
     """The namespace label keys the findings about `policies` depend on.
 
-    Only a namespaceSelector that admits a new unlabelled namespace, without admitting every
-    namespace whatever its labels, may start or stop admitting every namespace when some
-    namespace's labels change; and only a change under one of its keys can tell. Any other
-    label change, of any namespace, leaves the findings as they are.
+    Only namespaceSelectors of which one admits a new unlabelled namespace (without admitting
+    every namespace whatever its labels) may start or stop admitting every namespace, alone
+    or together, when some namespace's labels change; and only a change under one of their
+    keys can tell. Any other label change, of any namespace, leaves the findings as they are.
     """
-    keys: set[str] = set()
     new = {conventions.NAMESPACE_NAME_LABEL: NEW_NAMESPACE}
-    for item in _peered(policies, namespace="", known=()):
-        selector = item.peer.namespace_selector if item.peer is not None else None
-        if selector is None or not selector.matches(new):
-            continue
-        if selects_every_namespace(selector.to_kubernetes()):
-            continue
+    selectors = [
+        selector
+        for item in _peered(policies, namespace="", known=())
+        if item.peer is not None
+        and (selector := item.peer.namespace_selector) is not None
+        and not selects_every_namespace(selector.to_kubernetes())
+    ]
+    if not any(selector.matches(new) for selector in selectors):
+        return frozenset()
+    # Several selectors may admit every namespace only together: each one's keys count.
+    keys: set[str] = set()
+    for selector in selectors:
         keys.update(key for key, _ in selector.match_labels)
         keys.update(requirement.key for requirement in selector.match_expressions)
     return frozenset(keys)
@@ -247,14 +252,49 @@ def _every_namespace_findings(
     if guardrails.allow_all_namespaces:
         return []
     found = []
+    alone: set[str] = set()
     for item in peered:
         selector = item.peer.namespace_selector if item.peer is not None else None
-        if selector is None or selects_every_namespace(selector.to_kubernetes()):
+        if selector is None:
+            continue
+        if selects_every_namespace(selector.to_kubernetes()):
+            alone.add(item.direction)
             continue
         if admits_every_namespace(selector, known=known):
+            alone.add(item.direction)
             path = f"{item.path}.namespaceSelector"
             found.append(_finding(Rule.ALL_NAMESPACES, path=path, policy=item.policy))
+    for direction in (INGRESS, EGRESS):
+        if direction not in alone:
+            found.extend(_every_namespace_together(peered, direction=direction, known=known))
     return found
+
+
+def _every_namespace_together(
+    peered: Sequence[_Peered], *, direction: str, known: Sequence[Mapping[str, str]]
+) -> list[Violation]:
+    """Namespace selectors of one direction that, none alone, together admit every namespace
+    that exists and a new unlabelled one (`team=b` beside `team` DoesNotExist, `In [b]`
+    beside `NotIn [b]`), in one rule or spread over rules and policies."""
+    items = [
+        (item, item.peer.namespace_selector)
+        for item in peered
+        if item.direction == direction
+        and item.peer is not None
+        and item.peer.namespace_selector is not None
+    ]
+    selectors = [selector for _, selector in items]
+    # The new namespace comes first: the inventory is read only if some selector admits it.
+    if len(items) < 2 or not all(
+        any(selector.matches(labels) for selector in selectors) for labels in known
+    ):
+        return []
+    policies = sorted({item.policy for item, _ in items})
+    verb = "reachable from" if direction == INGRESS else "reaching"
+    words = f"{EXPOSURE_PREFIX}{verb} {EVERY_NAMESPACE} through the namespaceSelectors of " + (
+        ", ".join(policies)
+    )
+    return [_finding(Rule.ALL_NAMESPACES, path=words, policy=policy) for policy in policies]
 
 
 def _port_findings(

@@ -6,7 +6,7 @@ from typing import Any
 
 from netiso.model.guardrails import Rule, violations
 from netiso.model.limits import Guardrails
-from netiso.reachability.exposures import EXPOSURE_PREFIX, exposure_of
+from netiso.reachability.exposures import EXPOSURE_PREFIX, exposure_of, inventory_keys
 
 NAME = "kubernetes.io/metadata.name"
 INVENTORY = (
@@ -141,3 +141,107 @@ def test_words_say_who_reaches_the_namespace_and_where_it_goes() -> None:
         "reachable from pods matching app=x in namespace team-a on every port of every protocol",
         "reaches 8.8.8.8/32 on TCP 443",
     )
+
+
+def test_selectors_that_admit_every_namespace_only_together_are_every_namespace() -> None:
+    """No selector alone, their union does: in one rule, over rules, over policies."""
+    b_only = {"matchLabels": {"team": "b"}}
+    unteamed = {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}
+    not_b = {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["b"]}]}
+    named_b = {"matchExpressions": [{"key": NAME, "operator": "In", "values": ["team-b"]}]}
+    not_named_b = {"matchExpressions": [{"key": NAME, "operator": "NotIn", "values": ["team-b"]}]}
+    port = {"port": 443}
+    one_rule = policy(
+        "p",
+        ingress=[{"from": [{"namespaceSelector": b_only}, {"namespaceSelector": not_b}]}],
+    )
+    words = EXPOSURE_PREFIX + "reachable from every namespace through the namespaceSelectors of "
+    assert rules_of(exposure(one_rule)) == [("all-namespaces", "p", words + "p")]
+    two_rules = policy(
+        "p", ingress=[from_namespaces(named_b, port), from_namespaces(not_named_b, port)]
+    )
+    assert rules_of(exposure(two_rules)) == [("all-namespaces", "p", words + "p")]
+    teamed = {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a", "b"]}]}
+    first = policy("first", ingress=[from_namespaces(teamed, port)])
+    second = policy("second", ingress=[from_namespaces(unteamed, port)])
+    both = words + "first, second"
+    assert rules_of(exposure(first, second)) == [
+        ("all-namespaces", "first", both),
+        ("all-namespaces", "second", both),
+    ]
+    # Egress is judged apart, and says where the namespace goes.
+    out = policy(
+        "out",
+        policyTypes=["Egress"],
+        egress=[
+            {"to": [{"namespaceSelector": teamed}], "ports": [port]},
+            {"to": [{"namespaceSelector": unteamed}], "ports": [port]},
+        ],
+    )
+    assert rules_of(exposure(out)) == [
+        (
+            "all-namespaces",
+            "out",
+            EXPOSURE_PREFIX + "reaching every namespace through the namespaceSelectors of out",
+        )
+    ]
+
+
+def test_selectors_that_together_leave_a_namespace_out_are_not_every_namespace() -> None:
+    a_only = {"matchLabels": {"team": "a"}}
+    unteamed = {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}
+    b_only = {"matchLabels": {"team": "b"}}
+    port = {"port": 443}
+    # team-b is left out; and without a selector that admits a new namespace, none is every.
+    assert (
+        exposure(
+            policy("p", ingress=[from_namespaces(a_only, port)]),
+            policy("q", ingress=[from_namespaces(unteamed, port)]),
+        ).findings
+        == ()
+    )
+    assert (
+        exposure(
+            policy("p", ingress=[from_namespaces(a_only, port), from_namespaces(b_only, port)])
+        ).findings
+        == ()
+    )
+    # Ingress and egress do not add up.
+    mixed = policy(
+        "p",
+        policyTypes=["Ingress", "Egress"],
+        ingress=[from_namespaces(b_only, port)],
+        egress=[{"to": [{"namespaceSelector": unteamed}], "ports": [port]}],
+    )
+    assert exposure(mixed).findings == ()
+    # One selector that admits every namespace alone is reported once, at its field.
+    alone = {"matchExpressions": [{"key": "rare", "operator": "DoesNotExist"}]}
+    found = exposure(
+        policy("p", ingress=[from_namespaces(alone, port)]),
+        policy("q", ingress=[from_namespaces(b_only, port)]),
+    )
+    assert rules_of(found) == [("all-namespaces", "p", "spec.ingress[0].from[0].namespaceSelector")]
+    assert (
+        exposure(
+            policy("p", ingress=[from_namespaces(b_only, port), from_namespaces(unteamed, port)]),
+            guardrails=Guardrails(allow_all_namespaces=True),
+        ).findings
+        == ()
+    )
+
+
+def test_a_relabel_under_any_key_of_selectors_that_may_add_up_is_a_dependency() -> None:
+    both = policy(
+        "p",
+        ingress=[
+            from_namespaces({"matchLabels": {"env": "prod"}}, {"port": 443}),
+            from_namespaces(
+                {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]},
+                {"port": 443},
+            ),
+        ],
+    )
+    assert inventory_keys([both]) == {"env", "team"}
+    # Without a selector that admits a new namespace, no relabel can make them every one.
+    alone = policy("p", ingress=[from_namespaces({"matchLabels": {"env": "prod"}}, {"port": 1})])
+    assert inventory_keys([alone]) == frozenset()
