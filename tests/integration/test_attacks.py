@@ -25,6 +25,7 @@ from .ship_cluster import (
     events_for,
     label_namespace,
     matches_rendered,
+    netiso_cli,
     policies_in,
     status_rows,
 )
@@ -403,3 +404,151 @@ def test_all_pods_and_an_absent_target_say_every_pod_on_purpose(
         assert profile.gateway.target_pod_selector.selects_all
     finally:
         api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+LOW = {"protocol": "TCP", "port": 1, "endPort": 30000}
+HIGH = {"protocol": "TCP", "port": 30001, "endPort": 65535}
+
+
+def ingress_policy(name: str, *rules: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": list(rules)},
+    }
+
+
+def from_namespaces(selector: dict[str, Any], *ports: dict[str, Any]) -> dict[str, Any]:
+    return {"from": [{"namespaceSelector": selector}], "ports": list(ports)}
+
+
+def name_is(operator: str, *names: str) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": NAME_LABEL, "operator": operator, "values": list(names)}]}
+
+
+# Variants no single policy (so no admission rule) shows: the operator must, on every signal.
+ADDING_UP = {
+    "selectors-split-over-peers": (
+        [
+            ingress_policy(
+                "split",
+                {
+                    "from": [
+                        {"namespaceSelector": name_is("In", "kube-system")},
+                        {"namespaceSelector": name_is("NotIn", "kube-system")},
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 5432}],
+                },
+            )
+        ],
+        {("split", "all-namespaces")},
+    ),
+    "selectors-split-over-policies": (
+        [
+            ingress_policy("system", from_namespaces(name_is("In", "kube-system"), {"port": 5432})),
+            ingress_policy(
+                "the-rest", from_namespaces(name_is("NotIn", "kube-system"), {"port": 5432})
+            ),
+        ],
+        {("system", "all-namespaces"), ("the-rest", "all-namespaces")},
+    ),
+    "ports-over-a-wider-peer": (
+        [
+            ingress_policy("low", from_namespaces({"matchLabels": {"team": "b"}}, LOW)),
+            ingress_policy(
+                "high",
+                from_namespaces(
+                    {"matchExpressions": [{"key": "team", "operator": "Exists"}]}, HIGH
+                ),
+            ),
+        ],
+        {("low", "no-ports"), ("high", "no-ports")},
+    ),
+    "ports-over-two-spellings": (
+        [
+            ingress_policy(
+                "spelled",
+                from_namespaces({"matchLabels": {"team": "b"}}, LOW),
+                from_namespaces(
+                    {"matchExpressions": [{"key": "team", "operator": "In", "values": ["b"]}]},
+                    HIGH,
+                ),
+            )
+        ],
+        {("spelled", "no-ports")},
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ADDING_UP))
+def test_what_only_adds_up_is_isolation_drift_on_every_signal(
+    operator: OperatorProcess,
+    kube_api: client.ApiClient,
+    user_kubeconfig: MakeUserKubeconfig,
+    make_namespace: MakeNamespace,
+    profiles: Any,
+    admin_kubeconfig: Path,
+    tmp_path: Path,
+    attack: str,
+) -> None:
+    """Admitted (admission sees one policy and no namespaces), then reported within 2 s by
+    the metric, and by `netiso status` and `netiso check` in the same words."""
+    bodies, expected = ADDING_UP[attack]
+    profile = profiles("adding")
+    ns = make_namespace("adding", labels={"netiso.io/profile": profile})
+    wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
+    net = tenant(kube_api, user_kubeconfig, ns)
+    for body in bodies:
+        net.create_namespaced_network_policy(ns, body)
+    counts: dict[str, int] = {}
+    for _, rule in expected:
+        counts[rule] = counts.get(rule, 0) + 1
+
+    def reported() -> bool:
+        return all(
+            operator.metric("netiso_guardrail_violations", namespace=ns, profile=profile, rule=rule)
+            == count
+            for rule, count in counts.items()
+        )
+
+    took = safe_within(f"{attack} reported", reported)
+    print(f"{attack}: isolation drift reported in {took:.2f}s")
+    row = status_rows(admin_kubeconfig)[ns]
+    assert row["state"] == "drifted", row
+    assert {(v["policy"], v["rule"]) for v in row["guardrailViolations"]} == expected
+    # netiso check over the live objects: the same policies, the same rules, exit 1.
+    live = [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **body}
+        for body in policies_in(kube_api, ns).values()
+        if not body["metadata"]["name"].startswith("netiso-")
+    ]
+    namespaces = client.CoreV1Api(kube_api).list_namespace().items
+    live += [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": n.metadata.name, "labels": n.metadata.labels or {}},
+        }
+        for n in namespaces
+    ]
+    (tmp_path / "live.yaml").write_text("\n---\n".join(json.dumps(body) for body in live))
+    stored = client.CustomObjectsApi(kube_api).get_cluster_custom_object(
+        GROUP, VERSION, PLURAL, profile
+    )
+    (tmp_path / "profile.yaml").write_text(json.dumps(stored))
+    done = netiso_cli(
+        admin_kubeconfig,
+        "check",
+        "--profile",
+        str(tmp_path / "profile.yaml"),
+        "-f",
+        str(tmp_path / "live.yaml"),
+    )
+    assert done.returncode == 1, done.stderr
+    found = {
+        (line.split("NetworkPolicy ", 1)[1].split(":", 1)[0].split("/", 1)[1], rule)
+        for line in done.stdout.splitlines()
+        for rule in ("all-namespaces", "no-ports")
+        if f": {rule}: " in line
+    }
+    assert found == expected, done.stdout

@@ -23,6 +23,7 @@ from netiso.model.guardrails import Rule, Violation, violation_message
 from netiso.model.limits import Guardrails
 from netiso.model.selection import LabelSelector
 from netiso.reachability.accessors import ObjectError
+from netiso.reachability.containment import peer_within
 from netiso.reachability.evaluation import resolved_ports
 from netiso.reachability.intervals import Intervals, difference, merged
 from netiso.reachability.matching import describe
@@ -35,6 +36,7 @@ EVERY_NAMESPACE: Final = "every namespace"
 # the name of a namespace created tomorrow, which no In/NotIn list can anticipate.
 NEW_NAMESPACE: Final = "n" * 64
 _BITS: Final = {4: 32, 6: 128}
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # The "path" of a finding about the sum of the policies: words, not a field.
 EXPOSURE_PREFIX: Final = "exposure: "
 
@@ -311,8 +313,15 @@ def _port_findings(
     for item in peered:
         name = _peer_name(item.peer, namespace=namespace, known=known)
         groups.setdefault((item.direction, name), []).append(item)
+    # A peer is also reached through the rules of every peer that admits all it admits.
+    wider: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for direction in (INGRESS, EGRESS):
+        wider.update(_wider_peers(groups, direction=direction, namespace=namespace))
     found = []
-    for (direction, name), items in sorted(groups.items()):
+    for key, own in sorted(groups.items()):
+        if any(other < key and key in wider.get(other, ()) for other in wider.get(key, ())):
+            continue  # the same peer spelled twice: said once, under the first spelling
+        items = [*own, *(item for other in wider.get(key, ()) for item in groups[other])]
         union = PortSet.NONE
         for item in items:
             union = union.union(item.ports)
@@ -320,10 +329,55 @@ def _port_findings(
         alone = {p for item in items for p in PROTOCOLS if item.ports.ranges(p) == FULL_RANGE}
         if not whole or set(whole) <= alone:
             continue
-        words = Reach(direction, name, union).words()
+        words = Reach(key[0], key[1], union).words()
         for policy in sorted({item.policy for item in items}):
             found.append(_finding(Rule.NO_PORTS, path=f"{EXPOSURE_PREFIX}{words}", policy=policy))
     return found
+
+
+def _wider_peers(
+    groups: Mapping[tuple[str, str], Sequence[_Peered]], *, direction: str, namespace: str
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """For each peer of a direction, the other peers that admit all it admits; compared only
+    when the direction's ports together cover a whole protocol (else no peer can be reached
+    on every port, and the pairs are not worth comparing)."""
+    mine = {key: items for key, items in groups.items() if key[0] == direction}
+    union = PortSet.NONE
+    for items in mine.values():
+        for item in items:
+            union = union.union(item.ports)
+    if not any(union.ranges(p) == FULL_RANGE for p in PROTOCOLS):
+        return {}
+    # ipBlocks (a policy may hold 20,000) are compared only with the blocks holding their CIDR.
+    blocks: dict[Network, list[tuple[str, str]]] = {}
+    others: list[tuple[str, str]] = []
+    for key, items in mine.items():
+        peer = items[0].peer
+        if peer is not None and peer.ip_block is not None:
+            blocks.setdefault(peer.ip_block.cidr, []).append(key)
+        else:
+            others.append(key)
+    lengths = sorted({network.prefixlen for network in blocks})
+    wider: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key, items in mine.items():
+        peer = items[0].peer
+        if peer is not None and peer.ip_block is not None:
+            cidr = peer.ip_block.cidr
+            candidates = [
+                *(
+                    found
+                    for length in lengths
+                    if length <= cidr.prefixlen
+                    for found in blocks.get(cidr.supernet(new_prefix=length), ())
+                ),
+                *(other for other in others if mine[other][0].peer is None),
+            ]
+        else:
+            candidates = others
+        for other in candidates:
+            if other != key and peer_within(peer, mine[other][0].peer, namespace=namespace):
+                wider.setdefault(key, []).append(other)
+    return wider
 
 
 def _address_findings(peered: Sequence[_Peered], *, guardrails: Guardrails) -> list[Violation]:

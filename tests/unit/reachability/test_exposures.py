@@ -245,3 +245,100 @@ def test_a_relabel_under_any_key_of_selectors_that_may_add_up_is_a_dependency() 
     # Without a selector that admits a new namespace, no relabel can make them every one.
     alone = policy("p", ingress=[from_namespaces({"matchLabels": {"env": "prod"}}, {"port": 1})])
     assert inventory_keys([alone]) == frozenset()
+
+
+def test_ports_that_add_up_over_a_peer_and_a_wider_one_are_every_port() -> None:
+    """Spelled differently, or reached through a wider peer: still every port."""
+    low, high = {"port": 1, "endPort": 30000}, {"port": 30001, "endPort": 65535}
+    team_b = {"matchLabels": {"team": "b"}}
+    cases: list[tuple[dict[str, Any], str]] = [
+        # matchLabels and In: one peer spelled twice, said once.
+        (
+            {"matchExpressions": [{"key": "team", "operator": "In", "values": ["b"]}]},
+            "namespaces matching team in (b)",
+        ),
+        # Every namespace with a team label holds team=b.
+        (
+            {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+            "namespaces matching team=b",
+        ),
+    ]
+    for wider, peer_words in cases:
+        found = exposure(
+            policy("low", ingress=[from_namespaces(team_b, low)]),
+            policy("high", ingress=[from_namespaces(wider, high)]),
+        )
+        path = EXPOSURE_PREFIX + f"reachable from {peer_words} on every TCP port"
+        assert rules_of(found) == [("no-ports", "high", path), ("no-ports", "low", path)], wider
+    # Pods of the namespace, and all of them through another rule.
+    pods = policy(
+        "pods",
+        ingress=[
+            {"from": [{"podSelector": {"matchLabels": {"app": "x"}}}], "ports": [low]},
+            {"from": [{"podSelector": {}}], "ports": [high]},
+        ],
+    )
+    assert rules_of(exposure(pods)) == [
+        (
+            "no-ports",
+            "pods",
+            EXPOSURE_PREFIX
+            + "reachable from pods matching app=x in namespace team-a on every TCP port",
+        )
+    ]
+    # Addresses: a /9 and the /8 that holds it.
+    blocks = policy(
+        "blocks",
+        policyTypes=["Egress"],
+        egress=[
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/9"}}], "ports": [low]},
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [high]},
+        ],
+    )
+    assert rules_of(exposure(blocks)) == [
+        ("no-ports", "blocks", EXPOSURE_PREFIX + "reaches 10.0.0.0/9 on every TCP port")
+    ]
+
+
+def test_ports_of_peers_that_only_overlap_do_not_add_up() -> None:
+    low, high = {"port": 1, "endPort": 30000}, {"port": 30001, "endPort": 65535}
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"matchLabels": {"team": "b"}}, {"matchLabels": {"team": "c"}}),
+        ({"matchLabels": {"team": "b", "tier": "db"}}, {"matchLabels": {"team": "b", "x": "y"}}),
+        (
+            {"matchLabels": {"team": "b"}},
+            {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["b"]}]},
+        ),
+    ]
+    for narrow, other in pairs:
+        found = exposure(
+            policy("low", ingress=[from_namespaces(narrow, low)]),
+            policy("high", ingress=[from_namespaces(other, high)]),
+        )
+        assert [str(v.rule) for v in found.findings if v.rule is Rule.NO_PORTS] == [], other
+    blocks = policy(
+        "blocks",
+        policyTypes=["Egress"],
+        egress=[
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/9"}}], "ports": [low]},
+            {
+                "to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                "ports": [high],
+            },
+        ],
+    )
+    assert exposure(blocks).findings == ()
+
+
+def test_many_blocks_with_ports_that_add_up_are_judged_quickly() -> None:
+    low, high = {"port": 1, "endPort": 30000}, {"port": 30001, "endPort": 65535}
+    many = [{"ipBlock": {"cidr": f"10.{n // 256}.{n % 256}.0/24"}} for n in range(5_000)]
+    body = policy(
+        "many",
+        policyTypes=["Egress"],
+        egress=[{"to": many, "ports": [low]}, {"to": many[:1], "ports": [high]}],
+    )
+    found = exposure(body)
+    assert [v.path for v in found.findings if v.rule is Rule.NO_PORTS] == [
+        EXPOSURE_PREFIX + "reaches 10.0.0.0/24 on every TCP port"
+    ]
