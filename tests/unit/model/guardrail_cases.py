@@ -421,6 +421,94 @@ CASES: tuple[Case, ...] = (
         },
         guardrails={"ipBlocks": {"minPrefixLengthIPv6": 120}},
     ),
+    # Variants of the equivalences above: other spellings of the same meaning.
+    Case(
+        "cidr-ipv4-mapped-other-spellings",
+        egress(
+            peer_rule(
+                {"ipBlock": {"cidr": "0:0:0:0:0:ffff:0:0/96"}},
+                {"ipBlock": {"cidr": "::FFFF:0:0/96"}},
+                {"ipBlock": {"cidr": "::ffff:0:0/97"}},
+                {"ipBlock": {"cidr": "::ffff:8.8.8.8/128"}},
+                key="to",
+            )
+        ),
+        {
+            "broad-cidr": [
+                "spec.egress[0].to[0].ipBlock.cidr",
+                "spec.egress[0].to[1].ipBlock.cidr",
+                "spec.egress[0].to[2].ipBlock.cidr",
+                "spec.egress[0].to[3].ipBlock.cidr",
+            ]
+        },
+    ),
+    Case(
+        "cidr-ipv6-halves",
+        egress(
+            peer_rule({"ipBlock": {"cidr": "::/1"}}, {"ipBlock": {"cidr": "8000::/1"}}, key="to")
+        ),
+        {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr", "spec.egress[0].to[1].ipBlock.cidr"]},
+    ),
+    Case(
+        "cidr-host-bits-and-leading-zeros",
+        egress(
+            peer_rule(
+                {"ipBlock": {"cidr": "10.255.0.1/8"}},
+                {"ipBlock": {"cidr": "0.0.0.1/0"}},
+                {"ipBlock": {"cidr": "010.000.0.0/08"}},
+                key="to",
+            )
+        ),
+        {
+            "broad-cidr": [
+                "spec.egress[0].to[0].ipBlock.cidr",
+                "spec.egress[0].to[1].ipBlock.cidr",
+                "spec.egress[0].to[2].ipBlock.cidr",
+            ]
+        },
+    ),
+    Case(
+        "cidr-tiny-exception",
+        egress(peer_rule({"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/9"]}}, key="to")),
+        {"broad-cidr": ["spec.egress[0].to[0].ipBlock.cidr"]},
+    ),
+    Case(
+        "ports-end-port-equal-to-port",
+        ingress(
+            {
+                "from": [{"podSelector": {}}],
+                "ports": [
+                    {"protocol": "SCTP", "port": 1, "endPort": 1},
+                    {"protocol": "SCTP", "port": 2, "endPort": 65535},
+                    {"protocol": "UDP", "port": 53, "endPort": 53},
+                ],
+            }
+        ),
+        {"no-ports": ["spec.ingress[0].ports[0].port", "spec.ingress[0].ports[1].port"]},
+    ),
+    Case(
+        "all-namespaces-with-every-pod",
+        ingress(
+            peer_rule({"namespaceSelector": {}, "podSelector": {}}),
+            peer_rule({"namespaceSelector": {"matchExpressions": []}, "podSelector": {}}),
+        ),
+        {
+            "all-namespaces": [
+                "spec.ingress[0].from[0].namespaceSelector",
+                "spec.ingress[1].from[0].namespaceSelector",
+            ]
+        },
+    ),
+    Case(
+        "no-peers-empty-list",
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [], "ports": [{"protocol": "TCP", "port": 80}]}],
+            "egress": [{"to": [], "ports": [{"protocol": "UDP", "port": 53}]}],
+        },
+        {"no-peers": ["spec.ingress[0].from", "spec.egress[0].to"]},
+    ),
     Case(
         "cidr-many-narrow-blocks-within-the-cel-budget",
         egress(
