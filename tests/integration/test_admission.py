@@ -662,6 +662,14 @@ def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
     relabelled = {**granted, "metadata": {**granted["metadata"], "labels": {"team": "a"}}}
     assert submit(admission.plane, tenant.kubeconfig, "apply", relabelled).admitted
     assert submit(admission.plane, tenant.kubeconfig, "delete", granted).admitted
+    # Before the opt-in too: an annotation written where no profile governs yet would
+    # count from the opt-in on, granted by nobody. Every profile has a say there.
+    free = admission.make_namespace("exceptions-free", labels={RUN_LABEL: RUN})
+    early = network_policy("early", free, VIOLATING, annotations={key: "TICKET-2"})
+    result = submit(admission.plane, admission.tenant(free).kubeconfig, "create", early)
+    assert not result.admitted, "a tenant granted itself an exception before the opt-in"
+    assert "guardrail exceptions are granted by the platform" in result.stderr
+    assert submit(admission.plane, admission.admin, "create", early).admitted
     # The operator and netiso check agree: a blank or invisible reason grants nothing.
     profile = admission.core.read_namespace(namespace).metadata.labels[conventions.PROFILE_LABEL]
     body = admission.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, profile)

@@ -264,16 +264,18 @@ def _exceptions_spec() -> dict[str, Any]:
         "variables": [
             {
                 # Evaluated once per profile (paramRef selects them all): only the profile
-                # the namespace opted in to has a say.
-                "name": "governs",
+                # the namespace opted in to has a say. In a namespace that has not opted in,
+                # every profile has: an annotation written there before the opt-in would
+                # otherwise count afterwards, granted by nobody.
+                "name": "elsewhere",
                 "expression": f"namespaceObject != null && has({namespace_labels}) && "
                 f"{label} in {namespace_labels} && "
-                f"{namespace_labels}[{label}] == params.metadata.name",
+                f"{namespace_labels}[{label}] != params.metadata.name",
             },
         ],
         "validations": [
             {
-                "expression": "!variables.governs || "
+                "expression": "variables.elsewhere || "
                 f"object.metadata.annotations[{key}].matches("
                 f"{cel_string(VISIBLE_CHARACTER_RE2)})",
                 "message": f"the annotation {conventions.EXCEPTION_ANNOTATION} {BLANK_REASON}",
@@ -282,7 +284,7 @@ def _exceptions_spec() -> dict[str, Any]:
             {
                 "expression": " || ".join(
                     [
-                        "!variables.governs",
+                        "variables.elsewhere",
                         f"(has({groups}) && has(request.userInfo.groups) && "
                         f"request.userInfo.groups.exists(g, g in {groups}))",
                         _break_glass("request.namespace"),
