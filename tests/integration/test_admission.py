@@ -769,7 +769,8 @@ def test_opting_out_is_restricted_to_the_platform_group(admission: Admission) ->
     tenant = admission.tenant(restricted)
     platform = admission.tenant(restricted, groups=(PLATFORM_GROUP,))
     key = conventions.PROFILE_LABEL
-    for change in (f"{key}-", f"{key}=other"):
+    # Removed, pointed at another (or no existing) profile, or emptied.
+    for change in (f"{key}-", f"{key}=other", f"{key}="):
         result = label(admission, tenant, restricted, change)
         assert not result.admitted, f"tenant {change} admitted"
         assert "restricts opting out" in result.stderr
