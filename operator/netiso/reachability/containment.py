@@ -9,6 +9,8 @@ requirement of the narrower (so it needs no namespace inventory and no relabel c
 
 from __future__ import annotations
 
+import functools
+
 from netiso import conventions
 from netiso.model.selection import LabelSelector, SelectorOperator, SelectorRequirement
 from netiso.reachability.addresses import IpBlock
@@ -81,6 +83,7 @@ def _namespaces_within(
     return selector_within(inner, outer)
 
 
+@functools.lru_cache(maxsize=4096)
 def _requirements(selector: LabelSelector) -> tuple[SelectorRequirement, ...]:
     return (
         *(

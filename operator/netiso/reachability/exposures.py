@@ -37,6 +37,9 @@ EVERY_NAMESPACE: Final = "every namespace"
 NEW_NAMESPACE: Final = "n" * 64
 _BITS: Final = {4: 32, 6: 128}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Selector peers are compared pairwise (ipBlocks through an index): past this many in one
+# direction whose ports cover a protocol, the direction is reported whole (fail closed).
+MAX_COMPARED_SELECTORS: Final = 250
 # The "path" of a finding about the sum of the policies: words, not a field.
 EXPOSURE_PREFIX: Final = "exposure: "
 
@@ -315,9 +318,13 @@ def _port_findings(
         groups.setdefault((item.direction, name), []).append(item)
     # A peer is also reached through the rules of every peer that admits all it admits.
     wider: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for direction in (INGRESS, EGRESS):
-        wider.update(_wider_peers(groups, direction=direction, namespace=namespace))
     found = []
+    for direction in (INGRESS, EGRESS):
+        compared = _wider_peers(groups, direction=direction, namespace=namespace)
+        if compared is None:
+            found.extend(_too_many_peers(groups, direction=direction))
+        else:
+            wider.update(compared)
     for key, own in sorted(groups.items()):
         if any(other < key and key in wider.get(other, ()) for other in wider.get(key, ())):
             continue  # the same peer spelled twice: said once, under the first spelling
@@ -335,12 +342,34 @@ def _port_findings(
     return found
 
 
+def _too_many_peers(
+    groups: Mapping[tuple[str, str], Sequence[_Peered]], *, direction: str
+) -> list[Violation]:
+    """Fail closed: a direction with more selector peers than can be compared pairwise,
+    whose ports together cover a protocol, is reported as reached on every port."""
+    mine = {key: found for key, found in groups.items() if key[0] == direction}
+    items = [item for found in mine.values() for item in found]
+    union = PortSet.NONE
+    for item in items:
+        union = union.union(item.ports)
+    verb = "reachable from" if direction == INGRESS else "reaching"
+    words = (
+        f"{EXPOSURE_PREFIX}{verb} {len(mine)} peers {_on_ports(union)}: more than "
+        f"{MAX_COMPARED_SELECTORS:,} selectors, too many to tell which peer gets which ports"
+    )
+    return [
+        _finding(Rule.NO_PORTS, path=words, policy=policy)
+        for policy in sorted({item.policy for item in items})
+    ]
+
+
 def _wider_peers(
     groups: Mapping[tuple[str, str], Sequence[_Peered]], *, direction: str, namespace: str
-) -> dict[tuple[str, str], list[tuple[str, str]]]:
+) -> dict[tuple[str, str], list[tuple[str, str]]] | None:
     """For each peer of a direction, the other peers that admit all it admits; compared only
     when the direction's ports together cover a whole protocol (else no peer can be reached
-    on every port, and the pairs are not worth comparing)."""
+    on every port, and the pairs are not worth comparing). None when there are more selector
+    peers than MAX_COMPARED_SELECTORS (the comparison is quadratic in them)."""
     mine = {key: items for key, items in groups.items() if key[0] == direction}
     union = PortSet.NONE
     for items in mine.values():
@@ -357,6 +386,8 @@ def _wider_peers(
             blocks.setdefault(peer.ip_block.cidr, []).append(key)
         else:
             others.append(key)
+    if len(others) > MAX_COMPARED_SELECTORS:
+        return None
     lengths = sorted({network.prefixlen for network in blocks})
     wider: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for key, items in mine.items():

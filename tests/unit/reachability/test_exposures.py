@@ -6,7 +6,12 @@ from typing import Any
 
 from netiso.model.guardrails import Rule, violations
 from netiso.model.limits import Guardrails
-from netiso.reachability.exposures import EXPOSURE_PREFIX, exposure_of, inventory_keys
+from netiso.reachability.exposures import (
+    EXPOSURE_PREFIX,
+    MAX_COMPARED_SELECTORS,
+    exposure_of,
+    inventory_keys,
+)
 
 NAME = "kubernetes.io/metadata.name"
 INVENTORY = (
@@ -342,3 +347,23 @@ def test_many_blocks_with_ports_that_add_up_are_judged_quickly() -> None:
     assert [v.path for v in found.findings if v.rule is Rule.NO_PORTS] == [
         EXPOSURE_PREFIX + "reaches 10.0.0.0/24 on every TCP port"
     ]
+
+
+def test_too_many_selectors_to_compare_fail_closed() -> None:
+    """Selectors are compared pairwise: past the bound, ports that cover a protocol over the
+    direction are reported whole rather than not at all."""
+    low, high = {"port": 1, "endPort": 30000}, {"port": 30001, "endPort": 65535}
+    peers = [
+        {"namespaceSelector": {"matchLabels": {"team": f"t{n}"}}}
+        for n in range(MAX_COMPARED_SELECTORS)
+    ]
+    everyone = from_namespaces({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, high)
+    body = policy("many", ingress=[{"from": peers, "ports": [low]}, everyone])
+    (finding,) = exposure(body).findings
+    assert finding.rule is Rule.NO_PORTS
+    assert finding.path.startswith(
+        EXPOSURE_PREFIX + f"reachable from {MAX_COMPARED_SELECTORS + 1} peers on every TCP port"
+    )
+    # Within the bound, each peer is judged on its own.
+    few = policy("few", ingress=[{"from": peers[:3], "ports": [low]}, everyone])
+    assert len(exposure(few).findings) == 3
