@@ -659,6 +659,18 @@ def test_only_the_platform_groups_grant_an_exception_with_a_visible_reason(
     result = submit(admission.plane, tenant.kubeconfig, "apply", excepted("OPS-2: forever"))
     assert not result.admitted
     assert "guardrail exceptions are granted by the platform" in result.stderr
+    # The grant is for the spec the platform saw: the tenant's change of spec is judged as
+    # if there were no exception (refused here, under Deny); the platform's is not.
+    widened = network_policy(
+        "waived",
+        namespace,
+        egress({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}),
+        annotations={key: "OPS-1: until the fix"},
+    )
+    result = submit(admission.plane, tenant.kubeconfig, "apply", widened)
+    assert not result.admitted, "a tenant widened an excepted policy"
+    assert 'netiso guardrail "broad-cidr"' in result.stderr
+    assert submit(admission.plane, platform.kubeconfig, "apply", widened).admitted
     relabelled = {**granted, "metadata": {**granted["metadata"], "labels": {"team": "a"}}}
     assert submit(admission.plane, tenant.kubeconfig, "apply", relabelled).admitted
     assert submit(admission.plane, tenant.kubeconfig, "delete", granted).admitted

@@ -78,6 +78,17 @@ def _has_label(obj: str, key: str, value: str) -> str:
     )
 
 
+def _granting(*, param_kind: bool) -> str:
+    """CEL: whether the request's user may grant an exception in the namespace (a member of
+    the profile's platform groups, or a break-glass holder)."""
+    groups = "params.spec.guardrails.optOutGroups"
+    platform = (
+        f"(params != null && has({groups}) && has(request.userInfo.groups) && "
+        f"request.userInfo.groups.exists(g, g in {groups})) || "
+    )
+    return f"({platform if param_kind else ''}{_break_glass('request.namespace')})"
+
+
 def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[str, Any]:
     annotations = "object.metadata.annotations"
     exception = cel_string(conventions.EXCEPTION_ANNOTATION)
@@ -112,9 +123,13 @@ def _guardrails_spec(settings: Mapping[str, str], *, param_kind: bool) -> dict[s
             ),
             {
                 "name": "exception",
-                # Blank, whitespace or invisible text grants nothing (model/reasons.py).
+                # Blank, whitespace or invisible text grants nothing (model/reasons.py). The
+                # grant is for the spec the platform saw: a change of spec by anybody else is
+                # judged as if there were no exception.
                 "expression": f"has({annotations}) && {exception} in {annotations} && "
-                f"{annotations}[{exception}].matches({cel_string(VISIBLE_CHARACTER_RE2)})",
+                f"{annotations}[{exception}].matches({cel_string(VISIBLE_CHARACTER_RE2)}) && "
+                f"(oldObject == null || object.spec == oldObject.spec || "
+                f"{_granting(param_kind=param_kind)})",
             },
             *({"name": RULE_VARIABLES[rule], "expression": expressions[rule]} for rule in Rule),
         ],
