@@ -464,6 +464,25 @@ ADDING_UP = {
         ],
         {("low", "no-ports"), ("high", "no-ports")},
     ),
+    "ports-over-overlapping-blocks": (
+        [
+            {
+                "metadata": {"name": "blocks"},
+                "spec": {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {"to": [{"ipBlock": {"cidr": "10.0.0.0/9"}}], "ports": [LOW]},
+                        {
+                            "to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                            "ports": [HIGH],
+                        },
+                    ],
+                },
+            }
+        ],
+        {("blocks", "no-ports")},
+    ),
     "ports-over-two-spellings": (
         [
             ingress_policy(

@@ -23,12 +23,14 @@ from netiso.model.guardrails import Rule, Violation, violation_message
 from netiso.model.limits import Guardrails
 from netiso.model.selection import LabelSelector
 from netiso.reachability.accessors import ObjectError
-from netiso.reachability.containment import peer_within
+from netiso.reachability.addresses import IpBlock
+from netiso.reachability.containment import block_within, peer_within
 from netiso.reachability.evaluation import resolved_ports
 from netiso.reachability.intervals import Intervals, difference, merged
 from netiso.reachability.matching import describe
 from netiso.reachability.policies import EGRESS, INGRESS, Peer, parse_network_policy
 from netiso.reachability.portsets import FULL_RANGE, PROTOCOLS, PortSet
+from netiso.reachability.segments import Opened, whole_port_addresses
 
 EVERYWHERE: Final = "everywhere"
 EVERY_NAMESPACE: Final = "every namespace"
@@ -40,6 +42,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Selector peers are compared pairwise (ipBlocks through an index): past this many in one
 # direction whose ports cover a protocol, the direction is reported whole (fail closed).
 MAX_COMPARED_SELECTORS: Final = 250
+# ipBlocks that overlap without one holding the other are cut into pieces (quadratic): past
+# this many in a direction, only containment (through the index) adds their ports up.
+MAX_SWEPT_BLOCKS: Final = 200
 # The "path" of a finding about the sum of the policies: words, not a field.
 EXPOSURE_PREFIX: Final = "exposure: "
 
@@ -325,6 +330,7 @@ def _port_findings(
             found.extend(_too_many_peers(groups, direction=direction))
         else:
             wider.update(compared)
+    reported: list[_Peered] = []
     for key, own in sorted(groups.items()):
         if any(other < key and key in wider.get(other, ()) for other in wider.get(key, ())):
             continue  # the same peer spelled twice: said once, under the first spelling
@@ -337,9 +343,56 @@ def _port_findings(
         if not whole or set(whole) <= alone:
             continue
         words = Reach(key[0], key[1], union).words()
+        reported.append(own[0])
         for policy in sorted({item.policy for item in items}):
             found.append(_finding(Rule.NO_PORTS, path=f"{EXPOSURE_PREFIX}{words}", policy=policy))
+    for direction in (INGRESS, EGRESS):
+        found.extend(_overlap_findings(groups, direction=direction, reported=reported))
     return found
+
+
+def _overlap_findings(
+    groups: Mapping[tuple[str, str], Sequence[_Peered]],
+    *,
+    direction: str,
+    reported: Sequence[_Peered],
+) -> list[Violation]:
+    """Addresses reached on every port only where ipBlocks overlap without one holding the
+    other (containment cannot tell), and not said already; skipped past MAX_SWEPT_BLOCKS."""
+    opened = []
+    for (found_direction, _), items in groups.items():
+        peer = items[0].peer
+        if found_direction != direction or peer is None or peer.ip_block is None:
+            continue
+        union = PortSet.NONE
+        for item in items:
+            union = union.union(item.ports)
+        opened.append(Opened(peer.ip_block, union, frozenset(item.policy for item in items)))
+    total = PortSet.NONE
+    for one in opened:
+        total = total.union(one.ports)
+    if len(opened) > MAX_SWEPT_BLOCKS or not any(total.ranges(p) == FULL_RANGE for p in PROTOCOLS):
+        return []
+    said = [item.peer.ip_block for item in reported if item.peer and item.peer.ip_block]
+    findings = []
+    for whole in whole_port_addresses(opened):
+        if all(
+            any(block_within(IpBlock(network), block) for block in said if block)
+            for network in whole.networks
+        ):
+            continue
+        shown = ", ".join(str(network) for network in whole.networks[:3])
+        if len(whole.networks) > 3:
+            shown += f" (and {len(whole.networks) - 3} more)"
+        ports = PortSet.NONE
+        for protocol in whole.protocols:
+            ports = ports.union(PortSet.of(protocol, FULL_RANGE))
+        words = Reach(direction, shown, ports).words()
+        for policy in sorted(whole.policies):
+            findings.append(
+                _finding(Rule.NO_PORTS, path=f"{EXPOSURE_PREFIX}{words}", policy=policy)
+            )
+    return findings
 
 
 def _too_many_peers(

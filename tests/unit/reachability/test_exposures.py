@@ -305,7 +305,7 @@ def test_ports_that_add_up_over_a_peer_and_a_wider_one_are_every_port() -> None:
     ]
 
 
-def test_ports_of_peers_that_only_overlap_do_not_add_up() -> None:
+def test_ports_of_peers_that_only_overlap_do_not_add_up_unless_addresses() -> None:
     low, high = {"port": 1, "endPort": 30000}, {"port": 30001, "endPort": 65535}
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"matchLabels": {"team": "b"}}, {"matchLabels": {"team": "c"}}),
@@ -332,7 +332,11 @@ def test_ports_of_peers_that_only_overlap_do_not_add_up() -> None:
             },
         ],
     )
-    assert exposure(blocks).findings == ()
+    # Overlapping, neither holding the other: the addresses in both are reached on every port.
+    cut = rules_of(exposure(blocks))
+    assert [(rule, name) for rule, name, _ in cut] == [("no-ports", "blocks")]
+    assert cut[0][2].startswith(EXPOSURE_PREFIX + "reaches 10.0.0.0/16, 10.2.0.0/15")
+    assert cut[0][2].endswith("on every TCP port")
 
 
 def test_many_blocks_with_ports_that_add_up_are_judged_quickly() -> None:
