@@ -923,12 +923,19 @@ CIDRS = (
     "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3/32", "12.0.0.0/9", "12.128.0.0/9", "192.168.0.0/15",
     "::/0", "2001:db8::/32", "2001:db8::/33", "2001:db8:8000::/33", "fd00::/8", "fd00::/120",
     "fd00::1/128", "::ffff:0.0.0.0/96", "::ffff:10.0.0.0/104",
+    # Other spellings the API server stores: mapped in hex and in full, host bits, leading
+    # zeros, IPv6 halves.
+    "::FFFF:0:0/96", "0:0:0:0:0:ffff:a00:0/104", "10.255.0.1/8", "010.000.0.0/08", "::/1",
+    "8000::/1",
 )  # fmt: skip
 PORTS = (1, 2, 53, 443, 1000, 1001, 30000, 30001, 65534, 65535)
 
 
 def _subnets(cidr: str) -> list[str]:
-    network = ipaddress.ip_network(cidr)
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:  # leading zeros: Python reads no such network
+        return []
     if network.prefixlen >= network.max_prefixlen:
         return []
     longest = min(network.max_prefixlen, network.prefixlen + 9)
