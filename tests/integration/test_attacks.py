@@ -427,7 +427,13 @@ def name_is(operator: str, *names: str) -> dict[str, Any]:
 
 
 # Variants no single policy (so no admission rule) shows: the operator must, on every signal.
+# OWN stands for the attacked namespace's name.
+OWN = "@own-namespace"
 ADDING_UP = {
+    "selector-leaving-out-only-itself": (
+        [ingress_policy("others", from_namespaces(name_is("NotIn", OWN), {"port": 5432}))],
+        {("others", "all-namespaces")},
+    ),
     "selectors-split-over-peers": (
         [
             ingress_policy(
@@ -512,9 +518,10 @@ def test_what_only_adds_up_is_isolation_drift_on_every_signal(
 ) -> None:
     """Admitted (admission sees one policy and no namespaces), then reported within 2 s by
     the metric, and by `netiso status` and `netiso check` in the same words."""
-    bodies, expected = ADDING_UP[attack]
+    template, expected = ADDING_UP[attack]
     profile = profiles("adding")
     ns = make_namespace("adding", labels={"netiso.io/profile": profile})
+    bodies = json.loads(json.dumps(template).replace(OWN, ns))
     wait_for("isolated", lambda: matches_rendered(kube_api, profile=profile, namespace=ns))
     net = tenant(kube_api, user_kubeconfig, ns)
     for body in bodies:

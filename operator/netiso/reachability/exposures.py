@@ -113,7 +113,7 @@ def exposure_of(
         reaches = _reaches(everything, namespace=namespace, known=known)
     owned = _peered(judged, namespace=namespace, known=known)
     findings = [
-        *_every_namespace_findings(owned, known=known, guardrails=guardrails),
+        *_every_namespace_findings(owned, namespace=namespace, known=known, guardrails=guardrails),
         *_port_findings(owned, namespace=namespace, known=known, guardrails=guardrails),
         *_address_findings(owned, guardrails=guardrails),
     ]
@@ -216,9 +216,21 @@ def inventory_keys(policies: Iterable[Mapping[str, Any] | str]) -> frozenset[str
     return frozenset(keys)
 
 
-def admits_every_namespace(selector: LabelSelector, *, known: Sequence[Mapping[str, str]]) -> bool:
-    """Whether a namespaceSelector matches every known namespace and a new unlabelled one."""
-    return all(selector.matches(labels) for labels in known)
+def admits_every_namespace(
+    selector: LabelSelector, *, namespace: str = "", known: Sequence[Mapping[str, str]]
+) -> bool:
+    """Whether a namespaceSelector matches every known namespace and a new unlabelled one,
+    `namespace` (the policy's own) aside: leaving out only itself (`NotIn [<own name>]`)
+    still admits every other namespace."""
+    return all(selector.matches(labels) for labels in _others(known, namespace=namespace))
+
+
+def _others(known: Sequence[Mapping[str, str]], *, namespace: str) -> Iterator[Mapping[str, str]]:
+    return (
+        labels
+        for labels in known
+        if not namespace or labels.get(conventions.NAMESPACE_NAME_LABEL) != namespace
+    )
 
 
 def _peer_name(peer: Peer | None, *, namespace: str, known: Sequence[Mapping[str, str]]) -> str:
@@ -230,7 +242,7 @@ def _peer_name(peer: Peer | None, *, namespace: str, known: Sequence[Mapping[str
     some_pods = pods is not None and not pods.selects_all
     if peer.namespace_selector is None:
         where = f"namespace {namespace}"
-    elif admits_every_namespace(peer.namespace_selector, known=known):
+    elif admits_every_namespace(peer.namespace_selector, namespace=namespace, known=known):
         where = EVERY_NAMESPACE
     else:
         where = f"namespaces matching {describe(peer.namespace_selector)}"
@@ -256,7 +268,11 @@ def _reaches(
 
 
 def _every_namespace_findings(
-    peered: Sequence[_Peered], *, known: Sequence[Mapping[str, str]], guardrails: Guardrails
+    peered: Sequence[_Peered],
+    *,
+    namespace: str,
+    known: Sequence[Mapping[str, str]],
+    guardrails: Guardrails,
 ) -> list[Violation]:
     """Selectors that admit every namespace that exists, where no label pattern shows it."""
     if guardrails.allow_all_namespaces:
@@ -270,18 +286,26 @@ def _every_namespace_findings(
         if selects_every_namespace(selector.to_kubernetes()):
             alone.add(item.direction)
             continue
-        if admits_every_namespace(selector, known=known):
+        if admits_every_namespace(selector, namespace=namespace, known=known):
             alone.add(item.direction)
             path = f"{item.path}.namespaceSelector"
             found.append(_finding(Rule.ALL_NAMESPACES, path=path, policy=item.policy))
     for direction in (INGRESS, EGRESS):
         if direction not in alone:
-            found.extend(_every_namespace_together(peered, direction=direction, known=known))
+            found.extend(
+                _every_namespace_together(
+                    peered, direction=direction, namespace=namespace, known=known
+                )
+            )
     return found
 
 
 def _every_namespace_together(
-    peered: Sequence[_Peered], *, direction: str, known: Sequence[Mapping[str, str]]
+    peered: Sequence[_Peered],
+    *,
+    direction: str,
+    namespace: str,
+    known: Sequence[Mapping[str, str]],
 ) -> list[Violation]:
     """Namespace selectors of one direction that, none alone, together admit every namespace
     that exists and a new unlabelled one (`team=b` beside `team` DoesNotExist, `In [b]`
@@ -296,7 +320,8 @@ def _every_namespace_together(
     selectors = [selector for _, selector in items]
     # The new namespace comes first: the inventory is read only if some selector admits it.
     if len(items) < 2 or not all(
-        any(selector.matches(labels) for selector in selectors) for labels in known
+        any(selector.matches(labels) for selector in selectors)
+        for labels in _others(known, namespace=namespace)
     ):
         return []
     policies = sorted({item.policy for item, _ in items})

@@ -371,3 +371,30 @@ def test_too_many_selectors_to_compare_fail_closed() -> None:
     # Within the bound, each peer is judged on its own.
     few = policy("few", ingress=[{"from": peers[:3], "ports": [low]}, everyone])
     assert len(exposure(few).findings) == 3
+
+
+def test_a_selector_that_leaves_out_only_the_policys_own_namespace_is_every_namespace() -> None:
+    """`NotIn [<own name>]` admits every other namespace and every new one."""
+    for selector in (
+        {"matchExpressions": [{"key": NAME, "operator": "NotIn", "values": ["team-a"]}]},
+        {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]},
+    ):
+        found = exposure(policy("p", ingress=[from_namespaces(selector, {"port": 5432})]))
+        assert rules_of(found) == [
+            ("all-namespaces", "p", "spec.ingress[0].from[0].namespaceSelector")
+        ], selector
+        assert found.words() == ("reachable from every namespace on TCP 5432",)
+    # Together with a peer for the namespace's own pods, and split in two.
+    split = policy(
+        "p",
+        ingress=[
+            from_namespaces(
+                {"matchExpressions": [{"key": "team", "operator": "In", "values": ["b"]}]},
+                {"port": 1},
+            ),
+            from_namespaces(
+                {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}, {"port": 1}
+            ),
+        ],
+    )
+    assert [rule for rule, _, _ in rules_of(exposure(split))] == ["all-namespaces"]
