@@ -66,6 +66,14 @@ def profile_status(api: client.ApiClient, name: str) -> dict[str, Any]:
     return dict(body.get("status") or {})
 
 
+def dependencies_condition(api: client.ApiClient, name: str) -> dict[str, Any] | None:
+    """The profile's stored DependenciesResolved condition, None until the operator wrote it."""
+    for condition in profile_status(api, name).get("conditions") or []:
+        if condition.get("type") == "DependenciesResolved":
+            return dict(condition)
+    return None
+
+
 # --- behaviour -------------------------------------------------------------------------------
 
 
@@ -449,6 +457,9 @@ def test_restart_with_everything_in_sync_makes_no_writes(
             functools.partial(matches_rendered, kube_api, profile=profile, namespace=ns),
         )
     wait_for("status in sync", lambda: profile_status(kube_api, profile).get("inSync") == 5)
+    # In sync includes the verdict on the profile's DNS and gateway pods, which the first
+    # replica writes up to two tracker passes after the profile appears.
+    wait_for("dependencies judged", lambda: dependencies_condition(kube_api, profile) is not None)
     time.sleep(1.0)
     versions = {ns: resource_versions(kube_api, ns) for ns in names}
     profile_writes = apiserver_writes(kube_api, "isolationprofiles")
